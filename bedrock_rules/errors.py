@@ -1,0 +1,93 @@
+"""The errors bedrock-rules raises, each carrying every problem found, with its place."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from .model import Span
+
+
+@attrs.frozen
+class Diagnostic:
+    """One problem in a rule file: a stable code, a place and a plain sentence."""
+
+    code: str
+    message: str
+    span: Span
+    source_line: str = attrs.field(default="", eq=False, repr=False)
+
+    def render(self) -> str:
+        head = f"{self.span}: error[{self.code}]: {self.message}"
+        if not self.source_line:
+            return head
+        line = self.source_line.rstrip("\n")
+        width = max(1, self.span.end_column - self.span.column) if (
+            self.span.end_line == self.span.line
+        ) else 1
+        caret = " " * (self.span.column - 1) + "^" * width
+        return f"{head}\n  {line}\n  {caret}"
+
+
+@attrs.frozen
+class Problem:
+    """One problem in a usage document, naming the item and the field."""
+
+    message: str
+    item: int | None = None
+    item_name: str | None = None
+    field: str | None = None
+    source: str | None = None
+
+    def render(self) -> str:
+        parts = []
+        if self.source:
+            parts.append(self.source)
+        if self.item is not None:
+            label = f"item {self.item}"
+            if self.item_name:
+                label += f" ({self.item_name})"
+            parts.append(label)
+        if self.field:
+            parts.append(f"field {self.field}")
+        where = ", ".join(parts)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class BedrockRulesError(Exception):
+    """Base of every error the engine raises on bad input."""
+
+    def render(self) -> str:
+        return str(self)
+
+
+class RuleFileError(BedrockRulesError):
+    """Rule files that cannot be loaded; `diagnostics` holds every problem."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+
+class UsageError(BedrockRulesError):
+    """A usage document that is refused; `problems` holds every reason at once."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        head = f"usage refused: {count} problem{'s' if count != 1 else ''}, nothing was priced"
+        return "\n".join([head, *(f"  {p.render()}" for p in self.problems)])
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` when a close candidate exists, else an empty string."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,427 @@
+"""The values a rule file means: frozen attrs classes built by the parser.
+
+Every node carries the `Span` it came from; spans take no part in equality, so two
+files that differ only in layout (what `fmt` changes) have equal models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Union
+
+import attrs
+
+
+@attrs.frozen
+class Span:
+    """Where a node starts and ends in its file; lines and columns are 1-based."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    @property
+    def where(self) -> str:
+        """`file:line`, the short form bills and messages cite."""
+        return f"{self.path}:{self.line}"
+
+
+NOWHERE = Span("<builtin>", 0, 0)
+
+
+def _span() -> Span:
+    return attrs.field(default=NOWHERE, eq=False, repr=False)
+
+
+# Expressions ---------------------------------------------------------------
+
+
+@attrs.frozen
+class Number:
+    value: Decimal
+    span: Span = _span()
+
+
+@attrs.frozen
+class FieldRef:
+    name: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@attrs.frozen
+class Call:
+    function: str
+    args: tuple[Expr, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class SumEach:
+    """`sum(EXPR for each LIST)`: EXPR evaluated for every record of LIST."""
+
+    body: Expr
+    list_field: str
+    span: Span = _span()
+
+
+Expr = Union[Number, FieldRef, Binary, Call, SumEach]
+
+
+# Values (defaults, example fields, condition operands) ----------------------
+
+
+@attrs.frozen
+class Word:
+    """A bare word: a name, an enum value, `true` or `false`."""
+
+    text: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Text:
+    text: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class ListValue:
+    items: tuple[Value, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class RecordValue:
+    pairs: tuple[tuple[str, Value], ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+Value = Union[Word, Number, Text, ListValue, RecordValue]
+
+
+# Conditions ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Equals:
+    field: str
+    value: Value
+    negated: bool = False
+    span: Span = _span()
+
+
+@attrs.frozen
+class Member:
+    field: str
+    values: tuple[str, ...] = attrs.field(converter=tuple)
+    negated: bool = False
+    span: Span = _span()
+
+
+@attrs.frozen
+class Contains:
+    field: str
+    value: Value
+    span: Span = _span()
+
+
+@attrs.frozen
+class Compare:
+    left: Expr
+    op: str
+    right: Expr
+    span: Span = _span()
+
+
+@attrs.frozen
+class AllOf:
+    parts: tuple[Condition, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class AnyOf:
+    parts: tuple[Condition, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Not:
+    part: Condition
+    span: Span = _span()
+
+
+Condition = Union[Equals, Member, Contains, Compare, AllOf, AnyOf, Not]
+
+
+# Declarations ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Currency:
+    code: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Rounding:
+    """`round each charge|the total to N places MODE`."""
+
+    target: str
+    places: int
+    mode: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Region:
+    name: str
+    title: str | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class Model:
+    name: str
+    title: str | None
+    aliases: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Provider:
+    name: str
+    title: str | None
+    models: tuple[Model, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class NamedType:
+    """A type written as words: `count`, `flag`, `model`, a record, or `a | b | c`."""
+
+    names: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class ListType:
+    item: TypeRef
+    span: Span = _span()
+
+
+TypeRef = Union[NamedType, ListType]
+
+
+@attrs.frozen
+class Field:
+    name: str
+    type: TypeRef
+    default: Value | None
+    optional: bool
+    unit: str | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class Derived:
+    name: str
+    expr: Expr
+    unit: str | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class Kind:
+    name: str
+    title: str | None
+    fields: tuple[Field, ...] = attrs.field(converter=tuple)
+    derived: tuple[Derived, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Record:
+    name: str
+    title: str | None
+    fields: tuple[Field, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+# Price tables ------------------------------------------------------------------
+
+
+@attrs.frozen
+class KeyColumn:
+    """A column whose cells say which usages a row is for (`model`, `longest_side`)."""
+
+    field: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class ChargeColumn:
+    """A column of rates for one quantity: `input_tokens per 1000`."""
+
+    quantity: str
+    per: Decimal
+    span: Span = _span()
+
+
+@attrs.frozen
+class ConditionColumn:
+    """A column of rates that apply when a condition holds: `commitment = 1_month`."""
+
+    condition: Condition
+    span: Span = _span()
+
+
+Column = Union[KeyColumn, ChargeColumn, ConditionColumn]
+
+
+@attrs.frozen
+class ValueCell:
+    values: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class CompareCell:
+    op: str
+    value: Decimal
+    span: Span = _span()
+
+
+@attrs.frozen
+class AnyCell:
+    span: Span = _span()
+
+
+@attrs.frozen
+class RateCell:
+    rate: Decimal
+    span: Span = _span()
+
+
+@attrs.frozen
+class FreeCell:
+    reason: str | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class NotOfferedCell:
+    """`-`, or a quoted reason: the rules say this combination is not sold."""
+
+    reason: str | None
+    span: Span = _span()
+
+
+Cell = Union[ValueCell, CompareCell, AnyCell, RateCell, FreeCell, NotOfferedCell]
+
+
+@attrs.frozen
+class Charging:
+    quantity: str
+    per: Decimal
+    span: Span = _span()
+
+
+@attrs.frozen
+class PriceTable:
+    kind: str
+    regions: tuple[str, ...] = attrs.field(converter=tuple)
+    when: Condition | None = None
+    charging: Charging | None = None
+    columns: tuple[Column, ...] = attrs.field(converter=tuple, factory=tuple)
+    rows: tuple[tuple[Cell, ...], ...] = attrs.field(
+        converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
+    )
+    span: Span = _span()
+
+
+# Availability, constraints, free items --------------------------------------
+
+
+@attrs.frozen
+class Offer:
+    """`offer MODELS only in REGIONS`."""
+
+    models: tuple[str, ...] = attrs.field(converter=tuple)
+    regions: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Refuse:
+    """`refuse KINDS when CONDITION: "reason"`; kinds is empty for `any`."""
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    when: Condition
+    reason: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Require:
+    """`require KINDS CONDITION [when CONDITION]: "reason"`."""
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    condition: Condition
+    when: Condition | None
+    reason: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class Free:
+    """`free KINDS [when CONDITION]: "reason"`: a charge line of zero, with why."""
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    when: Condition | None
+    reason: str
+    span: Span = _span()
+
+
+# Worked examples ---------------------------------------------------------------
+
+
+@attrs.frozen
+class ExampleItem:
+    kind: str
+    name: str | None
+    fields: tuple[tuple[str, Value], ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
+class Example:
+    title: str
+    expect: Decimal
+    items: tuple[ExampleItem, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+Statement = Union[
+    Currency, Rounding, Region, Provider, Kind, Record, PriceTable, Offer, Refuse,
+    Require, Free, Example,
+]
+
+
+@attrs.frozen
+class RuleFile:
+    path: str
+    statements: tuple[Statement, ...] = attrs.field(converter=tuple)

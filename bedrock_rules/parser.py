@@ -1,0 +1,480 @@
+"""Rule text to model: the only module that imports lark.
+
+Lark's exceptions are translated here, in one place, into `Diagnostic`s with 1-based
+lines and columns and readable token names. After a syntax error the parser skips to
+the next line that starts a statement and goes on, so one run reports every syntax
+error of a file, not just the first.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from decimal import Decimal
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from . import model as m
+from .errors import Diagnostic, RuleFileError
+from .resources import grammar_path
+
+# Words with a meaning inside statements, where a name could also stand. The
+# contextual lexer does not reserve them, so a declaration that would make one of them
+# a name is refused. Statement keywords (`model`, `region`, …) are only keywords at the
+# start of a line and stay free for fields.
+KEYWORDS = frozenset(
+    """aka and any charging contains each end expect for free in item list not of only
+    optional or per sum unit when""".split()
+)
+STATEMENT_STARTS = frozenset(
+    "currency round region provider kind record prices offer refuse require free example".split()
+)
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
+
+_TOKEN_NAMES = {
+    "WORD": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a quoted text ("…")',
+    "_NL": "end of line",
+    "$END": "end of file",
+    "SEPARATOR": "a |---| line",
+    "COMPARE": "a comparison (<, <=, >, >=)",
+    "EQUALS": "`=`",
+    "NOT_EQUALS": "`!=`",
+    "ADD": "`+` or `-`",
+    "MUL": "`*` or `/`",
+    "NOT_OFFERED": "`-`",
+    "OPTIONAL": "`optional`",
+    "ROUND_TARGET": "`each charge` or `the total`",
+}
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+def build_strict() -> Lark:
+    """The same grammar in Lark's strict mode: raises on any conflict or collision."""
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        strict=True,
+    )
+
+
+def parse(text: str, path: str) -> m.RuleFile:
+    """Parse one rule file; raises RuleFileError with every problem found."""
+    if not text.endswith("\n"):
+        text += "\n"
+    lines = text.splitlines()
+    diagnostics: list[Diagnostic] = []
+    tree = None
+    remaining = text
+    while True:
+        try:
+            tree = _lark().parse(remaining)
+            break
+        except UnexpectedInput as error:
+            diagnostics.append(_syntax_diagnostic(error, path, lines))
+            restart = _next_statement_line(lines, error.line)
+            if restart is None:
+                break
+            # Blank what came before, so lines and columns stay those of the file.
+            remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :]) + "\n"
+    if diagnostics:
+        raise RuleFileError(diagnostics)
+    builder = _Builder(path, lines)
+    rule_file = builder.transform(tree)
+    if builder.diagnostics:
+        raise RuleFileError(builder.diagnostics)
+    return rule_file
+
+
+def _next_statement_line(lines: list[str], after: int) -> int | None:
+    for number in range(max(after, 1) + 1, len(lines) + 1):
+        line = lines[number - 1]
+        first = line.split(maxsplit=1)[0] if line.strip() else ""
+        if line[:1] not in (" ", "\t") and first in STATEMENT_STARTS:
+            return number
+    return None
+
+
+def _describe(terminal: str) -> str:
+    if terminal in _TOKEN_NAMES:
+        return _TOKEN_NAMES[terminal]
+    try:
+        pattern = _lark().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal.lower()
+    return f"`{pattern.value}`" if pattern.type == "str" else terminal.lower()
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "_NL":
+        return "end of line"
+    return f"`{token.value}`"
+
+
+def _syntax_diagnostic(error: UnexpectedInput, path: str, lines: list[str]) -> Diagnostic:
+    line = max(error.line, 1) if error.line > 0 else len(lines)
+    column = max(error.column, 1) if error.column > 0 else 1
+    if isinstance(error, UnexpectedToken):
+        token = error.token
+        if token.type == "$END":
+            code, found = "BR101", "unexpected end of file"
+            line, column = len(lines), len(lines[-1]) + 1 if lines else 1
+        else:
+            code, found = "BR100", f"unexpected {_describe_token(token)}"
+        expected = sorted({_describe(t) for t in error.accepts or error.expected})
+        message = f"{found}; expected {_one_of(expected)}"
+        width = len(str(token.value)) if token.type not in ("_NL", "$END") else 1
+    elif isinstance(error, UnexpectedCharacters):
+        char = lines[line - 1][column - 1] if line <= len(lines) else "?"
+        code, message, width = "BR102", f"unexpected character {char!r}", 1
+    else:  # pragma: no cover - LALR raises only the two above
+        code, message, width = "BR100", str(error), 1
+    span = m.Span(path, line, column, line, column + width)
+    return Diagnostic(code, message, span, lines[line - 1] if line <= len(lines) else "")
+
+
+def _one_of(options: list[str]) -> str:
+    if len(options) == 1:
+        return options[0]
+    return "one of " + ", ".join(options)
+
+
+def _span(path: str, meta_or_token: Any) -> m.Span:
+    return m.Span(
+        path,
+        meta_or_token.line,
+        meta_or_token.column,
+        meta_or_token.end_line,
+        meta_or_token.end_column,
+    )
+
+
+def _text(token: Token) -> str:
+    return str(token)[1:-1] if token.type == "STRING" else str(token)
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """One method per grammar rule, each building the model class of that name."""
+
+    def __init__(self, path: str, lines: list[str]):
+        super().__init__()
+        self.path = path
+        self.lines = lines
+        self.diagnostics: list[Diagnostic] = []
+
+    def __default__(self, data, children, meta):  # pragma: no cover - grammar and builder agree
+        raise NotImplementedError(f"no builder for grammar rule {data!r}")
+
+    # helpers
+    def _at(self, node: Any) -> m.Span:
+        return _span(self.path, node)
+
+    def _name(self, token: Token, what: str, identifier: bool = True) -> str:
+        """A declared name: not a keyword and, for fields and kinds, an identifier."""
+        name = str(token)
+        span = self._at(token)
+        source = self.lines[token.line - 1]
+        if name in KEYWORDS:
+            self.diagnostics.append(
+                Diagnostic("BR110", f"`{name}` is a keyword and cannot name a {what}", span, source)
+            )
+        elif identifier and not IDENTIFIER.match(name):
+            self.diagnostics.append(
+                Diagnostic(
+                    "BR111",
+                    f"a {what} name uses lower-case letters, digits and `_`, not `{name}`",
+                    span,
+                    source,
+                )
+            )
+        return name
+
+    def _title(self, children: list[Any]) -> str | None:
+        strings = [c for c in children if isinstance(c, Token) and c.type == "STRING"]
+        return _text(strings[0]) if strings else None
+
+    # start: _NL? statement*
+    def start(self, meta, children):
+        return m.RuleFile(self.path, children)
+
+    # currency: "currency" WORD _NL
+    def currency(self, meta, children):
+        return m.Currency(str(children[0]), self._at(meta))
+
+    # rounding: "round" ROUND_TARGET "to" NUMBER "places" WORD _NL
+    def rounding(self, meta, children):
+        target, places, mode = children
+        return m.Rounding(str(target), int(places), str(mode), self._at(meta))
+
+    # region: "region" WORD STRING? _NL
+    def region(self, meta, children):
+        return m.Region(self._name(children[0], "region", False), self._title(children), self._at(meta))
+
+    # provider: "provider" WORD STRING? _NL model* "end" _NL
+    def provider(self, meta, children):
+        name = self._name(children[0], "provider")
+        models = [c for c in children if isinstance(c, m.Model)]
+        return m.Provider(name, self._title(children[1:2]), models, self._at(meta))
+
+    # model: "model" WORD STRING? aliases? _NL
+    def model(self, meta, children):
+        name = self._name(children[0], "model", False)
+        aliases = next((c for c in children if isinstance(c, tuple)), ())
+        return m.Model(name, self._title(children[1:2]), aliases, self._at(meta))
+
+    # aliases: "aka" WORD ("," WORD)*
+    def aliases(self, meta, children):
+        return tuple(str(c) for c in children)
+
+    # kind: "kind" WORD STRING? _NL (field | derived)* "end" _NL
+    def kind(self, meta, children):
+        name = self._name(children[0], "kind")
+        fields = [c for c in children if isinstance(c, m.Field)]
+        derived = [c for c in children if isinstance(c, m.Derived)]
+        return m.Kind(name, self._title(children[1:2]), fields, derived, self._at(meta))
+
+    # record: "record" WORD STRING? _NL field* "end" _NL
+    def record(self, meta, children):
+        name = self._name(children[0], "record")
+        fields = [c for c in children if isinstance(c, m.Field)]
+        return m.Record(name, self._title(children[1:2]), fields, self._at(meta))
+
+    # field: WORD ":" type_ref default? OPTIONAL? unit? _NL
+    def field(self, meta, children):
+        name = self._name(children[0], "field")
+        type_ref = children[1]
+        default = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "default"), None)
+        unit = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "unit"), None)
+        optional = any(isinstance(c, Token) and c.type == "OPTIONAL" for c in children)
+        return m.Field(name, type_ref, default, optional, unit, self._at(meta))
+
+    # derived: WORD "=" expr unit? _NL
+    def derived(self, meta, children):
+        name = self._name(children[0], "quantity")
+        unit = children[2][1] if len(children) > 2 else None
+        return m.Derived(name, children[1], unit, self._at(meta))
+
+    # default: "=" value
+    def default(self, meta, children):
+        return ("default", children[0])
+
+    # unit: "unit" (WORD | STRING)
+    def unit(self, meta, children):
+        return ("unit", _text(children[0]))
+
+    # type_ref: WORD ("|" WORD)*  -> named_type
+    def named_type(self, meta, children):
+        return m.NamedType([str(c) for c in children], self._at(meta))
+
+    # type_ref: "list" "of" type_ref  -> list_type
+    def list_type(self, meta, children):
+        return m.ListType(children[0], self._at(meta))
+
+    # prices: "prices" WORD scope* _NL header separator? row*
+    def prices(self, meta, children):
+        kind = str(children[0])
+        regions: tuple[str, ...] = ()
+        when = charging = None
+        columns: tuple = ()
+        rows = []
+        for child in children[1:]:
+            if isinstance(child, tuple) and child and child[0] == "regions":
+                regions = child[1]
+            elif isinstance(child, tuple) and child and child[0] == "when":
+                when = child[1]
+            elif isinstance(child, m.Charging):
+                charging = child
+            elif isinstance(child, tuple) and child and child[0] == "header":
+                columns = child[1]
+            elif isinstance(child, tuple) and child and child[0] == "row":
+                rows.append(child[1])
+        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta))
+
+    # scope: "in" names
+    def scope_regions(self, meta, children):
+        return ("regions", children[0])
+
+    # scope: "when" condition
+    def scope_when(self, meta, children):
+        return ("when", children[0])
+
+    # scope: "charging" WORD per?
+    def scope_charging(self, meta, children):
+        per = children[1] if len(children) > 1 else Decimal(1)
+        return m.Charging(str(children[0]), per, self._at(meta))
+
+    # per: "per" NUMBER
+    def per(self, meta, children):
+        return Decimal(str(children[0]))
+
+    # header: "|" (header_cell "|")+ _NL
+    def header(self, meta, children):
+        return ("header", tuple(children))
+
+    def key_column(self, meta, children):
+        return m.KeyColumn(str(children[0]), self._at(meta))
+
+    def charge_column(self, meta, children):
+        return m.ChargeColumn(str(children[0]), children[1], self._at(meta))
+
+    def condition_column(self, meta, children):
+        return m.ConditionColumn(children[0], self._at(meta))
+
+    # separator: SEPARATOR _NL
+    def separator(self, meta, children):
+        return ("separator",)
+
+    # row: "|" (cell "|")+ _NL
+    def row(self, meta, children):
+        return ("row", tuple(children))
+
+    def value_cell(self, meta, children):
+        return m.ValueCell(children[0], self._at(meta))
+
+    def compare_cell(self, meta, children):
+        return m.CompareCell(str(children[0]), Decimal(str(children[1])), self._at(meta))
+
+    def any_cell(self, meta, children):
+        return m.AnyCell(self._at(meta))
+
+    def rate_cell(self, meta, children):
+        return m.RateCell(Decimal(str(children[0])), self._at(meta))
+
+    def free_cell(self, meta, children):
+        return m.FreeCell(_text(children[0]) if children else None, self._at(meta))
+
+    def not_offered_cell(self, meta, children):
+        return m.NotOfferedCell(None, self._at(meta))
+
+    def reason_cell(self, meta, children):
+        return m.NotOfferedCell(_text(children[0]), self._at(meta))
+
+    # offer: "offer" names "only" "in" names _NL
+    def offer(self, meta, children):
+        return m.Offer(children[0], children[1], self._at(meta))
+
+    # refuse: "refuse" kinds "when" condition ":" STRING _NL
+    def refuse(self, meta, children):
+        kinds, when, reason = children
+        return m.Refuse(kinds, when, _text(reason), self._at(meta))
+
+    # require: "require" kinds condition ("when" condition)? ":" STRING _NL
+    def require(self, meta, children):
+        kinds, condition, *rest = children
+        when = rest[0] if len(rest) == 2 else None
+        return m.Require(kinds, condition, when, _text(rest[-1]), self._at(meta))
+
+    # free: "free" kinds ("when" condition)? ":" STRING _NL
+    def free(self, meta, children):
+        kinds, *rest = children
+        when = rest[0] if len(rest) == 2 else None
+        return m.Free(kinds, when, _text(rest[-1]), self._at(meta))
+
+    # kinds: "any" -> any_kind | names
+    def any_kind(self, meta, children):
+        return ()
+
+    def kinds(self, meta, children):
+        return children[0]
+
+    # example: "example" STRING "expect" NUMBER _NL example_item+ "end" _NL
+    def example(self, meta, children):
+        title, expect, *items = children
+        return m.Example(_text(title), Decimal(str(expect)), items, self._at(meta))
+
+    # example_item: "item" WORD STRING? _NL example_field*
+    def example_item(self, meta, children):
+        kind = str(children[0])
+        name = _text(children[1]) if len(children) > 1 and isinstance(children[1], Token) else None
+        fields = [c for c in children if isinstance(c, tuple)]
+        return m.ExampleItem(kind, name, fields, self._at(meta))
+
+    # example_field: WORD ":" value _NL
+    def example_field(self, meta, children):
+        return (str(children[0]), children[1])
+
+    # conditions
+    def any_of(self, meta, children):
+        return m.AnyOf(children, self._at(meta))
+
+    def all_of(self, meta, children):
+        return m.AllOf(children, self._at(meta))
+
+    def negation(self, meta, children):
+        return m.Not(children[0], self._at(meta))
+
+    def equals(self, meta, children):
+        return m.Equals(str(children[0]), children[2], False, self._at(meta))
+
+    def not_equals(self, meta, children):
+        return m.Equals(str(children[0]), children[2], True, self._at(meta))
+
+    def member(self, meta, children):
+        return m.Member(str(children[0]), children[1], False, self._at(meta))
+
+    def not_member(self, meta, children):
+        return m.Member(str(children[0]), children[1], True, self._at(meta))
+
+    def contains(self, meta, children):
+        return m.Contains(str(children[0]), children[1], self._at(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return m.Compare(left, str(op), right, self._at(meta))
+
+    # expressions
+    def binary(self, meta, children):
+        left, op, right = children
+        return m.Binary(str(op), left, right, self._at(meta))
+
+    def number(self, meta, children):
+        return m.Number(Decimal(str(children[0])), self._at(meta))
+
+    def field_ref(self, meta, children):
+        return m.FieldRef(str(children[0]), self._at(meta))
+
+    def call(self, meta, children):
+        return m.Call(str(children[0]), children[1:], self._at(meta))
+
+    def sum_each(self, meta, children):
+        return m.SumEach(children[0], str(children[1]), self._at(meta))
+
+    # names: WORD ("," WORD)*
+    def names(self, meta, children):
+        return tuple(str(c) for c in children)
+
+    # values
+    def word_value(self, meta, children):
+        return m.Word(str(children[0]), self._at(meta))
+
+    def number_value(self, meta, children):
+        return m.Number(Decimal(str(children[0])), self._at(meta))
+
+    def string_value(self, meta, children):
+        return m.Text(_text(children[0]), self._at(meta))
+
+    def list_value(self, meta, children):
+        return m.ListValue(children, self._at(meta))
+
+    def record_value(self, meta, children):
+        return m.RecordValue(children, self._at(meta))
+
+    def pair(self, meta, children):
+        return (str(children[0]), children[1])
