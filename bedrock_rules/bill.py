@@ -1,0 +1,122 @@
+"""The bill: frozen values, and the one JSON `dump()` the CLI and the snapshots share."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Charge:
+    """One line of a bill: what the rule at `rule` charged for one usage item."""
+
+    what: str
+    quantity: Decimal | int
+    unit: str | None
+    rate: Decimal | None
+    per: Decimal
+    amount: Decimal
+    rule: str  # file:line of the rule
+    rule_id: str  # stable across edits that keep the rule's meaning
+    note: str | None = None  # why a charge is free
+
+
+@attrs.frozen
+class ItemBill:
+    index: int
+    name: str | None
+    kind: str
+    charges: tuple[Charge, ...] = attrs.field(converter=tuple)
+    subtotal: Decimal = Decimal(0)
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}" + (f" {self.name}" if self.name else "")
+
+
+@attrs.frozen
+class Bill:
+    currency: str
+    items: tuple[ItemBill, ...] = attrs.field(converter=tuple)
+    total: Decimal = Decimal(0)
+
+
+def decimal_text(value: Decimal | int) -> str:
+    """An exact decimal as plain text: no exponent, no trailing zeros after the point."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def to_data(bill: Bill) -> dict[str, Any]:
+    """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings."""
+    return {
+        "currency": bill.currency,
+        "total": decimal_text(bill.total),
+        "items": [
+            {
+                "item": item.index,
+                "name": item.name,
+                **({"document": item.source} if item.source else {}),
+                "kind": item.kind,
+                "subtotal": decimal_text(item.subtotal),
+                "charges": [
+                    {
+                        "id": charge.rule_id,
+                        "what": charge.what,
+                        "quantity": decimal_text(charge.quantity),
+                        "unit": charge.unit,
+                        "rate": None if charge.rate is None else decimal_text(charge.rate),
+                        "per": decimal_text(charge.per),
+                        "amount": decimal_text(charge.amount),
+                        "rule": charge.rule,
+                        **({"note": charge.note} if charge.note else {}),
+                    }
+                    for charge in item.charges
+                ],
+            }
+            for item in bill.items
+        ],
+    }
+
+
+def dump(bill: Bill) -> str:
+    """The bill as JSON text, byte-identical for the same bill, ending in a newline."""
+    return json.dumps(to_data(bill), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_table(bill: Bill) -> str:
+    """The bill for people: one line per charge, a subtotal per item, the total."""
+    header = ("item", "charge", "quantity", "rate", "amount", "rule")
+    rows: list[tuple[str, ...]] = []
+    for item in bill.items:
+        for position, charge in enumerate(item.charges):
+            quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
+            if charge.rate is None:
+                rate = charge.note or "free"
+            else:
+                per = "" if charge.per == 1 else f" {decimal_text(charge.per)}"
+                rate = f"{decimal_text(charge.rate)} {bill.currency} per{per}" + (
+                    f" {charge.unit}" if charge.unit else ""
+                )
+            label = f"{item.label} ({item.kind})" if position == 0 else ""
+            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
+        rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {2, 4}
+
+    def line(cells: tuple[str, ...]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), line(tuple("-" * w for w in widths))]
+    out.extend(line(r) for r in rows)
+    out.append(f"total: {decimal_text(bill.total)} {bill.currency}")
+    return "\n".join(out) + "\n"

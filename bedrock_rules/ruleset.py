@@ -1,0 +1,61 @@
+"""The public face of a loaded ruleset: load once, evaluate many, from any thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import compiler
+from .bill import Bill
+from .interpreter import evaluate_items
+from .model import Example
+from .resources import bundled_rules
+from .usage import check_items, items_of, read_document
+
+
+class Ruleset:
+    """A compiled ruleset. Immutable once loaded, so one instance serves every thread."""
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self, compiled: compiler.Compiled):
+        self._compiled = compiled
+
+    @property
+    def compiled(self) -> compiler.Compiled:
+        return self._compiled
+
+    @property
+    def currency(self) -> str:
+        return self._compiled.currency
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self._compiled.kinds)
+
+    @property
+    def examples(self) -> tuple[Example, ...]:
+        return self._compiled.examples
+
+    def evaluate(self, document: Mapping[str, Any], source: str | None = None) -> Bill:
+        """Price a usage document (`{"usage": [...]}`); raises UsageError when refused."""
+        return self.evaluate_items(items_of(document, source), source)
+
+    def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None) -> Bill:
+        """Price usage items given one by one, without building a document."""
+        checked, problems = check_items(self._compiled, list(items), source)
+        return evaluate_items(self._compiled, checked, problems)
+
+    def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:
+        """Price a usage document given as JSON or YAML text."""
+        return self.evaluate(read_document(text, source), source)
+
+
+def load(path: str | Path | None = None) -> Ruleset:
+    """Load a folder of rule files (or one file); the bundled Bedrock ruleset by default.
+
+    Raises RuleFileError listing every problem in every file.
+    """
+    root = Path(path) if path is not None else bundled_rules()
+    return Ruleset(compiler.load_files(compiler.rule_paths(root), root))

@@ -1,0 +1,287 @@
+"""Usage documents: read JSON or YAML exactly, and check every item against its kind.
+
+Numbers are read as `int` or `Decimal`, never float. Every problem of a document is
+collected, each naming the item and the field, before anything is priced.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import yaml
+
+from . import types as t
+from .compiler import Missing
+from .errors import Problem, UsageError, did_you_mean
+
+Lookups = Mapping[str, Mapping[str, str]]
+
+
+@attrs.frozen
+class Item:
+    """One usage item, checked: its fields with defaults applied and its quantities."""
+
+    index: int
+    name: str | None
+    kind: str
+    values: Mapping[str, Any] = attrs.field(eq=False)
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"item {self.index}" + (f" ({self.name})" if self.name else "")
+
+
+# Reading ----------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a usage can hold")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML: no object construction, decimals stay exact, duplicate keys refused."""
+
+
+def _yaml_decimal(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node).replace("_", "")
+    if text.lower().lstrip("+-") in (".inf", ".nan"):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text} is not a number a usage can hold", node.start_mark
+        )
+    return Decimal(text)
+
+
+def _yaml_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node)
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _yaml_decimal)
+_Loader.add_constructor("tag:yaml.org,2002:map", _yaml_mapping)
+
+
+def read_document(text: str, source: str) -> Any:
+    """Parse a usage document; JSON when it looks like JSON or is named .json."""
+    stripped = text.lstrip()
+    as_json = source.endswith(".json") or (
+        not source.endswith((".yaml", ".yml")) and stripped[:1] in ("{", "[")
+    )
+    if as_json:
+        try:
+            return json.loads(
+                text,
+                parse_float=Decimal,
+                parse_constant=_no_constants,
+                object_pairs_hook=_no_duplicates,
+            )
+        except json.JSONDecodeError as error:
+            raise UsageError([Problem(f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}", source=source)]) from None
+        except ValueError as error:
+            raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError([Problem(f"not valid YAML: {error.problem or error.context}{where}", source=source)]) from None
+    except (yaml.YAMLError, decimal.InvalidOperation) as error:
+        raise UsageError([Problem(f"not valid YAML: {error}", source=source)]) from None
+
+
+# Checking ---------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return str(value)
+
+
+def convert(value: Any, field_type: t.FieldType, lookups: Lookups) -> tuple[Any, str | None]:
+    """A document value as the engine holds it, or a sentence saying what is wrong.
+
+    Nested problems are reported for the first element at fault, with its place.
+    """
+    problems = _convert(value, field_type, lookups, "")
+    if isinstance(problems, _Bad):
+        where = f"{problems.path}: " if problems.path else ""
+        return None, f"{where}{problems.message}"
+    return problems, None
+
+
+@attrs.frozen
+class _Bad:
+    path: str
+    message: str
+
+
+def _expected(field_type: t.FieldType, value: Any, path: str) -> _Bad:
+    return _Bad(path, f"expected {field_type.describe()}, got {_shown(value)}")
+
+
+def _convert(value: Any, ft: t.FieldType, lookups: Lookups, path: str) -> Any:
+    if isinstance(ft, t.CountType):
+        if type(value) is int and value >= 0:
+            return value
+        return _expected(ft, value, path)
+    if isinstance(ft, t.DecimalType):
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value >= 0 and Decimal(value).is_finite():
+            return Decimal(value)
+        return _expected(ft, value, path)
+    if isinstance(ft, t.FlagType):
+        return value if isinstance(value, bool) else _expected(ft, value, path)
+    if isinstance(ft, (t.ModelType, t.RegionType)):
+        what = "model" if isinstance(ft, t.ModelType) else "region"
+        table = lookups[what]
+        if isinstance(value, str) and value in table:
+            return table[value]
+        if not isinstance(value, str):
+            return _expected(ft, value, path)
+        return _Bad(path, f"unknown {what} {_shown(value)}{did_you_mean(value, table)}")
+    if isinstance(ft, t.EnumType):
+        if isinstance(value, str) and value in ft.values:
+            return value
+        hint = did_you_mean(value, ft.values) if isinstance(value, str) else ""
+        return _Bad(path, f"expected {ft.describe()}, got {_shown(value)}{hint}")
+    if isinstance(ft, t.ListOf):
+        if not isinstance(value, list):
+            return _expected(ft, value, path)
+        converted = []
+        for position, element in enumerate(value, 1):
+            result = _convert(element, ft.item, lookups, f"{path}[{position}]")
+            if isinstance(result, _Bad):
+                return result
+            converted.append(result)
+        return tuple(converted)
+    if isinstance(ft, t.RecordType):
+        if not isinstance(value, Mapping):
+            return _expected(ft, value, path)
+        record, problems = _fields(value, ft.fields, lookups, path)
+        return problems[0] if problems else record
+    raise AssertionError(ft)  # pragma: no cover
+
+
+def _fields(
+    given: Mapping[str, Any], specs: Sequence[t.FieldSpec], lookups: Lookups, path: str, ignore: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], list[_Bad]]:
+    known = {s.name for s in specs}
+    problems: list[_Bad] = []
+    prefix = f"{path}." if path else ""
+    for key in given:
+        if key not in known and key not in ignore:
+            shown = key if isinstance(key, str) else _shown(key)
+            hint = did_you_mean(shown, known) or f" (fields: {', '.join(s.name for s in specs)})"
+            problems.append(_Bad(f"{prefix}{shown}", f"unknown field{hint}"))
+    values: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name not in given:
+            if spec.has_default:
+                values[spec.name] = spec.default
+            elif not spec.optional:
+                problems.append(_Bad(f"{prefix}{spec.name}", f"missing; expected {spec.type.describe()}"))
+            continue
+        result = _convert(given[spec.name], spec.type, lookups, f"{prefix}{spec.name}")
+        if isinstance(result, _Bad):
+            problems.append(result)
+        else:
+            values[spec.name] = result
+    return values, problems
+
+
+def check_items(compiled: Any, raw_items: Sequence[Any], source: str | None = None, start: int = 1) -> tuple[list[Item], list[Problem]]:
+    """Check raw usage items against the ruleset's kinds; every problem is returned."""
+    lookups = {"model": compiled.aliases, "region": {r: r for r in compiled.regions}}
+    items: list[Item] = []
+    problems: list[Problem] = []
+    for index, raw in enumerate(raw_items, start):
+        if not isinstance(raw, Mapping):
+            problems.append(Problem(f"expected an object with `kind` and its fields, got {_shown(raw)}", index, source=source))
+            continue
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            problems.append(Problem(f"expected a text, got {_shown(name)}", index, field="name", source=source))
+            name = None
+        kind_name = raw.get("kind")
+        if kind_name is None:
+            kinds = ", ".join(compiled.kinds)
+            problems.append(Problem(f"missing; expected one of {kinds}", index, name, "kind", source))
+            continue
+        kind = compiled.kinds.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            hint = did_you_mean(kind_name, compiled.kinds) if isinstance(kind_name, str) else ""
+            problems.append(Problem(
+                f"unknown kind {_shown(kind_name)}{hint}; expected one of {', '.join(compiled.kinds)}",
+                index, name, "kind", source,
+            ))
+            continue
+        values, bad = _fields(raw, kind.fields, lookups, "", frozenset({"kind", "name"}))
+        for b in bad:
+            problems.append(Problem(b.message, index, name, b.path, source))
+        if bad:
+            continue
+        model_field = kind.model_field
+        if model_field and model_field in values:
+            values["provider"] = compiled.models[values[model_field]].provider
+        failed = False
+        for derived in kind.derived:
+            try:
+                values[derived.name] = derived.compute(values)
+            except decimal.DecimalException:
+                problems.append(Problem(
+                    f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source
+                ))
+                failed = True
+            except Missing:  # an optional input was left out: the quantity is absent
+                pass
+        if not failed:
+            items.append(Item(index, name, kind.name, values, source))
+    return items, problems
+
+
+def items_of(document: Any, source: str | None = None) -> list[Any]:
+    """The raw items of a document, or UsageError when its shape is wrong."""
+    if not isinstance(document, Mapping):
+        raise UsageError([Problem(f"expected an object with a `usage` list, got {_shown(document)}", source=source)])
+    unknown = [k for k in document if k != "usage"]
+    problems = [Problem(f"unknown top-level key {_shown(k)}; a usage document holds `usage`", source=source) for k in unknown]
+    usage = document.get("usage")
+    if not isinstance(usage, list):
+        problems.append(Problem(f"`usage` must be a list of items, got {_shown(usage)}", source=source))
+    if problems:
+        raise UsageError(problems)
+    return usage
