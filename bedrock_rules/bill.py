@@ -102,10 +102,8 @@ def render_table(bill: Bill) -> str:
             if charge.rate is None:
                 rate = charge.note or "free"
             else:
-                per = "" if charge.per == 1 else f" {decimal_text(charge.per)}"
-                rate = f"{decimal_text(charge.rate)} {bill.currency} per{per}" + (
-                    f" {charge.unit}" if charge.unit else ""
-                )
+                per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
+                rate = f"{decimal_text(charge.rate)} {bill.currency} {per}"
             label = f"{item.label} ({item.kind})" if position == 0 else ""
             rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
         rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))

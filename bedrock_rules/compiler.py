@@ -826,6 +826,29 @@ def _expr_fields(expr: m.Expr) -> set[str]:
     return set()
 
 
+def failing_conditions(rule: PriceRule, kind: KindSpec, values: Values) -> list[str]:
+    """The conditions of a rule that a usage does not meet, each with the usage's value."""
+    types_ = {f.name: f.type for f in kind.fields}
+    failing = []
+    for cond in rule.conditions:
+        if _compile_condition(cond, types_)(values):
+            continue
+        shown = []
+        for name in sorted(_fields_of(cond)):
+            value = values.get(name)
+            shown.append(f"{name} is not given" if value is None else f"{name} is {_shown_value(value)}")
+        failing.append(f"{describe(cond)} ({'; '.join(shown)})")
+    return failing
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown_value(v) for v in value) + "]"
+    return str(value)
+
+
 def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | None:
     """The models a rule can only match, for the by-model index; None when any model."""
     if model_field is None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from . import types as t
 from .bill import Bill, Charge, ItemBill
-from .compiler import EXACT, ROUNDING_MODES, Compiled, PriceRule
+from .compiler import EXACT, ROUNDING_MODES, Compiled, PriceRule, failing_conditions
 from .errors import Problem, UsageError
 from .usage import Item
 
@@ -38,7 +38,8 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
     matched = [rule for rule in candidates if rule.matches(values)]
     frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(values)]
     if not matched and not frees:
-        return None, [_problem(item, f"no rule prices {item.kind} usage with {_key_values(compiled, item)}")]
+        message = f"no rule prices {item.kind} usage with {_key_values(compiled, item)}"
+        return None, [_problem(item, message + _closest(compiled, item, candidates))]
 
     problems: list[Problem] = []
     by_charge: dict[tuple, list[PriceRule]] = {}
@@ -66,7 +67,7 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
         what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
         if rule.refusal is not None:
             if quantity != 0:
-                problems.append(_problem(item, f"{rule.quantity}: {rule.refusal} ({rule.where})", rule.quantity))
+                problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity))
             continue
         unit = kind.unit_of(rule.quantity)
         if rule.rate is None:
@@ -108,6 +109,20 @@ def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
     for amount in amounts:
         total = EXACT.add(total, amount)
     return total
+
+
+def _closest(compiled: Compiled, item: Item, candidates: Iterable[PriceRule]) -> str:
+    """Why the nearest rule (fewest unmet conditions) does not apply, for messages."""
+    kind = compiled.kinds[item.kind]
+    best: list[str] | None = None
+    best_rule = None
+    for rule in candidates:
+        failing = failing_conditions(rule, kind, item.values)
+        if best is None or len(failing) < len(best):
+            best, best_rule = failing, rule
+    if best_rule is None or not best:
+        return ""
+    return f"; the closest rule ({best_rule.where}) needs " + " and ".join(best)
 
 
 def _round(compiled: Compiled, target: str, amount: Decimal) -> Decimal:

@@ -411,11 +411,12 @@ class _Builder(Transformer):
         return (str(children[0]), children[1])
 
     # conditions
+    # `?rule … -> alias` keeps single children wrapped; unwrap them here.
     def any_of(self, meta, children):
-        return m.AnyOf(children, self._at(meta))
+        return children[0] if len(children) == 1 else m.AnyOf(children, self._at(meta))
 
     def all_of(self, meta, children):
-        return m.AllOf(children, self._at(meta))
+        return children[0] if len(children) == 1 else m.AllOf(children, self._at(meta))
 
     def negation(self, meta, children):
         return m.Not(children[0], self._at(meta))

@@ -1,0 +1,51 @@
+"""Worked examples written in rule files: turn them into usage and check their totals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .bill import Bill
+from .compiler import to_plain
+from .errors import BedrockRulesError
+from .model import Example
+from .ruleset import Ruleset
+
+
+@attrs.frozen
+class ExampleResult:
+    example: Example
+    bill: Bill | None
+    error: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.bill is not None and self.bill.total == self.example.expect
+
+    @property
+    def actual(self) -> Decimal | None:
+        return None if self.bill is None else self.bill.total
+
+
+def document(example: Example) -> dict[str, Any]:
+    """The usage document an example describes."""
+    usage = []
+    for item in example.items:
+        raw: dict[str, Any] = {"kind": item.kind}
+        if item.name:
+            raw["name"] = item.name
+        raw.update((name, to_plain(value)) for name, value in item.fields)
+        usage.append(raw)
+    return {"usage": usage}
+
+
+def run(rules: Ruleset) -> list[ExampleResult]:
+    results = []
+    for example in rules.examples:
+        try:
+            results.append(ExampleResult(example, rules.evaluate(document(example)), None))
+        except BedrockRulesError as error:
+            results.append(ExampleResult(example, None, error.render()))
+    return results
