@@ -111,7 +111,7 @@ def render_table(bill: Bill) -> str:
     right = {2, 4}
 
     def line(cells: tuple[str, ...]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
         return "  ".join(parts).rstrip()
 
     out = [line(header), line(tuple("-" * w for w in widths))]

@@ -155,13 +155,18 @@ class Compiled:
     files: tuple[m.RuleFile, ...]
 
 
-def load_files(paths: Sequence[Path], root: Path) -> Compiled:
-    """Parse and compile rule files; raises RuleFileError listing every problem."""
+def load_files(paths: Sequence[Path], root: Path, shown_root: str | None = None) -> Compiled:
+    """Parse and compile rule files; raises RuleFileError listing every problem.
+
+    Messages and bills name files relative to the working folder, or under
+    `shown_root` when given (the bundled ruleset is `rulesets/bedrock` wherever
+    it is installed, so bills do not change with the install location).
+    """
     diagnostics: list[Diagnostic] = []
     files: list[m.RuleFile] = []
     sources: dict[str, list[str]] = {}
     for path in paths:
-        shown = _shown(path)
+        shown = f"{shown_root}/{path.name}" if shown_root else _shown(path)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -173,16 +178,20 @@ def load_files(paths: Sequence[Path], root: Path) -> Compiled:
             files.append(parse(text, shown))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
+    shown_dir = shown_root or _shown(root)
     if not paths:
-        diagnostics.append(Diagnostic("BR002", "no rule files (*.rules) in this folder", m.Span(_shown(root), 1, 1)))
+        diagnostics.append(Diagnostic("BR002", "no rule files (*.rules) here", m.Span(shown_dir, 1, 1)))
     if diagnostics:
         raise RuleFileError(diagnostics)
-    return _Compiler(files, sources, _shown(root)).compile()
+    return _Compiler(files, sources, shown_dir).compile()
 
 
 def rule_paths(root: Path) -> list[Path]:
+    """The rule files of a folder in name order (or the one file given)."""
     if root.is_file():
         return [root]
+    if not root.is_dir():
+        raise RuleFileError([Diagnostic("BR001", "no such rule file or folder", m.Span(_shown(root), 1, 1))])
     return sorted(root.glob("*.rules"))
 
 
@@ -568,7 +577,7 @@ class _Compiler:
             keys = self._row_keys(row, table.columns, kind)
             if keys is None:
                 continue
-            for column, cell in zip(table.columns, row):
+            for column, cell in zip(table.columns, row, strict=False):
                 if isinstance(column, m.KeyColumn):
                     continue
                 rule = self._cell_rule(table, kind, column, columns[id(column)], cell, [*common, *keys])
@@ -613,7 +622,7 @@ class _Compiler:
     def _row_keys(self, row: Sequence[m.Cell], columns: Sequence[m.Column], kind: KindSpec) -> list[m.Condition] | None:
         keys: list[m.Condition] = []
         ok = True
-        for column, cell in zip(columns, row):
+        for column, cell in zip(columns, row, strict=False):
             if not isinstance(column, m.KeyColumn):
                 continue
             condition: m.Condition | None

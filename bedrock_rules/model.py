@@ -7,7 +7,6 @@ files that differ only in layout (what `fmt` changes) have equal models.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Union
 
 import attrs
 
@@ -77,7 +76,7 @@ class SumEach:
     span: Span = _span()
 
 
-Expr = Union[Number, FieldRef, Binary, Call, SumEach]
+Expr = Number | FieldRef | Binary | Call | SumEach
 
 
 # Values (defaults, example fields, condition operands) ----------------------
@@ -109,7 +108,7 @@ class RecordValue:
     span: Span = _span()
 
 
-Value = Union[Word, Number, Text, ListValue, RecordValue]
+Value = Word | Number | Text | ListValue | RecordValue
 
 
 # Conditions ----------------------------------------------------------------
@@ -164,7 +163,7 @@ class Not:
     span: Span = _span()
 
 
-Condition = Union[Equals, Member, Contains, Compare, AllOf, AnyOf, Not]
+Condition = Equals | Member | Contains | Compare | AllOf | AnyOf | Not
 
 
 # Declarations ----------------------------------------------------------------
@@ -223,7 +222,7 @@ class ListType:
     span: Span = _span()
 
 
-TypeRef = Union[NamedType, ListType]
+TypeRef = NamedType | ListType
 
 
 @attrs.frozen
@@ -289,7 +288,7 @@ class ConditionColumn:
     span: Span = _span()
 
 
-Column = Union[KeyColumn, ChargeColumn, ConditionColumn]
+Column = KeyColumn | ChargeColumn | ConditionColumn
 
 
 @attrs.frozen
@@ -330,7 +329,7 @@ class NotOfferedCell:
     span: Span = _span()
 
 
-Cell = Union[ValueCell, CompareCell, AnyCell, RateCell, FreeCell, NotOfferedCell]
+Cell = ValueCell | CompareCell | AnyCell | RateCell | FreeCell | NotOfferedCell
 
 
 @attrs.frozen
@@ -415,10 +414,7 @@ class Example:
     span: Span = _span()
 
 
-Statement = Union[
-    Currency, Rounding, Region, Provider, Kind, Record, PriceTable, Offer, Refuse,
-    Require, Free, Example,
-]
+Statement = Currency | Rounding | Region | Provider | Kind | Record | PriceTable | Offer | Refuse | Require | Free | Example
 
 
 @attrs.frozen

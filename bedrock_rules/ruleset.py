@@ -13,6 +13,9 @@ from .model import Example
 from .resources import bundled_rules
 from .usage import check_items, items_of, read_document
 
+# How messages and bills name the bundled ruleset's folder, wherever it is installed.
+BUNDLED_NAME = "rulesets/bedrock"
+
 
 class Ruleset:
     """A compiled ruleset. Immutable once loaded, so one instance serves every thread."""
@@ -57,5 +60,8 @@ def load(path: str | Path | None = None) -> Ruleset:
 
     Raises RuleFileError listing every problem in every file.
     """
-    root = Path(path) if path is not None else bundled_rules()
-    return Ruleset(compiler.load_files(compiler.rule_paths(root), root))
+    if path is None:
+        root, shown = bundled_rules(), BUNDLED_NAME
+    else:
+        root, shown = Path(path), None
+    return Ruleset(compiler.load_files(compiler.rule_paths(root), root, shown))

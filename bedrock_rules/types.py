@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Union
 
 import attrs
 
@@ -67,7 +66,7 @@ class RecordType:
         return "an object with " + ", ".join(f.name for f in self.fields)
 
 
-FieldType = Union[CountType, DecimalType, FlagType, ModelType, RegionType, EnumType, ListOf, RecordType]
+FieldType = CountType | DecimalType | FlagType | ModelType | RegionType | EnumType | ListOf | RecordType
 
 NUMERIC = (CountType, DecimalType)
 

@@ -102,7 +102,8 @@ def read_document(text: str, source: str) -> Any:
                 object_pairs_hook=_no_duplicates,
             )
         except json.JSONDecodeError as error:
-            raise UsageError([Problem(f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}", source=source)]) from None
+            message = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            raise UsageError([Problem(message, source=source)]) from None
         except ValueError as error:
             raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
     try:

@@ -1,0 +1,76 @@
+"""Shared fixtures: the bundled ruleset, an in-process CLI runner, text snapshots."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+import bedrock_rules
+from bedrock_rules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@attrs.frozen
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def transcript(self) -> str:
+        """What a user sees, as one text for snapshots."""
+        return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
+
+
+def run_cli(*args: str, stdin: str = "") -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = old_stdin
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+class TextSnapshot(SingleFileSnapshotExtension):
+    """One readable text file per snapshot."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+    def serialize(self, data, **kwargs):
+        return str(data)
+
+
+class JSONSnapshot(TextSnapshot):
+    file_extension = "json"
+
+
+@pytest.fixture(scope="session")
+def rules() -> bedrock_rules.Ruleset:
+    return bedrock_rules.load()
+
+
+@pytest.fixture
+def text_snapshot(snapshot):
+    return snapshot.use_extension(TextSnapshot)
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(JSONSnapshot)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so paths in messages do not depend on the checkout."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
