@@ -1,0 +1,1 @@
+"""One module per `bedrock-rules` command; `cli.COMMANDS` lists them."""
