@@ -30,11 +30,7 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
         return None, refusals
 
     kind = compiled.kinds[item.kind]
-    model_field = kind.model_field
-    candidates: Iterable[PriceRule] = compiled.unindexed.get(item.kind, ())
-    if model_field is not None:
-        indexed = compiled.by_model.get(item.kind, {}).get(values.get(model_field), ())
-        candidates = (*indexed, *candidates)
+    candidates = candidate_rules(compiled, item)
     matched = [rule for rule in candidates if rule.matches(values)]
     frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(values)]
     if not matched and not frees:
@@ -84,6 +80,15 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
     if problems:
         return None, problems
     return ItemBill(item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source), []
+
+
+def candidate_rules(compiled: Compiled, item: Item) -> tuple[PriceRule, ...]:
+    """The price rules that could price an item: its kind's, and its model's when the kind has one."""
+    unindexed = compiled.unindexed.get(item.kind, ())
+    model_field = compiled.kinds[item.kind].model_field
+    if model_field is None:
+        return unindexed
+    return (*compiled.by_model.get(item.kind, {}).get(item.values.get(model_field), ()), *unindexed)
 
 
 def evaluate_items(compiled: Compiled, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:

@@ -1,0 +1,33 @@
+"""`bedrock-rules explain USAGE…`: each charge's rule and arithmetic, each refusal's reasons."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TextIO
+
+from ..cli import EXIT_OK, EXIT_REFUSED, rules_option
+from ..errors import UsageError
+from ..explainer import dump, explain, read_sources, render_text
+from ..resources import bundled_rules
+from ..ruleset import load
+from .eval import read_items
+
+HELP = "explain a bill: the rule text and arithmetic behind each charge, and why refused items are refused"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("usage", nargs="+", metavar="USAGE", help="JSON or YAML usage document; - reads stdin")
+    rules_option(parser)
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="text for people (default), json for machines")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    rules = load(args.rules)
+    items, problems = read_items(rules.compiled, args.usage)
+    if problems:  # a document that cannot be read or checked is refused as `eval` refuses it
+        raise UsageError(problems)
+    sources = read_sources(Path(args.rules) if args.rules else bundled_rules())
+    explanation = explain(rules.compiled, items, sources)
+    out.write(dump(explanation) if args.format == "json" else render_text(explanation))
+    return EXIT_REFUSED if explanation.refused else EXIT_OK

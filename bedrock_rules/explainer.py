@@ -1,0 +1,367 @@
+"""Why a bill says what it says: each charge's rule text and arithmetic, and each refusal's reasons.
+
+An explanation is built from the interpreter's own answers (`price_item`,
+`candidate_rules`), so it can never disagree with the bill: it only adds the rule
+text, the arithmetic in words and, for a refused item, why each guard refused it and
+why each candidate price rule did not match.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path, PurePath
+from typing import Any
+
+import attrs
+
+from . import model as m
+from .bill import Charge, decimal_text
+from .compiler import EXACT, Compiled, FreeRule, Guard, KindSpec, PriceRule, describe_expr, failing_conditions, rule_paths
+from .interpreter import candidate_rules, evaluate_items, price_item
+from .usage import Item
+
+Sources = Mapping[str, Sequence[str]]  # a rule file's name to its lines
+
+
+@attrs.frozen
+class Quote:
+    """The lines of a rule file a charge or a refusal rests on; `mark` underlines a cell."""
+
+    where: str  # file:line
+    lines: tuple[tuple[int, str], ...]  # (line number, text)
+    mark: tuple[int, int] | None = None  # columns (start, end) on the last line
+
+
+@attrs.frozen
+class ChargeWhy:
+    charge: Charge
+    arithmetic: str
+    derivation: str | None  # how a derived quantity is computed, e.g. `model_hours = model_units * hours`
+    quote: Quote
+
+
+@attrs.frozen
+class GuardWhy:
+    reason: str
+    quote: Quote
+
+
+@attrs.frozen
+class Candidate:
+    """A price rule that could have priced a refused item; `unmet` is empty when it matches."""
+
+    rule: PriceRule
+    unmet: tuple[str, ...]
+
+
+@attrs.frozen
+class ItemWhy:
+    index: int
+    name: str | None
+    kind: str
+    source: str | None
+    subtotal: Decimal | None  # None: refused
+    charges: tuple[ChargeWhy, ...] = ()
+    problems: tuple[str, ...] = ()  # the refusal messages, as `eval` prints them
+    guards: tuple[GuardWhy, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    model: str | None = None  # the model candidates were chosen by, when the kind has one
+
+    @property
+    def refused(self) -> bool:
+        return self.subtotal is None
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}" + (f" {self.name}" if self.name else "")
+
+
+@attrs.frozen
+class Explanation:
+    currency: str
+    items: tuple[ItemWhy, ...]
+    total: Decimal | None  # None when any item is refused
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for item in self.items if item.refused)
+
+
+# The reusable part: why a rule does or does not apply ------------------------------
+
+
+def refusing_guards(compiled: Compiled, item: Item) -> list[Guard]:
+    """The `offer`, `refuse` and `require` statements that refuse an item."""
+    return [guard for guard in compiled.guards.get(item.kind, ()) if guard.refuses(item.values)]
+
+
+def candidates(compiled: Compiled, item: Item) -> list[Candidate]:
+    """Every price rule the interpreter considers for an item, with the conditions it does not meet."""
+    kind = compiled.kinds[item.kind]
+    return [Candidate(rule, tuple(failing_conditions(rule, kind, item.values))) for rule in candidate_rules(compiled, item)]
+
+
+def closest(found: Iterable[Candidate]) -> Candidate | None:
+    """The candidate with the fewest unmet conditions (the first of equals)."""
+    best: Candidate | None = None
+    for candidate in found:
+        if best is None or len(candidate.unmet) < len(best.unmet):
+            best = candidate
+    return best
+
+
+def rate_text(rule: PriceRule, currency: str) -> str:
+    """What a rule's cell says: `0.008 USD per 1000`, `39.6 USD each`, `free`, `not offered`."""
+    if rule.refusal is not None:
+        return f'not offered: "{rule.refusal}"' if rule.refusal != "not offered" else "not offered"
+    if rule.rate is None:
+        return "free" if rule.free == "free" else f'free: "{rule.free}"'
+    per = "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
+    return f"{decimal_text(rule.rate)} {currency} {per}"
+
+
+# Explaining ---------------------------------------------------------------------------
+
+
+def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
+    """The lines of every rule file of a ruleset, by file name (a ruleset is one folder)."""
+    sources = {}
+    for path in rule_paths(root):
+        try:
+            sources[path.name] = tuple(path.read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError):
+            continue  # the quote shows the location alone
+    return sources
+
+
+def explain(compiled: Compiled, items: Sequence[Item], sources: Sources) -> Explanation:
+    """Explain every item, priced or refused; the total only when every item is priced."""
+    quoter = _Quoter(compiled, sources)
+    explained = [_explain_item(compiled, item, quoter) for item in items]
+    total = None
+    if not any(item.refused for item in explained):
+        total = evaluate_items(compiled, items).total  # the interpreter's total, rounded as the rules say
+    return Explanation(compiled.currency, tuple(explained), total)
+
+
+def _explain_item(compiled: Compiled, item: Item, quoter: _Quoter) -> ItemWhy:
+    bill, problems = price_item(compiled, item)
+    kind = compiled.kinds[item.kind]
+    if bill is not None:
+        charges = tuple(
+            ChargeWhy(charge, arithmetic(compiled, charge), _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge))
+            for charge in bill.charges
+        )
+        return ItemWhy(item.index, item.name, item.kind, item.source, bill.subtotal, charges)
+    guards = tuple(GuardWhy(g.reason, quoter.statement(g.span)) for g in refusing_guards(compiled, item))
+    model_field = kind.model_field
+    return ItemWhy(
+        item.index, item.name, item.kind, item.source, None,
+        problems=tuple(p.message if p.field is None else f"field {p.field}: {p.message}" for p in problems),
+        guards=guards,
+        candidates=tuple(candidates(compiled, item)),
+        model=item.values.get(model_field) if model_field else None,
+    )
+
+
+def arithmetic(compiled: Compiled, charge: Charge) -> str:
+    """A charge's amount in words: `11000 tokens ÷ 1000 × 0.008 USD = 0.088 USD`."""
+    currency = compiled.currency
+    amount = f"{decimal_text(charge.amount)} {currency}"
+    if charge.rate is None:
+        if charge.rule_id.endswith("/free"):  # a `free` statement: one zero line for the item
+            return f'no charge: "{charge.note}" = {amount}'
+        quantity = _quantity(charge)
+        if charge.note in (None, "free"):
+            return f"{quantity}: free (the price table says so) = {amount}"
+        return f'{quantity}: free, "{charge.note}" = {amount}'
+    per = "" if charge.per == 1 else f" ÷ {decimal_text(charge.per)}"
+    text = f"{_quantity(charge)}{per} × {decimal_text(charge.rate)} {currency}"
+    exact = EXACT.divide(EXACT.multiply(charge.quantity, charge.rate), charge.per)
+    if exact == charge.amount:
+        return f"{text} = {amount}"
+    rounding = next((r for r in compiled.rounding if r.target == "each charge"), None)
+    if rounding is None:  # pragma: no cover - the interpreter rounds only as a rule says
+        return f"{text} = {amount}"
+    return (
+        f"{text} = {decimal_text(exact)} {currency}, rounded to {amount} "
+        f"({rounding.places} places, {rounding.mode}; {rounding.span.where})"
+    )
+
+
+def _quantity(charge: Charge) -> str:
+    return decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
+
+
+def _derivation(kind: KindSpec, rule: PriceRule | None) -> str | None:
+    for derived in kind.derived:
+        if rule is not None and derived.name == rule.quantity:
+            return f"{derived.name} = {describe_expr(derived.expr)}"
+    return None
+
+
+class _Quoter:
+    """Finds the rule-file lines behind a charge or a guard."""
+
+    def __init__(self, compiled: Compiled, sources: Sources):
+        self.sources = sources
+        self.rules = {(rule.id, rule.where): rule for rule in compiled.rules}
+        self.frees: dict[str, FreeRule] = {free.span.where: free for frees in compiled.frees.values() for free in frees}
+        # Each price cell's table and row, by the cell's place (spans are values).
+        self.cells: dict[m.Span, tuple[m.PriceTable, tuple[m.Cell, ...]]] = {}
+        for rule_file in compiled.files:
+            for statement in rule_file.statements:
+                if isinstance(statement, m.PriceTable):
+                    for row in statement.rows:
+                        for cell in row:
+                            self.cells[cell.span] = (statement, row)
+
+    def price_rule(self, charge: Charge) -> PriceRule | None:
+        """The price rule behind a charge; None for a `free` statement's line."""
+        return self.rules.get((charge.rule_id, charge.rule))
+
+    def charge(self, charge: Charge) -> Quote:
+        rule = self.price_rule(charge)
+        if rule is None:
+            free = self.frees.get(charge.rule)
+            return self.statement(free.span) if free is not None else Quote(charge.rule, ())
+        return self.rule(rule)
+
+    def rule(self, rule: PriceRule) -> Quote:
+        """The table's first line, its header row and the rule's row, the rule's cell marked."""
+        table, row = self.cells[rule.span]
+        numbers = sorted({table.span.line, table.columns[0].span.line, row[0].span.line})
+        mark = (rule.span.column, rule.span.end_column) if rule.span.end_line == rule.span.line else None
+        return Quote(rule.where, self._lines(rule.span.path, numbers), mark)
+
+    def statement(self, span: m.Span) -> Quote:
+        # A statement's span ends where the next line starts, after its newlines.
+        last = span.end_line - 1 if span.end_column <= 1 else span.end_line
+        lines = list(self._lines(span.path, range(span.line, max(span.line, last) + 1)))
+        while len(lines) > 1 and not lines[-1][1].strip():
+            lines.pop()
+        return Quote(span.where, tuple(lines))
+
+    def _lines(self, path: str, numbers: Iterable[int]) -> tuple[tuple[int, str], ...]:
+        lines = self.sources.get(PurePath(path).name, ())
+        return tuple((n, lines[n - 1]) for n in numbers if 0 < n <= len(lines))
+
+
+# Output -------------------------------------------------------------------------------
+
+
+def render_text(explanation: Explanation) -> str:
+    """The explanation for people: every item, its charges or its refusal, then the total."""
+    currency = explanation.currency
+    out: list[str] = []
+    for item in explanation.items:
+        document = f"{item.source}: " if item.source else ""
+        if not item.refused:
+            out.append(f"{document}item {item.label} ({item.kind}): {decimal_text(item.subtotal or 0)} {currency}")
+            for why in item.charges:
+                out.append(f"  {why.charge.what}: {why.arithmetic}")
+                if why.derivation:
+                    out.append(f"    where {why.derivation}")
+                out.extend(_quote_lines(why.quote, "    "))
+            out.append("")
+            continue
+        out.append(f"{document}item {item.label} ({item.kind}): refused")
+        for guard in item.guards:
+            out.append(f"  refused: {guard.reason} — {guard.quote.where}")
+            out.extend(_quote_lines(guard.quote, "    ", where=False))
+        if not item.guards:
+            out.extend(f"  refused: {problem}" for problem in item.problems)
+        model = f" with model {item.model}" if item.model else ""
+        if item.candidates:
+            out.append(f"  price rules for {item.kind} usage{model}:")
+            for candidate in item.candidates:
+                rule = candidate.rule
+                head = f"    {rule.where}  {rule.quantity} ({rate_text(rule, currency)}): "
+                out.append(head + ("matches" if not candidate.unmet else "needs " + " and ".join(candidate.unmet)))
+        else:
+            out.append(f"  no price rule for {item.kind} usage{model}")
+        out.append("")
+    refused = explanation.refused
+    if refused:
+        out.append(f"{refused} of {len(explanation.items)} item{'s' if len(explanation.items) != 1 else ''} refused; nothing is priced")
+    else:
+        out.append(f"total: {decimal_text(explanation.total or 0)} {currency}")
+    return "\n".join(out) + "\n"
+
+
+def _quote_lines(quote: Quote, indent: str, where: bool = True) -> list[str]:
+    out = [f"{indent}{quote.where}"] if where else []
+    if not quote.lines:
+        return out
+    width = len(str(quote.lines[-1][0]))
+    out.extend(f"{indent}{number:>{width}} | {text}" for number, text in quote.lines)
+    if quote.mark is not None:
+        start, end = quote.mark
+        out.append(f"{indent}{' ' * width} | {' ' * (start - 1)}{'^' * max(1, end - start)}")
+    return out
+
+
+def to_data(explanation: Explanation) -> dict[str, Any]:
+    """The explanation as JSON-ready data: keys in a fixed order, amounts as decimal strings."""
+    currency = explanation.currency
+    return {
+        "currency": currency,
+        "total": None if explanation.total is None else decimal_text(explanation.total),
+        "refused": explanation.refused,
+        "items": [_item_data(item, currency) for item in explanation.items],
+    }
+
+
+def _item_data(item: ItemWhy, currency: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "item": item.index,
+        "name": item.name,
+        **({"document": item.source} if item.source else {}),
+        "kind": item.kind,
+        "status": "refused" if item.refused else "priced",
+    }
+    if not item.refused:
+        data["subtotal"] = decimal_text(item.subtotal or 0)
+        data["charges"] = [
+            {
+                "id": why.charge.rule_id,
+                "what": why.charge.what,
+                "quantity": decimal_text(why.charge.quantity),
+                "unit": why.charge.unit,
+                "rate": None if why.charge.rate is None else decimal_text(why.charge.rate),
+                "per": decimal_text(why.charge.per),
+                "amount": decimal_text(why.charge.amount),
+                "rule": why.charge.rule,
+                **({"note": why.charge.note} if why.charge.note else {}),
+                "arithmetic": why.arithmetic,
+                **({"derivation": why.derivation} if why.derivation else {}),
+                "source": _quote_data(why.quote),
+            }
+            for why in item.charges
+        ]
+        return data
+    data["problems"] = list(item.problems)
+    data["guards"] = [{"reason": g.reason, "rule": g.quote.where, "source": _quote_data(g.quote)} for g in item.guards]
+    data["candidates"] = [
+        {
+            "id": c.rule.id,
+            "rule": c.rule.where,
+            "quantity": c.rule.quantity,
+            "price": rate_text(c.rule, currency),
+            "matches": not c.unmet,
+            "unmet": list(c.unmet),
+        }
+        for c in item.candidates
+    ]
+    return data
+
+
+def _quote_data(quote: Quote) -> list[dict[str, Any]]:
+    return [{"line": number, "text": text} for number, text in quote.lines]
+
+
+def dump(explanation: Explanation) -> str:
+    """The explanation as JSON text, byte-identical for the same input, ending in a newline."""
+    return json.dumps(to_data(explanation), indent=2, ensure_ascii=False) + "\n"
