@@ -20,7 +20,6 @@ import attrs
 from . import model as m
 from . import types as t
 from .errors import Diagnostic, RuleFileError, did_you_mean
-from .parser import parse
 
 # Exact arithmetic: a result that cannot be represented exactly raises, never rounds.
 EXACT = decimal.Context(
@@ -155,29 +154,40 @@ class Compiled:
     files: tuple[m.RuleFile, ...]
 
 
-def load_files(paths: Sequence[Path], root: Path, shown_root: str | None = None) -> Compiled:
+def load_files(paths: Sequence[Path], root: Path, shown_root: str | None = None, prebuilt: bool = False) -> Compiled:
     """Parse and compile rule files; raises RuleFileError listing every problem.
 
     Messages and bills name files relative to the working folder, or under
     `shown_root` when given (the bundled ruleset is `rulesets/bedrock` wherever
-    it is installed, so bills do not change with the install location).
+    it is installed, so bills do not change with the install location). `prebuilt`
+    lets the bundled ruleset use the parse its wheel ships (see prebuilt.py).
     """
     diagnostics: list[Diagnostic] = []
     files: list[m.RuleFile] = []
-    sources: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
     for path in paths:
         shown = f"{shown_root}/{path.name}" if shown_root else _shown(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            texts[shown] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             diagnostics.append(Diagnostic("BR001", f"cannot read rule file: {reason}", m.Span(shown, 1, 1)))
+    parsed: dict[str, m.RuleFile] = {}
+    if prebuilt:
+        from .prebuilt import parsed_files
+
+        parsed = parsed_files(texts)
+    for shown, text in texts.items():
+        if shown in parsed:
+            files.append(parsed[shown])
             continue
-        sources[shown] = text.splitlines()
+        from .parser import parse  # only when needed: importing lark costs start-up time
+
         try:
             files.append(parse(text, shown))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
+    sources = {shown: text.splitlines() for shown, text in texts.items()}
     shown_dir = shown_root or _shown(root)
     if not paths:
         diagnostics.append(Diagnostic("BR002", "no rule files (*.rules) here", m.Span(shown_dir, 1, 1)))

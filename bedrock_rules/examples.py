@@ -1,4 +1,4 @@
-"""Worked examples written in rule files: turn them into usage and check their totals."""
+"""Worked examples written in rule files: turn them into usage, check their totals, measure coverage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from .bill import Bill
-from .compiler import to_plain
+from .compiler import PriceRule, to_plain
 from .errors import BedrockRulesError
 from .model import Example
 from .ruleset import Ruleset
@@ -49,3 +49,14 @@ def run(rules: Ruleset) -> list[ExampleResult]:
         except BedrockRulesError as error:
             results.append(ExampleResult(example, None, error.render()))
     return results
+
+
+def priced_rules(rules: Ruleset) -> list[PriceRule]:
+    """The rules that put a line on a bill: rates and free cells, not `-` or reasons."""
+    return [rule for rule in rules.compiled.rules if rule.refusal is None]
+
+
+def uncovered(rules: Ruleset, results: list[ExampleResult]) -> list[PriceRule]:
+    """The price rules no example's bill used, in file order."""
+    used = {charge.rule_id for r in results if r.bill for item in r.bill.items for charge in item.charges}
+    return [rule for rule in priced_rules(rules) if rule.id not in used]

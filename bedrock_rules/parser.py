@@ -9,10 +9,12 @@ error of a file, not just the first.
 from __future__ import annotations
 
 import functools
+import io
 import re
 from decimal import Decimal
 from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
@@ -53,12 +55,19 @@ _TOKEN_NAMES = {
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
+    grammar = grammar_path().read_text(encoding="utf-8")
+    prebuilt = _prebuilt(grammar)
+    if prebuilt is not None:
+        return prebuilt
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _prebuilt(grammar: str) -> Lark | None:
+    """The parser tables a wheel ships (see prebuilt.py), if they fit this grammar and lark."""
+    from .prebuilt import parser_tables
+
+    saved = parser_tables(grammar, lark.__version__)
+    return None if saved is None else Lark.load(io.BytesIO(saved))
 
 
 def build_strict() -> Lark:

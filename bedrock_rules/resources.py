@@ -25,3 +25,9 @@ def grammar_path() -> Path:
 def bundled_rules() -> Path:
     """The folder of the shipped Amazon Bedrock ruleset."""
     return _find("rulesets") / "bedrock"
+
+
+def package_file(name: str) -> Path | None:
+    """A file installed inside the package (never the checkout), or None."""
+    path = _PACKAGE / name
+    return path if path.is_file() else None

@@ -61,7 +61,7 @@ def load(path: str | Path | None = None) -> Ruleset:
     Raises RuleFileError listing every problem in every file.
     """
     if path is None:
-        root, shown = bundled_rules(), BUNDLED_NAME
-    else:
-        root, shown = Path(path), None
-    return Ruleset(compiler.load_files(compiler.rule_paths(root), root, shown))
+        root = bundled_rules()
+        return Ruleset(compiler.load_files(compiler.rule_paths(root), root, BUNDLED_NAME, prebuilt=True))
+    root = Path(path)
+    return Ruleset(compiler.load_files(compiler.rule_paths(root), root))

@@ -7,13 +7,13 @@ collected, each naming the item and the field, before anything is priced.
 from __future__ import annotations
 
 import decimal
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
-import yaml
 
 from . import types as t
 from .compiler import Missing
@@ -57,34 +57,38 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number a usage can hold")
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML: no object construction, decimals stay exact, duplicate keys refused."""
+@functools.cache
+def _yaml_loader() -> type:
+    """Safe YAML: no object construction, decimals stay exact, duplicate keys refused.
 
+    Built on first use: most documents are JSON, and importing yaml costs start-up time.
+    """
+    import yaml
 
-def _yaml_decimal(loader: _Loader, node: yaml.ScalarNode) -> Any:
-    text = loader.construct_scalar(node).replace("_", "")
-    if text.lower().lstrip("+-") in (".inf", ".nan"):
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{text} is not a number a usage can hold", node.start_mark
-        )
-    return Decimal(text)
+    class Loader(yaml.SafeLoader):
+        pass
 
+    def exact_decimal(loader: Loader, node: yaml.ScalarNode) -> Any:
+        text = loader.construct_scalar(node).replace("_", "")
+        if text.lower().lstrip("+-") in (".inf", ".nan"):
+            raise yaml.constructor.ConstructorError(None, None, f"{text} is not a number a usage can hold", node.start_mark)
+        return Decimal(text)
 
-def _yaml_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    result: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node)
-    return result
+    def unique_mapping(loader: Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            result[key] = loader.construct_object(value_node)
+        return result
 
-
-_Loader.add_constructor("tag:yaml.org,2002:float", _yaml_decimal)
-_Loader.add_constructor("tag:yaml.org,2002:map", _yaml_mapping)
+    Loader.add_constructor("tag:yaml.org,2002:float", exact_decimal)
+    Loader.add_constructor("tag:yaml.org,2002:map", unique_mapping)
+    return Loader
 
 
 def read_document(text: str, source: str) -> Any:
@@ -106,8 +110,10 @@ def read_document(text: str, source: str) -> Any:
             raise UsageError([Problem(message, source=source)]) from None
         except ValueError as error:
             raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 from typing import TextIO
 
 from ..bill import decimal_text
 from ..cli import EXIT_FAILED, EXIT_OK
+from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
 from ..ruleset import load
 
@@ -15,10 +17,29 @@ HELP = "run the worked examples written in the rule files"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rules", nargs="?", metavar="DIR", help="folder of rule files (default: the bundled ruleset)")
+    parser.add_argument("--coverage", action="store_true", help="list the price rules no example exercises")
+    parser.add_argument(
+        "--min-coverage",
+        type=Decimal,
+        metavar="PERCENT",
+        help="fail when examples exercise less than PERCENT of the price rules",
+    )
+
+
+def _failure(result: ExampleResult) -> str:
+    if result.error:
+        return "".join(f"      {line}\n" for line in result.error.splitlines())
+    lines = [f"      expected {decimal_text(result.example.expect)}, got {decimal_text(result.actual)}\n"]
+    assert result.bill is not None
+    for item in result.bill.items:
+        for charge in item.charges:
+            lines.append(f"      item {item.label}: {charge.what} = {decimal_text(charge.amount)}  ({charge.rule})\n")
+    return "".join(lines)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    results = run_examples(load(args.rules))
+    rules = load(args.rules)
+    results = run_examples(rules)
     failed = 0
     for result in results:
         where = result.example.span.where
@@ -26,10 +47,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"PASS  {where}  {result.example.title}\n")
             continue
         failed += 1
-        out.write(f"FAIL  {where}  {result.example.title}\n")
-        if result.error:
-            out.write("".join(f"      {line}\n" for line in result.error.splitlines()))
-        else:
-            out.write(f"      expected {decimal_text(result.example.expect)}, got {decimal_text(result.actual)}\n")
+        out.write(f"FAIL  {where}  {result.example.title}\n{_failure(result)}")
+    status = EXIT_FAILED if failed else EXIT_OK
+    if args.coverage or args.min_coverage is not None:
+        missing = uncovered(rules, results)
+        total = len(priced_rules(rules))
+        covered = total - len(missing)
+        percent = (Decimal(100) * covered / total).quantize(Decimal("0.1")) if total else Decimal(100)
+        if args.coverage:
+            for rule in missing:
+                out.write(f"NOT COVERED  {rule.where}  {rule.id}\n")
+        out.write(f"coverage: {covered} of {total} price rules exercised by examples ({percent}%)\n")
+        if args.min_coverage is not None and percent < args.min_coverage:
+            out.write(f"coverage {percent}% is below the minimum of {args.min_coverage}%\n")
+            status = EXIT_FAILED
     out.write(f"{len(results) - failed} passed, {failed} failed\n")
-    return EXIT_FAILED if failed else EXIT_OK
+    return status
