@@ -17,16 +17,20 @@ from .errors import BedrockRulesError
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test")
+COMMANDS = ("eval", "test", "explain")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that command's module is imported (start-up time)."""
     parser = argparse.ArgumentParser(
         prog="bedrock-rules",
         description="Price usage documents against declarative pricing rules, exactly.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
+        if only is not None and name != only:
+            commands.add_parser(name)
+            continue
         module = importlib.import_module(f"bedrock_rules.commands.{name}")
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
@@ -44,7 +48,9 @@ def rules_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(first if first in COMMANDS else None).parse_args(argv)
     try:
         return args.run(args, sys.stdout)
     except BedrockRulesError as error:
