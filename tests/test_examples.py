@@ -38,3 +38,43 @@ def test_the_test_command_passes_every_example():
     run = run_cli("test")
     assert run.code == 0
     assert run.out.endswith(f"{len(EXAMPLES)} passed, 0 failed\n")
+
+
+def test_examples_exercise_every_price_rule():
+    run = run_cli("test", "--coverage", "--min-coverage", "100")
+    assert run.code == 0, run.out
+    assert "NOT COVERED" not in run.out
+    assert "(100.0%)" in run.out
+
+
+def test_min_coverage_fails_below_the_bar(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tiny.rules").write_text(
+        "currency USD\nregion r-1\n"
+        "kind text\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
+        "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\n"
+        "prices text\n| input_tokens per 1 |\n| 2 |\n",
+        encoding="utf-8",
+    )
+    run = run_cli("test", str(rules), "--coverage", "--min-coverage", "50")
+    assert run.code == 1
+    assert "coverage: 0 of 2 price rules exercised by examples (0.0%)" in run.out
+    assert "coverage 0.0% is below the minimum of 50%" in run.out
+
+
+def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tiny.rules").write_text(
+        "currency USD\nregion r-1\n"
+        "kind text\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
+        "prices text\n| input_tokens per 1000 |\n| 0.5 |\n"
+        'example "two thousand tokens" expect 2\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
+        encoding="utf-8",
+    )
+    run = run_cli("test", str(rules))
+    assert run.code == 1
+    assert "expected 2, got 1" in run.out
+    assert "input_tokens = 1" in run.out
+    assert run.out.endswith("0 passed, 1 failed\n")
