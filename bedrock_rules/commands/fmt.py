@@ -1,0 +1,78 @@
+"""`bedrock-rules fmt [--check] [PATH…]`: rewrite rule files in the canonical layout."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from ..errors import RuleFileError
+from ..formatter import format_text
+
+HELP = "rewrite rule files in the canonical layout (--check: only show the diff)"
+STDIN = "-"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="rule file, or folder of *.rules files (default: the current folder); - reads stdin and writes stdout",
+    )
+    parser.add_argument("--check", action="store_true", help="change nothing; print a diff for each file that would change, exit 1 if any")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    files, refused = _files(args.paths or ["."])
+    changed = False
+    for path in files:
+        try:
+            old = sys.stdin.read() if path == STDIN else Path(path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            refused.append(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}")
+            continue
+        shown = "<stdin>" if path == STDIN else path
+        try:
+            new = format_text(old, shown)
+        except RuleFileError as error:
+            refused.append(error.render())
+            continue
+        if args.check:
+            if new != old:
+                changed = True
+                out.write(_diff(old, new, shown))
+        elif path == STDIN:
+            out.write(new)
+        elif new != old:
+            Path(path).write_bytes(new.encode("utf-8"))
+            out.write(f"{path}\n")
+    for message in refused:
+        sys.stderr.write(message + "\n")
+    if refused:
+        return EXIT_REFUSED
+    return EXIT_FAILED if changed else EXIT_OK
+
+
+def _files(paths: list[str]) -> tuple[list[str], list[str]]:
+    """The files the PATHs name, once each, and a message for each PATH that names none."""
+    files: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if path != STDIN and folder.is_dir():
+            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if p.is_file())
+            if not found:
+                refused.append(f"{path}: no *.rules files in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files)), refused
+
+
+def _diff(old: str, new: str, path: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), path, f"{path} (formatted)")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
