@@ -1,0 +1,477 @@
+"""What a change of rules does to a corpus of usage documents: per charge, per document, overall.
+
+Charges are matched by their rule's stable id and their item's position, never by
+display text, so moving a rule to another line changes nothing and rewording a
+condition shows as one charge gone and one new. Amounts and deltas are exact;
+percents are of the old amount, rounded half up to 2 places for display only: the
+`--fail-above` gate compares exactly.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections import Counter
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from .bill import Bill, Charge, decimal_text
+from .compiler import EXACT, Compiled, PriceRule
+from .errors import Problem, UsageError
+from .explainer import rate_text
+from .interpreter import evaluate_items
+from .usage import check_items
+
+PERCENT_NOTE = "percents are of the old amount, rounded half up to 2 places"
+_PERCENT = decimal.Context(prec=60, rounding=ROUND_HALF_UP)
+
+
+@attrs.frozen
+class Outcome:
+    """A document under one ruleset: its bill, or the problems that refuse it."""
+
+    bill: Bill | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def total(self) -> Decimal | None:
+        return None if self.bill is None else self.bill.total
+
+
+@attrs.frozen
+class ChargeChange:
+    """One charge whose amount differs; `old` or `new` is None when that bill has no such charge."""
+
+    item: int
+    item_name: str | None
+    kind: str
+    id: str
+    what: str
+    old: Decimal | None
+    new: Decimal | None
+
+    @property
+    def delta(self) -> Decimal:
+        return EXACT.subtract(self.new or Decimal(0), self.old or Decimal(0))
+
+    @property
+    def label(self) -> str:
+        return f"{self.item}" + (f" {self.item_name}" if self.item_name else "")
+
+
+@attrs.frozen
+class DocumentDiff:
+    source: str
+    old: Outcome
+    new: Outcome
+    changes: tuple[ChargeChange, ...] = ()
+    unchanged: int = 0  # charges with the same amount under both rulesets
+
+    @property
+    def status(self) -> str:
+        """`changed`, `unchanged`, `newly refused`, `newly priced` or `refused` (under both)."""
+        if self.old.bill is None:
+            return "refused" if self.new.bill is None else "newly priced"
+        if self.new.bill is None:
+            return "newly refused"
+        return "changed" if self.changes or self.old.total != self.new.total else "unchanged"
+
+    @property
+    def delta(self) -> Decimal | None:
+        if self.old.total is None or self.new.total is None:
+            return None
+        return EXACT.subtract(self.new.total, self.old.total)
+
+
+@attrs.frozen
+class RuleChange:
+    """A price rule (one table cell) added, removed or changed, by its stable id."""
+
+    change: str  # added | removed | changed
+    id: str
+    old: PriceRule | None
+    new: PriceRule | None
+
+
+@attrs.frozen
+class StatementChange:
+    """A refusal (`offer`, `refuse`, `require`) or `free` statement added or removed, by reason."""
+
+    change: str  # added | removed
+    statement: str  # refusal | free
+    reason: str
+    kinds: tuple[str, ...]
+    where: str
+
+
+@attrs.frozen
+class Diff:
+    old_currency: str
+    currency: str
+    rules: tuple[RuleChange, ...]
+    statements: tuple[StatementChange, ...]
+    documents: tuple[DocumentDiff, ...]
+
+    @property
+    def compared(self) -> tuple[DocumentDiff, ...]:
+        """The documents priced under both rulesets: the overall total is theirs."""
+        return tuple(d for d in self.documents if d.old.bill is not None and d.new.bill is not None)
+
+    @property
+    def old_total(self) -> Decimal:
+        return _sum(d.old.total for d in self.compared)
+
+    @property
+    def new_total(self) -> Decimal:
+        return _sum(d.new.total for d in self.compared)
+
+    @property
+    def delta(self) -> Decimal:
+        return EXACT.subtract(self.new_total, self.old_total)
+
+    def count(self, status: str) -> int:
+        return sum(1 for d in self.documents if d.status == status)
+
+
+def _sum(amounts: Any) -> Decimal:
+    total = Decimal(0)
+    for amount in amounts:
+        total = EXACT.add(total, amount)
+    return total
+
+
+# Comparing -----------------------------------------------------------------------------
+
+
+def outcome(compiled: Compiled, raw_items: Sequence[Any]) -> Outcome:
+    """Price a document's items as `eval` would: every item, or the problems that refuse it."""
+    items, problems = check_items(compiled, raw_items)
+    try:
+        return Outcome(evaluate_items(compiled, items, problems))
+    except UsageError as error:
+        return Outcome(None, error.problems)
+
+
+def compare(old: Compiled, new: Compiled, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
+    """Compare two rulesets over documents given as (name, raw items)."""
+    diffs = []
+    for source, raw_items in documents:
+        before, after = outcome(old, raw_items), outcome(new, raw_items)
+        if before.bill is None or after.bill is None:
+            diffs.append(DocumentDiff(source, before, after))
+            continue
+        changes, unchanged = _charge_changes(before.bill, after.bill)
+        diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
+    rules, statements = compare_rules(old, new)
+    return Diff(old.currency, new.currency, rules, statements, tuple(diffs))
+
+
+def _charge_changes(old: Bill, new: Bill) -> tuple[list[ChargeChange], int]:
+    def keyed(bill: Bill) -> dict[tuple[int, str, int], tuple[Any, Charge]]:
+        # Two charges of one item can share an id (two `free` lines): number them.
+        seen: Counter[tuple[int, str]] = Counter()
+        found = {}
+        for item in bill.items:
+            for charge in item.charges:
+                seen[item.index, charge.rule_id] += 1
+                found[item.index, charge.rule_id, seen[item.index, charge.rule_id]] = (item, charge)
+        return found
+
+    before, after = keyed(old), keyed(new)
+    changes: list[ChargeChange] = []
+    unchanged = 0
+    for key in [*before, *(k for k in after if k not in before)]:
+        old_charge = before.get(key, (None, None))[1]
+        new_charge = after.get(key, (None, None))[1]
+        item, charge = before.get(key) or after[key]
+        old_amount = None if old_charge is None else old_charge.amount
+        new_amount = None if new_charge is None else new_charge.amount
+        if old_amount is not None and old_amount == new_amount:
+            unchanged += 1
+            continue
+        changes.append(ChargeChange(item.index, item.name, item.kind, charge.rule_id, charge.what, old_amount, new_amount))
+    changes.sort(key=lambda c: c.item)
+    return changes, unchanged
+
+
+def compare_rules(old: Compiled, new: Compiled) -> tuple[tuple[RuleChange, ...], tuple[StatementChange, ...]]:
+    """Price rules added, removed or changed (by id), and refusal and free statements added or removed."""
+    before = {rule.id: rule for rule in old.rules}
+    after = {rule.id: rule for rule in new.rules}
+    rules = []
+    for rule_id, rule in before.items():
+        if rule_id not in after:
+            rules.append(RuleChange("removed", rule_id, rule, None))
+        elif _price(rule) != _price(after[rule_id]):
+            rules.append(RuleChange("changed", rule_id, rule, after[rule_id]))
+    rules.extend(RuleChange("added", rule_id, None, rule) for rule_id, rule in after.items() if rule_id not in before)
+    statements = [
+        *_statement_changes("refusal", _statements(old.guards), _statements(new.guards)),
+        *_statement_changes("free", _statements(old.frees), _statements(new.frees)),
+    ]
+    return tuple(rules), tuple(statements)
+
+
+def _price(rule: PriceRule) -> tuple[Any, ...]:
+    return rule.rate, rule.per, rule.free, rule.refusal
+
+
+def _statements(by_kind: Any) -> dict[tuple[str, str], str]:
+    """(reason, kind) to where, for guards or frees."""
+    return {(s.reason, kind): s.span.where for kind, found in by_kind.items() for s in found}
+
+
+def _statement_changes(statement: str, old: dict[tuple[str, str], str], new: dict[tuple[str, str], str]) -> list[StatementChange]:
+    # One statement applies to many kinds (`offer` to every kind with a model): one line for all.
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for change, here, there in (("removed", old, new), ("added", new, old)):
+        for (reason, kind), where in here.items():
+            if (reason, kind) not in there:
+                grouped.setdefault((change, reason, where), []).append(kind)
+    return [StatementChange(change, statement, reason, tuple(kinds), where) for (change, reason, where), kinds in grouped.items()]
+
+
+# The gate ------------------------------------------------------------------------------
+
+
+def over_limit(diff: Diff, limit: Decimal) -> list[str]:
+    """Why the diff exceeds `limit` percent (exactly compared); empty when it does not.
+
+    A document newly refused or newly priced exceeds any limit: its change has no percent.
+    """
+    reasons = []
+    if _exceeds(diff.old_total, diff.new_total, limit):
+        reasons.append(f"the total changes by {_change(diff.old_total, diff.new_total)}")
+    for document in diff.documents:
+        if document.status in ("newly refused", "newly priced"):
+            reasons.append(f"{document.source} is {document.status}")
+        elif document.delta is not None and _exceeds(document.old.total, document.new.total, limit):
+            reasons.append(f"{document.source} changes by {_change(document.old.total, document.new.total)}")
+    return reasons
+
+
+def _exceeds(old: Decimal | None, new: Decimal | None, limit: Decimal) -> bool:
+    if old is None or new is None:
+        return False
+    delta = EXACT.subtract(new, old)
+    return EXACT.multiply(abs(delta), 100) > EXACT.multiply(limit, abs(old))
+
+
+def percent_text(old: Decimal | None, new: Decimal | None) -> str:
+    """`+12.50%`; `n/a` when there is no old amount to compare with. A missing amount is 0."""
+    before, after = old or Decimal(0), new or Decimal(0)
+    if before == 0:
+        return "0.00%" if after == 0 else "n/a"
+    value = _PERCENT.divide(_PERCENT.multiply(EXACT.subtract(after, before), 100), before).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return f"{'+' if after > before else ''}{value}%"  # a rise too small to show is still `+0.00%`
+
+
+def signed(amount: Decimal) -> str:
+    return ("+" if amount > 0 else "") + decimal_text(amount)
+
+
+def _amount(amount: Decimal | None) -> str:
+    return "-" if amount is None else decimal_text(amount)
+
+
+def _change(old: Decimal | None, new: Decimal | None) -> str:
+    delta = EXACT.subtract(new or Decimal(0), old or Decimal(0))
+    return f"{signed(delta)} ({percent_text(old, new)})"
+
+
+# Output --------------------------------------------------------------------------------
+
+
+def _aligned(rows: list[tuple[str, ...]], right: set[int], indent: str) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        for row in rows
+    ]
+
+
+def _rule_price(rule: PriceRule | None, currency: str) -> str:
+    return "-" if rule is None else f"{rate_text(rule, currency)} ({rule.where})"
+
+
+def _problem_lines(problems: Sequence[Problem]) -> list[str]:
+    return [p.render() for p in problems]
+
+
+def _summary(diff: Diff) -> str:
+    counts = Counter(r.change for r in diff.rules)
+    return (
+        f"{counts['changed']} rule{'s' if counts['changed'] != 1 else ''} changed, {counts['added']} added, "
+        f"{counts['removed']} removed; {diff.count('changed')} of {len(diff.documents)} "
+        f"document{'s' if len(diff.documents) != 1 else ''} changed, "
+        f"{diff.count('newly refused')} newly refused, {diff.count('newly priced')} newly priced"
+    )
+
+
+def render_table(diff: Diff) -> str:
+    """The diff for people: rule changes, then each document's changed charges, then the total."""
+    currency = diff.currency
+    out = [_summary(diff)]
+    if diff.old_currency != diff.currency:
+        out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
+    if diff.rules or diff.statements:
+        rows = [("change", "rule", "old", "new")]
+        rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
+        out.extend(["", *_aligned(rows, set(), "")])
+        for s in diff.statements:
+            out.append(f"{s.change} {s.statement} ({', '.join(s.kinds)}): {s.reason} ({s.where})")
+    for document in diff.documents:
+        out.append("")
+        status = document.status
+        if status in ("changed", "unchanged"):
+            head = f"{document.source}: {_amount(document.old.total)} -> {_amount(document.new.total)} {currency}"
+            if status == "unchanged":
+                out.append(f"{head}, unchanged ({document.unchanged} charges)")
+                continue
+            out.append(f"{head}, {_change(document.old.total, document.new.total)}")
+            rows = [("item", "charge", "old", "new", "delta", "percent")]
+            rows.extend((c.label, c.what, _amount(c.old), _amount(c.new), signed(c.delta), percent_text(c.old, c.new)) for c in document.changes)
+            out.extend(_aligned(rows, {2, 3, 4, 5}, "  "))
+            out.append(f"  {document.unchanged} charge{'s' if document.unchanged != 1 else ''} unchanged")
+        elif status == "newly refused":
+            out.append(f"{document.source}: newly refused (was {_amount(document.old.total)} {currency}):")
+            out.extend(f"  {line}" for line in _problem_lines(document.new.problems))
+        elif status == "newly priced":
+            out.append(f"{document.source}: newly priced at {_amount(document.new.total)} {currency}; it was refused:")
+            out.extend(f"  {line}" for line in _problem_lines(document.old.problems))
+        else:
+            out.append(f"{document.source}: refused under both rulesets:")
+            out.extend(f"  {line}" for line in _problem_lines(document.new.problems))
+    compared = len(diff.compared)
+    out.extend([
+        "",
+        f"total of the {compared} document{'s' if compared != 1 else ''} priced under both: "
+        f"{decimal_text(diff.old_total)} -> {decimal_text(diff.new_total)} {currency}, {_change(diff.old_total, diff.new_total)}",
+        f"({PERCENT_NOTE})",
+    ])
+    return "\n".join(out) + "\n"
+
+
+def _sentence(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(diff: Diff) -> str:
+    """The diff as a pull-request comment: a summary line, the changed documents, then details."""
+    currency = diff.currency
+    compared = len(diff.compared)
+    out = [
+        f"**Price change: {signed(diff.delta)} {currency} ({percent_text(diff.old_total, diff.new_total)})** "
+        f"over the {compared} document{'s' if compared != 1 else ''} priced under both rulesets "
+        f"({decimal_text(diff.old_total)} → {decimal_text(diff.new_total)} {currency}). {_sentence(_summary(diff))}",
+    ]
+    changed = [d for d in diff.documents if d.status not in ("unchanged", "refused")]
+    if changed:
+        out.extend(["", "| document | status | old | new | delta | percent |", "| --- | --- | ---: | ---: | ---: | ---: |"])
+        for d in changed:
+            delta = "" if d.delta is None else signed(d.delta)
+            percent = "" if d.delta is None else percent_text(d.old.total, d.new.total)
+            old = "refused" if d.old.total is None else decimal_text(d.old.total)
+            new = "refused" if d.new.total is None else decimal_text(d.new.total)
+            out.append(f"| `{d.source}` | {d.status} | {old} | {new} | {delta} | {percent} |")
+    out.extend(["", "<details><summary>Details</summary>", ""])
+    if diff.old_currency != diff.currency:
+        out.extend([f"The currency changes from {diff.old_currency} to {diff.currency}.", ""])
+    if diff.rules or diff.statements:
+        out.extend(["#### Rules", "", "| change | rule | old | new |", "| --- | --- | --- | --- |"])
+        for r in diff.rules:
+            out.append(f"| {r.change} | `{r.id}` | {_md(_rule_price(r.old, currency))} | {_md(_rule_price(r.new, currency))} |")
+        for s in diff.statements:
+            out.append(f"| {s.change} | {s.statement} ({', '.join(s.kinds)}) | | {_md(s.reason)} ({s.where}) |")
+        out.append("")
+    charges = [(d, c) for d in diff.documents for c in d.changes]
+    if charges:
+        out.extend([
+            "#### Charges", "",
+            "| document | item | charge | old | new | delta | percent |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        ])
+        for d, c in charges:
+            out.append(
+                f"| `{d.source}` | {_md(c.label)} | {_md(c.what)} | {_amount(c.old)} | {_amount(c.new)} | "
+                f"{signed(c.delta)} | {percent_text(c.old, c.new)} |"
+            )
+        unchanged = sum(d.unchanged for d in diff.documents)
+        out.extend(["", f"{unchanged} charge{'s' if unchanged != 1 else ''} unchanged.", ""])
+    refusals = [d for d in diff.documents if d.status in ("newly refused", "newly priced", "refused")]
+    if refusals:
+        out.extend(["#### Refusals", ""])
+        for d in refusals:
+            problems = d.new.problems if d.status != "newly priced" else d.old.problems
+            which = {"newly priced": "was refused", "refused": "refused under both"}.get(d.status, "newly refused")
+            out.extend(f"- `{d.source}` {which}: {_md(line)}" for line in _problem_lines(problems))
+        out.append("")
+    out.extend([_sentence(PERCENT_NOTE), "", "</details>"])
+    return "\n".join(out) + "\n"
+
+
+def to_data(diff: Diff) -> dict[str, Any]:
+    """The diff as JSON-ready data: keys in a fixed order, amounts as exact decimal strings."""
+    currency = diff.currency
+
+    def rule(r: PriceRule | None) -> dict[str, Any] | None:
+        return None if r is None else {"price": rate_text(r, currency), "rule": r.where}
+
+    def side(o: Outcome) -> dict[str, Any]:
+        return {"total": None if o.total is None else decimal_text(o.total), "problems": _problem_lines(o.problems)}
+
+    return {
+        "currency": currency,
+        "old_currency": diff.old_currency,
+        "total": {
+            "documents": len(diff.compared),
+            "old": decimal_text(diff.old_total),
+            "new": decimal_text(diff.new_total),
+            "delta": decimal_text(diff.delta),
+            "percent": percent_text(diff.old_total, diff.new_total),
+        },
+        "rules": [{"change": r.change, "id": r.id, "old": rule(r.old), "new": rule(r.new)} for r in diff.rules],
+        "statements": [
+            {"change": s.change, "statement": s.statement, "reason": s.reason, "kinds": list(s.kinds), "rule": s.where}
+            for s in diff.statements
+        ],
+        "documents": [
+            {
+                "document": d.source,
+                "status": d.status,
+                "old": side(d.old),
+                "new": side(d.new),
+                "delta": None if d.delta is None else decimal_text(d.delta),
+                "percent": None if d.delta is None else percent_text(d.old.total, d.new.total),
+                "unchanged_charges": d.unchanged,
+                "charges": [
+                    {
+                        "item": c.item,
+                        "name": c.item_name,
+                        "kind": c.kind,
+                        "id": c.id,
+                        "what": c.what,
+                        "old": None if c.old is None else decimal_text(c.old),
+                        "new": None if c.new is None else decimal_text(c.new),
+                        "delta": decimal_text(c.delta),
+                        "percent": percent_text(c.old, c.new),
+                    }
+                    for c in d.changes
+                ],
+            }
+            for d in diff.documents
+        ],
+        "note": PERCENT_NOTE,
+    }
+
+
+def dump(diff: Diff) -> str:
+    """The diff as JSON text, byte-identical for the same input, ending in a newline."""
+    return json.dumps(to_data(diff), indent=2, ensure_ascii=False) + "\n"
