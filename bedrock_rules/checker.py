@@ -1,0 +1,700 @@
+"""Static checks of a ruleset, no usage needed: load errors, overlaps, gaps, unreachable rules, broken examples.
+
+The analyses look for a concrete usage rather than reason symbolically. For each field
+they collect the values the conditions name (models, regions, choices, numbers on and
+around comparison boundaries) plus one value no condition names, and try the
+combinations. Every usage a finding shows has been through `check_items` and the rules'
+own predicates and guards, so it is never a guess. A search that cannot be exhaustive
+(a condition comparing two expressions, a quantity it cannot produce, too many
+combinations) never claims that a rule is unreachable or that a gap is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import model as m
+from . import types as t
+from .bill import decimal_text
+from .compiler import Compiled, KindSpec, PriceRule, _compile_condition, _expr_fields, _fields_of, describe, rule_paths
+from .errors import Diagnostic, RuleFileError, UsageError
+from .examples import document
+from .interpreter import evaluate_items
+from .resources import bundled_rules
+from .ruleset import BUNDLED_NAME, load
+from .usage import check_items
+
+# Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
+OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
+EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
+
+# Past this many combinations a search stops and says it was not exhaustive.
+_LIMIT = 20000
+# Abstract witnesses (derived quantities taken as free) tried as concrete usages, at most.
+_REALISE = 50
+
+Item = tuple[tuple[str, Any], ...]
+
+
+@attrs.frozen
+class Finding:
+    """One problem `check` reports: a stable code, a place, a sentence and, where it helps, a usage that shows it."""
+
+    code: str
+    message: str
+    span: m.Span
+    source_line: str = attrs.field(default="", eq=False, repr=False)
+    example: Item | None = None  # a usage item, field by field, that exhibits the problem
+    related: tuple[m.Span, ...] = ()  # the other places involved
+
+    def render(self) -> str:
+        lines = [Diagnostic(self.code, self.message, self.span, self.source_line).render()]
+        if self.example is not None:
+            lines.append(f"  example: {inline(self.example)}")
+        lines.extend(f"  see: {span}" for span in self.related)
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class Report:
+    """What `check` found; `loaded` is False when the rules could not be compiled at all."""
+
+    root: str
+    findings: tuple[Finding, ...]
+    loaded: bool
+
+
+def check(path: str | Path | None = None) -> Report:
+    """Check a folder of rule files (or one file); the bundled ruleset by default."""
+    root, shown = (bundled_rules(), BUNDLED_NAME) if path is None else (Path(path), str(path))
+    try:
+        rules = load(path)
+    except RuleFileError as error:
+        findings = tuple(Finding(d.code, d.message, d.span, d.source_line) for d in error.diagnostics)
+        return Report(shown, findings, loaded=False)
+    sources = {p.name: p.read_text(encoding="utf-8").splitlines() for p in rule_paths(root)}
+
+    def line_of(span: m.Span) -> str:
+        lines = sources.get(Path(span.path).name, [])
+        return lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+
+    return Report(shown, tuple(analyse(rules.compiled, line_of)), loaded=True)
+
+
+def analyse(compiled: Compiled, line_of: Callable[[m.Span], str] = lambda span: "") -> list[Finding]:
+    """Every analysis finding of a compiled ruleset, in file order."""
+    findings = [*_overlaps(compiled), *_gaps(compiled), *_unreachable(compiled), *_examples(compiled)]
+    findings = [attrs.evolve(f, source_line=line_of(f.span)) for f in findings]
+    return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
+
+
+# Output formats ---------------------------------------------------------------
+
+
+def inline(item: Item) -> str:
+    """A usage item as one line of YAML flow style, the way a usage document would hold it."""
+    return "{" + ", ".join(f"{key}: {_yaml(value)}" for key, value in item) + "}"
+
+
+_PLAIN = re.compile(r"[A-Za-z_][\w.\-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return decimal_text(Decimal(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    return text if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS else json.dumps(text, ensure_ascii=False)
+
+
+def to_json(findings: Iterable[Finding]) -> str:
+    """Findings as a JSON list; keys in a fixed order, example values as a usage document holds them."""
+    data = [
+        {
+            "code": f.code,
+            "message": f.message,
+            "path": f.span.path,
+            "line": f.span.line,
+            "column": f.span.column,
+            "end_line": f.span.end_line or f.span.line,
+            "end_column": f.span.end_column or f.span.column,
+            "example": None if f.example is None else {k: _plain(v) for k, v in f.example},
+            "related": [{"path": s.path, "line": s.line, "column": s.column} for s in f.related],
+        }
+        for f in findings
+    ]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    # JSON has no exact decimal: whole numbers stay numbers, others are exact strings as in bills.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else decimal_text(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def to_github(findings: Iterable[Finding]) -> str:
+    """Findings as GitHub Actions workflow commands, one `::error` annotation each."""
+    lines = []
+    for f in findings:
+        message = f.message
+        if f.example is not None:
+            message += f"\nexample: {inline(f.example)}"
+        message += "".join(f"\nsee: {span}" for span in f.related)
+        props = [f"file={_gh_property(f.span.path)}", f"line={f.span.line}", f"col={f.span.column}"]
+        if f.span.end_line == f.span.line and f.span.end_column > f.span.column:
+            props += [f"endLine={f.span.end_line}", f"endColumn={f.span.end_column}"]
+        props.append(f"title={_gh_property(f.code)}")
+        lines.append(f"::error {','.join(props)}::{_gh_data(message)}\n")
+    return "".join(lines)
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# Searching for a usage -------------------------------------------------------
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()  # an optional field left out of the usage
+
+
+@attrs.frozen
+class _Found:
+    """The outcome of a search: a usage (item and its checked values), or None; and whether the search was complete."""
+
+    item: Item | None
+    values: Mapping[str, Any] | None
+    exhaustive: bool
+
+
+class _Search:
+    """Concrete usages of one kind, tried against conditions and the kind's guards."""
+
+    def __init__(self, compiled: Compiled, kind: KindSpec):
+        self.compiled = compiled
+        self.kind = kind
+        self.types = {f.name: f.type for f in kind.fields}
+        self.derived = {d.name: d for d in kind.derived}
+        self.model_field = kind.model_field
+        self.region_field = next((f.name for f in kind.fields if isinstance(f.type, t.RegionType)), None)
+        self.guards = compiled.guards.get(kind.name, ())
+        self.guard_conditions = list(self._guard_conditions())
+
+    def _guard_conditions(self) -> Iterable[m.Condition]:
+        """The conditions of the guards on this kind, as written: only their constants are wanted."""
+        for rule_file in self.compiled.files:
+            for statement in rule_file.statements:
+                if isinstance(statement, m.Offer) and self.model_field and self.region_field:
+                    yield m.Member(self.model_field, statement.models)
+                    yield m.Member(self.region_field, statement.regions)
+                elif isinstance(statement, (m.Refuse, m.Require)) and (not statement.kinds or self.kind.name in statement.kinds):
+                    if isinstance(statement, m.Refuse):
+                        yield statement.when
+                    else:
+                        yield statement.condition
+                        if statement.when is not None:
+                            yield statement.when
+
+    def find(self, conditions: Sequence[m.Condition], guarded: bool = True) -> _Found:
+        """A usage meeting every condition (and, when guarded, refused by no guard)."""
+        mentioned: dict[str, set[str]] = defaultdict(set)
+        exhaustive = True
+        for cond in [*conditions, *self.guard_conditions]:
+            exhaustive &= self._harvest(cond, mentioned)
+        names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
+        candidates = {name: self._candidates(name, mentioned) for name in names}
+        predicates = [_compile_condition(c, self.types) for c in conditions]
+        for cond, predicate in zip(conditions, predicates, strict=True):
+            fields = {self.model_field if n == "provider" else n for n in _fields_of(cond)}
+            if len(fields) == 1 and (name := fields.pop()) in candidates:
+                candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
+        if any(not values for values in candidates.values()):
+            return _Found(None, None, exhaustive)
+        size = 1
+        for values in candidates.values():
+            size *= len(values)
+        if size > _LIMIT:
+            exhaustive = False
+        tries = 0
+        combos = itertools.islice(itertools.product(*candidates.values()), _LIMIT)
+        for combo in combos:
+            point = self._point(dict(zip(names, combo, strict=True)))
+            if not all(p(point) for p in predicates):
+                continue
+            if guarded and any(g.refuses(point) for g in self.guards):
+                continue
+            tries += 1
+            if tries > _REALISE:
+                return _Found(None, None, False)
+            for item, values in self._realise(point, mentioned):
+                if all(p(values) for p in predicates) and not (guarded and any(g.refuses(values) for g in self.guards)):
+                    return _Found(item, values, True)
+            exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
+        return _Found(None, None, exhaustive)
+
+    def _point(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
+        point = {k: v for k, v in assigned.items() if v is not ABSENT}
+        model = point.get(self.model_field) if self.model_field else None
+        if model in self.compiled.models:
+            point["provider"] = self.compiled.models[model].provider
+        return point
+
+    def _harvest(self, cond: m.Condition, mentioned: dict[str, set[str]]) -> bool:
+        """Note the constants a condition names per field; False when it compares expressions."""
+        if isinstance(cond, (m.AllOf, m.AnyOf)):
+            return all([self._harvest(p, mentioned) for p in cond.parts])
+        if isinstance(cond, m.Not):
+            return self._harvest(cond.part, mentioned)
+        if isinstance(cond, m.Compare):
+            for field_side, number_side in ((cond.left, cond.right), (cond.right, cond.left)):
+                if isinstance(field_side, m.FieldRef) and isinstance(number_side, m.Number):
+                    mentioned[field_side.name].add(str(number_side.value))
+                    return True
+            numbers = _numbers(cond.left) + _numbers(cond.right)
+            for name in _fields_of(cond):
+                mentioned[name].update(numbers)
+            return False
+        if isinstance(cond, m.Member):
+            mentioned[cond.field].update(cond.values)
+            return True
+        value = cond.value
+        if isinstance(value, m.Word):
+            mentioned[cond.field].add(value.text)
+        elif isinstance(value, m.Number):
+            mentioned[cond.field].add(str(value.value))
+        return True
+
+    def _candidates(self, name: str, mentioned: Mapping[str, set[str]]) -> list[Any]:
+        if name in self.derived:
+            return _numeric(mentioned[name], integral=True)
+        spec = self.kind.field_map[name]
+        named = name in mentioned or (name == self.model_field and "provider" in mentioned)
+        if not named:
+            if spec.has_default:
+                return [spec.default]
+            if spec.optional:
+                return [ABSENT]
+            return [self._representative(spec.type)]
+        values = self._values(spec.type, mentioned.get(name, set()), mentioned.get("provider", set()))
+        return [*values, ABSENT] if spec.optional else values
+
+    def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any]:
+        if isinstance(field_type, t.ModelType):
+            models = self.compiled.models
+            chosen = [n for n in models if n in {self.compiled.aliases.get(x, x) for x in named}]
+            chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
+                       if any(info.provider == p for info in models.values())]
+            chosen += [n for n in models if n not in chosen][:1]
+            return list(dict.fromkeys(chosen))
+        if isinstance(field_type, t.RegionType):
+            regions = [r for r in self.compiled.regions if r in named]
+            return regions + [r for r in self.compiled.regions if r not in named][:1]
+        if isinstance(field_type, t.EnumType):
+            return list(field_type.values)
+        if isinstance(field_type, t.FlagType):
+            return [False, True]
+        if isinstance(field_type, t.CountType):
+            return _numeric(named, integral=True)
+        if isinstance(field_type, t.DecimalType):
+            return _numeric(named, integral=False)
+        if isinstance(field_type, t.ListOf) and isinstance(field_type.item, t.EnumType):
+            values = [v for v in field_type.item.values if v in named]
+            others = [v for v in field_type.item.values if v not in named][:1]
+            return [(), *((v,) for v in values + others), tuple(values)]
+        return [self._representative(field_type)]
+
+    def _representative(self, field_type: t.FieldType) -> Any:
+        """A value for a field no condition names: any value does."""
+        if isinstance(field_type, t.ModelType):
+            return next(iter(self.compiled.models), "")
+        if isinstance(field_type, t.RegionType):
+            return next(iter(self.compiled.regions), "")
+        if isinstance(field_type, t.EnumType):
+            return field_type.values[0]
+        if isinstance(field_type, t.FlagType):
+            return False
+        if isinstance(field_type, t.CountType):
+            return 1
+        if isinstance(field_type, t.DecimalType):
+            return Decimal(1)
+        return ()
+
+    def _realise(self, point: Mapping[str, Any], mentioned: Mapping[str, set[str]]) -> Iterable[tuple[Item, Mapping[str, Any]]]:
+        """Concrete usages for an abstract point: inputs chosen so each derived quantity takes its value there."""
+        raw: dict[str, Any] = {}
+        for spec in self.kind.fields:
+            if spec.name in point and not (spec.has_default and point[spec.name] == spec.default):
+                raw[spec.name] = point[spec.name]
+        targets = {name: point[name] for name in self.derived if name in point}
+        free = sorted({f for name in targets for f in self._inputs(name)} - set(mentioned))
+        for assignment in self._assignments(free, targets):
+            attempt = {**raw, **assignment}
+            items, problems = check_items(self.compiled, [{"kind": self.kind.name, **_raw(attempt)}])
+            if problems or not items:
+                continue
+            values = items[0].values
+            if all(values.get(name) == target for name, target in targets.items()):
+                ordered = [(f.name, attempt[f.name]) for f in self.kind.fields if f.name in attempt]
+                yield (("kind", self.kind.name), *ordered), values
+
+    def _inputs(self, name: str) -> set[str]:
+        """The fields a derived quantity is computed from, through other derived quantities."""
+        found: set[str] = set()
+        for field in _expr_fields(self.derived[name].expr):
+            found |= self._inputs(field) if field in self.derived else {field}
+        return found
+
+    def _assignments(self, free: Sequence[str], targets: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        if not targets:
+            yield {}
+            return
+        # Inputs of max/min take the value itself; of products and sums, the value and 1s or 0s.
+        for value in dict.fromkeys(targets.values()):
+            if not isinstance(value, int):
+                continue
+            yield {f: value for f in free}
+            for rest in (1, 0):
+                for chosen in free:
+                    yield {f: value if f == chosen else rest for f in free}
+
+
+def _numbers(expr: m.Expr) -> list[str]:
+    if isinstance(expr, m.Number):
+        return [str(expr.value)]
+    if isinstance(expr, m.Binary):
+        return _numbers(expr.left) + _numbers(expr.right)
+    if isinstance(expr, m.Call):
+        return [n for a in expr.args for n in _numbers(a)]
+    if isinstance(expr, m.SumEach):
+        return _numbers(expr.body)
+    return []
+
+
+def _numeric(named: Iterable[str], integral: bool) -> list[Any]:
+    """The named constants first (examples read best with them), then their neighbours and 0."""
+    constants = sorted({Decimal(n) for n in named if _is_number(n)})
+    first: list[Decimal] = [c for c in constants if not integral or c == c.to_integral_value()]
+    around: set[Decimal] = {Decimal(0)}
+    for c in constants:
+        around |= {c.to_integral_value() - 1, c.to_integral_value() + 1, c.to_integral_value()}
+    if not integral:
+        around |= {(a + b) / 2 for a, b in itertools.pairwise(constants)}
+    values = [*first, *sorted(around - set(first))]
+    return [_number(v) for v in values if v >= 0]
+
+
+def _is_number(text: str) -> bool:
+    return bool(re.fullmatch(r"\d+(\.\d+)?", text))
+
+
+def _number(value: Decimal) -> int | Decimal:
+    return int(value) if value == value.to_integral_value() else value
+
+
+def _raw(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+# Overlaps -------------------------------------------------------------------------
+
+
+def _overlaps(compiled: Compiled) -> list[Finding]:
+    """Two rules charging the same quantity that one usage can match: it would be priced twice."""
+    groups: dict[tuple, list[PriceRule]] = defaultdict(list)
+    for rule in compiled.rules:
+        groups[(rule.kind, rule.quantity, rule.each)].append(rule)
+    searches = {name: _Search(compiled, kind) for name, kind in compiled.kinds.items()}
+    # One finding per pair of rows, naming every quantity they both price.
+    pairs: dict[tuple, tuple[PriceRule, PriceRule, list[str], _Found]] = {}
+    for (kind, quantity, _), rules in groups.items():
+        for first, second in itertools.combinations(rules, 2):
+            rows = (_row(first), _row(second))
+            if rows in pairs:
+                if quantity not in pairs[rows][2]:
+                    pairs[rows][2].append(quantity)
+                continue
+            found = searches[kind].find([*first.conditions, *second.conditions])
+            if found.item is not None and first.matches(found.values) and second.matches(found.values):
+                pairs[rows] = (first, second, [quantity], found)
+    findings = []
+    for first, second, quantities, found in pairs.values():
+        what = " and ".join(f"`{q}`" for q in quantities)
+        if first.id == second.id:
+            message = f"this rule repeats the one at {first.where}: both price {what} of `{first.kind}` usage under the same conditions"
+        else:
+            message = f"this rule and the one at {first.where} both price {what} for the same `{first.kind}` usage"
+        findings.append(Finding(OVERLAP, message, second.span, example=found.item, related=(first.span,)))
+    return findings
+
+
+def _row(rule: PriceRule) -> tuple[str, int]:
+    return (rule.span.path, rule.span.line)
+
+
+# Gaps -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Tier:
+    """A range of values a row or column prices: `lo < x <= hi` and the like; None is unbounded."""
+
+    lo: Decimal | None
+    lo_closed: bool
+    hi: Decimal | None
+    hi_closed: bool
+    text: str
+    span: m.Span
+
+    @classmethod
+    def of(cls, op: str, value: Decimal, span: m.Span) -> _Tier:
+        return {
+            "<": cls(None, False, value, False, f"< {value}", span),
+            "<=": cls(None, False, value, True, f"<= {value}", span),
+            ">": cls(value, False, None, False, f"> {value}", span),
+            ">=": cls(value, True, None, False, f">= {value}", span),
+            "=": cls(value, True, value, True, str(value), span),
+        }[op]
+
+    def holds(self, v: Decimal) -> bool:
+        above_lo = self.lo is None or v > self.lo or (self.lo_closed and v == self.lo)
+        below_hi = self.hi is None or v < self.hi or (self.hi_closed and v == self.hi)
+        return above_lo and below_hi
+
+    def starts_below(self, v: Decimal) -> bool:
+        return self.lo is None or self.lo < v
+
+    def ends_above(self, v: Decimal) -> bool:
+        return self.hi is None or self.hi > v
+
+
+def _hole(tiers: Sequence[_Tier], integral: bool) -> tuple[Decimal, _Tier, _Tier] | None:
+    """A value between two tiers that none holds, with the tiers just below and above it."""
+    bounds = sorted({b for tier in tiers for b in (tier.lo, tier.hi) if b is not None})
+    points = {p for b in bounds for p in (b - 1, b, b + 1)}
+    if not integral:
+        points |= {(a + b) / 2 for a, b in itertools.pairwise(bounds)}
+    for v in sorted(p for p in points if p >= 0):
+        if any(tier.holds(v) for tier in tiers):
+            continue
+        below = [tier for tier in tiers if tier.starts_below(v)]
+        above = [tier for tier in tiers if tier.ends_above(v)]
+        if below and above:
+            # A tier below v that does not hold v ends below it, so its `hi` is finite; likewise `lo` above.
+            return v, max(below, key=lambda x: x.hi), min(above, key=lambda x: x.lo)
+    return None
+
+
+def _gaps(compiled: Compiled) -> list[Finding]:
+    """Tiers of one field in a table with a hole between them: usages there are priced by no row."""
+    by_cell = {(r.span.path, r.span.line, r.span.column): r for r in compiled.rules}
+    findings = []
+    for rule_file in compiled.files:
+        for table in rule_file.statements:
+            if not isinstance(table, m.PriceTable) or table.kind not in compiled.kinds:
+                continue
+            search = _Search(compiled, compiled.kinds[table.kind])
+            rows = [row for row in table.rows if len(row) == len(table.columns)]
+
+            def rules_of(row: Sequence[m.Cell]) -> list[PriceRule]:
+                return [r for c in row if (r := by_cell.get((c.span.path, c.span.line, c.span.column))) is not None]
+
+            findings.extend(_key_gaps(table, rows, rules_of, search))
+            findings.extend(_column_gaps(table, rows, rules_of, search))
+    return findings
+
+
+def _key_gaps(table, rows, rules_of, search: _Search) -> Iterable[Finding]:
+    """Rows for the same key (say, one model) whose tiers in a key column leave a hole."""
+    keys = [i for i, c in enumerate(table.columns) if isinstance(c, m.KeyColumn)]
+    for j in keys:
+        field = table.columns[j].field
+        groups: dict[tuple, list[tuple[_Tier | None, Sequence[m.Cell]]]] = defaultdict(list)
+        for row in rows:
+            group = tuple(_cell_text(row[i]) for i in keys if i != j)
+            groups[group].append((_cell_tier(row[j]), row))
+        for group, tiered in groups.items():
+            if not any(isinstance(row[j], m.CompareCell) for _, row in tiered) or any(tier is None for tier, _ in tiered):
+                continue
+            tiers = [tier for tier, _ in tiered]
+            hole = _hole(tiers, _integral(search, field))
+            if hole is None:
+                continue
+            value, below, above = hole
+            row = next(row for tier, row in tiered if tier is above)
+            rules = rules_of(row)
+            if not rules:
+                continue
+            conditions = [c for c in rules[0].conditions if c.span != row[j].span]
+            for_what = ", ".join(f"{table.columns[i].field} {text}" for i, text in zip((i for i in keys if i != j), group, strict=True))
+            where = f" for {for_what}" if for_what else ""
+            finding = _gap_finding(search, conditions, field, value, below, above, where)
+            if finding is not None:
+                yield finding
+
+
+def _column_gaps(table, rows, rules_of, search: _Search) -> Iterable[Finding]:
+    """Condition columns on one field (`steps <= 50`, `steps > 60`) that leave a hole."""
+    by_field: dict[str, list[tuple[int, _Tier]]] = defaultdict(list)
+    for i, column in enumerate(table.columns):
+        if isinstance(column, m.ConditionColumn):
+            simple = _simple_compare(column.condition)
+            if simple is not None:
+                field, op, value = simple
+                by_field[field].append((i, _Tier.of(op, value, column.span)))
+    for field, columns in by_field.items():
+        if len(columns) < 2 or not rows:
+            continue
+        hole = _hole([tier for _, tier in columns], _integral(search, field))
+        if hole is None:
+            continue
+        value, below, above = hole
+        index = next(i for i, tier in columns if tier is above)
+        rule = next((r for r in rules_of(rows[0]) if r.span == rows[0][index].span), None)
+        if rule is None:
+            continue
+        finding = _gap_finding(search, list(rule.conditions[:-1]), field, value, below, above, "")
+        if finding is not None:
+            yield finding
+
+
+def _gap_finding(search: _Search, conditions, field, value, below: _Tier, above: _Tier, where: str) -> Finding | None:
+    pinned = [m.Compare(m.FieldRef(field), op, m.Number(value)) for op in ("<=", ">=")]
+    found = search.find([*conditions, *pinned])
+    if found.item is None and found.exhaustive:
+        return None  # every usage there is refused first: the hole is closed by a guard
+    message = (
+        f"gap between tiers: no row prices {field} {decimal_text(value)}{where}; "
+        f"the tiers are `{below.text}` ({below.span.where}) and `{above.text}`"
+    )
+    return Finding(GAP, message, above.span, example=found.item, related=(below.span,))
+
+
+def _cell_tier(cell: m.Cell) -> _Tier | None:
+    if isinstance(cell, m.CompareCell):
+        return _Tier.of(cell.op, cell.value, cell.span)
+    if isinstance(cell, m.RateCell):
+        return _Tier.of("=", cell.rate, cell.span)
+    if isinstance(cell, m.ValueCell) and len(cell.values) == 1 and _is_number(cell.values[0]):
+        return _Tier.of("=", Decimal(cell.values[0]), cell.span)
+    return None  # `any`: every value is priced
+
+
+def _cell_text(cell: m.Cell) -> str:
+    if isinstance(cell, m.ValueCell):
+        return ", ".join(cell.values)
+    if isinstance(cell, m.CompareCell):
+        return f"{cell.op} {cell.value}"
+    if isinstance(cell, m.RateCell):
+        return str(cell.rate)
+    return "any"
+
+
+def _simple_compare(cond: m.Condition) -> tuple[str, str, Decimal] | None:
+    if isinstance(cond, m.Compare) and isinstance(cond.left, m.FieldRef) and isinstance(cond.right, m.Number):
+        return cond.left.name, cond.op, cond.right.value
+    return None
+
+
+def _integral(search: _Search, field: str) -> bool:
+    # Derived quantities in practice come from whole numbers (max of sides, a product of counts).
+    return not isinstance(search.types.get(field), t.DecimalType)
+
+
+# Unreachable rules ---------------------------------------------------------------
+
+
+def _unreachable(compiled: Compiled) -> list[Finding]:
+    """Rules no usage can reach: their conditions contradict, or guards refuse every usage they match."""
+    searches = {name: _Search(compiled, kind) for name, kind in compiled.kinds.items()}
+    by_row: dict[tuple[str, int], list[PriceRule]] = defaultdict(list)
+    for rule in compiled.rules:
+        by_row[_row(rule)].append(rule)
+    findings = []
+    for rules in by_row.values():
+        dead = []
+        for rule in rules:
+            search = searches[rule.kind]
+            found = search.find(rule.conditions)
+            if found.item is None and found.exhaustive:
+                dead.append((rule, *_reason(rule, search)))
+        # A row dead in every cell for one reason is one finding, not one per price.
+        if len(dead) == len(rules) and len({message for _, message, _, _ in dead}) == 1:
+            rule, message, example, related = dead[0]
+            findings.append(Finding(UNREACHABLE, f"this row can never apply: {message}", rule.span, example=example, related=related))
+            continue
+        for rule, message, example, related in dead:
+            message = f"this price of {rule.quantity} can never apply: {message}"
+            findings.append(Finding(UNREACHABLE, message, rule.span, example=example, related=related))
+    return findings
+
+
+def _reason(rule: PriceRule, search: _Search) -> tuple[str, Item | None, tuple[m.Span, ...]]:
+    unguarded = search.find(rule.conditions, guarded=False)
+    if unguarded.item is None:
+        return f"no usage meets all of its conditions ({' and '.join(describe(c) for c in rule.conditions)})", None, ()
+    refusing = [g for g in search.guards if g.refuses(unguarded.values)]
+    guard = refusing[0]
+    return (
+        f"every usage it matches is refused first, like this one: \"{guard.reason}\" ({guard.span.where})",
+        unguarded.item,
+        (guard.span,),
+    )
+
+
+# Worked examples -------------------------------------------------------------------
+
+
+def _examples(compiled: Compiled) -> list[Finding]:
+    """Examples whose usage is not valid, is refused by the rules, or does not total what it expects."""
+    findings = []
+    for example in compiled.examples:
+        usage = document(example)["usage"]
+        items, problems = check_items(compiled, usage)
+        for problem in problems:
+            item = example.items[(problem.item or 1) - 1]
+            field = re.split(r"[.\[]", problem.field or "", maxsplit=1)[0]
+            span = next((value.span for name, value in item.fields if name == field), item.span)
+            what = f"item {problem.item}, field {problem.field}" if problem.field else f"item {problem.item}"
+            findings.append(Finding(EXAMPLE_INVALID, f"example {what}: {problem.message}", span))
+        if problems:
+            continue
+        try:
+            bill = evaluate_items(compiled, items)
+        except UsageError as error:
+            for problem in error.problems:
+                item = example.items[(problem.item or 1) - 1]
+                findings.append(Finding(EXAMPLE_REFUSED, f"the rules refuse example item {problem.item}: {problem.message}", item.span))
+            continue
+        if bill.total != example.expect:
+            message = f"example \"{example.title}\" expects {decimal_text(example.expect)}; the rules give {decimal_text(bill.total)}"
+            findings.append(Finding(EXAMPLE_TOTAL, message, example.span))
+    return findings
