@@ -287,7 +287,9 @@ def items_of(document: Any, source: str | None = None) -> list[Any]:
     unknown = [k for k in document if k != "usage"]
     problems = [Problem(f"unknown top-level key {_shown(k)}; a usage document holds `usage`", source=source) for k in unknown]
     usage = document.get("usage")
-    if not isinstance(usage, list):
+    if "usage" not in document:
+        problems.append(Problem("no `usage` list: a usage document is an object holding `usage`, a list of items", source=source))
+    elif not isinstance(usage, list):
         problems.append(Problem(f"`usage` must be a list of items, got {_shown(usage)}", source=source))
     if problems:
         raise UsageError(problems)
