@@ -333,7 +333,9 @@ def render_table(diff: Diff) -> str:
                 continue
             out.append(f"{head}, {_change(document.old.total, document.new.total)}")
             rows = [("item", "charge", "old", "new", "delta", "percent")]
-            rows.extend((c.label, c.what, _amount(c.old), _amount(c.new), signed(c.delta), percent_text(c.old, c.new)) for c in document.changes)
+            rows.extend(
+                (c.label, c.what, _amount(c.old), _amount(c.new), signed(c.delta), percent_text(c.old, c.new)) for c in document.changes
+            )
             out.extend(_aligned(rows, {2, 3, 4, 5}, "  "))
             out.append(f"  {document.unchanged} charge{'s' if document.unchanged != 1 else ''} unchanged")
         elif status == "newly refused":

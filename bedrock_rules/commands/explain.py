@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ..cli import EXIT_OK, EXIT_REFUSED, rules_option
-from ..errors import UsageError
 from ..explainer import dump, explain, read_sources, render_text
+from ..interpreter import evaluate_items
 from ..resources import bundled_rules
 from ..ruleset import load
 from .eval import read_items
@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
     items, problems = read_items(rules.compiled, args.usage)
-    if problems:  # a document that cannot be read or checked is refused as `eval` refuses it
-        raise UsageError(problems)
+    if problems:  # a document or a field that cannot be read: refused as `eval` refuses it, every problem at once
+        evaluate_items(rules.compiled, items, problems)
     sources = read_sources(Path(args.rules) if args.rules else bundled_rules())
     explanation = explain(rules.compiled, items, sources)
     out.write(dump(explanation) if args.format == "json" else render_text(explanation))
