@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 from bedrock_rules.checker import Finding, check, inline, to_github
 from bedrock_rules.model import Span
 from bedrock_rules.resources import bundled_rules
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 CASES = sorted((Path(__file__).parent / "check").glob("*.yaml"))
 
@@ -99,3 +100,48 @@ def test_github_annotations_escape_what_workflow_commands_reserve():
         "::error file=a%2Cb%3Ac.rules,line=3,col=5,endLine=3,endColumn=9,title=BR301::"
         "100%25 sure%0D%0Asecond line%0Aexample: {kind: text, model: x}%0Asee: a,b:c.rules:1:2\n"
     )
+
+
+# docs/errors.md: every code, with a wrong and a fixed snippet that really do what it says.
+
+ERRORS_MD = ROOT / "docs" / "errors.md"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
+
+
+def _doc_sections() -> dict[str, list[tuple[str, str]]]:
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    parts = re.split(r"^### (BR\d+)", text, flags=re.M)
+    return {code: _BLOCK.findall(body) for code, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def _prelude() -> str:
+    before = re.split(r"^## ", ERRORS_MD.read_text(encoding="utf-8"), maxsplit=1, flags=re.M)[0]
+    return next(body for lang, body in _BLOCK.findall(before) if lang == "rules")
+
+
+def _check_snippet(folder: Path, snippet: str):
+    folder.mkdir()
+    (folder / "prelude.rules").write_text(_prelude(), encoding="utf-8")
+    (folder / "zz.rules").write_text(snippet, encoding="utf-8")
+    return check(folder.name)
+
+
+def test_every_code_the_engine_gives_is_documented():
+    given = set()
+    for path in (ROOT / "bedrock_rules").glob("*.py"):
+        given |= set(re.findall(r'"(BR\d{3})"', path.read_text(encoding="utf-8")))
+    assert given and given <= set(_doc_sections())
+
+
+@pytest.mark.parametrize("code", [c for c, blocks in _doc_sections().items() if [b for b in blocks if b[0] == "rules"]])
+def test_the_documented_snippets_do_what_they_say(code, in_tmp, monkeypatch):
+    blocks = _doc_sections()[code]
+    wrong, fixed = (body for lang, body in blocks if lang == "rules")
+    report = _check_snippet(in_tmp / "wrong", wrong)
+    assert code in {f.code for f in report.findings}, "\n".join(f.render() for f in report.findings)
+    for output in (body for lang, body in blocks if lang == "text" and body.startswith("zz.rules")):
+        monkeypatch.chdir(in_tmp / "wrong")  # so the output names the file as the document does
+        assert "\n".join(f.render() for f in check(".").findings) + "\n" == output
+        monkeypatch.chdir(in_tmp)
+    report = _check_snippet(in_tmp / "fixed", fixed)
+    assert report.loaded and report.findings == (), "\n".join(f.render() for f in report.findings)
