@@ -106,6 +106,10 @@ class StatementChange:
     kinds: tuple[str, ...]
     where: str
 
+    @property
+    def title(self) -> str:
+        return f"{self.statement} for {', '.join(self.kinds)}"
+
 
 @attrs.frozen
 class Diff:
@@ -260,13 +264,26 @@ def _exceeds(old: Decimal | None, new: Decimal | None, limit: Decimal) -> bool:
     return EXACT.multiply(abs(delta), 100) > EXACT.multiply(limit, abs(old))
 
 
-def percent_text(old: Decimal | None, new: Decimal | None) -> str:
-    """`+12.50%`; `n/a` when there is no old amount to compare with. A missing amount is 0."""
+def percent(old: Decimal | None, new: Decimal | None) -> Decimal | None:
+    """The change in percent of the old amount, to 2 places; None when there is no old amount. A missing amount is 0."""
     before, after = old or Decimal(0), new or Decimal(0)
     if before == 0:
-        return "0.00%" if after == 0 else "n/a"
-    value = _PERCENT.divide(_PERCENT.multiply(EXACT.subtract(after, before), 100), before).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return f"{'+' if after > before else ''}{value}%"  # a rise too small to show is still `+0.00%`
+        return Decimal("0.00") if after == 0 else None
+    return _PERCENT.divide(_PERCENT.multiply(EXACT.subtract(after, before), 100), before).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def percent_text(old: Decimal | None, new: Decimal | None) -> str:
+    """`+12.50%`; `n/a` when there is no old amount to compare with."""
+    value = percent(old, new)
+    if value is None:
+        return "n/a"
+    rise = (new or Decimal(0)) > (old or Decimal(0))
+    return f"{'+' if rise else ''}{value}%"  # a rise too small to show is still `+0.00%`
+
+
+def _percent_data(old: Decimal | None, new: Decimal | None) -> str | None:
+    value = percent(old, new)
+    return None if value is None else str(value)
 
 
 def signed(amount: Decimal) -> str:
@@ -297,15 +314,23 @@ def _rule_price(rule: PriceRule | None, currency: str) -> str:
     return "-" if rule is None else f"{rate_text(rule, currency)} ({rule.where})"
 
 
+def _statement_sides(statement: StatementChange) -> tuple[str, str]:
+    said = f'"{statement.reason}" ({statement.where})'
+    return (said, "-") if statement.change == "removed" else ("-", said)
+
+
 def _problem_lines(problems: Sequence[Problem]) -> list[str]:
     return [p.render() for p in problems]
 
 
 def _summary(diff: Diff) -> str:
     counts = Counter(r.change for r in diff.rules)
+    statements = len(diff.statements)
     return (
         f"{counts['changed']} rule{'s' if counts['changed'] != 1 else ''} changed, {counts['added']} added, "
-        f"{counts['removed']} removed; {diff.count('changed')} of {len(diff.documents)} "
+        f"{counts['removed']} removed"
+        + (f", {statements} refusal or free statement{'s' if statements != 1 else ''} added or removed" if statements else "")
+        + f"; {diff.count('changed')} of {len(diff.documents)} "
         f"document{'s' if len(diff.documents) != 1 else ''} changed, "
         f"{diff.count('newly refused')} newly refused, {diff.count('newly priced')} newly priced"
     )
@@ -320,9 +345,8 @@ def render_table(diff: Diff) -> str:
     if diff.rules or diff.statements:
         rows = [("change", "rule", "old", "new")]
         rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
+        rows.extend((st.change, st.title, *_statement_sides(st)) for st in diff.statements)
         out.extend(["", *_aligned(rows, set(), "")])
-        for s in diff.statements:
-            out.append(f"{s.change} {s.statement} ({', '.join(s.kinds)}): {s.reason} ({s.where})")
     for document in diff.documents:
         out.append("")
         status = document.status
@@ -390,8 +414,9 @@ def render_markdown(diff: Diff) -> str:
         out.extend(["#### Rules", "", "| change | rule | old | new |", "| --- | --- | --- | --- |"])
         for r in diff.rules:
             out.append(f"| {r.change} | `{r.id}` | {_md(_rule_price(r.old, currency))} | {_md(_rule_price(r.new, currency))} |")
-        for s in diff.statements:
-            out.append(f"| {s.change} | {s.statement} ({', '.join(s.kinds)}) | | {_md(s.reason)} ({s.where}) |")
+        for st in diff.statements:
+            old, new = _statement_sides(st)
+            out.append(f"| {st.change} | {st.title} | {_md(old)} | {_md(new)} |")
         out.append("")
     charges = [(d, c) for d in diff.documents for c in d.changes]
     if charges:
@@ -437,7 +462,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
             "old": decimal_text(diff.old_total),
             "new": decimal_text(diff.new_total),
             "delta": decimal_text(diff.delta),
-            "percent": percent_text(diff.old_total, diff.new_total),
+            "percent": _percent_data(diff.old_total, diff.new_total),
         },
         "rules": [{"change": r.change, "id": r.id, "old": rule(r.old), "new": rule(r.new)} for r in diff.rules],
         "statements": [
@@ -451,7 +476,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
                 "old": side(d.old),
                 "new": side(d.new),
                 "delta": None if d.delta is None else decimal_text(d.delta),
-                "percent": None if d.delta is None else percent_text(d.old.total, d.new.total),
+                "percent": None if d.delta is None else _percent_data(d.old.total, d.new.total),
                 "unchanged_charges": d.unchanged,
                 "charges": [
                     {
@@ -463,14 +488,14 @@ def to_data(diff: Diff) -> dict[str, Any]:
                         "old": None if c.old is None else decimal_text(c.old),
                         "new": None if c.new is None else decimal_text(c.new),
                         "delta": decimal_text(c.delta),
-                        "percent": percent_text(c.old, c.new),
+                        "percent": _percent_data(c.old, c.new),
                     }
                     for c in d.changes
                 ],
             }
             for d in diff.documents
         ],
-        "note": PERCENT_NOTE,
+        "note": "amounts are exact; percents are of the old amount, rounded half up to 2 places",
     }
 
 
