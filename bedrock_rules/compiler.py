@@ -122,6 +122,7 @@ class Guard:
     reason: str
     span: m.Span = attrs.field(eq=False)
     refuses: Predicate = attrs.field(eq=False, repr=False)
+    condition: m.Condition | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -130,6 +131,7 @@ class FreeRule:
     reason: str
     span: m.Span = attrs.field(eq=False)
     matches: Predicate = attrs.field(eq=False, repr=False)
+    conditions: tuple[m.Condition, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
 @attrs.frozen
@@ -752,7 +754,7 @@ class _Compiler:
         for kind in kinds:
             checked = self._check_condition(when, kind)
             if checked is not None:
-                guards.append(Guard(frozenset({kind.name}), reason, span, _all([checked], kind)))
+                guards.append(Guard(frozenset({kind.name}), reason, span, _all([checked], kind), checked))
         return guards
 
     def _frees(self) -> list[FreeRule]:
@@ -765,7 +767,7 @@ class _Compiler:
                     if checked is None:
                         continue
                     conditions.append(checked)
-                frees.append(FreeRule(frozenset({kind.name}), free.reason, free.span, _all(conditions, kind)))
+                frees.append(FreeRule(frozenset({kind.name}), free.reason, free.span, _all(conditions, kind), tuple(conditions)))
         return frees
 
 
@@ -821,6 +823,11 @@ def describe_expr(expr: m.Expr) -> str:
     if isinstance(expr, m.Call):
         return f"{expr.function}({', '.join(describe_expr(a) for a in expr.args)})"
     return f"sum({describe_expr(expr.body)} for each {expr.list_field})"
+
+
+def fields_of(cond: m.Condition) -> set[str]:
+    """The fields and quantities a condition reads."""
+    return _fields_of(cond)
 
 
 def _fields_of(cond: m.Condition) -> set[str]:

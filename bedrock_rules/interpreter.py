@@ -8,14 +8,18 @@ guessed: no fallback rate, no silent zero.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
+
+import attrs
 
 from . import types as t
 from .bill import Bill, Charge, ItemBill
-from .compiler import EXACT, ROUNDING_MODES, Compiled, PriceRule, failing_conditions
+from .compiler import EXACT, ROUNDING_MODES, Compiled, Missing, PriceRule, failing_conditions
 from .errors import Problem, UsageError
-from .usage import Item
+from .usage import Item, check_items
 
 
 def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Problem]]:
@@ -151,3 +155,243 @@ def _key_values(compiled: Compiled, item: Item) -> str:
             value = item.values[spec.name]
             shown.append(f"{spec.name} {str(value).lower() if isinstance(value, bool) else value}")
     return ", ".join(shown) if shown else "these fields"
+
+
+@attrs.frozen
+class Plan:
+    """How every item with the same deciding values is priced (see Pricer)."""
+
+    refusal: str | None  # the reason every such item is refused
+    # (quantity, charge id, rule); quantity "" for a free item, which counts 1
+    charges: tuple[tuple[str, str, Any], ...] = ()
+    zero: tuple[str, ...] = ()  # quantities that must be 0, or the item goes the slow way for its message
+    slow: bool = False  # the rules overlap here: always price the slow way, for the full message
+
+
+class Pricer:
+    """Prices raw usage items one at a time, for streams: charges, or the reason not.
+
+    Items whose deciding values (model, region, choices, flags, and any quantity a
+    condition reads) are the same are priced the same way, so the way (a `Plan`) is
+    worked out once per combination and reused. An item the fast path does not accept
+    as it is goes the slow way, through `check_items` and `price_item`, which give the
+    same result with the full message. Thread-safe: a plan is computed from immutable
+    rules, and two threads computing the same plan store equal values.
+    """
+
+    MAX_PLANS = 50_000  # per kind; past it, plans are computed and not kept
+
+    def __init__(self, compiled: Compiled):
+        self.compiled = compiled
+        self._plans: dict[str, dict[tuple, Plan]] = {name: {} for name in compiled.kinds}
+        self._kinds = {name: _FastKind(compiled, name) for name in compiled.kinds}
+
+    def price(self, raw: Mapping[str, Any]) -> tuple[tuple[Charge, ...], None] | tuple[None, str]:
+        """Itemized charges of one item, or the reason it is refused."""
+        items, problems = check_items(self.compiled, [raw])
+        if not problems:
+            bill, problems = price_item(self.compiled, items[0])
+            if bill is not None:
+                return bill.charges, None
+        return None, "; ".join(_reason(p) for p in problems)
+
+    def fast(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
+        """The checked values and plan of an item, or None when it must go the slow way."""
+        fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
+        if fast_kind is None or not fast_kind.allowed.issuperset(raw):
+            return None
+        if fast_kind.raw_key is not None:
+            # The deciding values are fields as written: look the plan up before checking them.
+            raw_key = tuple([raw.get(name, _ABSENT) for name in fast_kind.raw_key])
+            known = fast_kind.by_raw_key.get(raw_key)
+            if known is not None:
+                plan, decided = known
+                values = fast_kind.check_rest(raw, decided)
+                if values is None or plan.slow:
+                    return None
+                for quantity in plan.zero:
+                    if values.get(quantity, 0) != 0:
+                        return None
+                return values, plan
+        values = fast_kind.check(raw)
+        if values is None:
+            return None
+        key = fast_kind.key(values)
+        plans = self._plans[fast_kind.name]
+        plan = plans.get(key)
+        if plan is None:
+            plan = self._plan(fast_kind.name, values)
+            if len(plans) < self.MAX_PLANS:
+                plans[key] = plan
+        if fast_kind.raw_key is not None and len(fast_kind.by_raw_key) < self.MAX_PLANS:
+            raw_key = tuple([raw.get(name, _ABSENT) for name in fast_kind.raw_key])
+            fast_kind.by_raw_key[raw_key] = (plan, {name: values[name] for name in fast_kind.decided if name in values})
+        if plan.slow:
+            return None
+        for quantity in plan.zero:
+            if values.get(quantity, 0) != 0:
+                return None
+        return values, plan
+
+    def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
+        item = Item(0, None, kind_name, values)
+        compiled = self.compiled
+        if any(guard.refuses(values) for guard in compiled.guards.get(kind_name, ())):
+            return Plan(_refusal(compiled, item))
+        matched = [rule for rule in candidate_rules(compiled, item) if rule.matches(values)]
+        frees = [free for free in compiled.frees.get(kind_name, ()) if free.matches(values)]
+        if not matched and not frees:
+            return Plan(_refusal(compiled, item))
+        charges_of = [(rule.quantity, rule.each) for rule in matched]
+        if len(set(charges_of)) != len(charges_of):
+            return Plan(None, slow=True)
+        covered = {rule.quantity for rule in matched}
+        zero = [q for q in compiled.quantities.get(kind_name, ()) if q not in covered]
+        zero += [rule.quantity for rule in matched if rule.refusal is not None]
+        charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
+        charges += [("", f"{kind_name}/free", free) for free in frees]
+        return Plan(None, tuple(charges), tuple(zero))
+
+
+_ABSENT = object()
+
+
+def _refusal(compiled: Compiled, item: Item) -> str:
+    _, problems = price_item(compiled, item)
+    return "; ".join(_reason(p) for p in problems)
+
+
+class _FastKind:
+    """A kind's fields, checked the quick way: anything unusual is left to check_items."""
+
+    def __init__(self, compiled: Compiled, name: str):
+        from .compiler import fields_of
+
+        kind = compiled.kinds[name]
+        self.name = name
+        self.derived = kind.derived
+        self.model_field = kind.model_field
+        self.models = compiled.models
+        self.allowed = frozenset({"kind", "name", *(f.name for f in kind.fields)})
+        # (name, quick check or None, has default, default, optional)
+        self.fields = tuple(
+            (spec.name, _simple_check(spec.type, compiled), spec.has_default, spec.default, spec.optional)
+            for spec in kind.fields
+        )
+        discrete = {
+            spec.name for spec in kind.fields
+            if isinstance(spec.type, (t.ModelType, t.RegionType, t.EnumType, t.FlagType))
+        }
+        read: set[str] = set()
+        for rule in compiled.rules:
+            if rule.kind == name:
+                for cond in rule.conditions:
+                    read |= fields_of(cond)
+        for guard in compiled.guards.get(name, ()):
+            if guard.condition is not None:
+                read |= fields_of(guard.condition)
+        for free in compiled.frees.get(name, ()):
+            for cond in free.conditions:
+                read |= fields_of(cond)
+        read.discard("provider")  # follows from the model
+        self.key_fields = tuple(sorted(discrete | read))
+        # When every deciding value is a field as written (no derived quantity), plans can
+        # be found from the raw item before its deciding fields are checked; `decided`
+        # are those fields, with `provider`, as checking makes them.
+        # Only text-valued fields qualify: as dict keys, 1 == True == Decimal(1), "1" is none of them.
+        textual = {
+            spec.name for spec in kind.fields if isinstance(spec.type, (t.ModelType, t.RegionType, t.EnumType))
+        }
+        self.raw_key = self.key_fields if set(self.key_fields) <= textual else None
+        self.decided = (*self.key_fields, "provider")
+        self.by_raw_key: dict[tuple, tuple[Plan, dict[str, Any]]] = {}
+        self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
+        always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
+        if set(self.key_fields) <= always and len(self.key_fields) > 1:
+            self.key = operator.itemgetter(*self.key_fields)
+        else:
+            self.key = lambda values: tuple(values.get(name, _ABSENT) for name in self.key_fields)
+
+    def check_rest(self, raw: Mapping[str, Any], decided: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Values of an item whose deciding fields were checked before (`decided`)."""
+        name = raw.get("name")
+        if name is not None and type(name) is not str:
+            return None
+        values = dict(decided)
+        for field, simple, has_default, default, optional in self.rest:
+            if field in raw:
+                if simple is None:
+                    return None
+                value = simple(raw[field])
+                if value is _NOT_SIMPLE:
+                    return None
+                values[field] = value
+            elif has_default:
+                values[field] = default
+            elif not optional:
+                return None
+        for derived in self.derived:
+            try:
+                values[derived.name] = derived.compute(values)
+            except Missing:
+                pass
+            except decimal.DecimalException:
+                return None
+        return values
+
+    def check(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not self.allowed.issuperset(raw):
+            return None
+        name = raw.get("name")
+        if name is not None and type(name) is not str:
+            return None
+        values: dict[str, Any] = {}
+        for field, simple, has_default, default, optional in self.fields:
+            if field in raw:
+                if simple is None:
+                    return None
+                value = simple(raw[field])
+                if value is _NOT_SIMPLE:
+                    return None
+                values[field] = value
+            elif has_default:
+                values[field] = default
+            elif not optional:
+                return None
+        if self.model_field is not None:
+            model = values.get(self.model_field)
+            if model is not None:
+                values["provider"] = self.models[model].provider
+        for derived in self.derived:
+            try:
+                values[derived.name] = derived.compute(values)
+            except Missing:
+                pass
+            except decimal.DecimalException:
+                return None
+        return values
+
+
+_NOT_SIMPLE = object()
+
+
+def _simple_check(field_type: t.FieldType, compiled: Compiled):
+    """A quick check-and-convert for one field type, or None to always go the slow way."""
+    if isinstance(field_type, t.CountType):
+        return lambda v: v if type(v) is int and v >= 0 else _NOT_SIMPLE
+    if isinstance(field_type, t.FlagType):
+        return lambda v: v if v is True or v is False else _NOT_SIMPLE
+    if isinstance(field_type, t.ModelType):
+        aliases = compiled.aliases
+        return lambda v: aliases.get(v, _NOT_SIMPLE) if type(v) is str else _NOT_SIMPLE
+    if isinstance(field_type, (t.RegionType, t.EnumType)):
+        allowed = frozenset(compiled.regions if isinstance(field_type, t.RegionType) else field_type.values)
+        return lambda v: v if type(v) is str and v in allowed else _NOT_SIMPLE
+    if isinstance(field_type, t.ListOf) and isinstance(field_type.item, t.EnumType):
+        allowed = frozenset(field_type.item.values)
+        return lambda v: tuple(v) if type(v) is list and all(type(x) is str and x in allowed for x in v) else _NOT_SIMPLE
+    return None
+
+
+def _reason(problem: Problem) -> str:
+    return f"field {problem.field}: {problem.message}" if problem.field else problem.message

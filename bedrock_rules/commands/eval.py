@@ -1,26 +1,50 @@
-"""`bedrock-rules eval USAGE…`: price usage documents and print the bill."""
+"""`bedrock-rules eval USAGE…`: price usage documents or invocation logs and print the bill."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
-from ..bill import dump, render_table
+from ..bill import decimal_text, dump, render_table
 from ..cli import EXIT_OK, rules_option
 from ..errors import Problem, UsageError
 from ..interpreter import evaluate_items
 from ..ruleset import load
 from ..usage import Item, check_items, items_of, read_document
 
-HELP = "price usage documents and print the bill"
+HELP = "price usage documents or invocation logs and print the bill"
+EXIT_UNPRICED = 3  # an invocation log held records the rules cannot price (see --strict)
+LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("usage", nargs="+", metavar="USAGE", help="JSON or YAML usage document; - reads stdin")
+    parser.add_argument("usage", nargs="+", metavar="USAGE", help="usage document or log file; - reads stdin")
     rules_option(parser)
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="table for people (default), json for machines")
+    parser.add_argument(
+        "--input",
+        choices=("usage", "invocation-log"),
+        default="usage",
+        help="usage: JSON or YAML usage documents (default); invocation-log: Bedrock model invocation logs "
+        "(JSON lines, plain or .gz)",
+    )
+    parser.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="table for people (default), json or csv for machines"
+    )
+    parser.add_argument(
+        "--group-by",
+        metavar="KEYS",
+        type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
+        default=(),
+        help="subtotals per group: model, region, day, identity, operation, kind, tag:KEY (logs), or any usage field",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="invocation logs: refuse the whole input (exit 2) when any record cannot be priced, instead of exit 3",
+    )
 
 
 def read_text(path: str) -> str:
@@ -54,10 +78,83 @@ def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
+    if args.input == "invocation-log":
+        return _run_logs(rules.compiled, args, out)
     items, problems = read_items(rules.compiled, args.usage)
     bill = evaluate_items(rules.compiled, items, problems)
+    if args.group_by or args.format == "csv":
+        from ..totals import Accumulator
+
+        accumulator = Accumulator(rules.compiled, args.group_by)
+        for item, item_bill in zip(items, bill.items, strict=True):
+            accumulator.add_bill_item(item_bill, item.values)
+        return _write_totals(accumulator.result(), args.format, out, "item")
     out.write(dump(bill) if args.format == "json" else render_table(bill))
     return EXIT_OK
 
 
+def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
+    from ..logs import open_log, read_records
+    from ..totals import Accumulator
 
+    for key in args.group_by:
+        if key not in LOG_GROUPS and not key.startswith("tag:"):
+            raise UsageError([Problem(f"cannot group invocation logs by {key!r}; use {', '.join(LOG_GROUPS)} or tag:KEY")])
+    accumulator = Accumulator(compiled, args.group_by)
+    progress = _Progress(compiled.currency) if sys.stderr.isatty() else None
+    for path in args.usage:
+        try:
+            lines = open_log(path)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+        with lines:
+            try:
+                for record in read_records(compiled, lines):
+                    accumulator.add_record(record)
+                    if progress is not None:
+                        progress.tick(accumulator)
+            except (OSError, EOFError) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=path)]) from None
+    if progress is not None:
+        progress.done()
+    totals = accumulator.result()
+    if args.strict and not totals.complete:
+        raise UsageError([
+            Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}, lines {', '.join(map(str, u.places))})")
+            for u in (*totals.malformed, *totals.unpriced)
+        ])
+    status = _write_totals(totals, args.format, out, "line")
+    return status if totals.complete else EXIT_UNPRICED
+
+
+def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
+    from ..totals import dump as dump_totals
+    from ..totals import render_csv
+    from ..totals import render_table as table
+
+    out.write({"json": dump_totals, "csv": lambda t, p: render_csv(t), "table": table}[fmt](totals, place))
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line progress report on a terminal's stderr, at most five times a second."""
+
+    def __init__(self, currency: str):
+        self.currency = currency
+        self.start = self.last = time.monotonic()
+
+    def tick(self, accumulator) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        rate = accumulator.read / max(now - self.start, 1e-9)
+        sys.stderr.write(
+            f"\r{accumulator.read} records, {rate:,.0f} records/s, running total "
+            f"{decimal_text(accumulator.total)} {self.currency}\x1b[K"
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()

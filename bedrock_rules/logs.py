@@ -1,0 +1,225 @@
+"""Model invocation logs (JSON lines, plain or gzipped) as a stream of usage items.
+
+Each record becomes one usage item in the vocabulary of the usage-document contract
+(kinds `text`, `embedding`, `image` and their fields). Which kind a call is, and which
+model it names, comes from the record and the loaded rules: the model ID is looked up
+among the rules' model names and aliases, after removing an ARN's resource prefix and,
+when needed, a cross-region inference-profile prefix (`us.`, `eu.`, …). No model is
+named here. A record the rules cannot price is reported with its reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from .compiler import Compiled
+
+# Log fields that become usage fields when the usage kind declares them, so a ruleset
+# that starts pricing cache tokens needs no change here.
+_TOKEN_FIELDS = (
+    ("input_tokens", ("input", "inputTokenCount"), ("inputTokens",)),
+    ("output_tokens", ("output", "outputTokenCount"), ("outputTokens",)),
+    ("cache_read_input_tokens", ("input", "cacheReadInputTokenCount"), ("cacheReadInputTokens",)),
+    ("cache_write_input_tokens", ("input", "cacheWriteInputTokenCount"), ("cacheWriteInputTokens",)),
+)
+# The metrics a streaming response's last event carries, by usage field.
+_STREAM_METRICS = {"input_tokens": "inputTokenCount", "output_tokens": "outputTokenCount"}
+
+
+@attrs.frozen
+class Record:
+    """One log line, read: either a usage item with its grouping attributes, or why not."""
+
+    line: int
+    item: Mapping[str, Any] | None = None
+    attributes: Mapping[str, str] = attrs.field(factory=dict)
+    unpriced: str | None = None  # the reason the record cannot be priced
+    error_code: str | None = None  # a failed call: counted, not priced
+    malformed: str | None = None  # the line is not a log record
+
+
+def open_log(path: str) -> IO[str]:
+    """A log file as text lines; `.gz` (or gzip magic on stdin) is decompressed on the fly."""
+    if path == "-":
+        raw = sys.stdin.buffer
+        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
+    else:
+        stream = gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+
+
+def read_records(compiled: Compiled, lines: IO[str]) -> Iterator[Record]:
+    """Every non-blank line of a log, as a Record."""
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text, parse_float=Decimal)
+        except ValueError as error:
+            yield Record(number, malformed=f"not a JSON object: {error}")
+            continue
+        if not isinstance(record, dict):
+            yield Record(number, malformed="not a JSON object")
+            continue
+        yield to_usage(compiled, record, number)
+
+
+def to_usage(compiled: Compiled, record: Mapping[str, Any], line: int = 0) -> Record:
+    """One log record as a usage item (or the reason it is not one)."""
+    attributes = _attributes(record)
+    if record.get("errorCode"):
+        return Record(line, attributes=attributes, error_code=str(record["errorCode"]))
+    model_id = record.get("modelId")
+    if not isinstance(model_id, str) or not model_id:
+        return Record(line, attributes=attributes, malformed="no modelId")
+    if ":provisioned-model/" in model_id:
+        return Record(
+            line,
+            attributes=attributes,
+            unpriced="a call to provisioned throughput: billed per model unit hour, not per call",
+        )
+    model = resolve_model(compiled, model_id)
+    if model is None:
+        return Record(line, attributes={**attributes, "model": model_id}, unpriced=f"unknown model {model_id!r}")
+    attributes["model"] = model
+    region = record.get("region")
+    item: dict[str, Any] = {"model": model, "region": region}
+    body = _body(record)
+    image = _image_fields(body, record.get("output") or {})
+    if image is not None:
+        kind = "image"
+        item.update(image)
+    else:
+        kind = _token_kind(compiled, model)
+        problem = _token_fields(compiled, kind, record, item)
+        if problem:
+            return Record(line, attributes={**attributes, "kind": kind}, unpriced=problem)
+    attributes["kind"] = kind
+    item["kind"] = kind
+    return Record(line, item=item, attributes=attributes)
+
+
+def resolve_model(compiled: Compiled, model_id: str) -> str | None:
+    """The rules' name for a model ID, an ARN or a cross-region inference profile."""
+    candidate = model_id
+    if candidate.startswith("arn:"):
+        resource = candidate.split(":", 5)[-1]
+        candidate = resource.split("/", 1)[-1]
+    if candidate in compiled.aliases:
+        return compiled.aliases[candidate]
+    # An inference profile puts a geography before the model ID: us.anthropic.… .
+    head, _, rest = candidate.partition(".")
+    if rest and rest in compiled.aliases and "." in rest:
+        return compiled.aliases[rest]
+    return None
+
+
+def _attributes(record: Mapping[str, Any]) -> dict[str, str]:
+    identity = record.get("identity")
+    attributes = {
+        "region": str(record.get("region") or "(none)"),
+        "day": str(record.get("timestamp") or "")[:10] or "(none)",
+        "identity": str(identity.get("arn")) if isinstance(identity, Mapping) and identity.get("arn") else "(none)",
+        "operation": str(record.get("operation") or "(none)"),
+        "model": str(record.get("modelId") or "(none)"),
+    }
+    metadata = record.get("requestMetadata")
+    if isinstance(metadata, Mapping):
+        attributes.update({f"tag:{k}": str(v) for k, v in metadata.items()})
+    return attributes
+
+
+def _body(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    given = record.get("input")
+    body = given.get("inputBodyJson") if isinstance(given, Mapping) else None
+    return body if isinstance(body, Mapping) else {}
+
+
+def _image_fields(body: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Image-generation fields from the request body; None when the call made no image."""
+    config = body.get("imageGenerationConfig")
+    if isinstance(config, Mapping) or "taskType" in body:
+        config = config if isinstance(config, Mapping) else {}
+        fields = {"images": config.get("numberOfImages", 1), "quality": config.get("quality", "standard")}
+        _size(fields, config, output)
+        return fields
+    if "text_prompts" in body:
+        fields = {"images": body.get("samples", 1)}
+        if "steps" in body:
+            fields["steps"] = body["steps"]
+        _size(fields, body, output)
+        return fields
+    if "outputImageWidth" in output or "outputImageHeight" in output:
+        fields = {}
+        _size(fields, {}, output)
+        return fields
+    return None
+
+
+def _size(fields: dict[str, Any], given: Mapping[str, Any], output: Mapping[str, Any]) -> None:
+    for name, logged in (("width", "outputImageWidth"), ("height", "outputImageHeight")):
+        if name in given:
+            fields[name] = given[name]
+        elif logged in output:
+            fields[name] = output[logged]
+
+
+def _token_kind(compiled: Compiled, model: str) -> str:
+    """`embedding` when the rules price the model only as an embedding model, else `text`."""
+    priced_as = {kind for kind, models in compiled.by_model.items() if model in models}
+    return "embedding" if "embedding" in priced_as and "text" not in priced_as else "text"
+
+
+def _token_fields(compiled: Compiled, kind: str, record: Mapping[str, Any], item: dict[str, Any]) -> str | None:
+    """Token counts into `item`; a reason when the record has counts the kind cannot hold."""
+    declared = {f.name for f in compiled.kinds[kind].fields} if kind in compiled.kinds else set()
+    usage = _converse_usage(record)
+    metrics = _stream_metrics(record)
+    for field, (section, key), converse_keys in _TOKEN_FIELDS:
+        part = record.get(section)
+        value = part.get(key) if isinstance(part, Mapping) else None
+        if value is None:
+            value = next((usage[k] for k in converse_keys if k in usage), None)
+        if value is None and field in _STREAM_METRICS:
+            value = metrics.get(_STREAM_METRICS[field])
+        if value is None:
+            continue
+        if field in declared:
+            item[field] = value
+        elif value != 0:
+            return f"the rules price no {field} for {kind} usage ({value} in this call)"
+    return None
+
+
+def _converse_usage(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    output = record.get("output")
+    body = output.get("outputBodyJson") if isinstance(output, Mapping) else None
+    if isinstance(body, Mapping) and isinstance(body.get("usage"), Mapping):
+        return body["usage"]
+    if isinstance(body, list):  # ConverseStream: the `metadata` event
+        for event in reversed(body):
+            if isinstance(event, Mapping):
+                metadata = event.get("metadata")
+                if isinstance(metadata, Mapping) and isinstance(metadata.get("usage"), Mapping):
+                    return metadata["usage"]
+    return {}
+
+
+def _stream_metrics(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    output = record.get("output")
+    body = output.get("outputBodyJson") if isinstance(output, Mapping) else None
+    if isinstance(body, list):
+        for event in reversed(body):
+            if isinstance(event, Mapping) and isinstance(event.get("amazon-bedrock-invocationMetrics"), Mapping):
+                return event["amazon-bedrock-invocationMetrics"]
+    return {}

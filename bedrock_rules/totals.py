@@ -1,0 +1,324 @@
+"""Streaming totals: price any number of usage items in constant memory.
+
+Charges are summed per group (`--group-by`) and per rule, so memory grows with the
+number of groups and rules, not of items; since every charge is linear in its
+quantity, the summed line is exactly the sum of the item lines. What cannot be priced
+is counted per reason, with the first few places it occurred.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .bill import Charge, decimal_text
+from .compiler import EXACT, Compiled
+from .interpreter import Pricer, exact_sum
+from .logs import Record
+
+MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
+
+
+@attrs.frozen
+class TotalLine:
+    group: tuple[str, ...]
+    rule_id: str
+    what: str
+    unit: str | None
+    rate: Decimal | None
+    per: Decimal
+    rule: str
+    quantity: Decimal | int
+    amount: Decimal
+    items: int
+    note: str | None = None
+
+
+@attrs.frozen
+class Unpriced:
+    reason: str
+    count: int
+    places: tuple[int, ...]
+
+
+@attrs.frozen
+class Totals:
+    currency: str
+    group_by: tuple[str, ...]
+    lines: tuple[TotalLine, ...]
+    subtotals: tuple[tuple[tuple[str, ...], Decimal], ...]
+    total: Decimal
+    read: int
+    priced: int
+    failed_calls: tuple[tuple[str, int], ...]
+    unpriced: tuple[Unpriced, ...]
+    malformed: tuple[Unpriced, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced and not self.malformed
+
+
+class Accumulator:
+    """Adds usage items (or log records) one at a time; `result()` gives the Totals.
+
+    Per group and rule it keeps the summed quantity; amounts are computed once, in
+    `result()`, as summed quantity x rate / per. That equals the sum of the items'
+    amounts exactly, because the arithmetic is exact and each charge is linear. When
+    the rules round each charge, amounts are summed item by item instead.
+    """
+
+    def __init__(self, compiled: Compiled, group_by: Sequence[str] = ()):
+        self.compiled = compiled
+        self.pricer = Pricer(compiled)
+        self.group_by = tuple(group_by)
+        self.read = 0
+        self.priced = 0
+        self._per_item = any(r.target == "each charge" for r in compiled.rounding)
+        # (group, rule id) -> [rule or charge, summed quantity, summed amount or None, items]
+        self._lines: dict[tuple[tuple[str, ...], str], list[Any]] = {}
+        self._failed: dict[str, int] = {}
+        self._unpriced: dict[str, list[Any]] = {}
+        self._malformed: dict[str, list[Any]] = {}
+
+    @property
+    def total(self) -> Decimal:
+        """The running total (for progress reports)."""
+        return exact_sum(_amount(line) for line in self._lines.values())
+
+    def add_record(self, record: Record) -> None:
+        self.read += 1
+        if record.malformed is not None:
+            _count(self._malformed, record.malformed, record.line)
+        elif record.error_code is not None:
+            self._failed[record.error_code] = self._failed.get(record.error_code, 0) + 1
+        elif record.unpriced is not None:
+            _count(self._unpriced, record.unpriced, record.line)
+        else:
+            assert record.item is not None
+            self._price(record.item, record.attributes, record.line)
+
+    def add_item(self, raw: Mapping[str, Any], position: int, attributes: Mapping[str, str] | None = None) -> None:
+        self.read += 1
+        self._price(raw, attributes or {}, position)
+
+    def add_bill_item(self, item: Any, values: Mapping[str, Any]) -> None:
+        """An item already priced in a bill (`bill.ItemBill`), with its checked values."""
+        self.read += 1
+        self.priced += 1
+        context = {"kind": item.kind, "name": item.name, **values}
+        self._add_charges(tuple(self._group_value(name, context, {}) for name in self.group_by), item.charges)
+
+    def _price(self, raw: Mapping[str, Any], attributes: Mapping[str, str], place: int) -> None:
+        fast = None if self._per_item else self.pricer.fast(raw)
+        if fast is not None:
+            values, plan = fast
+            if plan.refusal is not None:
+                _count(self._unpriced, plan.refusal, place)
+                return
+            self.priced += 1
+            group = tuple(self._group_value(name, raw, attributes) for name in self.group_by) if self.group_by else ()
+            lines = self._lines
+            for quantity_name, charge_id, rule in plan.charges:
+                quantity = values[quantity_name] if quantity_name else 1
+                key = (group, charge_id)
+                line = lines.get(key)
+                if line is None:
+                    lines[key] = [_charge_of(self.compiled, raw["kind"], quantity_name, rule), quantity, None, 1]
+                else:
+                    line[1] += quantity
+                    line[3] += 1
+            return
+        charges, problem = self.pricer.price(raw)
+        if problem is not None:
+            _count(self._unpriced, problem, place)
+            return
+        self.priced += 1
+        group = tuple(self._group_value(name, raw, attributes) for name in self.group_by)
+        self._add_charges(group, charges)
+
+    def _add_charges(self, group: tuple[str, ...], charges: Iterable[Charge]) -> None:
+        for charge in charges:
+            key = (group, charge.rule_id)
+            line = self._lines.get(key)
+            if line is None:
+                self._lines[key] = [charge, charge.quantity, charge.amount if self._per_item else None, 1]
+            else:
+                line[1] += charge.quantity
+                if self._per_item:
+                    line[2] = EXACT.add(line[2], charge.amount)
+                line[3] += 1
+
+    @staticmethod
+    def _group_value(name: str, raw: Mapping[str, Any], attributes: Mapping[str, str]) -> str:
+        if name in attributes:
+            return attributes[name]
+        value = raw.get(name)
+        if value is None:
+            return "(none)"
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    def result(self) -> Totals:
+        lines = []
+        subtotals: dict[tuple[str, ...], Decimal] = {}
+        for (group, _), line in sorted(self._lines.items(), key=lambda kv: kv[0]):
+            charge, quantity, _, items = line
+            amount = _amount(line)
+            lines.append(TotalLine(
+                group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
+                quantity, amount, items, charge.note,
+            ))
+            subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
+        return Totals(
+            currency=self.compiled.currency,
+            group_by=self.group_by,
+            lines=tuple(lines),
+            subtotals=tuple(sorted(subtotals.items())),
+            total=exact_sum(subtotals.values()),
+            read=self.read,
+            priced=self.priced,
+            failed_calls=tuple(sorted(self._failed.items())),
+            unpriced=_unpriced(self._unpriced),
+            malformed=_unpriced(self._malformed),
+        )
+
+
+def _amount(line: list[Any]) -> Decimal:
+    charge, quantity, amount, _ = line
+    if amount is not None:
+        return amount
+    if charge.rate is None:
+        return Decimal(0)
+    return EXACT.divide(EXACT.multiply(quantity, charge.rate), charge.per)
+
+
+def _charge_of(compiled: Compiled, kind: str, quantity_name: str, rule: Any) -> Charge:
+    """The description of a summed line (quantity and amount are filled in later)."""
+    if not quantity_name:  # a free item
+        return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, f"{kind}/free", rule.reason)
+    what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
+    unit = compiled.kinds[kind].unit_of(rule.quantity)
+    return Charge(what, 0, unit, rule.rate, rule.per, Decimal(0), rule.where, rule.id, rule.free)
+
+
+def _count(table: dict[str, list[Any]], reason: str, place: int) -> None:
+    entry = table.setdefault(reason, [0, []])
+    entry[0] += 1
+    if len(entry[1]) < MAX_PLACES:
+        entry[1].append(place)
+
+
+def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:
+    found = [Unpriced(reason, count, tuple(places)) for reason, (count, places) in table.items()]
+    return tuple(sorted(found, key=lambda u: (-u.count, u.reason)))
+
+
+# Output ---------------------------------------------------------------------------
+
+
+def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
+    """JSON-ready data with a fixed key order and decimal strings."""
+    return {
+        "currency": totals.currency,
+        "total": decimal_text(totals.total),
+        "group_by": list(totals.group_by),
+        "counts": {
+            "read": totals.read,
+            "priced": totals.priced,
+            "failed_calls": sum(c for _, c in totals.failed_calls),
+            "unpriced": sum(u.count for u in totals.unpriced),
+            "malformed": sum(u.count for u in totals.malformed),
+        },
+        "groups": [
+            {
+                "group": dict(zip(totals.group_by, group, strict=True)),
+                "subtotal": decimal_text(subtotal),
+                "charges": [_line_data(line) for line in totals.lines if line.group == group],
+            }
+            for group, subtotal in totals.subtotals
+        ],
+        "failed_calls": [{"error_code": code, "count": count} for code, count in totals.failed_calls],
+        "unpriced": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.unpriced],
+        "malformed": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.malformed],
+    }
+
+
+def _line_data(line: TotalLine) -> dict[str, Any]:
+    return {
+        "id": line.rule_id,
+        "what": line.what,
+        "quantity": decimal_text(line.quantity),
+        "unit": line.unit,
+        "rate": None if line.rate is None else decimal_text(line.rate),
+        "per": decimal_text(line.per),
+        "amount": decimal_text(line.amount),
+        "items": line.items,
+        "rule": line.rule,
+        **({"note": line.note} if line.note else {}),
+    }
+
+
+def dump(totals: Totals, place: str = "line") -> str:
+    return json.dumps(to_data(totals, place), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_csv(totals: Totals) -> str:
+    """One row per summed charge; group columns first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*totals.group_by, "id", "what", "quantity", "unit", "rate", "per", "amount", "items", "rule"])
+    for line in totals.lines:
+        writer.writerow([
+            *line.group, line.rule_id, line.what, decimal_text(line.quantity), line.unit or "",
+            "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
+            decimal_text(line.amount), line.items, line.rule,
+        ])
+    return out.getvalue()
+
+
+def render_table(totals: Totals, place: str = "line") -> str:
+    header = (*totals.group_by, "charge", "quantity", "rate", "amount", "rule")
+    rows: list[tuple[str, ...]] = []
+    width = len(totals.group_by)
+    for group, subtotal in totals.subtotals:
+        first = True
+        for line in (x for x in totals.lines if x.group == group):
+            quantity = decimal_text(line.quantity) + (f" {line.unit}" if line.unit else "")
+            if line.rate is None:
+                rate = line.note or "free"
+            else:
+                per = "each" if line.per == 1 else f"per {decimal_text(line.per)}"
+                rate = f"{decimal_text(line.rate)} {totals.currency} {per}"
+            shown_group = group if first else ("",) * width
+            rows.append((*shown_group, line.what, quantity, rate, decimal_text(line.amount), line.rule))
+            first = False
+        if width:
+            rows.append((*("",) * width, "subtotal", "", "", decimal_text(subtotal), ""))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    right = {width + 1, width + 3}
+
+    def fmt(cells: Iterable[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    out = [fmt(header), fmt("-" * w for w in widths), *(fmt(r) for r in rows)]
+    out.append(f"total: {decimal_text(totals.total)} {totals.currency}")
+    failed = sum(c for _, c in totals.failed_calls)
+    out.append(
+        f"records: {totals.read} read, {totals.priced} priced, {failed} failed calls (not charged), "
+        f"{sum(u.count for u in totals.unpriced)} not priced, {sum(u.count for u in totals.malformed)} malformed"
+    )
+    for code, count in totals.failed_calls:
+        out.append(f"  failed: {code} x {count}")
+    for title, entries in (("not priced", totals.unpriced), ("malformed", totals.malformed)):
+        if entries:
+            out.append(f"{title}:")
+            for u in entries:
+                places = ", ".join(str(p) for p in u.places) + (", …" if u.count > len(u.places) else "")
+                out.append(f"  {u.count} x {u.reason} ({place}s {places})")
+    return "\n".join(out) + "\n"
