@@ -72,16 +72,15 @@ def _terminal(name: str) -> str:
 @functools.cache
 def _lexeme() -> re.Pattern[str]:
     # WORD before NUMBER, as lark orders them: `1_month` is one word, not 1 and `_month`.
-    return re.compile(
-        rf"""[\t ]+
-        | (?P<comment>\#.*)
-        | (?P<string>{_terminal("STRING")})
-        | (?P<op><=|>=|!=|[|,:()\[\]{{}}=<>+\-*/—])
-        | (?P<word>{_terminal("WORD")})
-        | (?P<number>{_terminal("NUMBER")})
-        """,
-        re.VERBOSE,
-    )
+    alternatives = [
+        r"[\t ]+",
+        r"(?P<comment>#.*)",
+        rf"(?P<string>{_terminal('STRING')})",
+        r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—])",
+        rf"(?P<word>{_terminal('WORD')})",
+        rf"(?P<number>{_terminal('NUMBER')})",
+    ]
+    return re.compile("|".join(alternatives))
 
 
 def _lex(raw: str) -> Line:
@@ -103,16 +102,16 @@ def _lex(raw: str) -> Line:
     return Line(tuple(tokens), comment, raw[:code_end].strip())
 
 
-def join(tokens: Sequence[Token], call_after: int | None = None) -> str:
+def _join(tokens: Sequence[Token], not_call: int | None = None) -> str:
     """Tokens with one space between them, none inside brackets or before `,` and `:`.
 
-    A name right before `(` is a function call and keeps it tight, unless the name's
-    index is `call_after`'s exception (the last kind of a `require`, which a condition
-    in parentheses may follow).
+    A name right before `(` is a function call and keeps it tight, except the name at
+    index `not_call`: the last kind of a `require`, which a condition in parentheses
+    may follow.
     """
     text = ""
     for index, token in enumerate(tokens):
-        if index and _spaced(tokens[index - 1], token, index - 1 != call_after):
+        if index and _spaced(tokens[index - 1], token, index - 1 != not_call):
             text += " "
         text += token.text
     return text
@@ -212,7 +211,7 @@ class _Layout:
                 text.append("")
                 blank = False
             if line.tokens:
-                rendered = self.out.get(index) or [INDENT * self.indent[index] + join(line.tokens, _last_required_kind(line.tokens))]
+                rendered = self.out.get(index) or [INDENT * self.indent[index] + _join(line.tokens, _last_required_kind(line.tokens))]
                 rendered[0] += f"  {line.comment}" if line.comment else ""
                 text.extend(rendered)
             else:
@@ -260,7 +259,7 @@ def _declaration_columns(tokens: Sequence[Token]) -> list[str]:
     """keyword, name, title ("" when none), and the rest (`aka …`)."""
     titled = len(tokens) > 2 and tokens[2].kind == "string"
     rest = tokens[3:] if titled else tokens[2:]
-    return [tokens[0].text, tokens[1].text, tokens[2].text if titled else "", join(rest)]
+    return [tokens[0].text, tokens[1].text, tokens[2].text if titled else "", _join(rest)]
 
 
 def _cells(tokens: Sequence[Token]) -> list[str]:
@@ -269,7 +268,7 @@ def _cells(tokens: Sequence[Token]) -> list[str]:
     current: list[Token] = []
     for token in tokens[1:]:
         if token.text == "|":
-            cells.append(join(current))
+            cells.append(_join(current))
             current = []
         else:
             current.append(token)
