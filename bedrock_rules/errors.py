@@ -89,5 +89,7 @@ class UsageError(BedrockRulesError):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a close candidate exists, else an empty string."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    # Two swapped letters (`modle`) are the likeliest slip, though difflib ranks `mode` first.
+    swapped = [c for c in close if len(c) == len(name) and sorted(c) == sorted(name)]
+    return f" (did you mean '{(swapped or close)[0]}'?)" if close else ""

@@ -129,6 +129,7 @@ def test_every_problem_is_reported_at_once_in_item_order(in_tmp):
         "  item 3 (typo), field model",
         "  item 5 (not a kind), field kind",
     ]
+    assert lines[3] == "  item 3 (typo), field modle: unknown field (did you mean 'model'?)"
 
 
 def test_invalid_yaml_names_line_and_column(in_tmp):
