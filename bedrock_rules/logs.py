@@ -14,7 +14,7 @@ import gzip
 import io
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -51,14 +51,16 @@ def open_log(path: str) -> IO[str]:
     """A log file as text lines; `.gz` (or gzip magic on stdin) is decompressed on the fly."""
     if path == "-":
         raw = sys.stdin.buffer
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+        head = raw.peek(2)[:2]
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
     else:
         stream = gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
 
 
-def read_records(compiled: Compiled, lines: IO[str]) -> Iterator[Record]:
+def read_records(compiled: Compiled, lines: Iterable[str]) -> Iterator[Record]:
     """Every non-blank line of a log, as a Record."""
     for number, text in enumerate(lines, 1):
         if not text.strip():
@@ -66,7 +68,8 @@ def read_records(compiled: Compiled, lines: IO[str]) -> Iterator[Record]:
         try:
             record = json.loads(text, parse_float=Decimal)
         except ValueError as error:
-            yield Record(number, malformed=f"not a JSON object: {error}")
+            detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            yield Record(number, malformed=f"not valid JSON: {detail}")
             continue
         if not isinstance(record, dict):
             yield Record(number, malformed="not a JSON object")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import compiler
 from .bill import Bill
@@ -12,6 +12,9 @@ from .interpreter import evaluate_items
 from .model import Example
 from .resources import bundled_rules
 from .usage import check_items, items_of, read_document
+
+if TYPE_CHECKING:
+    from .totals import Totals
 
 # How messages and bills name the bundled ruleset's folder, wherever it is installed.
 BUNDLED_NAME = "rulesets/bedrock"
@@ -49,6 +52,29 @@ class Ruleset:
         """Price usage items given one by one, without building a document."""
         checked, problems = check_items(self._compiled, list(items), source)
         return evaluate_items(self._compiled, checked, problems)
+
+    def totals(self, items: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ()) -> Totals:
+        """Totals-only pricing of a stream of usage items, in constant memory.
+
+        Unlike `evaluate`, items the rules cannot price do not stop the run: they are
+        counted per reason in `Totals.unpriced` (with their positions, 1-based).
+        """
+        from .totals import Accumulator
+
+        accumulator = Accumulator(self._compiled, group_by)
+        for position, item in enumerate(items, 1):
+            accumulator.add_item(item, position)
+        return accumulator.result()
+
+    def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:
+        """Totals of model invocation log records given as JSON lines (see logs.py)."""
+        from .logs import read_records
+        from .totals import Accumulator
+
+        accumulator = Accumulator(self._compiled, group_by)
+        for record in read_records(self._compiled, lines):
+            accumulator.add_record(record)
+        return accumulator.result()
 
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:
         """Price a usage document given as JSON or YAML text."""

@@ -207,6 +207,12 @@ def _charge_of(compiled: Compiled, kind: str, quantity_name: str, rule: Any) -> 
     return Charge(what, 0, unit, rule.rate, rule.per, Decimal(0), rule.where, rule.id, rule.free)
 
 
+def where(unpriced: Unpriced, place: str = "line") -> str:
+    """`line 8`, `lines 3, 9`, or `lines 1, 2, 3, 4, 5, …` when there were more."""
+    shown = ", ".join(str(p) for p in unpriced.places) + (", …" if unpriced.count > len(unpriced.places) else "")
+    return f"{place}{'s' if unpriced.count > 1 else ''} {shown}"
+
+
 def _count(table: dict[str, list[Any]], reason: str, place: int) -> None:
     entry = table.setdefault(reason, [0, []])
     entry[0] += 1
@@ -319,6 +325,5 @@ def render_table(totals: Totals, place: str = "line") -> str:
         if entries:
             out.append(f"{title}:")
             for u in entries:
-                places = ", ".join(str(p) for p in u.places) + (", …" if u.count > len(u.places) else "")
-                out.append(f"  {u.count} x {u.reason} ({place}s {places})")
+                out.append(f"  {u.count} x {u.reason} ({where(u, place)})")
     return "\n".join(out) + "\n"

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
     from ..logs import open_log, read_records
-    from ..totals import Accumulator
+    from ..totals import Accumulator, where
 
     for key in args.group_by:
         if key not in LOG_GROUPS and not key.startswith("tag:"):
@@ -120,7 +120,7 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
     totals = accumulator.result()
     if args.strict and not totals.complete:
         raise UsageError([
-            Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}, lines {', '.join(map(str, u.places))})")
+            Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}: {where(u)})")
             for u in (*totals.malformed, *totals.unpriced)
         ])
     status = _write_totals(totals, args.format, out, "line")

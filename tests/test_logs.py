@@ -1,0 +1,207 @@
+"""Invocation logs: every operation and model-ID form, failures, gz, stdin, grouping, and
+the property that a log's bill equals the bill of the same usage written as a document."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bedrock_rules
+from conftest import ROOT, run_cli
+
+LOGS = ROOT / "tests" / "logs"
+MIXED = str(LOGS / "mixed.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def _from_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_mixed_log_is_priced_with_what_it_could_not_price(fmt, text_snapshot):
+    run = run_cli("eval", "--input", "invocation-log", _relative(LOGS / "mixed.jsonl"), "--format", fmt)
+    assert run.code == 3, run.err
+    assert run.transcript() == text_snapshot
+
+
+def test_the_mixed_log_in_numbers(rules):
+    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"))
+    assert (totals.read, totals.priced) == (13, 7)
+    assert totals.failed_calls == (("ThrottlingException", 1),)
+    reasons = {u.reason: u.places for u in totals.unpriced}
+    assert reasons == {
+        "Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)": (9,),
+        "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
+        "the rules price no cache_read_input_tokens for text usage (5000 in this call)": (13,),
+        "unknown model 'acme.superlm-v9'": (7,),
+    }
+    assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
+    # 11000/4000 Claude 2.1, 571/281 + 100/10 … no: line 13 is unpriced, so Haiku is lines 2 and 3.
+    expected = (
+        Decimal(11000) * Decimal("0.008") / 1000 + Decimal(4000) * Decimal("0.024") / 1000  # InvokeModel
+        + Decimal(571 + 1200) * Decimal("0.00025") / 1000 + Decimal(281 + 300) * Decimal("0.00125") / 1000  # stream, Converse
+        + Decimal(2000) * Decimal("0.003") / 1000 + Decimal(1000) * Decimal("0.015") / 1000  # ConverseStream, eu-central-1
+        + Decimal(10000) * Decimal("0.0001") / 1000  # embeddings through a foundation-model ARN
+        + 2 * Decimal("0.08") + 3 * Decimal("0.01")  # SDXL 1.0 premium x 2, Titan standard x 3
+    )
+    assert totals.total == expected
+
+
+def test_strict_refuses_the_whole_log(text_snapshot):
+    run = run_cli("eval", "--input", "invocation-log", "--strict", _relative(LOGS / "mixed.jsonl"))
+    assert run.code == 2
+    assert run.out == ""
+    assert run.transcript() == text_snapshot
+
+
+def test_gzip_file_and_grouping(text_snapshot):
+    run = run_cli(
+        "eval", "--input", "invocation-log", _relative(LOGS / "priced.jsonl.gz"),
+        "--group-by", "model,operation,tag:team", "--format", "json",
+    )
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    assert data["counts"] == {"read": 7, "priced": 7, "failed_calls": 0, "unpriced": 0, "malformed": 0}
+    assert sum(Decimal(g["subtotal"]) for g in data["groups"]) == Decimal(data["total"])
+    assert run.transcript() == text_snapshot
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_stdin_plain_and_gzip(compress, monkeypatch):
+    data = (LOGS / "mixed.jsonl").read_bytes()
+    if compress:
+        data = gzip.compress(data)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    from bedrock_rules.cli import main
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["eval", "--input", "invocation-log", "-", "--format", "json"]) == 3
+    assert json.loads(out.getvalue())["total"] == "0.397169"
+
+
+def test_group_by_day_and_identity(rules):
+    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"), group_by=("day", "identity"))
+    days = {group[0] for group, _ in totals.subtotals}
+    assert days == {"2024-07-02", "2024-07-03"}
+    assert sum(subtotal for _, subtotal in totals.subtotals) == totals.total
+
+
+def test_an_unknown_grouping_is_refused():
+    run = run_cli("eval", "--input", "invocation-log", MIXED, "--group-by", "colour")
+    assert run.code == 2
+    assert "cannot group invocation logs by 'colour'" in run.err
+
+
+def test_a_missing_log_file_is_refused():
+    run = run_cli("eval", "--input", "invocation-log", "no/such.jsonl")
+    assert run.code == 2
+    assert "no/such.jsonl: cannot read invocation log: No such file or directory" in run.err
+
+
+def test_a_truncated_gzip_file_is_refused(tmp_path):
+    broken = tmp_path / "cut.jsonl.gz"
+    broken.write_bytes(gzip.compress((LOGS / "mixed.jsonl").read_bytes())[:200])
+    run = run_cli("eval", "--input", "invocation-log", str(broken))
+    assert run.code == 2
+    assert "cannot read invocation log" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_usage_documents_can_be_grouped_and_written_as_csv():
+    run = run_cli("eval", "examples/monthly.yaml", "--group-by", "kind", "--format", "csv")
+    assert run.code == 0, run.err
+    header, *rows = run.out.splitlines()
+    assert header == "kind,id,what,quantity,unit,rate,per,amount,items,rule"
+    assert sum(Decimal(row.split(",")[-3]) for row in rows) == Decimal("29469.684")
+
+
+# The property: a log prices exactly like the same calls written as a usage document.
+
+CALLS = [  # (model ID as logged, region) pairs the rules price for text
+    ("anthropic.claude-v2:1", "us-west-2"),
+    ("us.anthropic.claude-3-haiku-20240307-v1:0", "us-east-1"),
+    ("arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-instant-v1", "eu-central-1"),
+    ("cohere.command-text-v14", "ap-south-1"),
+    ("meta.llama2-13b-chat-v1", "us-east-1"),
+    ("mistral.mixtral-8x7b-instruct-v0:1", "eu-west-3"),
+    ("ai21.j2-mid-v1", "sa-east-1"),
+]
+OPERATIONS = ["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"]
+
+
+def _record(model_id: str, region: str, operation: str, tokens_in: int, tokens_out: int) -> dict:
+    record = {"schemaType": "ModelInvocationLog", "region": region, "operation": operation, "modelId": model_id}
+    if operation == "InvokeModel":
+        record.update(input={"inputTokenCount": tokens_in}, output={"outputTokenCount": tokens_out})
+    elif operation == "InvokeModelWithResponseStream":
+        metrics = {"inputTokenCount": tokens_in, "outputTokenCount": tokens_out}
+        record.update(input={}, output={"outputBodyJson": [{"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}]})
+    elif operation == "Converse":
+        record.update(input={}, output={"outputBodyJson": {"usage": {"inputTokens": tokens_in, "outputTokens": tokens_out}}})
+    else:
+        usage = {"inputTokens": tokens_in, "outputTokens": tokens_out}
+        record.update(input={}, output={"outputBodyJson": [{"contentBlockDelta": {}}, {"metadata": {"usage": usage}}]})
+    return record
+
+
+calls = st.lists(
+    st.tuples(st.sampled_from(CALLS), st.sampled_from(OPERATIONS), st.integers(0, 10**7), st.integers(0, 10**7)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls)
+def test_a_log_prices_like_the_same_usage_document(rules, generated):
+    lines = [json.dumps(_record(m, r, op, i, o)) for (m, r), op, i, o in generated]
+    document = {
+        "usage": [
+            {"kind": "text", "model": m.rsplit("/", 1)[-1].removeprefix("us."), "region": r, "input_tokens": i, "output_tokens": o}
+            for (m, r), _, i, o in generated
+        ]
+    }
+    bill = rules.evaluate(document)
+    totals = rules.totals_of_log(lines)
+    assert totals.complete
+    assert totals.total == bill.total
+    by_rule: dict[str, Decimal] = {}
+    for item in bill.items:
+        for charge in item.charges:
+            by_rule[charge.rule_id] = by_rule.get(charge.rule_id, Decimal(0)) + charge.amount
+    assert {line.rule_id: line.amount for line in totals.lines} == by_rule
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({
+    "kind": st.sampled_from(["text", "embedding", "image", "provisioned", "guardrail"]),
+    "model": st.sampled_from(["claude-2.1", "claude-3-opus", "embed-english", "sdxl-1.0", "command", "nope", 7]),
+    "region": st.sampled_from(["us-east-1", "us-west-2", "eu-central-1", "mars-1"]),
+    "input_tokens": st.one_of(st.integers(0, 10**6), st.just(-1), st.just(True), st.just("12")),
+}), max_size=20))
+def test_totals_agree_with_the_itemized_bill_item_by_item(rules, items):
+    """The fast path and the slow path price (or refuse) every item the same way."""
+    totals = rules.totals(items)
+    priced = Decimal(0)
+    refused = 0
+    for item in items:
+        try:
+            priced += rules.evaluate({"usage": [item]}).total
+        except bedrock_rules.UsageError:
+            refused += 1
+    assert totals.total == priced
+    assert sum(u.count for u in totals.unpriced) == refused
