@@ -42,7 +42,7 @@ _LIMIT = 20000
 # Abstract witnesses (derived quantities taken as free) tried as concrete usages, at most.
 _REALISE = 50
 
-Item = tuple[tuple[str, Any], ...]
+UsageItem = tuple[tuple[str, Any], ...]
 
 
 @attrs.frozen
@@ -53,7 +53,7 @@ class Finding:
     message: str
     span: m.Span
     source_line: str = attrs.field(default="", eq=False, repr=False)
-    example: Item | None = None  # a usage item, field by field, that exhibits the problem
+    example: UsageItem | None = None  # a usage item, field by field, that exhibits the problem
     related: tuple[m.Span, ...] = ()  # the other places involved
 
     def render(self) -> str:
@@ -100,7 +100,7 @@ def analyse(compiled: Compiled, line_of: Callable[[m.Span], str] = lambda span: 
 # Output formats ---------------------------------------------------------------
 
 
-def inline(item: Item) -> str:
+def inline(item: UsageItem) -> str:
     """A usage item as one line of YAML flow style, the way a usage document would hold it."""
     return "{" + ", ".join(f"{key}: {_yaml(value)}" for key, value in item) + "}"
 
@@ -191,7 +191,7 @@ ABSENT = _Absent()  # an optional field left out of the usage
 class _Found:
     """The outcome of a search: a usage (item and its checked values), or None; and whether the search was complete."""
 
-    item: Item | None
+    item: UsageItem | None
     values: Mapping[str, Any] | None
     exhaustive: bool
 
@@ -208,6 +208,7 @@ class _Search:
         self.region_field = next((f.name for f in kind.fields if isinstance(f.type, t.RegionType)), None)
         self.guards = compiled.guards.get(kind.name, ())
         self.guard_conditions = list(self._guard_conditions())
+        self.complete = True  # the current search's candidates cover every case
 
     def _guard_conditions(self) -> Iterable[m.Condition]:
         """The conditions of the guards on this kind, as written: only their constants are wanted."""
@@ -227,11 +228,12 @@ class _Search:
     def find(self, conditions: Sequence[m.Condition], guarded: bool = True) -> _Found:
         """A usage meeting every condition (and, when guarded, refused by no guard)."""
         mentioned: dict[str, set[str]] = defaultdict(set)
-        exhaustive = True
+        self.complete = True
         for cond in [*conditions, *self.guard_conditions]:
-            exhaustive &= self._harvest(cond, mentioned)
+            self.complete &= self._harvest(cond, mentioned)
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
         candidates = {name: self._candidates(name, mentioned) for name in names}
+        exhaustive = self.complete
         predicates = [_compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
             fields = {self.model_field if n == "provider" else n for n in _fields_of(cond)}
@@ -305,9 +307,12 @@ class _Search:
                 return [ABSENT]
             return [self._representative(spec.type)]
         values = self._values(spec.type, mentioned.get(name, set()), mentioned.get("provider", set()))
+        if values is None:
+            self.complete = False
+            values = [spec.default if spec.has_default else self._representative(spec.type)]
         return [*values, ABSENT] if spec.optional else values
 
-    def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any]:
+    def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
             models = self.compiled.models
             chosen = [n for n in models if n in {self.compiled.aliases.get(x, x) for x in named}]
@@ -330,7 +335,7 @@ class _Search:
             values = [v for v in field_type.item.values if v in named]
             others = [v for v in field_type.item.values if v not in named][:1]
             return [(), *((v,) for v in values + others), tuple(values)]
-        return [self._representative(field_type)]
+        return None  # a list of records: no candidates to try
 
     def _representative(self, field_type: t.FieldType) -> Any:
         """A value for a field no condition names: any value does."""
@@ -348,7 +353,7 @@ class _Search:
             return Decimal(1)
         return ()
 
-    def _realise(self, point: Mapping[str, Any], mentioned: Mapping[str, set[str]]) -> Iterable[tuple[Item, Mapping[str, Any]]]:
+    def _realise(self, point: Mapping[str, Any], mentioned: Mapping[str, set[str]]) -> Iterable[tuple[UsageItem, Mapping[str, Any]]]:
         """Concrete usages for an abstract point: inputs chosen so each derived quantity takes its value there."""
         raw: dict[str, Any] = {}
         for spec in self.kind.fields:
@@ -657,7 +662,7 @@ def _unreachable(compiled: Compiled) -> list[Finding]:
     return findings
 
 
-def _reason(rule: PriceRule, search: _Search) -> tuple[str, Item | None, tuple[m.Span, ...]]:
+def _reason(rule: PriceRule, search: _Search) -> tuple[str, UsageItem | None, tuple[m.Span, ...]]:
     unguarded = search.find(rule.conditions, guarded=False)
     if unguarded.item is None:
         return f"no usage meets all of its conditions ({' and '.join(describe(c) for c in rule.conditions)})", None, ()
