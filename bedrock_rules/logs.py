@@ -60,56 +60,91 @@ def open_log(path: str) -> IO[str]:
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
 
 
-def read_records(compiled: Compiled, lines: Iterable[str]) -> Iterator[Record]:
-    """Every non-blank line of a log, as a Record."""
+_DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder: building one per line is costly
+
+
+def read_records(compiled: Compiled, lines: Iterable[str], attributes: bool = True) -> Iterator[Record]:
+    """Every non-blank line of a log, as a Record; `attributes=False` skips grouping data."""
+    reader = LogReader(compiled, attributes)
     for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
         try:
-            record = json.loads(text, parse_float=Decimal)
+            record = _DECODE(text)
         except ValueError as error:
             detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
             yield Record(number, malformed=f"not valid JSON: {detail}")
             continue
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             yield Record(number, malformed="not a JSON object")
             continue
-        yield to_usage(compiled, record, number)
+        yield reader.to_usage(record, number)
 
 
 def to_usage(compiled: Compiled, record: Mapping[str, Any], line: int = 0) -> Record:
     """One log record as a usage item (or the reason it is not one)."""
-    attributes = _attributes(record)
-    if record.get("errorCode"):
-        return Record(line, attributes=attributes, error_code=str(record["errorCode"]))
-    model_id = record.get("modelId")
-    if not isinstance(model_id, str) or not model_id:
-        return Record(line, attributes=attributes, malformed="no modelId")
-    if ":provisioned-model/" in model_id:
-        return Record(
-            line,
-            attributes=attributes,
-            unpriced="a call to provisioned throughput: billed per model unit hour, not per call",
-        )
-    model = resolve_model(compiled, model_id)
-    if model is None:
-        return Record(line, attributes={**attributes, "model": model_id}, unpriced=f"unknown model {model_id!r}")
-    attributes["model"] = model
-    region = record.get("region")
-    item: dict[str, Any] = {"model": model, "region": region}
-    body = _body(record)
-    image = _image_fields(body, record.get("output") or {})
-    if image is not None:
-        kind = "image"
-        item.update(image)
-    else:
-        kind = _token_kind(compiled, model)
-        problem = _token_fields(compiled, kind, record, item)
-        if problem:
-            return Record(line, attributes={**attributes, "kind": kind}, unpriced=problem)
-    attributes["kind"] = kind
-    item["kind"] = kind
-    return Record(line, item=item, attributes=attributes)
+    return LogReader(compiled).to_usage(record, line)
+
+
+class LogReader:
+    """Turns records into usage items, remembering what each model ID resolved to."""
+
+    def __init__(self, compiled: Compiled, attributes: bool = True):
+        self.compiled = compiled
+        self.attributes = attributes
+        self._models: dict[str, tuple[str, str, frozenset[str]] | None] = {}
+
+    def _model(self, model_id: str) -> tuple[str, str, frozenset[str]] | None:
+        """(model name, token kind, the token fields that kind declares), or None if unknown."""
+        if model_id not in self._models:
+            model = resolve_model(self.compiled, model_id)
+            if model is None:
+                self._models[model_id] = None
+            else:
+                kind = _token_kind(self.compiled, model)
+                spec = self.compiled.kinds.get(kind)
+                declared = frozenset(f.name for f in spec.fields) if spec else frozenset()
+                self._models[model_id] = (model, kind, declared)
+        return self._models[model_id]
+
+    def to_usage(self, record: Mapping[str, Any], line: int = 0) -> Record:
+        attributes = _attributes(record) if self.attributes else {}
+        if record.get("errorCode"):
+            return Record(line, attributes=attributes, error_code=str(record["errorCode"]))
+        model_id = record.get("modelId")
+        if type(model_id) is not str or not model_id:
+            return Record(line, attributes=attributes, malformed="no modelId")
+        if ":provisioned-model/" in model_id:
+            return Record(
+                line,
+                attributes=attributes,
+                unpriced="a call to provisioned throughput: billed per model unit hour, not per call",
+            )
+        known = self._model(model_id)
+        if known is None:
+            return Record(line, attributes={**attributes, "model": model_id}, unpriced=f"unknown model {model_id!r}")
+        model, kind, declared = known
+        if self.attributes:
+            attributes["model"] = model
+        item: dict[str, Any] = {"kind": kind, "model": model, "region": record.get("region")}
+        given = record.get("input")
+        given = given if type(given) is dict else {}
+        output = record.get("output")
+        output = output if type(output) is dict else {}
+        body = given.get("inputBodyJson")
+        image = _image_fields(body if type(body) is dict else {}, output)
+        if image is not None:
+            item["kind"] = "image"
+            item.update(image)
+        else:
+            problem = _token_fields(record, given, output, kind, declared, item)
+            if problem:
+                if self.attributes:
+                    attributes["kind"] = kind
+                return Record(line, attributes=attributes, unpriced=problem)
+        if self.attributes:
+            attributes["kind"] = item["kind"]
+        return Record(line, item=item, attributes=attributes)
 
 
 def resolve_model(compiled: Compiled, model_id: str) -> str | None:
@@ -132,27 +167,21 @@ def _attributes(record: Mapping[str, Any]) -> dict[str, str]:
     attributes = {
         "region": str(record.get("region") or "(none)"),
         "day": str(record.get("timestamp") or "")[:10] or "(none)",
-        "identity": str(identity.get("arn")) if isinstance(identity, Mapping) and identity.get("arn") else "(none)",
+        "identity": str(identity.get("arn")) if isinstance(identity, dict) and identity.get("arn") else "(none)",
         "operation": str(record.get("operation") or "(none)"),
         "model": str(record.get("modelId") or "(none)"),
     }
     metadata = record.get("requestMetadata")
-    if isinstance(metadata, Mapping):
+    if isinstance(metadata, dict):
         attributes.update({f"tag:{k}": str(v) for k, v in metadata.items()})
     return attributes
-
-
-def _body(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    given = record.get("input")
-    body = given.get("inputBodyJson") if isinstance(given, Mapping) else None
-    return body if isinstance(body, Mapping) else {}
 
 
 def _image_fields(body: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any] | None:
     """Image-generation fields from the request body; None when the call made no image."""
     config = body.get("imageGenerationConfig")
-    if isinstance(config, Mapping) or "taskType" in body:
-        config = config if isinstance(config, Mapping) else {}
+    if isinstance(config, dict) or "taskType" in body:
+        config = config if isinstance(config, dict) else {}
         fields = {"images": config.get("numberOfImages", 1), "quality": config.get("quality", "standard")}
         _size(fields, config, output)
         return fields
@@ -183,17 +212,21 @@ def _token_kind(compiled: Compiled, model: str) -> str:
     return "embedding" if "embedding" in priced_as and "text" not in priced_as else "text"
 
 
-def _token_fields(compiled: Compiled, kind: str, record: Mapping[str, Any], item: dict[str, Any]) -> str | None:
+def _token_fields(
+    record: Mapping[str, Any], given: Mapping[str, Any], output: Mapping[str, Any], kind: str,
+    declared: frozenset[str], item: dict[str, Any],
+) -> str | None:
     """Token counts into `item`; a reason when the record has counts the kind cannot hold."""
-    declared = {f.name for f in compiled.kinds[kind].fields} if kind in compiled.kinds else set()
-    usage = _converse_usage(record)
-    metrics = _stream_metrics(record)
+    usage = metrics = None
     for field, (section, key), converse_keys in _TOKEN_FIELDS:
-        part = record.get(section)
-        value = part.get(key) if isinstance(part, Mapping) else None
+        value = (given if section == "input" else output).get(key)
         if value is None:
+            if usage is None:
+                usage = _converse_usage(record)
             value = next((usage[k] for k in converse_keys if k in usage), None)
         if value is None and field in _STREAM_METRICS:
+            if metrics is None:
+                metrics = _stream_metrics(record)
             value = metrics.get(_STREAM_METRICS[field])
         if value is None:
             continue
@@ -206,23 +239,23 @@ def _token_fields(compiled: Compiled, kind: str, record: Mapping[str, Any], item
 
 def _converse_usage(record: Mapping[str, Any]) -> Mapping[str, Any]:
     output = record.get("output")
-    body = output.get("outputBodyJson") if isinstance(output, Mapping) else None
-    if isinstance(body, Mapping) and isinstance(body.get("usage"), Mapping):
+    body = output.get("outputBodyJson") if isinstance(output, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("usage"), dict):
         return body["usage"]
     if isinstance(body, list):  # ConverseStream: the `metadata` event
         for event in reversed(body):
-            if isinstance(event, Mapping):
+            if isinstance(event, dict):
                 metadata = event.get("metadata")
-                if isinstance(metadata, Mapping) and isinstance(metadata.get("usage"), Mapping):
+                if isinstance(metadata, dict) and isinstance(metadata.get("usage"), dict):
                     return metadata["usage"]
     return {}
 
 
 def _stream_metrics(record: Mapping[str, Any]) -> Mapping[str, Any]:
     output = record.get("output")
-    body = output.get("outputBodyJson") if isinstance(output, Mapping) else None
+    body = output.get("outputBodyJson") if isinstance(output, dict) else None
     if isinstance(body, list):
         for event in reversed(body):
-            if isinstance(event, Mapping) and isinstance(event.get("amazon-bedrock-invocationMetrics"), Mapping):
+            if isinstance(event, dict) and isinstance(event.get("amazon-bedrock-invocationMetrics"), dict):
                 return event["amazon-bedrock-invocationMetrics"]
     return {}

@@ -72,7 +72,7 @@ class Ruleset:
         from .totals import Accumulator
 
         accumulator = Accumulator(self._compiled, group_by)
-        for record in read_records(self._compiled, lines):
+        for record in read_records(self._compiled, lines, attributes=bool(group_by)):
             accumulator.add_record(record)
         return accumulator.result()
 

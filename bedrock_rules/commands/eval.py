@@ -109,7 +109,7 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
         with lines:
             try:
-                for record in read_records(compiled, lines):
+                for record in read_records(compiled, lines, attributes=bool(args.group_by)):
                     accumulator.add_record(record)
                     if progress is not None:
                         progress.tick(accumulator)
