@@ -17,7 +17,7 @@ from .errors import BedrockRulesError
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt")
+COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

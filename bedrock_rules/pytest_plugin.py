@@ -1,0 +1,106 @@
+"""The pytest plugin bedrock-rules installs: snapshot bills as the CLI's JSON, one file per usage document.
+
+    from bedrock_rules.pytest_plugin import usage_documents
+
+    @pytest.mark.parametrize("document", usage_documents("usage"))
+    def test_bill(document, bill_snapshot):
+        assert rules.evaluate(document) == bill_snapshot
+
+`pytest --snapshot-update` writes or accepts the snapshots. The plugin is registered
+whenever bedrock-rules is installed, so it imports syrupy only when a test asks for
+`bill_snapshot`: teams that do not snapshot bills need not install it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .bill import Bill
+from .errors import Problem, UsageError
+from .snapshots import bill_bytes, changes, same_stem, unified, usage_paths
+from .usage import read_document
+
+INSTALL = "pip install 'bedrock-rules[pytest]'"
+
+
+def usage_documents(folder: str | Path) -> list[Any]:
+    """One `pytest.param` per usage document in `folder` (*.json, *.yaml, *.yml, not *.bill.json).
+
+    Each value is the document as read (ready for `Ruleset.evaluate`), its id the file's
+    stem, so each bill's snapshot is named after its document. A missing or empty
+    folder, or a document that cannot be read, fails the collection with the reasons:
+    a parametrization over nothing would pass without testing anything.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        pytest.fail(f"{root}: no such folder of usage documents", pytrace=False)
+    paths = usage_paths(root)
+    if not paths:
+        pytest.fail(f"{root}: no usage documents (*.json, *.yaml, *.yml) in this folder", pytrace=False)
+    clashes = same_stem(paths)
+    if clashes:
+        pytest.fail("\n".join(f"{root}: {clash}" for clash in clashes), pytrace=False)
+    params = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+            params.append(pytest.param(read_document(text, str(path)), id=path.stem))
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(Problem(f"cannot read usage document: {getattr(error, 'strerror', None) or error}", source=str(path)))
+        except UsageError as error:
+            problems.extend(error.problems)
+    if problems:
+        pytest.fail(UsageError(problems).render(), pytrace=False)
+    return params
+
+
+@pytest.fixture
+def bill_snapshot(request: pytest.FixtureRequest) -> Any:
+    """A syrupy snapshot of a bill: `assert rules.evaluate(document) == bill_snapshot`.
+
+    Stored as `__snapshots__/<test module>/<test>[<id>].json`, byte for byte what
+    `bedrock-rules eval --format json` prints; a failure names each changed charge with
+    its old and new amount, then shows the JSON diff.
+    """
+    try:
+        import syrupy  # noqa: F401
+    except ImportError:
+        pytest.fail(f"the bill_snapshot fixture needs syrupy; install it with: {INSTALL}", pytrace=False)
+    return request.getfixturevalue("snapshot").use_extension(_extension())
+
+
+@functools.cache
+def _extension() -> type:
+    """The syrupy extension, defined on first use so that importing this plugin never imports syrupy."""
+    from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+    class BillSnapshotExtension(SingleFileSnapshotExtension):
+        """One bill per file, as the CLI's JSON bytes."""
+
+        # Bytes, not text: syrupy's text mode would write `\r\n` on Windows.
+        _write_mode = WriteMode.BINARY
+        file_extension = "json"
+
+        def serialize(self, data: Any, **kwargs: Any) -> bytes:
+            if not isinstance(data, Bill):
+                raise TypeError(
+                    f"bill_snapshot compares bills, got {type(data).__name__}: "
+                    "assert rules.evaluate(document) == bill_snapshot"
+                )
+            return bill_bytes(data)
+
+        def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Any:
+            if not snapshot_data:
+                yield "no stored bill yet: run pytest --snapshot-update to write it"
+                return
+            # The charges first: pytest shortens long explanations to their first lines.
+            yield from changes(snapshot_data, serialized_data)
+            yield ""
+            yield from unified(snapshot_data, serialized_data, "stored bill", "bill now")
+
+    return BillSnapshotExtension
