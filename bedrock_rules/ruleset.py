@@ -62,8 +62,7 @@ class Ruleset:
         from .totals import Accumulator
 
         accumulator = Accumulator(self._compiled, group_by)
-        for position, item in enumerate(items, 1):
-            accumulator.add_item(item, position)
+        accumulator.add_items(items)
         return accumulator.result()
 
     def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:

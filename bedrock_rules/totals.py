@@ -86,6 +86,12 @@ class Accumulator:
         self._failed: dict[str, int] = {}
         self._unpriced: dict[str, list[Any]] = {}
         self._malformed: dict[str, list[Any]] = {}
+        # Batching (add_items) is for kinds whose deciding fields are text; the batch key
+        # is those fields of every such kind, with `kind`, plus the grouping fields.
+        fast_kinds = self.pricer._kinds
+        self._batch_kinds = {name for name, fk in fast_kinds.items() if fk.raw_key is not None and not fk.derived}
+        fields = {"kind", *(f for name in self._batch_kinds for f in fast_kinds[name].raw_key)}
+        self._batch_fields = tuple(sorted(fields | set(self.group_by)))
 
     @property
     def total(self) -> Decimal:
@@ -103,6 +109,81 @@ class Accumulator:
         else:
             assert record.item is not None
             self._price(record.item, record.attributes, record.line)
+
+    BATCH = 64  # items held per deciding-value combination: small enough to be summed while still in cache
+
+    def add_items(self, items: Iterable[Mapping[str, Any]], start: int = 1) -> None:
+        """Many usage items: those sharing their deciding fields are checked and summed together.
+
+        Items are held in batches of at most BATCH per combination, so memory stays
+        bounded whatever the length of the stream. A batch that holds anything unusual
+        is priced item by item, with the same result and the exact messages.
+        """
+        if self._per_item:
+            for position, raw in enumerate(items, start):
+                self.add_item(raw, position)
+            return
+        pricer = self.pricer
+        key_of = _getter(self._batch_fields)
+        batches: dict[tuple, tuple[Any, list, list]] = {}
+        find = batches.get
+        unbatchable: set[tuple] = set()
+        limit = self.BATCH
+        for position, raw in enumerate(items, start):
+            try:
+                key = key_of(raw)
+                known = find(key)
+            except (AttributeError, TypeError):  # not a mapping, or unhashable values
+                self.add_item(raw, position)
+                continue
+            if known is None:
+                if key in unbatchable:
+                    self.add_item(raw, position)
+                    continue
+                batch = pricer.batchable(raw) if raw.get("kind") in self._batch_kinds else None
+                if batch is None or batch.plan.refusal is not None:
+                    unbatchable.add(key)  # the slow way item by item: exact messages and places
+                    self.add_item(raw, position)
+                    continue
+                known = batches[key] = (batch, [], [])
+            raws = known[1]
+            raws.append(raw)
+            known[2].append(position)
+            if len(raws) >= limit:
+                self._flush(key, known)
+        for key, known in batches.items():
+            self._flush(key, known)
+
+    def _flush(self, key: tuple, known: tuple[Any, list, list]) -> None:
+        batch, raws, positions = known
+        if not raws:
+            return
+        sums = batch.sums(raws)
+        if sums is None:
+            for raw, position in zip(raws, positions, strict=True):
+                self.add_item(raw, position)
+        else:
+            count = len(raws)
+            self.read += count
+            self.priced += count
+            context = {name: raws[0].get(name) for name in self.group_by}  # shared by the batch
+            context.update(batch.decided)
+            group = tuple(self._group_value(name, context, {}) for name in self.group_by)
+            self._add_sums(group, raws[0]["kind"], batch.plan, sums, count)
+        raws.clear()
+        positions.clear()
+
+    def _add_sums(self, group: tuple[str, ...], kind: str, plan: Any, sums: Mapping[str, int], count: int) -> None:
+        lines = self._lines
+        for quantity_name, charge_id, rule in plan.charges:
+            quantity = sums[quantity_name] if quantity_name else count
+            key = (group, charge_id)
+            line = lines.get(key)
+            if line is None:
+                lines[key] = [_charge_of(self.compiled, kind, quantity_name, rule), quantity, None, count]
+            else:
+                line[1] += quantity
+                line[3] += count
 
     def add_item(self, raw: Mapping[str, Any], position: int, attributes: Mapping[str, str] | None = None) -> None:
         self.read += 1
@@ -123,7 +204,7 @@ class Accumulator:
                 _count(self._unpriced, plan.refusal, place)
                 return
             self.priced += 1
-            group = tuple(self._group_value(name, raw, attributes) for name in self.group_by) if self.group_by else ()
+            group = tuple(self._group_value(name, values, attributes) for name in self.group_by) if self.group_by else ()
             lines = self._lines
             for quantity_name, charge_id, rule in plan.charges:
                 quantity = values[quantity_name] if quantity_name else 1
@@ -135,12 +216,13 @@ class Accumulator:
                     line[1] += quantity
                     line[3] += 1
             return
-        charges, problem = self.pricer.price(raw)
-        if problem is not None:
-            _count(self._unpriced, problem, place)
+        charges, checked = self.pricer.price(raw)
+        if charges is None:
+            _count(self._unpriced, checked, place)
             return
         self.priced += 1
-        group = tuple(self._group_value(name, raw, attributes) for name in self.group_by)
+        context = {"kind": raw.get("kind"), "name": raw.get("name"), **checked}
+        group = tuple(self._group_value(name, context, attributes) for name in self.group_by)
         self._add_charges(group, charges)
 
     def _add_charges(self, group: tuple[str, ...], charges: Iterable[Charge]) -> None:
@@ -189,6 +271,26 @@ class Accumulator:
         )
 
 
+def _getter(fields: Sequence[str]):
+    """A function giving a mapping's values for `fields` as a tuple (None when absent).
+
+    Up to four fields are spelled out: on the hot path that is twice as fast as map().
+    """
+    if len(fields) == 1:
+        (a,) = fields
+        return lambda raw: (raw.get(a),)
+    if len(fields) == 2:
+        a, b = fields
+        return lambda raw: (raw.get(a), raw.get(b))
+    if len(fields) == 3:
+        a, b, c = fields
+        return lambda raw: (raw.get(a), raw.get(b), raw.get(c))
+    if len(fields) == 4:
+        a, b, c, d = fields
+        return lambda raw: (raw.get(a), raw.get(b), raw.get(c), raw.get(d))
+    return lambda raw: tuple(map(raw.get, fields))
+
+
 def _amount(line: list[Any]) -> Decimal:
     charge, quantity, amount, _ = line
     if amount is not None:
@@ -216,8 +318,8 @@ def where(unpriced: Unpriced, place: str = "line") -> str:
 def _count(table: dict[str, list[Any]], reason: str, place: int) -> None:
     entry = table.setdefault(reason, [0, []])
     entry[0] += 1
-    if len(entry[1]) < MAX_PLACES:
-        entry[1].append(place)
+    if len(entry[1]) < MAX_PLACES or place < entry[1][-1]:
+        entry[1] = sorted([*entry[1], place])[:MAX_PLACES]
 
 
 def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:

@@ -205,3 +205,32 @@ def test_totals_agree_with_the_itemized_bill_item_by_item(rules, items):
             refused += 1
     assert totals.total == priced
     assert sum(u.count for u in totals.unpriced) == refused
+
+
+def test_streamed_items_report_the_first_places_of_each_problem(rules):
+    good = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "output_tokens": 0}
+    items = [dict(good) for _ in range(300)]
+    for position in (250, 7, 120):  # 1-based positions of items with a bad count
+        items[position - 1] = {**good, "input_tokens": -1}
+    items[41] = {**good, "region": "us-east-9"}
+    totals = rules.totals(items, group_by=["model"])
+    assert totals.read == 300 and totals.priced == 296
+    assert [(u.reason, u.places) for u in totals.unpriced] == [
+        ("field input_tokens: expected a whole number ≥ 0, got -1", (7, 120, 250)),
+        ("field region: unknown region \"us-east-9\" (did you mean 'us-east-1'?)", (42,)),
+    ]
+    assert totals.subtotals == ((("claude-2.1",), Decimal(296) * Decimal("0.008")),)
+    assert totals.lines[0].items == 296
+
+
+def test_streamed_items_group_by_canonical_model_names(rules):
+    items = [
+        {"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 1000},
+        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000},
+        {"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "name": "east"},
+    ]
+    totals = rules.totals(items, group_by=["model", "region"])
+    assert [(group, subtotal) for group, subtotal in totals.subtotals] == [
+        (("claude-2.1", "us-east-1"), Decimal("0.008")),
+        (("claude-2.1", "us-west-2"), Decimal("0.016")),
+    ]
