@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from . import limits
 from . import model as m
 from . import types as t
 from .errors import Diagnostic, RuleFileError, did_you_mean
@@ -167,9 +168,16 @@ def load_files(paths: Sequence[Path], root: Path, shown_root: str | None = None,
     diagnostics: list[Diagnostic] = []
     files: list[m.RuleFile] = []
     texts: dict[str, str] = {}
+    too_many = limits.rule_file_count(len(paths))
+    if too_many:
+        raise RuleFileError([Diagnostic("BR003", too_many, m.Span(shown_root or _shown(root), 1, 1))])
     for path in paths:
         shown = f"{shown_root}/{path.name}" if shown_root else _shown(path)
         try:
+            too_large = limits.rule_file_size(path.stat().st_size)
+            if too_large:
+                diagnostics.append(Diagnostic("BR003", too_large, m.Span(shown, 1, 1)))
+                continue
             texts[shown] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)

@@ -18,6 +18,7 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
 from .resources import grammar_path
@@ -85,7 +86,8 @@ def parse(text: str, path: str) -> m.RuleFile:
     """Parse one rule file; raises RuleFileError with every problem found."""
     if not text.endswith("\n"):
         text += "\n"
-    lines = text.splitlines()
+    # Lines as lark counts them: only "\n" ends one (splitlines() also splits at "\r", "\f", …).
+    lines = [line.removesuffix("\r") for line in text.split("\n")[:-1]]
     diagnostics: list[Diagnostic] = []
     tree = None
     remaining = text
@@ -102,6 +104,11 @@ def parse(text: str, path: str) -> m.RuleFile:
             remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :]) + "\n"
     if diagnostics:
         raise RuleFileError(diagnostics)
+    too_deep = limits.too_deep(tree, limits.MAX_RULE_DEPTH)
+    if too_deep is not None:  # building the model recurses once per level
+        line, column = too_deep
+        span = m.Span(path, line, column, line, column + 1)
+        raise RuleFileError([Diagnostic("BR003", limits.rule_depth(), span, lines[line - 1])])
     builder = _Builder(path, lines)
     rule_file = builder.transform(tree)
     if builder.diagnostics:

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from . import limits
 from . import types as t
 from .compiler import Missing
 from .errors import Problem, UsageError, did_you_mean
@@ -66,13 +67,42 @@ def _yaml_loader() -> type:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # Aliases are refused outright: expanding them is how a few lines become a billion.
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not accepted in usage documents; write the value out", self.peek_event().start_mark
+                )
+            nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
+            self.depth += nested
+            try:
+                if self.depth > limits.MAX_DEPTH:
+                    too_deep = limits.nesting(f"more than {limits.MAX_DEPTH}")
+                    raise yaml.composer.ComposerError(None, None, too_deep, self.peek_event().start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= nested
+
+    def limited(problem: str | None, node: yaml.ScalarNode) -> None:
+        if problem:
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def exact_int(loader: Loader, node: yaml.ScalarNode) -> Any:
+        limited(limits.number_text(node.value), node)
+        value = loader.construct_yaml_int(node)
+        limited(limits.number(value), node)
+        return value
 
     def exact_decimal(loader: Loader, node: yaml.ScalarNode) -> Any:
         text = loader.construct_scalar(node).replace("_", "")
         if text.lower().lstrip("+-") in (".inf", ".nan"):
             raise yaml.constructor.ConstructorError(None, None, f"{text} is not a number a usage can hold", node.start_mark)
-        return Decimal(text)
+        try:
+            return limits.exact_decimal(text)
+        except limits.LimitExceeded as error:
+            limited(str(error), node)
 
     def unique_mapping(loader: Loader, node: yaml.MappingNode) -> dict[Any, Any]:
         loader.flatten_mapping(node)
@@ -86,6 +116,7 @@ def _yaml_loader() -> type:
             result[key] = loader.construct_object(value_node)
         return result
 
+    Loader.add_constructor("tag:yaml.org,2002:int", exact_int)
     Loader.add_constructor("tag:yaml.org,2002:float", exact_decimal)
     Loader.add_constructor("tag:yaml.org,2002:map", unique_mapping)
     return Loader
@@ -93,21 +124,30 @@ def _yaml_loader() -> type:
 
 def read_document(text: str, source: str) -> Any:
     """Parse a usage document; JSON when it looks like JSON or is named .json."""
+    too_large = limits.document_size(text)
+    if too_large:
+        raise UsageError([Problem(too_large, source=source)])
     stripped = text.lstrip()
     as_json = source.endswith(".json") or (
         not source.endswith((".yaml", ".yml")) and stripped[:1] in ("{", "[")
     )
     if as_json:
+        too_deep = limits.json_depth(text)
+        if too_deep:
+            raise UsageError([Problem(too_deep, source=source)])
         try:
             return json.loads(
                 text,
-                parse_float=Decimal,
+                parse_int=limits.exact_int,
+                parse_float=limits.exact_decimal,
                 parse_constant=_no_constants,
                 object_pairs_hook=_no_duplicates,
             )
         except json.JSONDecodeError as error:
             message = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
             raise UsageError([Problem(message, source=source)]) from None
+        except limits.LimitExceeded as error:
+            raise UsageError([Problem(str(error), source=source)]) from None
         except ValueError as error:
             raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
     import yaml
@@ -164,11 +204,13 @@ def _expected(field_type: t.FieldType, value: Any, path: str) -> _Bad:
 def _convert(value: Any, ft: t.FieldType, lookups: Lookups, path: str) -> Any:
     if isinstance(ft, t.CountType):
         if type(value) is int and value >= 0:
-            return value
+            too_large = limits.number(value)
+            return _Bad(path, too_large) if too_large else value
         return _expected(ft, value, path)
     if isinstance(ft, t.DecimalType):
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value >= 0 and Decimal(value).is_finite():
-            return Decimal(value)
+            too_large = limits.number(value)
+            return _Bad(path, too_large) if too_large else Decimal(value)
         return _expected(ft, value, path)
     if isinstance(ft, t.FlagType):
         return value if isinstance(value, bool) else _expected(ft, value, path)
@@ -291,6 +333,8 @@ def items_of(document: Any, source: str | None = None) -> list[Any]:
         problems.append(Problem("no `usage` list: a usage document is an object holding `usage`, a list of items", source=source))
     elif not isinstance(usage, list):
         problems.append(Problem(f"`usage` must be a list of items, got {_shown(usage)}", source=source))
+    elif limits.item_count(len(usage)):
+        problems.append(Problem(limits.item_count(len(usage)), source=source))
     if problems:
         raise UsageError(problems)
     return usage

@@ -1,0 +1,158 @@
+"""The limits on what the engine reads, and the checks that enforce them.
+
+A service prices documents it did not write: each limit here turns input that would
+exhaust memory, time or the interpreter's stack into a plain refusal naming the limit
+and the value. Usage documents are refused with `UsageError`, rule files with BR003.
+The numbers are generous for real price lists and usage; see docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from decimal import Decimal
+from typing import Any
+
+MAX_DOCUMENT_CHARS = 50 * 1024 * 1024  # one usage document, JSON or YAML
+MAX_ITEMS = 1_000_000  # items of one document; Ruleset.totals streams any number
+MAX_DEPTH = 32  # lists and objects inside one another in a usage document
+MAX_DIGITS = 40  # digits of a number in a usage document, written out in full
+MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
+MAX_RULE_FILES = 1_000  # rule files in one ruleset folder
+MAX_RULE_DEPTH = 100  # levels of a rule file's parse tree: nested conditions, long sums, nested values
+
+
+class LimitExceeded(ValueError):
+    """A reader hook's refusal; its message is shown as it is."""
+
+
+def too_large(what: str, value: str, limit: str) -> str:
+    """The one shape of every limit message: what, the value found, the limit."""
+    return f"{what} too large: {value}; the limit is {limit}"
+
+
+def document_size(text: str) -> str | None:
+    if len(text) <= MAX_DOCUMENT_CHARS:
+        return None
+    return too_large("document", f"{len(text):,} characters", f"{MAX_DOCUMENT_CHARS:,} characters (50 MiB)")
+
+
+def item_count(count: int) -> str | None:
+    if count <= MAX_ITEMS:
+        return None
+    return too_large(
+        "document", f"{count:,} items", f"{MAX_ITEMS:,} items per document; price longer streams with Ruleset.totals"
+    )
+
+
+def nesting(levels: str) -> str:
+    return too_large("nesting", f"{levels} levels of lists and objects", f"{MAX_DEPTH} levels")
+
+
+# Strings hold no structure; what is left of a JSON text once they are gone is brackets
+# and scalars. Removing innermost `[]`/`{}` pairs once per level measures the depth at
+# C speed, before the parser (which recurses) sees the text.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def json_depth(text: str) -> str | None:
+    """A refusal when a JSON text nests deeper than MAX_DEPTH; None when it does not (or is not JSON)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return None
+        brackets, removed = _INNERMOST.subn("", brackets)
+        if not removed:
+            return None  # unbalanced: the parser says where
+    return nesting(f"more than {MAX_DEPTH}") if brackets and _INNERMOST.search(brackets) else None
+
+
+def digits(number: int | Decimal) -> int | None:
+    """How many digits the number has written out in full (`1E+3` is 1000: 4); None past 4,000."""
+    if isinstance(number, int):
+        return len(str(abs(number))) if -(10**4000) < number < 10**4000 else None
+    if not number.is_finite():
+        return None
+    _, shown, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    return max(len(shown) + exponent, 1) + max(-exponent, 0)
+
+
+def number(value: int | Decimal) -> str | None:
+    """A refusal when a number has more than MAX_DIGITS digits."""
+    count = digits(value)
+    if count is not None and count <= MAX_DIGITS:
+        return None
+    shown = f"{count} digits" if count is not None else f"more than {MAX_DIGITS} digits"
+    return too_large("number", shown, f"{MAX_DIGITS} digits")
+
+
+def number_text(text: str) -> str | None:
+    """`number` for a literal as written, before converting it: a 5,000-digit int is slow to convert."""
+    if len(text) > 4 * MAX_DIGITS:
+        return too_large("number", f"{len(text):,} characters long", f"{MAX_DIGITS} digits")
+    return None
+
+
+def exact_int(text: str) -> int:
+    """JSON integers: refused past MAX_DIGITS digits."""
+    problem = number_text(text) or number(int(text))
+    if problem:
+        raise LimitExceeded(problem)
+    return int(text)
+
+
+def exact_decimal(text: str) -> Decimal:
+    """JSON and YAML decimals, exact: refused past MAX_DIGITS digits or when no Decimal can hold them."""
+    problem = number_text(text)
+    if problem is None:
+        try:
+            value = Decimal(text)
+        except decimal.InvalidOperation:
+            problem = too_large("number", repr(text), f"{MAX_DIGITS} digits")
+        else:
+            problem = number(value)
+    if problem:
+        raise LimitExceeded(problem)
+    return value
+
+
+def rule_file_size(size: int) -> str | None:
+    if size <= MAX_RULE_FILE_BYTES:
+        return None
+    return too_large("rule file", f"{size:,} bytes", f"{MAX_RULE_FILE_BYTES:,} bytes (5 MiB)")
+
+
+def rule_file_count(count: int) -> str | None:
+    if count <= MAX_RULE_FILES:
+        return None
+    return too_large("ruleset", f"{count:,} rule files", f"{MAX_RULE_FILES:,} files")
+
+
+def rule_depth() -> str:
+    return too_large(
+        "nesting",
+        f"more than {MAX_RULE_DEPTH} levels of conditions, expressions or values",
+        f"{MAX_RULE_DEPTH} levels; split the statement",
+    )
+
+
+def too_deep(tree: Any, limit: int) -> tuple[int, int] | None:
+    """The line and column of the first node deeper than `limit` in a lark parse tree, or None.
+
+    Iterative, as the point is to refuse what recursion cannot handle. A node without a
+    position of its own (`[]` holds no token) is placed where its nearest ancestor is.
+    """
+    stack = [(tree, 1, (1, 1))]
+    while stack:
+        node, level, place = stack.pop()
+        where = node if hasattr(node, "type") else getattr(node, "meta", None)
+        if getattr(where, "line", None) is not None:
+            place = (where.line, where.column)
+        if level > limit:
+            return place
+        # Children last-first, so the first node found past the limit is the leftmost.
+        stack.extend((child, level + 1, place) for child in reversed(getattr(node, "children", ())))
+    return None
