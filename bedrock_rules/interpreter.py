@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from . import limits
 from . import types as t
 from .bill import Bill, Charge, ItemBill
 from .compiler import EXACT, ROUNDING_MODES, Compiled, Missing, PriceRule, failing_conditions
@@ -225,7 +226,10 @@ class Pricer:
         if fast_kind.raw_key is not None:
             # The deciding values are fields as written: look the plan up before checking them.
             raw_key = tuple([raw.get(name, _ABSENT) for name in fast_kind.raw_key])
-            known = fast_kind.by_raw_key.get(raw_key)
+            try:
+                known = fast_kind.by_raw_key.get(raw_key)
+            except TypeError:  # a list or object where a name belongs: the slow way says so
+                return None
             if known is not None:
                 plan, decided = known
                 values = fast_kind.check_rest(raw, decided)
@@ -397,8 +401,11 @@ class _FastKind:
 _NOT_SIMPLE = object()
 
 
+_COUNT_BOUND = 10**limits.MAX_DIGITS  # larger counts go the slow way, which refuses them
+
+
 def _count_check(value: Any) -> Any:
-    return value if type(value) is int and value >= 0 else _NOT_SIMPLE
+    return value if type(value) is int and 0 <= value < _COUNT_BOUND else _NOT_SIMPLE
 
 
 _COUNT = _count_check
@@ -430,7 +437,7 @@ class Batch:
                     if default is None:
                         return None
                     column = [default if v is None else v for v in column]
-                if set(map(type, column)) != _INT or min(column) < 0:
+                if set(map(type, column)) != _INT or min(column) < 0 or max(column) >= _COUNT_BOUND:
                     return None
                 sums[field] = sum(column)
         except TypeError:  # an item that is a mapping but not a dict
