@@ -71,8 +71,7 @@ class Ruleset:
         from .totals import Accumulator
 
         accumulator = Accumulator(self._compiled, group_by)
-        for record in read_records(self._compiled, lines, attributes=bool(group_by)):
-            accumulator.add_record(record)
+        accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
         return accumulator.result()
 
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:

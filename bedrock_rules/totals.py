@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -119,8 +119,28 @@ class Accumulator:
         bounded whatever the length of the stream. A batch that holds anything unusual
         is priced item by item, with the same result and the exact messages.
         """
+        self._add_positioned(enumerate(items, start))
+
+    def add_records(self, records: Iterable[Record]) -> None:
+        """Many log records; their usage items are batched like `add_items` when the
+        grouping needs nothing but the items' own fields."""
+        if not set(self.group_by) <= {"model", "region", "kind"}:
+            for record in records:
+                self.add_record(record)
+            return
+
+        def positioned() -> Iterator[tuple[int, Mapping[str, Any]]]:
+            for record in records:
+                if record.item is None:
+                    self.add_record(record)
+                else:
+                    yield record.line, record.item
+
+        self._add_positioned(positioned())
+
+    def _add_positioned(self, pairs: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         if self._per_item:
-            for position, raw in enumerate(items, start):
+            for position, raw in pairs:
                 self.add_item(raw, position)
             return
         pricer = self.pricer
@@ -129,7 +149,7 @@ class Accumulator:
         find = batches.get
         unbatchable: set[tuple] = set()
         limit = self.BATCH
-        for position, raw in enumerate(items, start):
+        for position, raw in pairs:
             try:
                 key = key_of(raw)
                 known = find(key)

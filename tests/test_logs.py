@@ -234,3 +234,31 @@ def test_streamed_items_group_by_canonical_model_names(rules):
         (("claude-2.1", "us-east-1"), Decimal("0.008")),
         (("claude-2.1", "us-west-2"), Decimal("0.016")),
     ]
+
+
+def test_progress_is_shown_on_a_terminal_and_only_there(tmp_path, monkeypatch):
+    from bedrock_rules.commands import eval as eval_command
+
+    monkeypatch.setattr(eval_command._Progress, "INTERVAL", 0)  # report at every record
+    log = tmp_path / "many.jsonl"
+    line = (LOGS / "mixed.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    log.write_text((line + "\n") * 50, encoding="utf-8")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stderr, expect_progress in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        from bedrock_rules.cli import main
+
+        assert main(["eval", "--input", "invocation-log", str(log)]) == 0
+        assert "total: 9.2 USD" in out.getvalue()
+        shown = stderr.getvalue()
+        if expect_progress:
+            assert "\r50 records, " in shown and "records/s, running total" in shown
+            assert shown.endswith("\r\x1b[K")  # the line is cleared at the end
+        else:
+            assert shown == ""

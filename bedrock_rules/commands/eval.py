@@ -108,11 +108,11 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
         except OSError as error:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
         with lines:
+            records = read_records(compiled, lines, attributes=bool(args.group_by))
+            if progress is not None:
+                records = progress.follow(records, accumulator)
             try:
-                for record in read_records(compiled, lines, attributes=bool(args.group_by)):
-                    accumulator.add_record(record)
-                    if progress is not None:
-                        progress.tick(accumulator)
+                accumulator.add_records(records)
             except (OSError, EOFError) as error:  # a truncated or corrupt .gz
                 raise UsageError([Problem(f"cannot read invocation log: {error}", source=path)]) from None
     if progress is not None:
@@ -139,18 +139,29 @@ def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
 class _Progress:
     """A one-line progress report on a terminal's stderr, at most five times a second."""
 
+    INTERVAL = 0.2  # seconds between reports
+
     def __init__(self, currency: str):
         self.currency = currency
+        self.seen = 0
         self.start = self.last = time.monotonic()
+
+    def follow(self, records, accumulator):
+        """The records, reporting progress as they pass."""
+        for record in records:
+            yield record
+            self.seen += 1
+            self.tick(accumulator)
 
     def tick(self, accumulator) -> None:
         now = time.monotonic()
-        if now - self.last < 0.2:
+        if now - self.last < self.INTERVAL:
             return
         self.last = now
-        rate = accumulator.read / max(now - self.start, 1e-9)
+        rate = self.seen / max(now - self.start, 1e-9)
+        # The running total trails the records by the items still held in batches.
         sys.stderr.write(
-            f"\r{accumulator.read} records, {rate:,.0f} records/s, running total "
+            f"\r{self.seen:,} records, {rate:,.0f} records/s, running total "
             f"{decimal_text(accumulator.total)} {self.currency}\x1b[K"
         )
         sys.stderr.flush()
