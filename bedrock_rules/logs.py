@@ -216,18 +216,18 @@ def _token_fields(
     record: Mapping[str, Any], given: Mapping[str, Any], output: Mapping[str, Any], kind: str,
     declared: frozenset[str], item: dict[str, Any],
 ) -> str | None:
-    """Token counts into `item`; a reason when the record has counts the kind cannot hold."""
-    usage = metrics = None
+    """Token counts into `item`; a reason when the record has counts the kind cannot hold.
+
+    The record's own counts come first; a streamed response's last event and Converse
+    `usage` are read only when the record lacks them (the usual record has them all).
+    """
+    fallback: dict[str, Any] | None = None
     for field, (section, key), converse_keys in _TOKEN_FIELDS:
         value = (given if section == "input" else output).get(key)
         if value is None:
-            if usage is None:
-                usage = _converse_usage(record)
-            value = next((usage[k] for k in converse_keys if k in usage), None)
-        if value is None and field in _STREAM_METRICS:
-            if metrics is None:
-                metrics = _stream_metrics(record)
-            value = metrics.get(_STREAM_METRICS[field])
+            if fallback is None:
+                fallback = _fallback_counts(record)
+            value = next((fallback[k] for k in (*converse_keys, _STREAM_METRICS.get(field)) if k in fallback), None)
         if value is None:
             continue
         if field in declared:
@@ -235,6 +235,11 @@ def _token_fields(
         elif value != 0:
             return f"the rules price no {field} for {kind} usage ({value} in this call)"
     return None
+
+
+def _fallback_counts(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts from Converse `usage` and from a streamed response's metrics, in one mapping."""
+    return {**_stream_metrics(record), **_converse_usage(record)}
 
 
 def _converse_usage(record: Mapping[str, Any]) -> Mapping[str, Any]:
