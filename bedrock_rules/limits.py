@@ -20,33 +20,34 @@ MAX_DIGITS = 40  # digits of a number in a usage document, written out in full
 MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
 MAX_RULE_FILES = 1_000  # rule files in one ruleset folder
 MAX_RULE_DEPTH = 100  # levels of a rule file's parse tree: nested conditions, long sums, nested values
+MAX_SYNTAX_ERRORS = 100  # per rule file: each one re-parses the rest of the file
 
 
 class LimitExceeded(ValueError):
     """A reader hook's refusal; its message is shown as it is."""
 
 
-def too_large(what: str, value: str, limit: str) -> str:
-    """The one shape of every limit message: what, the value found, the limit."""
-    return f"{what} too large: {value}; the limit is {limit}"
+def exceeded(what: str, value: str, limit: str) -> str:
+    """The one shape of every limit message: what is wrong, the value found, the limit."""
+    return f"{what}: {value}; the limit is {limit}"
 
 
 def document_size(text: str) -> str | None:
     if len(text) <= MAX_DOCUMENT_CHARS:
         return None
-    return too_large("document", f"{len(text):,} characters", f"{MAX_DOCUMENT_CHARS:,} characters (50 MiB)")
+    return exceeded("document too large", f"{len(text):,} characters", f"{MAX_DOCUMENT_CHARS:,} characters (50 MiB)")
 
 
 def item_count(count: int) -> str | None:
     if count <= MAX_ITEMS:
         return None
-    return too_large(
-        "document", f"{count:,} items", f"{MAX_ITEMS:,} items per document; price longer streams with Ruleset.totals"
+    return exceeded(
+        "too many items", f"{count:,} items", f"{MAX_ITEMS:,} items per document; price longer streams with Ruleset.totals"
     )
 
 
 def nesting(levels: str) -> str:
-    return too_large("nesting", f"{levels} levels of lists and objects", f"{MAX_DEPTH} levels")
+    return exceeded("nested too deeply", f"{levels} levels of lists and objects", f"{MAX_DEPTH} levels")
 
 
 # Strings hold no structure; what is left of a JSON text once they are gone is brackets
@@ -86,13 +87,13 @@ def number(value: int | Decimal) -> str | None:
     if count is not None and count <= MAX_DIGITS:
         return None
     shown = f"{count} digits" if count is not None else f"more than {MAX_DIGITS} digits"
-    return too_large("number", shown, f"{MAX_DIGITS} digits")
+    return exceeded("number too large", shown, f"{MAX_DIGITS} digits")
 
 
 def number_text(text: str) -> str | None:
     """`number` for a literal as written, before converting it: a 5,000-digit int is slow to convert."""
     if len(text) > 4 * MAX_DIGITS:
-        return too_large("number", f"{len(text):,} characters long", f"{MAX_DIGITS} digits")
+        return exceeded("number too large", f"{len(text):,} characters long", f"{MAX_DIGITS} digits")
     return None
 
 
@@ -111,7 +112,7 @@ def exact_decimal(text: str) -> Decimal:
         try:
             value = Decimal(text)
         except decimal.InvalidOperation:
-            problem = too_large("number", repr(text), f"{MAX_DIGITS} digits")
+            problem = exceeded("number too large", repr(text), f"{MAX_DIGITS} digits")
         else:
             problem = number(value)
     if problem:
@@ -122,21 +123,26 @@ def exact_decimal(text: str) -> Decimal:
 def rule_file_size(size: int) -> str | None:
     if size <= MAX_RULE_FILE_BYTES:
         return None
-    return too_large("rule file", f"{size:,} bytes", f"{MAX_RULE_FILE_BYTES:,} bytes (5 MiB)")
+    return exceeded("rule file too large", f"{size:,} bytes", f"{MAX_RULE_FILE_BYTES:,} bytes (5 MiB)")
 
 
 def rule_file_count(count: int) -> str | None:
     if count <= MAX_RULE_FILES:
         return None
-    return too_large("ruleset", f"{count:,} rule files", f"{MAX_RULE_FILES:,} files")
+    return exceeded("too many rule files", f"{count:,}", f"{MAX_RULE_FILES:,} files")
 
 
 def rule_depth() -> str:
-    return too_large(
-        "nesting",
+    return exceeded(
+        "nested too deeply",
         f"more than {MAX_RULE_DEPTH} levels of conditions, expressions or values",
         f"{MAX_RULE_DEPTH} levels; split the statement",
     )
+
+
+def syntax_errors() -> str:
+    limit = f"{MAX_SYNTAX_ERRORS} per file; the rest of the file is not read"
+    return exceeded("too many syntax errors", f"more than {MAX_SYNTAX_ERRORS}", limit)
 
 
 def too_deep(tree: Any, limit: int) -> tuple[int, int] | None:

@@ -100,6 +100,10 @@ def parse(text: str, path: str) -> m.RuleFile:
             restart = _next_statement_line(lines, error.line)
             if restart is None:
                 break
+            if len(diagnostics) == limits.MAX_SYNTAX_ERRORS:
+                span = m.Span(path, restart, 1, restart, 2)
+                diagnostics.append(Diagnostic("BR003", limits.syntax_errors(), span, lines[restart - 1]))
+                break
             # Blank what came before, so lines and columns stay those of the file.
             remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :]) + "\n"
     if diagnostics:
