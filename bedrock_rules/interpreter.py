@@ -220,7 +220,10 @@ class Pricer:
 
     def fast(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
         """The checked values and plan of an item, or None when it must go the slow way."""
-        fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
+        try:
+            fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
+        except (AttributeError, TypeError):  # not a mapping, or a list for a kind: the slow way says so
+            return None
         if fast_kind is None or not fast_kind.allowed.issuperset(raw):
             return None
         if fast_kind.raw_key is not None:
