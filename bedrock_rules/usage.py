@@ -91,9 +91,7 @@ def _yaml_loader() -> type:
 
     def exact_int(loader: Loader, node: yaml.ScalarNode) -> Any:
         limited(limits.number_text(node.value), node)
-        value = loader.construct_yaml_int(node)
-        limited(limits.number(value), node)
-        return value
+        return loader.construct_yaml_int(node)
 
     def exact_decimal(loader: Loader, node: yaml.ScalarNode) -> Any:
         text = loader.construct_scalar(node).replace("_", "")
