@@ -35,7 +35,8 @@ class ItemBill:
 
     @property
     def label(self) -> str:
-        return f"{self.index}" + (f" {self.name}" if self.name else "")
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.index}" + (f" {self.name}" if self.name else "")
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ walking the model, never handed to `eval`.
 from __future__ import annotations
 
 import decimal
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -345,7 +346,26 @@ class _Compiler:
         self.error("BR201", f"{what} `{name}` is declared twice; first at {first.where}", again)
 
     def _unknown(self, what: str, name: str, known: Iterable[str], span: m.Span) -> None:
-        self.error("BR200", f"unknown {what} `{name}`{did_you_mean(name, known)}", span)
+        self.error("BR200", f"unknown {what} `{name}`{did_you_mean(name, known)}", self._at_name(span, name))
+
+    def _at_name(self, span: m.Span, name: str) -> m.Span:
+        """The span of `name` itself within a statement, for the caret; the statement's otherwise.
+
+        The model keeps names as plain strings, so the name is found in the statement's lines.
+        """
+        lines = self.sources.get(span.path, [])
+        last = span.end_line if span.end_line >= span.line else span.line
+        for number in range(span.line, min(last, len(lines)) + 1):
+            text = lines[number - 1]
+            start = span.column - 1 if number == span.line else 0
+            for match in re.finditer(re.escape(name), text[start:] if start >= 0 else text):
+                begin = start + match.start()
+                end = begin + len(name)
+                before = text[begin - 1] if begin > 0 else " "
+                after = text[end] if end < len(text) else " "
+                if not (before.isalnum() or before in "_.:-") and not (after.isalnum() or after in "_.:-"):
+                    return m.Span(span.path, number, begin + 1, number, end + 1)
+        return span
 
     # kinds ------------------------------------------------------------------
     def _declare_kinds(self) -> None:
@@ -504,7 +524,7 @@ class _Compiler:
             self.error(
                 "BR200",
                 f"kind `{kind.name}` has no field `{name}`{did_you_mean(name, scope)}",
-                span,
+                self._at_name(span, name),
             )
             return None
         return scope[name]
@@ -611,7 +631,8 @@ class _Compiler:
         priced = False
         for column in table.columns:
             if isinstance(column, m.KeyColumn):
-                self._field_type(column.field, kind, column.span)
+                if self._field_type(column.field, kind, column.span) is None:
+                    return None  # reported once here, not again for every row
                 continue
             priced = True
             if isinstance(column, m.ChargeColumn):
@@ -871,7 +892,10 @@ def failing_conditions(rule: PriceRule, kind: KindSpec, values: Values) -> list[
         for name in sorted(_fields_of(cond)):
             value = values.get(name)
             shown.append(f"{name} is not given" if value is None else f"{name} is {_shown_value(value)}")
-        failing.append(f"{describe(cond)} ({'; '.join(shown)})")
+        text = describe(cond)
+        if isinstance(cond, m.Equals) and isinstance(types_.get(cond.field), t.ListOf):
+            text = f"{cond.field} {'does not contain' if cond.negated else 'contains'} {_value_text(cond.value)}"
+        failing.append(f"{text} ({'; '.join(shown)})")
     return failing
 
 

@@ -24,9 +24,10 @@ class Diagnostic:
         if not self.source_line:
             return head
         line = self.source_line.rstrip("\n")
-        width = max(1, self.span.end_column - self.span.column) if (
-            self.span.end_line == self.span.line
-        ) else 1
+        if self.span.end_line == self.span.line:
+            width = max(1, self.span.end_column - self.span.column)
+        else:  # a statement running past its line: underline the rest of the line
+            width = max(1, len(line.rstrip()) - self.span.column + 1)
         caret = " " * (self.span.column - 1) + "^" * width
         return f"{head}\n  {line}\n  {caret}"
 

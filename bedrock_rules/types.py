@@ -54,6 +54,10 @@ class ListOf:
     item: FieldType
 
     def describe(self) -> str:
+        if isinstance(self.item, EnumType):
+            return "a list of values among " + ", ".join(self.item.values)
+        if isinstance(self.item, RecordType):
+            return "a list of objects with " + ", ".join(f.name for f in self.item.fields)
         return f"a list of {self.item.describe()}"
 
 

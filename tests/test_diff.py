@@ -208,7 +208,7 @@ def test_an_unreadable_rule_folder_is_refused(work):
     run = run_cli("diff", "old", "new", "examples/monthly.yaml")
     assert run.code == 2
     assert run.out == ""
-    assert run.err.startswith("new/anthropic.rules:14:1: error[BR200]: unknown model `claude-3-opuss`")
+    assert run.err.startswith("new/anthropic.rules:14:7: error[BR200]: unknown model `claude-3-opuss`")
 
 
 @pytest.mark.parametrize("limit", ["-1", "five", "NaN"])

@@ -94,7 +94,6 @@ def test_the_grammar_builds_in_lark_strict_mode():
 # Known engine defects, kept as strict expected failures so a fix is noticed.
 
 
-@pytest.mark.xfail(strict=True, reason="the diagnostic of an unknown name in `offer`/`prices` points at the statement, not the name")
 def test_an_unknown_name_is_pointed_at(in_tmp):
     error = _load_error(ROOT / "tests" / "rule_errors" / "br200-unknown-model.rules", in_tmp)
     (diagnostic,) = error.diagnostics
@@ -102,7 +101,6 @@ def test_an_unknown_name_is_pointed_at(in_tmp):
     assert diagnostic.render().endswith("\n        ^^^^^^^^^^")
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown key column is reported once for the header and again for every row")
 def test_an_unknown_key_column_is_reported_once(in_tmp):
     text = (ROOT / "tests" / "rule_errors" / "br200-unknown-field.rules").read_text(encoding="utf-8")
     text = text.replace(" when modle = batch", "").replace("| model ", "| modle ")
