@@ -1,0 +1,21 @@
+"""The benchmark script runs and prints its ratios (its figures are read by people, not asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_the_benchmark_runs_in_quick_mode():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"in process: 20,000 text items over \d+ model/region pairs", done.stdout)
+    assert re.search(r"engine [\d,]+ items/s, ratio \d+\.\d\d", done.stdout)
+    assert re.search(r"command [\d,]+ records/s, ratio \d+\.\d\d \(target >= 0.50\); peak memory \d+ MB", done.stdout)
+    assert re.search(r"start-up: python -c pass \d+ ms, eval of one small document \d+ ms", done.stdout)
