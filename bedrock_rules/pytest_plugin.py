@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from .bill import Bill
-from .errors import Problem, UsageError
+from .errors import BedrockRulesError, Problem, UsageError
 from .snapshots import bill_bytes, changes, same_stem, unified, usage_paths
-from .usage import read_document
+from .usage import items_of, read_document
 
 INSTALL = "pip install 'bedrock-rules[pytest]'"
 
@@ -49,7 +49,9 @@ def usage_documents(folder: str | Path) -> list[Any]:
     for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
-            params.append(pytest.param(read_document(text, str(path)), id=path.stem))
+            document = read_document(text, str(path))
+            items_of(document, str(path))  # its shape is known without rules: say so before any test runs
+            params.append(pytest.param(document, id=path.stem))
         except (OSError, UnicodeDecodeError) as error:
             problems.append(Problem(f"cannot read usage document: {getattr(error, 'strerror', None) or error}", source=str(path)))
         except UsageError as error:
@@ -69,9 +71,23 @@ def bill_snapshot(request: pytest.FixtureRequest) -> Any:
     """
     try:
         import syrupy  # noqa: F401
+
+        installed = True
     except ImportError:
+        installed = False
+    if not installed:  # failing outside the `except` keeps ImportError's own text out of the report
         pytest.fail(f"the bill_snapshot fixture needs syrupy; install it with: {INSTALL}", pytrace=False)
     return request.getfixturevalue("snapshot").use_extension(_extension())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A bill test whose document the rules refuse fails with the refusal's reasons, not a traceback into the engine."""
+    outcome = yield
+    report = outcome.get_result()
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, BedrockRulesError) and "bill_snapshot" in getattr(item, "fixturenames", ()):
+        report.longrepr = f"{item.nodeid}: no bill to compare\n{error.render()}"
 
 
 @functools.cache
