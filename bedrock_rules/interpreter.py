@@ -76,11 +76,11 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
             charges.append(Charge(what, quantity, unit, None, rule.per, Decimal(0), rule.where, rule.id, rule.free))
             continue
         try:
-            amount = EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per)
+            amount = _round(compiled, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
         except decimal.DecimalException:
             problems.append(_problem(item, f"{rule.quantity}: the amount cannot be computed exactly", rule.quantity))
             continue
-        charges.append(Charge(what, quantity, unit, rule.rate, rule.per, _round(compiled, "each charge", amount), rule.where, rule.id))
+        charges.append(Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id))
     for free in frees:
         charges.append(Charge(item.kind, 1, None, None, Decimal(1), Decimal(0), free.span.where, f"{item.kind}/free", free.reason))
     if problems:
@@ -110,8 +110,11 @@ def evaluate_items(compiled: Compiled, items: Sequence[Item], problems: Sequence
     if all_problems:
         all_problems.sort(key=lambda p: (p.source or "", p.item or 0))
         raise UsageError(all_problems)
-    total = exact_sum(b.subtotal for b in priced)
-    return Bill(compiled.currency, priced, _round(compiled, "the total", total))
+    try:
+        total = _round(compiled, "the total", exact_sum(b.subtotal for b in priced))
+    except decimal.DecimalException:
+        raise UsageError([Problem("the total cannot be computed exactly")]) from None
+    return Bill(compiled.currency, priced, total)
 
 
 def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
@@ -136,11 +139,15 @@ def _closest(compiled: Compiled, item: Item, candidates: Iterable[PriceRule]) ->
     return f"; the closest rule ({best_rule.where}) needs " + " and ".join(best)
 
 
+# Rounding at the exact context's precision: the default context (28 digits) fails on large amounts.
+_ROUNDING = decimal.Context(prec=EXACT.prec, Emax=EXACT.Emax, Emin=EXACT.Emin, traps=[decimal.InvalidOperation])
+
+
 def _round(compiled: Compiled, target: str, amount: Decimal) -> Decimal:
     for rounding in compiled.rounding:
         if rounding.target == target:
             exponent = Decimal(1).scaleb(-rounding.places)
-            return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding.mode])
+            return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding.mode], context=_ROUNDING)
     return amount
 
 
