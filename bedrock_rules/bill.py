@@ -93,6 +93,14 @@ def dump(bill: Bill) -> str:
     return json.dumps(to_data(bill), indent=2, ensure_ascii=False) + "\n"
 
 
+def rate_text(charge: Charge, currency: str) -> str:
+    """`0.008 USD per 1000`, `39.6 USD each`, or why a line is free."""
+    if charge.rate is None:
+        return charge.note or "free"
+    per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
+    return f"{decimal_text(charge.rate)} {currency} {per}"
+
+
 def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
     header = ("item", "charge", "quantity", "rate", "amount", "rule")
@@ -100,11 +108,7 @@ def render_table(bill: Bill) -> str:
     for item in bill.items:
         for position, charge in enumerate(item.charges):
             quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
-            if charge.rate is None:
-                rate = charge.note or "free"
-            else:
-                per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
-                rate = f"{decimal_text(charge.rate)} {bill.currency} {per}"
+            rate = rate_text(charge, bill.currency)
             label = f"{item.label} ({item.kind})" if position == 0 else ""
             rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
         rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))

@@ -350,39 +350,19 @@ class _FastKind:
 
     def check_rest(self, raw: Mapping[str, Any], decided: Mapping[str, Any]) -> dict[str, Any] | None:
         """Values of an item whose deciding fields were checked before (`decided`)."""
-        name = raw.get("name")
-        if name is not None and type(name) is not str:
-            return None
-        values = dict(decided)
-        for field, simple, has_default, default, optional in self.rest:
-            if field in raw:
-                if simple is None:
-                    return None
-                value = simple(raw[field])
-                if value is _NOT_SIMPLE:
-                    return None
-                values[field] = value
-            elif has_default:
-                values[field] = default
-            elif not optional:
-                return None
-        for derived in self.derived:
-            try:
-                values[derived.name] = derived.compute(values)
-            except Missing:
-                pass
-            except decimal.DecimalException:
-                return None
-        return values
+        return self._fill(raw, self.rest, dict(decided))
 
     def check(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
         if not self.allowed.issuperset(raw):
             return None
+        return self._fill(raw, self.fields, {})
+
+    def _fill(self, raw: Mapping[str, Any], fields: tuple, values: dict[str, Any]) -> dict[str, Any] | None:
+        """`values` with `fields` of `raw` checked, defaults, the provider and derived quantities."""
         name = raw.get("name")
         if name is not None and type(name) is not str:
             return None
-        values: dict[str, Any] = {}
-        for field, simple, has_default, default, optional in self.fields:
+        for field, simple, has_default, default, optional in fields:
             if field in raw:
                 if simple is None:
                     return None
@@ -394,7 +374,7 @@ class _FastKind:
                 values[field] = default
             elif not optional:
                 return None
-        if self.model_field is not None:
+        if self.model_field is not None and "provider" not in values:
             model = values.get(self.model_field)
             if model is not None:
                 values["provider"] = self.models[model].provider

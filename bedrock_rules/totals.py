@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from .bill import Charge, decimal_text
+from .bill import Charge, decimal_text, rate_text
 from .compiler import EXACT, Compiled
 from .interpreter import Pricer, exact_sum
 from .logs import Record
@@ -418,11 +418,7 @@ def render_table(totals: Totals, place: str = "line") -> str:
         first = True
         for line in (x for x in totals.lines if x.group == group):
             quantity = decimal_text(line.quantity) + (f" {line.unit}" if line.unit else "")
-            if line.rate is None:
-                rate = line.note or "free"
-            else:
-                per = "each" if line.per == 1 else f"per {decimal_text(line.per)}"
-                rate = f"{decimal_text(line.rate)} {totals.currency} {per}"
+            rate = rate_text(line, totals.currency)
             shown_group = group if first else ("",) * width
             rows.append((*shown_group, line.what, quantity, rate, decimal_text(line.amount), line.rule))
             first = False
