@@ -1,0 +1,33 @@
+"""The README's set-up commands and the bill it shows stay true."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, run_cli
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks_after(heading: str) -> list[str]:
+    section = README.split(heading, 1)[1]
+    return re.findall(r"```(?:sh|)\n(.*?)```", section, flags=re.S)
+
+
+def test_exactly_two_set_up_commands_install_and_run():
+    setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", setup, flags=re.S)
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert "pip install ." in main_job and main_job.endswith("bedrock-rules eval examples/monthly.yaml")
+    assert "pip install '.[test]'" in tests and tests.endswith("&& pytest")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install --quiet '.[test]'" in ci and "\npytest\n" in ci
+
+
+def test_the_bill_the_readme_shows_is_the_bill_the_command_prints(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    shown = README.split("The first command prints:", 1)[1].split("```\n", 2)[1]
+    run = run_cli("eval", "examples/monthly.yaml")
+    assert run.code == 0
+    assert run.out == shown
