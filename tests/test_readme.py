@@ -9,11 +9,6 @@ from conftest import ROOT, run_cli
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _blocks_after(heading: str) -> list[str]:
-    section = README.split(heading, 1)[1]
-    return re.findall(r"```(?:sh|)\n(.*?)```", section, flags=re.S)
-
-
 def test_exactly_two_set_up_commands_install_and_run():
     setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```sh\n(.*?)\n```", setup, flags=re.S)
