@@ -99,19 +99,21 @@ def _bill_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
     new_items = {item.get("item"): item for item in new["items"] if isinstance(item, dict)}
     for position in [*new_items, *(p for p in old_items if p not in new_items)]:
         before, after = old_items.get(position), new_items.get(position)
-        if before is None:
-            yield f"{_label(after)}: new item, {after.get('subtotal')} ({after.get('kind')})"
-        elif after is None:
-            yield f"{_label(before)}: item gone (was {before.get('subtotal')}, {before.get('kind')})"
-        else:
+        if before is not None and after is not None and before.get("kind") == after.get("kind"):
             yield from _item_changes(before, after)
+            continue
+        # An item of another kind at the same position is another item, not an edited one.
+        if before is not None:
+            yield f"{_label(before)}: item gone (was {before.get('subtotal')}, {before.get('kind')})"
+        if after is not None:
+            yield f"{_label(after)}: new item, {after.get('subtotal')} ({after.get('kind')})"
     if old.get("total") != new.get("total"):
         yield f"total: {old.get('total')} -> {new.get('total')} {new.get('currency')}{_delta(old.get('total'), new.get('total'))}"
 
 
 def _item_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
     label = _label(new)
-    for field in ("name", "kind", "document"):
+    for field in ("name", "document"):
         if old.get(field) != new.get(field):
             yield f"{label} {field}: {old.get(field)} -> {new.get(field)}"
     before, after = _charges(old), _charges(new)
