@@ -21,6 +21,7 @@ MAX_RULE_FILE_BYTES = 5 * 1024 * 1024
 MAX_RULE_FILES = 1_000  # rule files in one ruleset folder
 MAX_RULE_DEPTH = 100  # levels of a rule file's parse tree: nested conditions, long sums, nested values
 MAX_SYNTAX_ERRORS = 100  # per rule file: each one re-parses the rest of the file
+MAX_ROUND_PLACES = 20  # `round … to N places`: money needs few; each place costs a digit of precision
 
 
 class LimitExceeded(ValueError):
@@ -134,6 +135,13 @@ def rule_depth() -> str:
         f"more than {MAX_RULE_DEPTH} levels of conditions, expressions or values",
         f"{MAX_RULE_DEPTH} levels; split the statement",
     )
+
+
+def round_places(places: str) -> str | None:
+    """For the digits of `round … to N places` as written."""
+    if len(places) < 4 and int(places) <= MAX_ROUND_PLACES:
+        return None
+    return exceeded("rounding too fine", f"{places} places", f"{MAX_ROUND_PLACES} places")
 
 
 def syntax_errors() -> str:

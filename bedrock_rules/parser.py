@@ -241,6 +241,12 @@ class _Builder(Transformer):
     # rounding: "round" ROUND_TARGET "to" NUMBER "places" WORD _NL
     def rounding(self, meta, children):
         target, places, mode = children
+        whole = str(places).isdigit()
+        too_fine = limits.round_places(str(places)) if whole else None
+        if not whole or too_fine:
+            code, message = ("BR003", too_fine) if whole else ("BR203", f"round to a whole number of places, not {places}")
+            self.diagnostics.append(Diagnostic(code, message, self._at(places), self.lines[places.line - 1]))
+            places = "0"
         return m.Rounding(str(target), int(places), str(mode), self._at(meta))
 
     # region: "region" WORD STRING? _NL
