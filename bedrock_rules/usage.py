@@ -107,6 +107,8 @@ def _yaml_loader() -> type:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]`: a list or mapping cannot be a field name
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a name, not a list or mapping", key_node.start_mark)
             if key in result:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark

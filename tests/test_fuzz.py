@@ -257,6 +257,12 @@ USAGE_REGRESSIONS = {
     "json-huge-exponent": ("x.json", '{"usage": [{"kind": "agent", "region": 1e9999999999999999999}]}'),  # InvalidOperation
     "totals-list-for-a-model": ("x.yaml", "usage:\n  - {kind: text, model: [claude-2.1], region: us-east-1}\n"),  # TypeError
     "totals-items-that-are-not-objects": ("x.yaml", "usage: [5, null, [1], {kind: {a: 1}}]\n"),  # AttributeError
+    # Found by the long run: a YAML explicit key (`?`) that is a mapping (TypeError: unhashable).
+    "yaml-mapping-as-a-key": (
+        "opus-east.yaml",
+        "# Claude 3 O%us is offered only in us-west-2 under the shipped rules: refused here.\nusage:\n  - name: opus east\n"
+        "    kinind: text\n    model: claude-3-opus\n    region: us-east-1\n?   input_tokens: 20000\n    output_tokens: 5000\n",
+    ),
 }
 
 
