@@ -110,7 +110,7 @@ class Accumulator:
             assert record.item is not None
             self._price(record.item, record.attributes, record.line)
 
-    BATCH = 64  # items held per deciding-value combination: small enough to be summed while still in cache
+    BATCH = 256  # items held per deciding-value combination before their counts are summed
 
     def add_items(self, items: Iterable[Mapping[str, Any]], start: int = 1) -> None:
         """Many usage items: those sharing their deciding fields are checked and summed together.
