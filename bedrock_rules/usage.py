@@ -116,9 +116,22 @@ def _yaml_loader() -> type:
             result[key] = loader.construct_object(value_node)
         return result
 
+    def plain_only(loader: Loader, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.tag.replace('tag:yaml.org,2002:', '!!')} values are not accepted in usage documents", node.start_mark
+        )
+
+    def as_text(loader: Loader, node: yaml.ScalarNode) -> str:
+        return loader.construct_scalar(node)
+
     Loader.add_constructor("tag:yaml.org,2002:int", exact_int)
     Loader.add_constructor("tag:yaml.org,2002:float", exact_decimal)
     Loader.add_constructor("tag:yaml.org,2002:map", unique_mapping)
+    # A usage document holds mappings, lists, text, numbers, true/false and null: a set's
+    # order is not even stable, and a date (`name: 2024-06-01`) is meant as text.
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", as_text)
+    for tag in ("set", "binary", "omap", "pairs"):
+        Loader.add_constructor(f"tag:yaml.org,2002:{tag}", plain_only)
     return Loader
 
 
