@@ -58,6 +58,11 @@ def raise_claude_21_input_rate(team: pytest.Pytester) -> None:
     path.write_text(text.replace(CLAUDE_21, CLAUDE_21.replace("0.008 ", "0.0085")), encoding="utf-8")
 
 
+def test_the_readme_shows_this_test_file_word_for_word():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```python\n{TEAM_TEST.lstrip()}```\n" in readme
+
+
 def test_the_plugin_is_registered_by_the_package():
     plugins = {e.name: e.value for e in importlib.metadata.entry_points(group="pytest11")}
     assert plugins.get("bedrock_rules") == "bedrock_rules.pytest_plugin"
