@@ -248,3 +248,15 @@ def test_the_cli_refuses_past_a_limit_with_status_2(in_tmp):
         "usage refused: 1 problem, nothing was priced\n"
         "  <stdin>: nested too deeply: more than 32 levels of lists and objects; the limit is 32 levels\n",
     )
+
+
+def test_a_ruleset_that_rounds_prices_amounts_past_28_digits(in_tmp):
+    """Rounding once used Python's default context (28 digits) and failed on large amounts."""
+    (in_tmp / "round.rules").write_text(
+        "currency USD\nround each charge to 2 places half_up\nround the total to 20 places up\n"
+        "kind k\n  tokens: count\nend\nprices k\n| tokens per 1000 |\n|-----------------|\n| 0.5             |\n"
+    )
+    bill = bedrock_rules.load("round.rules").evaluate({"usage": [{"kind": "k", "tokens": 10**35 + 10}]})
+    assert bill.total == Decimal("50000000000000000000000000000000.01")
+    (in_tmp / "round.rules").write_text("currency USD\nround each charge to 21 places half_up\n")
+    assert rule_error("round.rules") == ["round.rules:2:22: error[BR003]: rounding too fine: 21 places; the limit is 20 places"]
