@@ -34,7 +34,7 @@ LONG = os.environ.get("BEDROCK_RULES_FUZZ") == "long"
 SEED = int(os.environ.get("BEDROCK_RULES_FUZZ_SEED", "20240601"))
 BUDGET = 2.0  # seconds per input
 RULE_INPUTS = 25_000 if LONG else 800
-USAGE_INPUTS = 100_000 if LONG else 2_500
+USAGE_INPUTS = 100_000 if LONG else 2_000
 
 RULE_FILES = sorted((ROOT / "rulesets" / "bedrock").glob("*.rules")) + sorted((ROOT / "tests" / "rule_errors").glob("*.rules"))
 USAGE_FILES = [

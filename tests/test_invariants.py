@@ -49,7 +49,7 @@ DOUBLED = {
     "knowledge_base": (),
 }
 MODES = ("on_demand", "batch")
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def exactly():
