@@ -21,8 +21,7 @@ import pytest
 
 from .bill import Bill
 from .errors import BedrockRulesError, Problem, UsageError
-from .snapshots import bill_bytes, changes, same_stem, unified, usage_paths
-from .usage import items_of, read_document
+from .snapshots import bill_bytes, changes, documents_of, read_usage, unified
 
 INSTALL = "pip install 'bedrock-rules[pytest]'"
 
@@ -35,25 +34,15 @@ def usage_documents(folder: str | Path) -> list[Any]:
     folder, or a document that cannot be read, fails the collection with the reasons:
     a parametrization over nothing would pass without testing anything.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        pytest.fail(f"{root}: no such folder of usage documents", pytrace=False)
-    paths = usage_paths(root)
-    if not paths:
-        pytest.fail(f"{root}: no usage documents (*.json, *.yaml, *.yml) in this folder", pytrace=False)
-    clashes = same_stem(paths)
-    if clashes:
-        pytest.fail("\n".join(f"{root}: {clash}" for clash in clashes), pytrace=False)
+    try:
+        paths = documents_of(folder)
+    except UsageError as error:
+        pytest.fail(error.render(), pytrace=False)
     params = []
     problems: list[Problem] = []
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
-            document = read_document(text, str(path))
-            items_of(document, str(path))  # its shape is known without rules: say so before any test runs
-            params.append(pytest.param(document, id=path.stem))
-        except (OSError, UnicodeDecodeError) as error:
-            problems.append(Problem(f"cannot read usage document: {getattr(error, 'strerror', None) or error}", source=str(path)))
+            params.append(pytest.param(read_usage(path), id=path.stem))
         except UsageError as error:
             problems.extend(error.problems)
     if problems:

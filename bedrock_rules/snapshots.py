@@ -19,6 +19,8 @@ from typing import Any
 
 from .bill import Bill, decimal_text, dump
 from .compiler import EXACT
+from .errors import Problem, UsageError
+from .usage import items_of, read_document
 
 USAGE_SUFFIXES = (".json", ".yaml", ".yml")
 BILL_SUFFIX = ".bill.json"
@@ -38,6 +40,33 @@ def is_usage_document(path: Path) -> bool:
 def usage_paths(folder: Path) -> list[Path]:
     """The usage documents of a folder (not its subfolders), by name."""
     return sorted((p for p in folder.iterdir() if is_usage_document(p)), key=lambda p: p.name)
+
+
+def documents_of(folder: str | Path) -> list[Path]:
+    """The usage documents to snapshot; UsageError for a folder that would test nothing or clash."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError([Problem("no such folder of usage documents", source=str(folder))])
+    paths = usage_paths(root)
+    if not paths:
+        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder))])
+    clashes = same_stem(paths)
+    if clashes:
+        raise UsageError([Problem(clash, source=str(folder)) for clash in clashes])
+    return paths
+
+
+def read_usage(path: Path) -> Any:
+    """A usage document as read, its shape checked (no rules needed); UsageError naming the file."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UsageError([Problem(f"cannot read usage document: {reason}", source=source)]) from None
+    document = read_document(text, source)
+    items_of(document, source)
+    return document
 
 
 def bill_path(usage: Path) -> Path:

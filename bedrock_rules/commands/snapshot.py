@@ -18,13 +18,11 @@ from ..snapshots import (
     bill_bytes,
     bill_path,
     changes,
+    documents_of,
     is_usage_document,
-    same_stem,
+    read_usage,
     unified,
-    usage_paths,
 )
-from ..usage import read_document
-from .eval import read_text
 
 HELP = "compare each usage document's bill with the .bill.json beside it, or write it (--update)"
 
@@ -72,14 +70,7 @@ class _Priced:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     folder = Path(args.usage_dir)
-    if not folder.is_dir():
-        raise UsageError([Problem("no such folder of usage documents", source=args.usage_dir)])
-    documents = usage_paths(folder)
-    if not documents:
-        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=args.usage_dir)])
-    clashes = same_stem(documents)
-    if clashes:
-        raise UsageError([Problem(clash, source=args.usage_dir) for clash in clashes])
+    documents = documents_of(args.usage_dir)
     rules = load(args.rules)
     priced = _price_all(rules, documents)
 
@@ -115,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     done = {"new": "written", "changed": "updated", "orphaned": "removed"} if args.update else {}
     summary = ", ".join(f"{n} {done.get(what, what)}" for what, n in counts.items() if n or what == "matched")
     out.write(f"{args.usage_dir}: {len(priced)} document{'s' if len(priced) != 1 else ''}; {summary}\n")
-    if args.update or counts["matched"] == len(priced) and not counts["orphaned"]:
+    if args.update or (counts["matched"] == len(priced) and not counts["orphaned"]):
         return EXIT_OK
     out.write(f"to accept the bills as they are now: bedrock-rules snapshot {_command_args(args)} --update\n")
     return EXIT_FAILED
@@ -129,7 +120,7 @@ def _price_all(rules, documents: list[Path]) -> list[_Priced]:
         source = str(path)
         try:
             # Priced without a source, so the bill is what `eval` prints for this one document.
-            priced.append(_Priced(path, rules.evaluate(read_document(read_text(source), source))))
+            priced.append(_Priced(path, rules.evaluate(read_usage(path))))
         except UsageError as error:
             problems.extend(p if p.source else attrs.evolve(p, source=source) for p in error.problems)
     if problems:
