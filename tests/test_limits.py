@@ -260,3 +260,16 @@ def test_a_ruleset_that_rounds_prices_amounts_past_28_digits(in_tmp):
     assert bill.total == Decimal("50000000000000000000000000000000.01")
     (in_tmp / "round.rules").write_text("currency USD\nround each charge to 21 places half_up\n")
     assert rule_error("round.rules") == ["round.rules:2:22: error[BR003]: rounding too fine: 21 places; the limit is 20 places"]
+
+
+def test_the_command_reads_no_more_of_a_huge_document_than_the_limit(tmp_path):
+    from conftest import run_cli
+
+    big = tmp_path / "big.yaml"
+    with big.open("w", encoding="utf-8") as out:
+        out.write("#" * (limits.MAX_DOCUMENT_CHARS + 1000))
+    run = run_cli("eval", str(big))
+    assert run.code == 2
+    assert run.err.endswith(
+        "big.yaml: document too large: more than 52,428,800 characters; the limit is 52,428,800 characters (50 MiB)\n"
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
+from .. import limits
 from ..bill import decimal_text, dump, render_table
 from ..cli import EXIT_OK, rules_option
 from ..errors import Problem, UsageError
@@ -48,14 +48,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_text(path: str) -> str:
-    """A usage document's text; `-` reads standard input."""
-    if path == "-":
-        return sys.stdin.read()
+    """A usage document's text; `-` reads standard input.
+
+    At most one character past the size limit is read, so an oversized input is refused
+    without being held in memory whole.
+    """
+    limit = limits.MAX_DOCUMENT_CHARS
     try:
-        return Path(path).read_text(encoding="utf-8")
+        if path == "-":
+            text = sys.stdin.read(limit + 1)
+        else:
+            with open(path, encoding="utf-8") as document:
+                text = document.read(limit + 1)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise UsageError([Problem(f"cannot read usage document: {reason}", source=path)]) from None
+    if len(text) > limit:
+        message = limits.exceeded("document too large", f"more than {limit:,} characters", f"{limit:,} characters (50 MiB)")
+        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path)])
+    return text
 
 
 def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
