@@ -217,11 +217,12 @@ def rule_paths(root: Path) -> list[Path]:
 
 
 def _shown(path: Path) -> str:
-    """A path as messages show it: relative to the working folder when under it."""
+    """A path as messages and bills show it: relative to the working folder when under it,
+    with `/` on every platform, so bills are byte-identical on Windows too."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return str(path)
+        return path.as_posix()
 
 
 class _Compiler:
