@@ -11,7 +11,6 @@ import decimal
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from itertools import repeat
 from typing import Any
 
 import attrs
@@ -204,26 +203,41 @@ class Pricer:
                 return bill.charges, items[0].values
         return None, "; ".join(_reason(p) for p in problems)
 
-    def batchable(self, raw: Mapping[str, Any]) -> Batch | None:
-        """How to price, many at a time, the items that share this item's deciding fields.
+    def batch_counts(self, kind: str) -> tuple[tuple[str, int | None], ...] | None:
+        """The count fields of a kind that batches (see Batch), with their defaults; else None.
 
-        Only for kinds whose deciding fields are text (model, region, choices) and whose
-        other fields are counts that the plan charges or requires to be 0.
+        A kind batches when its deciding fields are text (model, region, choices) and
+        all its other fields are counts.
         """
-        fast = self.fast(raw)
-        if fast is None:
-            return None
-        values, plan = fast
-        fast_kind = self._kinds[raw["kind"]]
-        if fast_kind.raw_key is None or fast_kind.derived or plan.slow:
+        fast_kind = self._kinds.get(kind)
+        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived:
             return None
         counts = []
         for field, simple, has_default, default, optional in fast_kind.rest:
             if simple is not _COUNT or optional:
                 return None
             counts.append((field, default if has_default else None))
+        return tuple(counts)
+
+    def batchable(self, raw: Mapping[str, Any], layout: Sequence[str]) -> Batch | None:
+        """How to price, many at a time, the items that share this item's deciding fields.
+
+        `layout` names the fields of a row (count fields, then `name`); a row ends with the
+        item's size.
+        """
+        counts = self.batch_counts(raw.get("kind"))  # type: ignore[arg-type]
+        fast = self.fast(raw) if counts is not None else None
+        if fast is None:
+            return None
+        values, plan = fast
+        if plan.slow:
+            return None
+        fast_kind = self._kinds[raw["kind"]]
         decided = {name: values[name] for name in fast_kind.decided if name in values}
-        return Batch(fast_kind.allowed, tuple(counts), plan, decided)
+        present = sum(1 for name in (*fast_kind.raw_key, "kind") if raw.get(name) is not None)
+        indices = tuple((layout.index(field), default) for field, default in counts)
+        fields = tuple(field for field, _ in counts)
+        return Batch(plan, decided, present, fields, indices, layout.index("name"), len(layout))
 
     def fast(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
         """The checked values and plan of an item, or None when it must go the slow way."""
@@ -403,38 +417,49 @@ _COUNT = _count_check
 
 @attrs.frozen
 class Batch:
-    """Prices a list of items that share their deciding fields, with few Python-level steps."""
+    """Prices many items that share their deciding fields, with few Python-level steps.
 
-    allowed: frozenset[str]
-    counts: tuple[tuple[str, int | None], ...]  # count fields with their default (None: required)
+    The items arrive as rows (see `Accumulator`): each the values of a fixed list of
+    fields, read while the item was at hand, and its number of keys. A batch checks
+    and sums whole columns with C-level builtins; anything unusual sends it the slow way.
+    """
+
     plan: Plan
     decided: Mapping[str, Any]
+    present: int  # deciding fields the batch's items give (the same for all of them)
+    fields: tuple[str, ...]  # the kind's count fields, in the order of `sums`
+    counts: tuple[tuple[int, int | None], ...]  # (row index, default or None if required) per count field
+    name_index: int
+    size_index: int
 
-    def sums(self, items: Sequence[Mapping[str, Any]]) -> dict[str, int] | None:
-        """The summed count fields of all items, or None if any item needs the slow way.
+    def sums(self, rows: Sequence[tuple]) -> list[int] | None:
+        """Per count field, the sum over all rows; None when any row needs the slow way.
 
-        Written with map() over whole columns so that the per-item work runs in C.
+        Every key a row holds must be a field the check below counts: the rows' sizes
+        must add up to the fields found, which (the fields being distinct keys, each
+        row holding at least its own) holds only when no row has an unknown key.
         """
-        try:
-            if not all(map(self.allowed.issuperset, items)):
-                return None
-            if not set(map(type, map(dict.get, items, repeat("name")))) <= _NAME_TYPES:
-                return None
-            sums = {}
-            for field, default in self.counts:
-                column = list(map(dict.get, items, repeat(field)))
-                if None in column:
-                    if default is None:
-                        return None
-                    column = [default if v is None else v for v in column]
-                if set(map(type, column)) != _INT or min(column) < 0 or max(column) >= _COUNT_BOUND:
-                    return None
-                sums[field] = sum(column)
-        except TypeError:  # an item that is a mapping but not a dict
+        columns = list(zip(*rows, strict=True))
+        n = len(rows)
+        names = columns[self.name_index]
+        named = n - names.count(None)
+        if named and not set(map(type, names)) <= _NAME_TYPES:
             return None
-        for quantity in self.plan.zero:
-            if sums.get(quantity, 0) != 0:
+        expected = self.present * n + named
+        sums = []
+        for index, default in self.counts:
+            column = columns[index]
+            missing = column.count(None)
+            if missing:
+                if default is None:
+                    return None
+                column = [v for v in column if v is not None]
+            expected += n - missing
+            if column and (set(map(type, column)) != _INT or min(column) < 0 or max(column) >= _COUNT_BOUND):
                 return None
+            sums.append(sum(column) + (default or 0) * missing)
+        if sum(columns[self.size_index]) != expected:
+            return None
         return sums
 
 

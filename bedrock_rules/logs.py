@@ -35,7 +35,7 @@ _TOKEN_FIELDS = (
 _STREAM_METRICS = {"input_tokens": "inputTokenCount", "output_tokens": "outputTokenCount"}
 
 
-@attrs.frozen
+@attrs.define  # not frozen: one is made per log line, and a frozen init costs twice as much
 class Record:
     """One log line, read: either a usage item with its grouping attributes, or why not."""
 
@@ -60,17 +60,30 @@ def open_log(path: str) -> IO[str]:
     return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
 
 
-_DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder: building one per line is costly
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one decoder: building one per line is costly
+_RAW_DECODE = _DECODER.raw_decode
+
+
+def _decode(text: str) -> Any:
+    """One JSON value filling the line. raw_decode skips decode()'s two whitespace scans;
+    a line that starts with whitespace, or has more after the value, goes the full way."""
+    try:
+        value, end = _RAW_DECODE(text)
+    except ValueError:
+        return _DECODER.decode(text)
+    if end != len(text) and not text[end:].isspace():
+        return _DECODER.decode(text)  # raises "Extra data"
+    return value
 
 
 def read_records(compiled: Compiled, lines: Iterable[str], attributes: bool = True) -> Iterator[Record]:
     """Every non-blank line of a log, as a Record; `attributes=False` skips grouping data."""
     reader = LogReader(compiled, attributes)
     for number, text in enumerate(lines, 1):
-        if not text.strip():
+        if not text or text.isspace():
             continue
         try:
-            record = _DECODE(text)
+            record = _decode(text)
         except ValueError as error:
             detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
             yield Record(number, malformed=f"not valid JSON: {detail}")
@@ -219,14 +232,15 @@ def _token_fields(
     """Token counts into `item`; a reason when the record has counts the kind cannot hold.
 
     The record's own counts come first; a streamed response's last event and Converse
-    `usage` are read only when the record lacks them (the usual record has them all).
+    `usage` are read only when the record lacks its input or output count.
     """
+    counts = {"input": given, "output": output}
     fallback: dict[str, Any] | None = None
+    if given.get("inputTokenCount") is None or output.get("outputTokenCount") is None:
+        fallback = _fallback_counts(record)
     for field, (section, key), converse_keys in _TOKEN_FIELDS:
-        value = (given if section == "input" else output).get(key)
-        if value is None:
-            if fallback is None:
-                fallback = _fallback_counts(record)
+        value = counts[section].get(key)
+        if value is None and fallback is not None:
             value = next((fallback[k] for k in (*converse_keys, _STREAM_METRICS.get(field)) if k in fallback), None)
         if value is None:
             continue
