@@ -9,6 +9,11 @@ from typing import Any
 import attrs
 
 
+def item_label(index: int, name: str | None) -> str:
+    """How bills name an item: its position, then its name when it has one."""
+    return f"{index}" + (f" {name}" if name else "")
+
+
 @attrs.frozen
 class Charge:
     """One line of a bill: what the rule at `rule` charged for one usage item."""
@@ -36,7 +41,7 @@ class ItemBill:
     @property
     def label(self) -> str:
         where = f"{self.source}: " if self.source else ""
-        return f"{where}{self.index}" + (f" {self.name}" if self.name else "")
+        return where + item_label(self.index, self.name)
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from .bill import Bill, Charge, decimal_text
+from .bill import Bill, Charge, decimal_text, item_label
 from .compiler import EXACT, Compiled, PriceRule
 from .errors import Problem, UsageError
 from .explainer import rate_text
@@ -59,7 +59,7 @@ class ChargeChange:
 
     @property
     def label(self) -> str:
-        return f"{self.item}" + (f" {self.item_name}" if self.item_name else "")
+        return item_label(self.item, self.item_name)
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from . import model as m
-from .bill import Charge, decimal_text
+from .bill import Charge, decimal_text, item_label
 from .compiler import EXACT, Compiled, FreeRule, Guard, KindSpec, PriceRule, describe_expr, failing_conditions, rule_paths
 from .interpreter import candidate_rules, evaluate_items, price_item
 from .usage import Item
@@ -75,7 +75,7 @@ class ItemWhy:
 
     @property
     def label(self) -> str:
-        return f"{self.index}" + (f" {self.name}" if self.name else "")
+        return item_label(self.index, self.name)
 
 
 @attrs.frozen
