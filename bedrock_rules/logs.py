@@ -168,7 +168,7 @@ def resolve_model(compiled: Compiled, model_id: str) -> str | None:
         candidate = resource.split("/", 1)[-1]
     if candidate in compiled.aliases:
         return compiled.aliases[candidate]
-    # An inference profile puts a geography before the model ID: us.anthropic.… .
+    # An inference profile puts a geography before the model ID: `us.` + the ID.
     head, _, rest = candidate.partition(".")
     if rest and rest in compiled.aliases and "." in rest:
         return compiled.aliases[rest]

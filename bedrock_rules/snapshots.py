@@ -92,7 +92,7 @@ def same_stem(paths: list[Path]) -> list[str]:
 def changes(old: bytes | str, new: bytes | str) -> list[str]:
     """What differs between a stored bill and a new one, one line per charge, item and total.
 
-    `item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 (rulesets/bedrock/anthropic.rules:28)`,
+    `item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 (rules/text.rules:28)`,
     then an indented line for each other field of the charge that changed.
     """
     try:
