@@ -281,7 +281,16 @@ class Accumulator:
     def result(self) -> Totals:
         lines = []
         subtotals: dict[tuple[str, ...], Decimal] = {}
-        for (group, _), line in sorted(self._lines.items(), key=lambda kv: kv[0]):
+        # Within a group, lines come in the order of the rules in the rule files (the
+        # order of the price page); free lines of whole items last.
+        order = {rule.id: position for position, rule in enumerate(self.compiled.rules)}
+        last = len(order)
+
+        def place(entry: tuple[tuple[tuple[str, ...], str], Any]) -> tuple:
+            (group, charge_id), _ = entry
+            return (group, order.get(charge_id, last), charge_id)
+
+        for (group, _), line in sorted(self._lines.items(), key=place):
             charge, quantity, _, items = line
             amount = _amount(line)
             lines.append(TotalLine(
