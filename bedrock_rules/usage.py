@@ -9,6 +9,7 @@ from __future__ import annotations
 import decimal
 import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -58,6 +59,10 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number a usage can hold")
 
 
+_YAML_INT = "tag:yaml.org,2002:int"
+_YAML_FLOAT = "tag:yaml.org,2002:float"
+
+
 @functools.cache
 def _yaml_loader() -> type:
     """Safe YAML: no object construction, decimals stay exact, duplicate keys refused.
@@ -91,7 +96,11 @@ def _yaml_loader() -> type:
 
     def exact_int(loader: Loader, node: yaml.ScalarNode) -> Any:
         limited(limits.number_text(node.value), node)
-        return loader.construct_yaml_int(node)
+        text = loader.construct_scalar(node)
+        try:
+            return int(text, 10)  # `010` is ten, as in JSON, not YAML 1.1's octal eight
+        except ValueError:  # an explicit `!!int` on something else
+            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a whole number", node.start_mark) from None
 
     def exact_decimal(loader: Loader, node: yaml.ScalarNode) -> Any:
         text = loader.construct_scalar(node).replace("_", "")
@@ -124,6 +133,18 @@ def _yaml_loader() -> type:
     def as_text(loader: Loader, node: yaml.ScalarNode) -> str:
         return loader.construct_scalar(node)
 
+    # Numbers are written as in JSON: YAML 1.1 also reads `1:30` as 90, `0x10` as 16 and
+    # `1_000` as 1000, which would price a guess; those stay text and are refused as counts.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_YAML_INT, _YAML_FLOAT)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(_YAML_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+    Loader.add_implicit_resolver(
+        _YAML_FLOAT,
+        re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
+    )
     Loader.add_constructor("tag:yaml.org,2002:int", exact_int)
     Loader.add_constructor("tag:yaml.org,2002:float", exact_decimal)
     Loader.add_constructor("tag:yaml.org,2002:map", unique_mapping)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import bedrock_rules
 from conftest import run_cli
 
 TEXT_ITEM = "  - kind: text\n    model: claude-2.1\n    region: us-east-1\n"
@@ -173,3 +174,21 @@ def test_problems_of_several_documents_name_their_document(in_tmp):
         "  a.yaml, item 1, field colour: unknown field (fields: region)",
         '  b.json: unknown top-level key "extra"; a usage document holds `usage`',
     ]
+
+
+def test_yaml_numbers_are_read_as_json_would_read_them(rules):
+    """YAML 1.1 reads `1:30` as 90, `0x10` as 16, `010` as 8 and `1_000` as 1000: no guessing here."""
+    text = (
+        "usage:\n"
+        "  - {kind: provisioned, model: command, region: us-east-1, model_units: 1, commitment: 1_month, hours: 1:30}\n"
+        "  - {kind: text, model: command, region: us-east-1, input_tokens: 0x10, output_tokens: 1_000}\n"
+    )
+    with pytest.raises(bedrock_rules.UsageError) as caught:
+        rules.evaluate_text(text, "odd.yaml")
+    assert [p.render() for p in caught.value.problems] == [
+        'odd.yaml, item 1, field hours: expected a whole number ≥ 0, got "1:30"',
+        'odd.yaml, item 2, field input_tokens: expected a whole number ≥ 0, got "0x10"',
+        'odd.yaml, item 2, field output_tokens: expected a whole number ≥ 0, got "1_000"',
+    ]
+    bill = rules.evaluate_text("usage:\n  - {kind: text, model: command, region: us-east-1, input_tokens: 010}\n", "ten.yaml")
+    assert bill.items[0].charges[0].quantity == 10
