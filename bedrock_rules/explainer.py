@@ -171,7 +171,7 @@ def arithmetic(compiled: Compiled, charge: Charge) -> str:
     currency = compiled.currency
     amount = f"{decimal_text(charge.amount)} {currency}"
     if charge.rate is None:
-        if charge.rule_id.endswith("/free"):  # a `free` statement: one zero line for the item
+        if "/free[" in charge.rule_id:  # a `free` statement: one zero line for the item
             return f'no charge: "{charge.note}" = {amount}'
         quantity = _quantity(charge)
         if charge.note in (None, "free"):

@@ -34,7 +34,6 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
     if refusals:
         return None, refusals
 
-    kind = compiled.kinds[item.kind]
     candidates = candidate_rules(compiled, item)
     matched = [rule for rule in candidates if rule.matches(values)]
     frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(values)]
@@ -65,23 +64,20 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
         quantity = values.get(rule.quantity)
         if quantity is None:
             continue
-        what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
         if rule.refusal is not None:
             if quantity != 0:
                 problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity))
             continue
-        unit = kind.unit_of(rule.quantity)
         if rule.rate is None:
-            charges.append(Charge(what, quantity, unit, None, rule.per, Decimal(0), rule.where, rule.id, rule.free))
+            charges.append(line_charge(compiled, item.kind, rule, quantity))
             continue
         try:
-            amount = _round(compiled, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
+            amount = round_amount(compiled, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
         except decimal.DecimalException:
-            problems.append(_problem(item, f"{rule.quantity}: the amount cannot be computed exactly", rule.quantity))
+            problems.append(_problem(item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity))
             continue
-        charges.append(Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id))
-    for free in frees:
-        charges.append(Charge(item.kind, 1, None, None, Decimal(1), Decimal(0), free.span.where, f"{item.kind}/free", free.reason))
+        charges.append(line_charge(compiled, item.kind, rule, quantity, amount))
+    charges.extend(line_charge(compiled, item.kind, free) for free in frees)
     if problems:
         return None, problems
     return ItemBill(item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source), []
@@ -110,7 +106,7 @@ def evaluate_items(compiled: Compiled, items: Sequence[Item], problems: Sequence
         all_problems.sort(key=lambda p: (p.source or "", p.item or 0))
         raise UsageError(all_problems)
     try:
-        total = _round(compiled, "the total", exact_sum(b.subtotal for b in priced))
+        total = round_amount(compiled, "the total", exact_sum(b.subtotal for b in priced))
     except decimal.DecimalException:
         raise UsageError([Problem("the total cannot be computed exactly")]) from None
     return Bill(compiled.currency, priced, total)
@@ -142,12 +138,27 @@ def _closest(compiled: Compiled, item: Item, candidates: Iterable[PriceRule]) ->
 _ROUNDING = decimal.Context(prec=EXACT.prec, Emax=EXACT.Emax, Emin=EXACT.Emin, traps=[decimal.InvalidOperation])
 
 
-def _round(compiled: Compiled, target: str, amount: Decimal) -> Decimal:
+def round_amount(compiled: Compiled, target: str, amount: Decimal) -> Decimal:
+    """`amount` rounded as the rules declare for `target` ("each charge", "the total")."""
     for rounding in compiled.rounding:
         if rounding.target == target:
             exponent = Decimal(1).scaleb(-rounding.places)
             return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding.mode], context=_ROUNDING)
     return amount
+
+
+def line_charge(compiled: Compiled, kind: str, rule: Any, quantity: Any = 0, amount: Decimal = Decimal(0)) -> Charge:
+    """The bill line a price rule (or a `free` statement) gives for `quantity`."""
+    if not isinstance(rule, PriceRule):  # a free statement: one zero line for the item
+        return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason)
+    what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
+    unit = compiled.kinds[kind].unit_of(rule.quantity)
+    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free)
+
+
+def free_id(kind: str, free: Any) -> str:
+    """The stable id of a `free` statement's line: its kind and its reason."""
+    return f"{kind}/free[{free.reason}]"
 
 
 def _problem(item: Item, message: str, field: str | None = None) -> Problem:
@@ -293,17 +304,30 @@ class Pricer:
         if not matched and not frees:
             return Plan(_refusal(compiled, item))
         charges_of = [(rule.quantity, rule.each) for rule in matched]
-        if len(set(charges_of)) != len(charges_of):
+        if len(set(charges_of)) != len(charges_of) or not all(_exact_per_unit(rule) for rule in matched):
             return Plan(None, slow=True)
         covered = {rule.quantity for rule in matched}
         zero = [q for q in compiled.quantities.get(kind_name, ()) if q not in covered]
         zero += [rule.quantity for rule in matched if rule.refusal is not None]
         charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
-        charges += [("", f"{kind_name}/free", free) for free in frees]
+        charges += [("", free_id(kind_name, free), free) for free in frees]
         return Plan(None, tuple(charges), tuple(zero))
 
 
 _ABSENT = object()
+
+
+def _exact_per_unit(rule: PriceRule) -> bool:
+    """Whether rate / per is a finite decimal, so that any count's amount is exact and
+    summing counts before pricing gives the sum of the items' amounts. (A rate per 3
+    units is not: such rules are priced item by item, where an inexact amount is refused.)"""
+    if rule.rate is None:
+        return True
+    try:
+        EXACT.divide(rule.rate, rule.per)
+    except decimal.DecimalException:
+        return False
+    return True
 
 
 def _refusal(compiled: Compiled, item: Item) -> str:
@@ -459,6 +483,11 @@ class Batch:
                 return None
             sums.append(sum(column) + (default or 0) * missing)
         if sum(columns[self.size_index]) != expected:
+            return None
+        # Quantities no rule prices here, or a rule refuses, must be 0 in every row
+        # (counts are >= 0, so a zero sum says so); otherwise rows are refused one by one.
+        totals = dict(zip(self.fields, sums, strict=True))
+        if any(totals.get(quantity, 1) != 0 for quantity in self.plan.zero):
             return None
         return sums
 

@@ -19,7 +19,7 @@ import attrs
 
 from .bill import Charge, decimal_text, rate_text
 from .compiler import EXACT, Compiled
-from .interpreter import Pricer, exact_sum
+from .interpreter import Pricer, exact_sum, line_charge, round_amount
 from .logs import Record
 
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
@@ -212,7 +212,7 @@ class Accumulator:
             key = (group, charge_id)
             line = lines.get(key)
             if line is None:
-                lines[key] = [_charge_of(self.compiled, kind, quantity_name, rule), quantity, None, count]
+                lines[key] = [line_charge(self.compiled, kind, rule), quantity, None, count]
             else:
                 line[1] += quantity
                 line[3] += count
@@ -236,14 +236,19 @@ class Accumulator:
                 _count(self._unpriced, plan.refusal, place)
                 return
             self.priced += 1
-            group = tuple(self._group_value(name, values, attributes) for name in self.group_by) if self.group_by else ()
+            group = ()
+            if self.group_by:
+                context = {"kind": raw.get("kind"), "name": raw.get("name"), **values}
+                group = tuple(self._group_value(name, context, attributes) for name in self.group_by)
             lines = self._lines
             for quantity_name, charge_id, rule in plan.charges:
-                quantity = values[quantity_name] if quantity_name else 1
+                quantity = values.get(quantity_name) if quantity_name else 1
+                if quantity is None:  # an optional quantity the item leaves out: no line, as in a bill
+                    continue
                 key = (group, charge_id)
                 line = lines.get(key)
                 if line is None:
-                    lines[key] = [_charge_of(self.compiled, raw["kind"], quantity_name, rule), quantity, None, 1]
+                    lines[key] = [line_charge(self.compiled, raw["kind"], rule), quantity, None, 1]
                 else:
                     line[1] += quantity
                     line[3] += 1
@@ -303,7 +308,7 @@ class Accumulator:
             group_by=self.group_by,
             lines=tuple(lines),
             subtotals=tuple(sorted(subtotals.items())),
-            total=exact_sum(subtotals.values()),
+            total=round_amount(self.compiled, "the total", exact_sum(subtotals.values())),
             read=self.read,
             priced=self.priced,
             failed_calls=tuple(sorted(self._failed.items())),
@@ -344,15 +349,6 @@ def _amount(line: list[Any]) -> Decimal:
     if charge.rate is None:
         return Decimal(0)
     return EXACT.divide(EXACT.multiply(quantity, charge.rate), charge.per)
-
-
-def _charge_of(compiled: Compiled, kind: str, quantity_name: str, rule: Any) -> Charge:
-    """The description of a summed line (quantity and amount are filled in later)."""
-    if not quantity_name:  # a free item
-        return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, f"{kind}/free", rule.reason)
-    what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
-    unit = compiled.kinds[kind].unit_of(rule.quantity)
-    return Charge(what, 0, unit, rule.rate, rule.per, Decimal(0), rule.where, rule.id, rule.free)
 
 
 def where(unpriced: Unpriced, place: str = "line") -> str:

@@ -129,7 +129,7 @@ def test_what_exact_arithmetic_cannot_hold_is_refused_clearly(in_tmp):
     assert (run.code, run.out) == (2, "")
     assert run.err == (
         "usage refused: 1 problem, nothing was priced\n"
-        "  item 1, field abcd: abcd: the amount cannot be computed exactly\n"
+        "  item 1, field abcd: the amount cannot be computed exactly at the rate of rules/big.rules:12\n"
     )
     (in_tmp / "usage.yaml").write_text(f"usage:\n  - {{kind: product, a: {factor}, b: {factor}, c: 2, d: 2}}\n")
     assert run_cli("eval", "usage.yaml", "--rules", "rules").code == 0

@@ -262,3 +262,81 @@ def test_progress_is_shown_on_a_terminal_and_only_there(tmp_path, monkeypatch):
             assert shown.endswith("\r\x1b[K")  # the line is cleared at the end
         else:
             assert shown == ""
+
+
+# The streaming paths agree with the bill item by item, on rulesets built to trip them.
+
+def _per_item(rules, items):
+    priced, refused = Decimal(0), 0
+    for item in items:
+        try:
+            priced += rules.evaluate({"usage": [item]}).total
+        except bedrock_rules.UsageError:
+            refused += 1
+    return priced, refused
+
+
+@pytest.mark.parametrize("order", ["refused-last", "refused-first"])
+def test_a_batch_with_a_quantity_that_must_be_zero_refuses_the_items_that_have_it(rules, order):
+    fine = {"kind": "embedding", "model": "embed-english", "region": "us-east-1", "input_tokens": 1000}
+    output = {**fine, "output_tokens": 5000}  # "not applicable" for embedding models
+    items = [fine, output] * 3 if order == "refused-last" else [output, fine] * 3
+    totals = rules.totals(items)
+    assert (totals.total, sum(u.count for u in totals.unpriced)) == _per_item(rules, items) == (Decimal("0.0003"), 3)
+    assert totals.unpriced[0].reason == "field output_tokens: not applicable (rulesets/bedrock/cohere.rules:26)"
+
+
+TRICKY_RULES = """currency USD
+region r1
+round the total to 2 places half_up
+kind text
+  model: model
+  region: region
+  input_tokens: count = 0 unit tokens
+  extra: count optional unit things
+end
+provider p
+  model m
+end
+prices text
+| model | input_tokens per PER | extra per 1 |
+|-------|----------------------|-------------|
+| m     | RATE                 | 2           |
+"""
+
+
+def _tricky(folder, rate: str, per: str):
+    folder.mkdir()
+    (folder / "tricky.rules").write_text(TRICKY_RULES.replace("PER", per).replace("RATE", rate), encoding="utf-8")
+    return bedrock_rules.load(folder)
+
+
+def test_streams_leave_out_absent_optional_quantities_and_round_the_total_like_a_bill(tmp_path):
+    rules = _tricky(tmp_path / "a", "0.004", "1000")
+    items = [
+        {"kind": "text", "model": "m", "region": "r1", "input_tokens": 3},  # no `extra`: no line for it
+        {"kind": "text", "model": "m", "region": "r1", "input_tokens": 1001, "extra": 2},
+    ]
+    totals = rules.totals(items)
+    bill = rules.evaluate({"usage": items})
+    assert (totals.priced, totals.unpriced) == (2, ())
+    assert totals.total == bill.total == Decimal("4.00")  # 4.016012 rounded, as the rules say
+
+
+def test_streams_refuse_amounts_that_are_not_exact_like_a_bill(tmp_path):
+    rules = _tricky(tmp_path / "b", "1", "3")  # 1 USD per 3 tokens: one token is 0.333…
+    items = [{"kind": "text", "model": "m", "region": "r1", "input_tokens": 1}] * 3
+    assert _per_item(rules, items) == (Decimal(0), 3)
+    totals = rules.totals(items)
+    assert (totals.priced, sum(u.count for u in totals.unpriced)) == (0, 3)
+    assert totals.unpriced[0].reason.startswith("field input_tokens: the amount cannot be computed exactly at the rate of ")
+    assert totals.unpriced[0].reason.endswith("b/tricky.rules:16")
+
+
+def test_grouping_by_kind_and_name_on_every_path(rules):
+    items = [
+        {"kind": "image", "model": "sdxl-1.0", "region": "us-east-1", "width": 512, "height": 512, "steps": 10, "name": "a"},
+        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "name": "a"},
+    ]
+    totals = rules.totals(items, group_by=["kind", "name"])
+    assert [group for group, _ in totals.subtotals] == [("image", "a"), ("text", "a")]
