@@ -1,20 +1,23 @@
 """The `bedrock-rules` command line: one module per command under `commands/`.
 
-Exit status: 0 done, 1 findings or failures (or an internal error), 2 refused input.
+Exit status: 0 done, 1 findings or failures (or an internal error), 2 refused input,
+3 an invocation log held records the rules cannot price (`eval`, unless --strict).
 Bad input never shows a traceback: rule-file and usage errors print their messages.
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 
 from .errors import BedrockRulesError
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNPRICED = 0, 1, 2, 3
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
 COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot")
@@ -36,6 +39,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
+
+
+def percent(text: str) -> Decimal:
+    """An argparse type: a percentage of 0 or more, as an exact decimal."""
+    try:
+        value = Decimal(text)
+    except decimal.InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected a percent such as 5 or 0.5, got {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {text!r}")
+    return value
 
 
 def rules_option(parser: argparse.ArgumentParser) -> None:

@@ -94,11 +94,6 @@ def read_records(compiled: Compiled, lines: Iterable[str], attributes: bool = Tr
         yield reader.to_usage(record, number)
 
 
-def to_usage(compiled: Compiled, record: Mapping[str, Any], line: int = 0) -> Record:
-    """One log record as a usage item (or the reason it is not one)."""
-    return LogReader(compiled).to_usage(record, line)
-
-
 class LogReader:
     """Turns records into usage items, remembering what each model ID resolved to."""
 

@@ -278,10 +278,7 @@ class Accumulator:
     def _group_value(name: str, raw: Mapping[str, Any], attributes: Mapping[str, str]) -> str:
         if name in attributes:
             return attributes[name]
-        value = raw.get(name)
-        if value is None:
-            return "(none)"
-        return str(value).lower() if isinstance(value, bool) else str(value)
+        return group_text(raw.get(name))
 
     def result(self) -> Totals:
         lines = []
@@ -349,6 +346,19 @@ def _amount(line: list[Any]) -> Decimal:
     if charge.rate is None:
         return Decimal(0)
     return EXACT.divide(EXACT.multiply(quantity, charge.rate), charge.per)
+
+
+def group_text(value: Any) -> str:
+    """A field's value as a group's name: `true`, `a, b` for a list, `(none)` when absent."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(group_text(v) for v in value) or "(none)"
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={group_text(v)}" for k, v in value.items())
+    return str(value)
 
 
 def where(unpriced: Unpriced, place: str = "line") -> str:
@@ -455,10 +465,13 @@ def render_table(totals: Totals, place: str = "line") -> str:
     out = [fmt(header), fmt("-" * w for w in widths), *(fmt(r) for r in rows)]
     out.append(f"total: {decimal_text(totals.total)} {totals.currency}")
     failed = sum(c for _, c in totals.failed_calls)
-    out.append(
-        f"records: {totals.read} read, {totals.priced} priced, {failed} failed calls (not charged), "
-        f"{sum(u.count for u in totals.unpriced)} not priced, {sum(u.count for u in totals.malformed)} malformed"
-    )
+    if place == "item":  # usage documents: refusals stop the run, so everything read is priced
+        out.append(f"items: {totals.read} read, {totals.priced} priced")
+    else:
+        out.append(
+            f"records: {totals.read} read, {totals.priced} priced, {failed} failed calls (not charged), "
+            f"{sum(u.count for u in totals.unpriced)} not priced, {sum(u.count for u in totals.malformed)} malformed"
+        )
     for code, count in totals.failed_calls:
         out.append(f"  failed: {code} x {count}")
     for title, entries in (("not priced", totals.unpriced), ("malformed", totals.malformed)):

@@ -242,7 +242,7 @@ def _convert(value: Any, ft: t.FieldType, lookups: Lookups, path: str) -> Any:
             return _Bad(path, too_large) if too_large else value
         return _expected(ft, value, path)
     if isinstance(ft, t.DecimalType):
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value >= 0 and Decimal(value).is_finite():
+        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite() and value >= 0:
             too_large = limits.number(value)
             return _Bad(path, too_large) if too_large else Decimal(value)
         return _expected(ft, value, path)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, run_cli
 
 USAGE = """\
@@ -176,3 +178,28 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == run_cli("eval", str(usage), "--format", "json").out
+
+
+def test_bad_option_values_are_refused_with_usage_errors(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    from bedrock_rules.cli import main
+
+    for args, message in (
+        (["test", "--min-coverage", "abc"], "expected a percent such as 5 or 0.5, got 'abc'"),
+        (["test", "--min-coverage", "nan"], "expected a percent of 0 or more, got 'nan'"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
+    run = run_cli("eval", "examples/monthly.yaml", "--group-by", "modle")
+    assert run.code == 2 and run.out == ""
+    assert "cannot group usage documents by 'modle' (did you mean 'model'?)" in run.err
+
+
+def test_grouping_usage_documents_by_a_list_field_names_the_group_by_its_values(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run = run_cli("eval", "examples/monthly.yaml", "--group-by", "policies")
+    assert run.code == 0
+    assert "content_filter, denied_topic, word_filter  text_units (content_filter)" in run.out
+    assert run.out.endswith("total: 29469.684 USD\nitems: 5 read, 5 priced\n")

@@ -197,3 +197,20 @@ def test_a_moved_rule_and_an_edited_document_are_named_too(work):
         "  total: 5.6 -> 3.92 USD (-1.68)",
     ]
     assert "  item 1 (nightly summaries) input_tokens: 0.088, amount unchanged (rules/anthropic.rules:29)\n" in run.out
+
+
+def test_a_stored_bill_that_cannot_be_read_or_written_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import ROOT as root
+
+    folder = tmp_path / "usage"
+    folder.mkdir()
+    shutil.copy(root / "examples" / "monthly.yaml", folder / "monthly.yaml")
+    (folder / "monthly.bill.json").mkdir()  # in the way of the bill
+    monkeypatch.chdir(tmp_path)
+    for args in (("snapshot", "usage"), ("snapshot", "usage", "--update")):
+        run = run_cli(*args)
+        assert run.code == 2
+        assert run.err.endswith("usage/monthly.bill.json: cannot read the stored bill: Is a directory\n")
+        assert "Traceback" not in run.err

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import decimal
 import sys
-from decimal import Decimal
 from typing import TextIO
 
-from ..cli import EXIT_FAILED, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_OK, percent
 from ..differ import compare, dump, over_limit, render_markdown, render_table
 from ..errors import Problem, UsageError
 from ..ruleset import load
@@ -16,16 +14,6 @@ from ..usage import items_of, read_document
 from .eval import read_text
 
 HELP = "compare two rule folders over usage documents: changed charges, refusals and rules"
-
-
-def _percent(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except decimal.InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected a percent such as 5 or 0.5, got {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="table for people (default), json for machines, markdown for a pull-request comment",
     )
     parser.add_argument(
-        "--fail-above", type=_percent, metavar="PERCENT",
+        "--fail-above", type=percent, metavar="PERCENT",
         help="exit 1 when the total or any document changes by more than PERCENT, or a document is newly refused or priced",
     )
 

@@ -9,14 +9,13 @@ from typing import TextIO
 
 from .. import limits
 from ..bill import decimal_text, dump, render_table
-from ..cli import EXIT_OK, rules_option
-from ..errors import Problem, UsageError
+from ..cli import EXIT_OK, EXIT_UNPRICED, rules_option
+from ..errors import Problem, UsageError, did_you_mean
 from ..interpreter import evaluate_items
 from ..ruleset import load
 from ..usage import Item, check_items, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
-EXIT_UNPRICED = 3  # an invocation log held records the rules cannot price (see --strict)
 LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
 
 
@@ -91,6 +90,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
     if args.input == "invocation-log":
         return _run_logs(rules.compiled, args, out)
+    if args.group_by:
+        fields = {"kind", "name"}
+        for kind in rules.compiled.kinds.values():
+            fields.update(f.name for f in kind.fields)
+            fields.update(d.name for d in kind.derived)
+        unknown = [key for key in args.group_by if key not in fields]
+        if unknown:
+            hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
+            raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
     items, problems = read_items(rules.compiled, args.usage)
     bill = evaluate_items(rules.compiled, items, problems)
     if args.group_by or args.format == "csv":

@@ -77,10 +77,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     counts = {"matched": 0, "changed": 0, "new": 0, "orphaned": 0}
     for document in priced:
         now = bill_bytes(document.bill)
-        stored = document.stored.read_bytes() if document.stored.is_file() else None
+        stored = _read(document.stored) if document.stored.exists() else None
         if stored == now:
             counts["matched"] += 1
             continue
+        if args.update:
+            _write(document.stored, now)  # bytes, so `\n` line endings on every platform
         if stored is None:
             counts["new"] += 1
             if args.update:
@@ -93,12 +95,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             if not args.update:
                 out.write("".join(f"  {line}\n" for line in changes(stored, now)))
                 out.write("".join(f"  {line}\n" for line in unified(stored, now, str(document.stored), f"{document.stored} (now)")))
-        if args.update:
-            document.stored.write_bytes(now)  # bytes, so `\n` line endings on every platform
     for orphan in _orphans(folder):
         counts["orphaned"] += 1
         if args.update:
-            orphan.unlink()
+            try:
+                orphan.unlink()
+            except OSError as error:
+                raise UsageError([Problem(f"cannot remove the stored bill: {error.strerror or error}", source=str(orphan))]) from None
             out.write(f"removed  {orphan}\n")
         else:
             out.write(f"orphan   {orphan}: no usage document {orphan.name[: -len(BILL_SUFFIX)]}.json, .yaml or .yml\n")
@@ -142,3 +145,17 @@ def _orphans(folder: Path) -> list[Path]:
 
 def _command_args(args: argparse.Namespace) -> str:
     return args.usage_dir + (f" --rules {args.rules}" if args.rules else "")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise UsageError([Problem(f"cannot read the stored bill: {error.strerror or error}", source=str(path))]) from None
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        raise UsageError([Problem(f"cannot write the stored bill: {error.strerror or error}", source=str(path))]) from None

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from ..bill import decimal_text
-from ..cli import EXIT_FAILED, EXIT_OK
+from ..cli import EXIT_FAILED, EXIT_OK, percent
 from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
 from ..ruleset import load
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coverage", action="store_true", help="list the price rules no example exercises")
     parser.add_argument(
         "--min-coverage",
-        type=Decimal,
+        type=percent,
         metavar="PERCENT",
         help="fail when examples exercise less than PERCENT of the price rules",
     )
