@@ -105,6 +105,8 @@ class LogReader:
     def _model(self, model_id: str) -> tuple[str, str, frozenset[str]] | None:
         """(model name, token kind, the token fields that kind declares), or None if unknown."""
         if model_id not in self._models:
+            if len(self._models) >= 100_000:  # a cache: on hostile input, stop growing it
+                self._models.clear()
             model = resolve_model(self.compiled, model_id)
             if model is None:
                 self._models[model_id] = None

@@ -23,6 +23,8 @@ from .interpreter import Pricer, exact_sum, line_charge, round_amount
 from .logs import Record
 
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
+MAX_REASONS = 1_000  # distinct unpriced reasons kept; past it they are counted together
+OTHER_REASONS = f"other reasons (past the first {MAX_REASONS:,} distinct ones)"
 
 
 @attrs.frozen
@@ -115,6 +117,7 @@ class Accumulator:
             assert record.item is not None
             self._price(record.item, record.attributes, record.line)
 
+    MAX_UNBATCHABLE = 100_000  # keys remembered as not batching (a cache: past it, asked again)
     BATCH = 48  # items held per deciding-value combination: summed while still in the CPU's cache
 
     def add_items(self, items: Iterable[Mapping[str, Any]], start: int = 1) -> None:
@@ -171,7 +174,8 @@ class Accumulator:
                     continue
                 batch = pricer.batchable(raw, layout) if type(raw) is dict else None
                 if batch is None or batch.plan.refusal is not None:
-                    unbatchable.add(key)  # the slow way item by item: exact messages and places
+                    if len(unbatchable) < self.MAX_UNBATCHABLE:
+                        unbatchable.add(key)  # the slow way item by item: exact messages and places
                     self.add_item(raw, position)
                     continue
                 known = batches[key] = (batch, [], [], [])
@@ -368,6 +372,8 @@ def where(unpriced: Unpriced, place: str = "line") -> str:
 
 
 def _count(table: dict[str, list[Any]], reason: str, place: int) -> None:
+    if reason not in table and len(table) >= MAX_REASONS:  # memory stays bounded on hostile input
+        reason = OTHER_REASONS
     entry = table.setdefault(reason, [0, []])
     entry[0] += 1
     if len(entry[1]) < MAX_PLACES or place < entry[1][-1]:

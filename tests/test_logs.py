@@ -340,3 +340,14 @@ def test_grouping_by_kind_and_name_on_every_path(rules):
     ]
     totals = rules.totals(items, group_by=["kind", "name"])
     assert [group for group, _ in totals.subtotals] == [("image", "a"), ("text", "a")]
+
+
+def test_distinct_unpriced_reasons_are_bounded(rules):
+    from bedrock_rules.totals import MAX_REASONS, OTHER_REASONS
+
+    items = [{"kind": "text", "model": f"no-such-model-{n}", "region": "us-east-1"} for n in range(MAX_REASONS + 200)]
+    totals = rules.totals(items)
+    assert len(totals.unpriced) == MAX_REASONS + 1
+    other = next(u for u in totals.unpriced if u.reason == OTHER_REASONS)
+    assert (other.count, other.places[0]) == (200, MAX_REASONS + 1)
+    assert sum(u.count for u in totals.unpriced) == len(items)
