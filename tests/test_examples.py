@@ -47,33 +47,34 @@ def test_examples_exercise_every_price_rule():
     assert "(100.0%)" in run.out
 
 
-def test_min_coverage_fails_below_the_bar(tmp_path):
+TINY = "currency USD\nregion r-1\nkind text\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
+
+
+def _tiny_rules(tmp_path, rest: str) -> str:
+    """A one-file ruleset: a `text` kind with one count, then `rest`."""
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "tiny.rules").write_text(
-        "currency USD\nregion r-1\n"
-        "kind text\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
-        "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\n"
-        "prices text\n| input_tokens per 1 |\n| 2 |\n",
-        encoding="utf-8",
+    (rules / "tiny.rules").write_text(TINY + rest, encoding="utf-8")
+    return str(rules)
+
+
+def test_min_coverage_fails_below_the_bar(tmp_path):
+    rules = _tiny_rules(
+        tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text\n| input_tokens per 1 |\n| 2 |\n"
     )
-    run = run_cli("test", str(rules), "--coverage", "--min-coverage", "50")
+    run = run_cli("test", rules, "--coverage", "--min-coverage", "50")
     assert run.code == 1
     assert "coverage: 0 of 2 price rules exercised by examples (0.0%)" in run.out
     assert "coverage 0.0% is below the minimum of 50%" in run.out
 
 
 def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "tiny.rules").write_text(
-        "currency USD\nregion r-1\n"
-        "kind text\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
+    rules = _tiny_rules(
+        tmp_path,
         "prices text\n| input_tokens per 1000 |\n| 0.5 |\n"
         'example "two thousand tokens" expect 2\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
-        encoding="utf-8",
     )
-    run = run_cli("test", str(rules))
+    run = run_cli("test", rules)
     assert run.code == 1
     assert "expected 2, got 1" in run.out
     assert "input_tokens = 1" in run.out
