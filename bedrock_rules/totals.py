@@ -88,6 +88,7 @@ class Accumulator:
         self._failed: dict[str, int] = {}
         self._unpriced: dict[str, list[Any]] = {}
         self._malformed: dict[str, list[Any]] = {}
+        self.source: str | None = None  # the file being read, when there are several
         # Batching (add_items) is for kinds whose deciding fields are text and whose other
         # fields are counts. The batch key is the deciding fields of every such kind,
         # `kind`, and the grouping fields; a row is the count fields, `name` and the size.
@@ -100,6 +101,10 @@ class Accumulator:
             self._key_fields = tuple(sorted(deciding))
             self._layout = (*counts, "name")
 
+    def _from_source(self, reason: str) -> str:
+        """A reason with the file it comes from, when several are read: line numbers are per file."""
+        return f"{self.source}: {reason}" if self.source else reason
+
     @property
     def total(self) -> Decimal:
         """The running total (for progress reports)."""
@@ -108,11 +113,11 @@ class Accumulator:
     def add_record(self, record: Record) -> None:
         self.read += 1
         if record.malformed is not None:
-            _count(self._malformed, record.malformed, record.line)
+            _count(self._malformed, self._from_source(record.malformed), record.line)
         elif record.error_code is not None:
             self._failed[record.error_code] = self._failed.get(record.error_code, 0) + 1
         elif record.unpriced is not None:
-            _count(self._unpriced, record.unpriced, record.line)
+            _count(self._unpriced, self._from_source(record.unpriced), record.line)
         else:
             assert record.item is not None
             self._price(record.item, record.attributes, record.line)
@@ -237,7 +242,7 @@ class Accumulator:
         if fast is not None:
             values, plan = fast
             if plan.refusal is not None:
-                _count(self._unpriced, plan.refusal, place)
+                _count(self._unpriced, self._from_source(plan.refusal), place)
                 return
             self.priced += 1
             group = ()
@@ -259,7 +264,7 @@ class Accumulator:
             return
         charges, checked = self.pricer.price(raw)
         if charges is None:
-            _count(self._unpriced, checked, place)
+            _count(self._unpriced, self._from_source(checked), place)
             return
         self.priced += 1
         context = {"kind": raw.get("kind"), "name": raw.get("name"), **checked}

@@ -351,3 +351,10 @@ def test_distinct_unpriced_reasons_are_bounded(rules):
     other = next(u for u in totals.unpriced if u.reason == OTHER_REASONS)
     assert (other.count, other.places[0]) == (200, MAX_REASONS + 1)
     assert sum(u.count for u in totals.unpriced) == len(items)
+
+
+def test_several_logs_name_the_file_of_each_unpriced_line():
+    run = run_cli("eval", "--input", "invocation-log", _relative(LOGS / "priced.jsonl.gz"), _relative(LOGS / "mixed.jsonl"))
+    assert run.code == 3
+    assert "  1 x tests/logs/mixed.jsonl: unknown model 'acme.superlm-v9' (line 7)\n" in run.out
+    assert "records: 20 read, 14 priced, 1 failed calls (not charged), 4 not priced, 1 malformed\n" in run.out

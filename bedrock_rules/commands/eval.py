@@ -126,6 +126,8 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
             lines = open_log(path)
         except OSError as error:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+        if len(args.usage) > 1:
+            accumulator.source = "<stdin>" if path == "-" else path  # add_records ends with no batch held
         with lines:
             records = read_records(compiled, lines, attributes=bool(args.group_by))
             if progress is not None:
