@@ -23,10 +23,18 @@ BUNDLED_NAME = "rulesets/bedrock"
 class Ruleset:
     """A compiled ruleset. Immutable once loaded, so one instance serves every thread."""
 
-    __slots__ = ("_compiled",)
+    __slots__ = ("_compiled", "_pricer")
 
     def __init__(self, compiled: compiler.Compiled):
         self._compiled = compiled
+        self._pricer = None  # made on first use; its plan caches are safe to share between threads
+
+    def _shared_pricer(self):
+        from .interpreter import Pricer
+
+        if self._pricer is None:
+            self._pricer = Pricer(self._compiled)  # two threads may both make one: either serves
+        return self._pricer
 
     @property
     def compiled(self) -> compiler.Compiled:
@@ -61,7 +69,7 @@ class Ruleset:
         """
         from .totals import Accumulator
 
-        accumulator = Accumulator(self._compiled, group_by)
+        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
         accumulator.add_items(items)
         return accumulator.result()
 
@@ -70,7 +78,7 @@ class Ruleset:
         from .logs import read_records
         from .totals import Accumulator
 
-        accumulator = Accumulator(self._compiled, group_by)
+        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
         accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
         return accumulator.result()
 

@@ -76,9 +76,9 @@ class Accumulator:
     the rules round each charge, amounts are summed item by item instead.
     """
 
-    def __init__(self, compiled: Compiled, group_by: Sequence[str] = ()):
+    def __init__(self, compiled: Compiled, group_by: Sequence[str] = (), pricer: Pricer | None = None):
         self.compiled = compiled
-        self.pricer = Pricer(compiled)
+        self.pricer = pricer or Pricer(compiled)  # a shared one keeps its plans across streams
         self.group_by = tuple(group_by)
         self.read = 0
         self.priced = 0
