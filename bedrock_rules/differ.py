@@ -12,14 +12,15 @@ from __future__ import annotations
 import decimal
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import attrs
 
+from . import model as m
 from .bill import Bill, Charge, decimal_text, item_label
-from .compiler import EXACT, Compiled, PriceRule
+from .compiler import EXACT, Compiled, PriceRule, describe
 from .errors import Problem, UsageError
 from .explainer import rate_text
 from .interpreter import evaluate_items
@@ -35,6 +36,8 @@ class Outcome:
 
     bill: Bill | None
     problems: tuple[Problem, ...] = ()
+    # (item, charge position) -> what the charge is for that item (see _charge_keys)
+    keys: Mapping[tuple[int, int], str] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def total(self) -> Decimal | None:
@@ -154,9 +157,35 @@ def outcome(compiled: Compiled, raw_items: Sequence[Any]) -> Outcome:
     """Price a document's items as `eval` would: every item, or the problems that refuse it."""
     items, problems = check_items(compiled, raw_items)
     try:
-        return Outcome(evaluate_items(compiled, items, problems))
+        bill = evaluate_items(compiled, items, problems)
     except UsageError as error:
         return Outcome(None, error.problems)
+    return Outcome(bill, (), _charge_keys(compiled, bill, {item.index: item.values for item in items}))
+
+
+def _charge_keys(compiled: Compiled, bill: Bill, values: Mapping[int, Mapping[str, Any]]) -> dict[tuple[int, int], str]:
+    """Per (item, charge position), what the charge is for this item: its rule's id with
+    each list of values (`region in a, b`, `model in x, y`) narrowed to the item's own.
+
+    So a region added to a table, or a row split in two, changes no charge of an item
+    whose price stays the same; a changed price or a different rule still shows."""
+    rules = {rule.id: rule for rule in compiled.rules}
+    keys = {}
+    for item in bill.items:
+        own = values.get(item.index, {})
+        for position, charge in enumerate(item.charges):
+            rule = rules.get(charge.rule_id)
+            if rule is None:  # a `free` statement's line: its id is already its own
+                keys[item.index, position] = charge.rule_id
+                continue
+            parts = [
+                f"{cond.field} = {own[cond.field]}"
+                if isinstance(cond, m.Member) and not cond.negated and isinstance(own.get(cond.field), str)
+                else describe(cond)
+                for cond in rule.conditions
+            ]
+            keys[item.index, position] = f"{rule.kind}/{rule.quantity}[" + "; ".join(parts) + "]"
+    return keys
 
 
 def compare(old: Compiled, new: Compiled, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
@@ -167,21 +196,23 @@ def compare(old: Compiled, new: Compiled, documents: Sequence[tuple[str, Sequenc
         if before.bill is None or after.bill is None:
             diffs.append(DocumentDiff(source, before, after))
             continue
-        changes, unchanged = _charge_changes(before.bill, after.bill)
+        changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
     return Diff(old.currency, new.currency, rules, statements, tuple(diffs))
 
 
-def _charge_changes(old: Bill, new: Bill) -> tuple[list[ChargeChange], int]:
-    def keyed(bill: Bill) -> dict[tuple[int, str, int], tuple[Any, Charge]]:
-        # Two charges of one item can share an id (two `free` lines): number them.
+def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int]:
+    def keyed(priced: Outcome) -> dict[tuple[int, str, int], tuple[Any, Charge, str]]:
+        # Two charges of one item can share a key (two `free` lines): number them.
+        assert priced.bill is not None
         seen: Counter[tuple[int, str]] = Counter()
         found = {}
-        for item in bill.items:
-            for charge in item.charges:
-                seen[item.index, charge.rule_id] += 1
-                found[item.index, charge.rule_id, seen[item.index, charge.rule_id]] = (item, charge)
+        for item in priced.bill.items:
+            for position, charge in enumerate(item.charges):
+                key = priced.keys.get((item.index, position), charge.rule_id)
+                seen[item.index, key] += 1
+                found[item.index, key, seen[item.index, key]] = (item, charge, key)
         return found
 
     before, after = keyed(old), keyed(new)
@@ -190,13 +221,13 @@ def _charge_changes(old: Bill, new: Bill) -> tuple[list[ChargeChange], int]:
     for key in [*before, *(k for k in after if k not in before)]:
         old_charge = before.get(key, (None, None))[1]
         new_charge = after.get(key, (None, None))[1]
-        item, charge = before.get(key) or after[key]
+        item, charge, charge_key = before.get(key) or after[key]
         old_amount = None if old_charge is None else old_charge.amount
         new_amount = None if new_charge is None else new_charge.amount
         if old_amount is not None and old_amount == new_amount:
             unchanged += 1
             continue
-        changes.append(ChargeChange(item.index, item.name, item.kind, charge.rule_id, charge.what, old_amount, new_amount))
+        changes.append(ChargeChange(item.index, item.name, item.kind, charge_key, charge.what, old_amount, new_amount))
     changes.sort(key=lambda c: c.item)
     return changes, unchanged
 

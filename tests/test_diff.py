@@ -72,8 +72,9 @@ def test_one_changed_price_is_reported_exactly_over_the_corpus(work, rules):
     expected_total = Decimal(0)
     for path, document in zip(corpus, data["documents"], strict=True):
         assert document["document"] == str(path)
+        raw = read_document(path.read_text(encoding="utf-8"), path.name)
         try:
-            bill = rules.evaluate(read_document(path.read_text(encoding="utf-8"), path.name))
+            bill = rules.evaluate(raw)
         except Exception:  # refused under the old rules, and so under the new: the change touches no refusal
             assert document["status"] == "refused"
             assert document["new"]["problems"] and document["charges"] == []
@@ -81,7 +82,8 @@ def test_one_changed_price_is_reported_exactly_over_the_corpus(work, rules):
         expected = [
             {
                 "item": item.index,
-                "id": charge.rule_id,
+                # A charge's id in a diff narrows the rule's region list to the item's region.
+                "id": CHANGED_ID.replace("region in us-east-1, us-west-2", f"region = {raw['usage'][item.index - 1]['region']}"),
                 "old": charge.amount,
                 "new": charge.amount + charge.quantity * Decimal("0.001") / 1000,
             }
@@ -217,3 +219,26 @@ def test_fail_above_needs_a_percent(limit, work, capsys):
         main(["diff", "old", "new", "examples/monthly.yaml", "--fail-above", limit])
     assert exit_.value.code == 2
     assert "--fail-above: expected a percent" in capsys.readouterr().err
+
+
+def test_a_region_added_to_a_table_changes_no_charge(tmp_path, monkeypatch):
+    import shutil
+
+    for name in ("old", "new"):
+        shutil.copytree(ROOT / "rulesets" / "bedrock", tmp_path / name)
+    new = tmp_path / "new"
+    table = "prices text in eu-west-2, sa-east-1, ca-central-1, ap-south-1, ap-southeast-2, eu-west-3\n"
+    text = (new / "anthropic.rules").read_text(encoding="utf-8")
+    assert table in text
+    (new / "anthropic.rules").write_text(text.replace(table, table.rstrip("\n") + ", eu-central-1\n"), encoding="utf-8")
+    usage = tmp_path / "usage.yaml"
+    usage.write_text(
+        "usage:\n  - {kind: text, model: claude-3-sonnet, region: eu-west-2, input_tokens: 1000, output_tokens: 10}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    run = run_cli("diff", "old", "new", "usage.yaml", "--format", "json")
+    data = json.loads(run.out)
+    assert {rule["change"] for rule in data["rules"]} == {"added", "removed"}  # the table's rules are new rules
+    (document,) = data["documents"]
+    assert (document["status"], document["charges"], document["delta"]) == ("unchanged", [], "0")
