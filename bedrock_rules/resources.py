@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -11,10 +10,12 @@ _CHECKOUT = _PACKAGE.parent
 
 def _find(name: str) -> Path:
     # A wheel carries copies inside the package (see pyproject.toml's force-include);
-    # an editable install or a checkout reads the top-level folders.
-    packaged = resources.files(__package__).joinpath(name)
-    if packaged.is_dir() or packaged.is_file():
-        return Path(str(packaged))
+    # an editable install or a checkout reads the top-level folders. The package is
+    # always installed as files (never zipped), so a path beside this module is enough:
+    # importlib.resources would cost start-up time for nothing.
+    packaged = _PACKAGE / name
+    if packaged.exists():
+        return packaged
     return _CHECKOUT / name
 
 
