@@ -882,11 +882,19 @@ def _expr_fields(expr: m.Expr) -> set[str]:
     return set()
 
 
+def _conjuncts(conditions: Iterable[m.Condition]) -> list[m.Condition]:
+    """`a and b` as its parts, so a message names only the parts that fail."""
+    parts: list[m.Condition] = []
+    for cond in conditions:
+        parts.extend(_conjuncts(cond.parts) if isinstance(cond, m.AllOf) else [cond])
+    return parts
+
+
 def failing_conditions(rule: PriceRule, kind: KindSpec, values: Values) -> list[str]:
     """The conditions of a rule that a usage does not meet, each with the usage's value."""
     types_ = {f.name: f.type for f in kind.fields}
     failing = []
-    for cond in rule.conditions:
+    for cond in _conjuncts(rule.conditions):
         if _compile_condition(cond, types_)(values):
             continue
         shown = []
@@ -949,8 +957,12 @@ def _compile_condition(cond: m.Condition, types_: Mapping[str, t.FieldType]) -> 
         parts = [_compile_condition(p, types_) for p in cond.parts]
         return lambda v: any(p(v) for p in parts)
     if isinstance(cond, m.Not):
+        # A condition on a field the usage leaves out does not hold, negated or not:
+        # `not steps > 50` needs steps as much as `steps <= 50` does. So a `require`
+        # (refuse when not …) does not apply to a usage without the fields it reads.
         inner = _compile_condition(cond.part, types_)
-        return lambda v: not inner(v)
+        needed = tuple(_fields_of(cond.part))
+        return lambda v: all(name in v for name in needed) and not inner(v)
     if isinstance(cond, m.Compare):
         left, right = _compile_expr(cond.left, EXACT), _compile_expr(cond.right, EXACT)
         compare = _COMPARISONS[cond.op]

@@ -418,11 +418,14 @@ class _FastKind:
                 values["provider"] = self.models[model].provider
         for derived in self.derived:
             try:
-                values[derived.name] = derived.compute(values)
+                value = derived.compute(values)
             except Missing:
-                pass
+                continue
             except decimal.DecimalException:
                 return None
+            if value < 0:  # refused the slow way, with its message
+                return None
+            values[derived.name] = value
         return values
 
 

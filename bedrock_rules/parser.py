@@ -84,6 +84,8 @@ def build_strict() -> Lark:
 
 def parse(text: str, path: str) -> m.RuleFile:
     """Parse one rule file; raises RuleFileError with every problem found."""
+    if text.startswith("\ufeff"):  # a byte-order mark, as some editors write: not part of the rules
+        text = text[1:]
     if not text.endswith("\n"):
         text += "\n"
     # Lines as lark counts them: only "\n" ends one (splitlines() also splits at "\r", "\f", …).
@@ -320,7 +322,17 @@ class _Builder(Transformer):
         when = charging = None
         columns: tuple = ()
         rows = []
+        seen: set[str] = set()
         for child in children[1:]:
+            part = "charging" if isinstance(child, m.Charging) else child[0] if isinstance(child, tuple) and child else None
+            if part in ("regions", "when", "charging"):
+                if part in seen:  # a second one would silently replace the first
+                    word = {"regions": "in"}.get(part, part)
+                    self.diagnostics.append(Diagnostic(
+                        "BR210", f"a price table's first line takes one `{word}`; join the conditions with `and` or list the regions once",
+                        self._at(meta), self.lines[meta.line - 1],
+                    ))
+                seen.add(part)
             if isinstance(child, tuple) and child and child[0] == "regions":
                 regions = child[1]
             elif isinstance(child, tuple) and child and child[0] == "when":

@@ -349,8 +349,16 @@ def check_items(compiled: Any, raw_items: Sequence[Any], source: str | None = No
                     f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source
                 ))
                 failed = True
+                continue
             except Missing:  # an optional input was left out: the quantity is absent
-                pass
+                continue
+            if values[derived.name] < 0:  # `tokens - 1000` without max(…, 0) would bill a credit
+                problems.append(Problem(
+                    f"{derived.name} comes to {values[derived.name]} for this usage; a quantity cannot be below 0 "
+                    "(the rules should write it with max(…, 0))",
+                    index, name, derived.name, source,
+                ))
+                failed = True
         if not failed:
             items.append(Item(index, name, kind.name, values, source))
     return items, problems

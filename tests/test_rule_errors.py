@@ -108,3 +108,10 @@ def test_an_unknown_key_column_is_reported_once(in_tmp):
     with pytest.raises(RuleFileError) as caught:
         bedrock_rules.load("one.rules")
     assert [(d.code, d.span.line) for d in caught.value.diagnostics] == [("BR200", 21)]
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_rules(in_tmp):
+    text = (ROOT / "tests" / "rule_errors" / "br200-unknown-model.rules").read_text(encoding="utf-8")
+    fixed = text.replace("claude-2.2", "claude-2.1")
+    (in_tmp / "one.rules").write_text("\ufeff" + fixed, encoding="utf-8")
+    bedrock_rules.load("one.rules")  # loads, as without the mark
