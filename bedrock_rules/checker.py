@@ -36,6 +36,7 @@ from .usage import check_items
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
 OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
+OFFERED_UNPRICED = "BR307"
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -92,7 +93,9 @@ def check(path: str | Path | None = None) -> Report:
 
 def analyse(compiled: Compiled, line_of: Callable[[m.Span], str] = lambda span: "") -> list[Finding]:
     """Every analysis finding of a compiled ruleset, in file order."""
-    findings = [*_overlaps(compiled), *_gaps(compiled), *_unreachable(compiled), *_examples(compiled)]
+    findings = [
+        *_overlaps(compiled), *_gaps(compiled), *_unreachable(compiled), *_offered_unpriced(compiled), *_examples(compiled),
+    ]
     findings = [attrs.evolve(f, source_line=line_of(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
 
@@ -673,6 +676,55 @@ def _reason(rule: PriceRule, search: _Search) -> tuple[str, UsageItem | None, tu
         unguarded.item,
         (guard.span,),
     )
+
+
+# Offered where no table prices it --------------------------------------------------
+
+
+def _offered_unpriced(compiled: Compiled) -> list[Finding]:
+    """`offer M only in R1, R2` where, for a kind that prices M somewhere, no rule's region
+    list takes one of those regions: a table that forgot a region the model is sold in."""
+    findings = []
+    for rule_file in compiled.files:
+        for offer in (s for s in rule_file.statements if isinstance(s, m.Offer)):
+            for name in offer.models:
+                model = compiled.aliases.get(name)
+                if model is None:
+                    continue
+                for kind in compiled.kinds.values():
+                    findings.extend(_unpriced_regions(compiled, kind, model, offer))
+    return findings
+
+
+def _unpriced_regions(compiled: Compiled, kind: KindSpec, model: str, offer: m.Offer) -> Iterable[Finding]:
+    region_field = next((f.name for f in kind.fields if isinstance(f.type, t.RegionType)), None)
+    if kind.model_field is None or region_field is None:
+        return
+    rules = [*compiled.by_model.get(kind.name, {}).get(model, ()), *compiled.unindexed.get(kind.name, ())]
+    rules = [r for r in rules if r.refusal is None and _admits(r, kind.model_field, model)]
+    if not any(_admits(r, kind.model_field, model) for r in compiled.by_model.get(kind.name, {}).get(model, ())):
+        return  # the kind does not price this model anywhere: nothing forgotten
+    search = _Search(compiled, kind)
+    for region in offer.regions:
+        if any(_admits(rule, region_field, region) for rule in rules):
+            continue
+        at = [m.Equals(kind.model_field, m.Word(model)), m.Equals(region_field, m.Word(region))]
+        found = search.find(at)  # a usage there that no guard refuses: it is sold, and priced nowhere
+        if found.item is None:
+            continue
+        title = compiled.models[model].title
+        message = f"{title} is offered in {region}, but no {kind.name} price covers {region}"
+        yield Finding(OFFERED_UNPRICED, message, offer.span, example=found.item)
+
+
+def _admits(rule: PriceRule, field: str, value: str) -> bool:
+    """Whether a rule's own conditions on `field` (equality or a list) let `value` through."""
+    for cond in rule.conditions:
+        if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and cond.value.text != value:
+            return False
+        if isinstance(cond, m.Member) and cond.field == field and (value in cond.values) == cond.negated:
+            return False
+    return True
 
 
 # Worked examples -------------------------------------------------------------------
