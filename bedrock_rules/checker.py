@@ -458,10 +458,18 @@ def _overlaps(compiled: Compiled) -> list[Finding]:
         what = " and ".join(f"`{q}`" for q in quantities)
         if first.id == second.id:
             message = f"this rule repeats the one at {first.where}: both price {what} of `{first.kind}` usage under the same conditions"
+            if (first.rate, first.free, first.per) != (second.rate, second.free, second.per):
+                message += f", at different prices ({_price_text(first)} there, {_price_text(second)} here)"
         else:
             message = f"this rule and the one at {first.where} both price {what} for the same `{first.kind}` usage"
         findings.append(Finding(OVERLAP, message, second.span, example=found.item, related=(first.span,)))
     return findings
+
+
+def _price_text(rule: PriceRule) -> str:
+    if rule.rate is None:
+        return "free"
+    return f"{rule.rate} per {rule.per}"
 
 
 def _row(rule: PriceRule) -> tuple[str, int]:
