@@ -161,6 +161,9 @@ def _syntax_diagnostic(error: UnexpectedInput, path: str, lines: list[str]) -> D
             code, found = "BR100", f"unexpected {_describe_token(token)}"
         expected = sorted({_describe(t) for t in error.accepts or error.expected})
         message = f"{found}; expected {_one_of(expected)}"
+        glued = re.search(r"(?:^|\s)([A-Za-z_][\w.-]*:[\w.-]+)", lines[line - 1] if line <= len(lines) else "")
+        if "`:`" in expected and glued:  # names may hold `:` (model IDs do), so `a:b` is one name
+            message += f"; `{glued.group(1)}` reads as one name: put a space after the `:`"
         width = len(str(token.value)) if token.type not in ("_NL", "$END") else 1
     elif isinstance(error, UnexpectedCharacters):
         char = lines[line - 1][column - 1] if line <= len(lines) else "?"

@@ -115,3 +115,12 @@ def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_rules(in_tm
     fixed = text.replace("claude-2.2", "claude-2.1")
     (in_tmp / "one.rules").write_text("\ufeff" + fixed, encoding="utf-8")
     bedrock_rules.load("one.rules")  # loads, as without the mark
+
+
+def test_a_name_glued_to_its_colon_gets_a_hint(in_tmp):
+    (in_tmp / "one.rules").write_text("currency USD\nregion r1\nkind text\n  region:region\nend\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        bedrock_rules.load("one.rules")
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "BR100"
+    assert diagnostic.message.endswith("`region:region` reads as one name: put a space after the `:`")
