@@ -755,9 +755,13 @@ def _examples(compiled: Compiled) -> list[Finding]:
         try:
             bill = evaluate_items(compiled, items)
         except UsageError as error:
+            reasons: dict[int, list[str]] = defaultdict(list)  # one finding per item, all its reasons
             for problem in error.problems:
-                item = example.items[(problem.item or 1) - 1]
-                findings.append(Finding(EXAMPLE_REFUSED, f"the rules refuse example item {problem.item}: {problem.message}", item.span))
+                reasons[problem.item or 1].append(problem.message)
+            for index, messages in reasons.items():
+                message = "; ".join(dict.fromkeys(messages))
+                span = example.items[index - 1].span
+                findings.append(Finding(EXAMPLE_REFUSED, f"the rules refuse example item {index}: {message}", span))
             continue
         if bill.total != example.expect:
             message = f"example \"{example.title}\" expects {decimal_text(example.expect)}; the rules give {decimal_text(bill.total)}"
