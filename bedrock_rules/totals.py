@@ -205,19 +205,20 @@ class Accumulator:
             count = len(rows)
             self.read += count
             self.priced += count
-            first = raws[0]
-            context = {name: first.get(name) for name in self.group_by}  # shared by the batch
-            context.update(batch.decided)
-            group = tuple(self._group_value(name, context, {}) for name in self.group_by)
+            first = raws[0]  # the batch shares its deciding fields, and grouping uses no others
+            group = self._group(first, batch.decided, {})
             self._add_sums(group, first["kind"], batch.plan, dict(zip(batch.fields, sums, strict=True)), count)
         rows.clear()
         raws.clear()
         positions.clear()
 
-    def _add_sums(self, group: tuple[str, ...], kind: str, plan: Any, sums: Mapping[str, int], count: int) -> None:
+    def _add_sums(self, group: tuple[str, ...], kind: str, plan: Any, sums: Mapping[str, Any], count: int) -> None:
+        """`count` items priced by `plan`, whose quantities add up to `sums`."""
         lines = self._lines
         for quantity_name, charge_id, rule in plan.charges:
-            quantity = sums[quantity_name] if quantity_name else count
+            quantity = sums.get(quantity_name) if quantity_name else count
+            if quantity is None:  # an optional quantity the items leave out: no line, as in a bill
+                continue
             key = (group, charge_id)
             line = lines.get(key)
             if line is None:
@@ -245,31 +246,21 @@ class Accumulator:
                 _count(self._unpriced, self._from_source(plan.refusal), place)
                 return
             self.priced += 1
-            group = ()
-            if self.group_by:
-                context = {"kind": raw.get("kind"), "name": raw.get("name"), **values}
-                group = tuple(self._group_value(name, context, attributes) for name in self.group_by)
-            lines = self._lines
-            for quantity_name, charge_id, rule in plan.charges:
-                quantity = values.get(quantity_name) if quantity_name else 1
-                if quantity is None:  # an optional quantity the item leaves out: no line, as in a bill
-                    continue
-                key = (group, charge_id)
-                line = lines.get(key)
-                if line is None:
-                    lines[key] = [line_charge(self.compiled, raw["kind"], rule), quantity, None, 1]
-                else:
-                    line[1] += quantity
-                    line[3] += 1
+            self._add_sums(self._group(raw, values, attributes), raw["kind"], plan, values, 1)
             return
         charges, checked = self.pricer.price(raw)
         if charges is None:
             _count(self._unpriced, self._from_source(checked), place)
             return
         self.priced += 1
-        context = {"kind": raw.get("kind"), "name": raw.get("name"), **checked}
-        group = tuple(self._group_value(name, context, attributes) for name in self.group_by)
-        self._add_charges(group, charges)
+        self._add_charges(self._group(raw, checked, attributes), charges)
+
+    def _group(self, raw: Mapping[str, Any], values: Mapping[str, Any], attributes: Mapping[str, str]) -> tuple[str, ...]:
+        """The item's group: its checked values (canonical model names), `kind` and `name`."""
+        if not self.group_by:
+            return ()
+        context = {"kind": raw.get("kind"), "name": raw.get("name"), **values}
+        return tuple(self._group_value(name, context, attributes) for name in self.group_by)
 
     def _add_charges(self, group: tuple[str, ...], charges: Iterable[Charge]) -> None:
         for charge in charges:
