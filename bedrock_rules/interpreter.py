@@ -26,17 +26,11 @@ from .usage import Item, check_items
 def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Problem]]:
     """The item's charges, or the problems that refuse it."""
     values = item.values
-    refusals = [
-        _problem(item, f"{guard.reason} ({guard.span.where})")
-        for guard in compiled.guards.get(item.kind, ())
-        if guard.refuses(values)
-    ]
+    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})") for guard in _refusing(compiled, item)]
     if refusals:
         return None, refusals
 
-    candidates = candidate_rules(compiled, item)
-    matched = [rule for rule in candidates if rule.matches(values)]
-    frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(values)]
+    candidates, matched, frees = _matching(compiled, item)
     if not matched and not frees:
         message = f"no rule prices {item.kind} usage with {_key_values(compiled, item)}"
         return None, [_problem(item, message + _closest(compiled, item, candidates))]
@@ -81,6 +75,19 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
     if problems:
         return None, problems
     return ItemBill(item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source), []
+
+
+def _refusing(compiled: Compiled, item: Item) -> list[Any]:
+    """The guards (`offer`, `refuse`, `require`) that refuse an item."""
+    return [guard for guard in compiled.guards.get(item.kind, ()) if guard.refuses(item.values)]
+
+
+def _matching(compiled: Compiled, item: Item) -> tuple[tuple[PriceRule, ...], list[PriceRule], list[Any]]:
+    """The candidate price rules of an item, those that match it, and the free statements that do."""
+    candidates = candidate_rules(compiled, item)
+    matched = [rule for rule in candidates if rule.matches(item.values)]
+    frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(item.values)]
+    return candidates, matched, frees
 
 
 def candidate_rules(compiled: Compiled, item: Item) -> tuple[PriceRule, ...]:
@@ -297,10 +304,9 @@ class Pricer:
     def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
         item = Item(0, None, kind_name, values)
         compiled = self.compiled
-        if any(guard.refuses(values) for guard in compiled.guards.get(kind_name, ())):
+        if _refusing(compiled, item):
             return Plan(_refusal(compiled, item))
-        matched = [rule for rule in candidate_rules(compiled, item) if rule.matches(values)]
-        frees = [free for free in compiled.frees.get(kind_name, ()) if free.matches(values)]
+        _, matched, frees = _matching(compiled, item)
         if not matched and not frees:
             return Plan(_refusal(compiled, item))
         charges_of = [(rule.quantity, rule.each) for rule in matched]
