@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,6 +53,22 @@ class TextSnapshot(SingleFileSnapshotExtension):
 
 class JSONSnapshot(TextSnapshot):
     file_extension = "json"
+
+
+FOLDER_PROBLEMS = pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda path: shutil.rmtree(path / "usage"), "usage: no such folder of usage documents"),
+        (lambda path: [p.unlink() for p in (path / "usage").iterdir()], "usage: no usage documents (*.json, *.yaml, *.yml) in this folder"),
+        (
+            lambda path: shutil.copy(path / "usage" / "monthly.yaml", path / "usage" / "monthly.json"),
+            "usage: monthly.json and monthly.yaml would share one bill (monthly.bill.json); rename one",
+        ),
+    ],
+    ids=["missing-folder", "empty-folder", "same-stem"],
+)
+"""A folder of usage documents that would test nothing, or whose bills would clash: `setup(path)`
+breaks `path/usage` (holding monthly.yaml), `message` is what the plugin and `snapshot` say."""
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import yaml  # noqa: F401  (see below)
 from bedrock_rules import dump, load
 from bedrock_rules.resources import bundled_rules
 from bedrock_rules.usage import read_document
-from conftest import ROOT
+from conftest import FOLDER_PROBLEMS, ROOT
 
 pytest_plugins = ["pytester"]
 # Imported here, not first inside a pytester run: pytester forgets the modules a run imported,
@@ -150,18 +150,7 @@ def test_an_unreadable_document_fails_the_collection_with_its_problem_and_no_tra
     assert "Traceback" not in result.stdout.str()
 
 
-@pytest.mark.parametrize(
-    ("setup", "message"),
-    [
-        (lambda path: shutil.rmtree(path / "usage"), "usage: no such folder of usage documents"),
-        (lambda path: [p.unlink() for p in (path / "usage").iterdir()], "usage: no usage documents (*.json, *.yaml, *.yml) in this folder"),
-        (
-            lambda path: shutil.copy(path / "usage" / "monthly.yaml", path / "usage" / "monthly.json"),
-            "usage: monthly.json and monthly.yaml would share one bill (monthly.bill.json); rename one",
-        ),
-    ],
-    ids=["missing-folder", "empty-folder", "same-stem"],
-)
+@FOLDER_PROBLEMS
 def test_a_folder_that_would_test_nothing_or_clash_fails_the_collection(team, setup, message):
     setup(team.path)
     result = team.runpytest()

@@ -9,7 +9,7 @@ import pytest
 
 from bedrock_rules.cli import main
 from bedrock_rules.resources import bundled_rules
-from conftest import ROOT, run_cli
+from conftest import FOLDER_PROBLEMS, ROOT, run_cli
 
 USAGE_DIR = ROOT / "tests" / "snapshot"
 CLAUDE_21 = "| claude-2.1        | 0.008                 | 0.024                  |"
@@ -146,18 +146,7 @@ def test_rules_that_cannot_be_loaded_are_refused(work):
     assert bills(work) == {}
 
 
-@pytest.mark.parametrize(
-    ("setup", "message"),
-    [
-        (lambda work: shutil.rmtree(work / "usage"), "usage: no such folder of usage documents"),
-        (lambda work: [p.unlink() for p in (work / "usage").iterdir()], "usage: no usage documents (*.json, *.yaml, *.yml) in this folder"),
-        (
-            lambda work: shutil.copy(work / "usage" / "monthly.yaml", work / "usage" / "monthly.json"),
-            "usage: monthly.json and monthly.yaml would share one bill (monthly.bill.json); rename one",
-        ),
-    ],
-    ids=["missing-folder", "empty-folder", "same-stem"],
-)
+@FOLDER_PROBLEMS
 def test_a_folder_with_nothing_to_snapshot_or_a_clash_is_refused(work, setup, message):
     setup(work)
     run = snapshot("--update")
