@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "language"
 GRAMMAR = ROOT / "grammar" / "rules.lark"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
-CASE_KEYS = {"covers", "rules", "errors", "usages", "reason"}
+CASE_KEYS = {"covers", "rules", "errors", "usages", "xfail"}
 USAGE_KEYS = {"usage", "total", "charges", "bill", "refused"}
 
 
@@ -129,7 +129,17 @@ def check_bill(rules: bedrock_rules.Ruleset, usage: dict[str, Any], folder: Path
         assert got == want, json.dumps(data, indent=2)
 
 
-@pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+def case_params() -> list[Any]:
+    """One test per file; a case the engine is known to get wrong says why (`xfail: …`)."""
+    params = []
+    for path in CASE_FILES:
+        reason = yaml.safe_load(path.read_text(encoding="utf-8")).get("xfail")
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("path", case_params())
 def test_case(path: Path, tmp_path: Path) -> None:
     case = read_case(path)
     folder = write_rules(tmp_path / "rules", case["rules"])
