@@ -1,4 +1,7 @@
-"""Semantics of the rule language at its edges: absent fields, negation, derived quantities."""
+"""Semantics of the rule language beyond one bill: how streamed totals count a refused item.
+
+The language itself is tested by the data files in tests/language (test_language_cases.py).
+"""
 
 from __future__ import annotations
 
@@ -38,31 +41,10 @@ def job(**fields):
     return {"usage": [{"kind": "job", "model": "a", "region": "r1", **fields}]}
 
 
-def test_a_require_on_an_optional_field_does_not_apply_when_the_field_is_left_out(rules):
-    assert rules.evaluate(job(tokens=3000)).total == Decimal("7")  # 3 + 2 x 2; no steps: nothing to require
-    assert rules.evaluate(job(tokens=3000, steps=150)).total == Decimal("7")
-    with pytest.raises(bedrock_rules.UsageError) as refused:
-        rules.evaluate(job(tokens=3000, steps=151))
-    assert refused.value.problems[0].message.startswith("at most 150 steps (")
-
-
-def test_a_derived_quantity_below_zero_is_refused_not_billed_as_a_credit(rules):
-    with pytest.raises(bedrock_rules.UsageError) as refused:
-        rules.evaluate(job(tokens=20))
-    (problem,) = refused.value.problems
-    assert (problem.item, problem.field) == (1, "spare")
-    assert problem.message == (
-        "spare comes to -980 for this usage; a quantity cannot be below 0 (the rules should write it with max(…, 0))"
-    )
+def test_totals_count_an_item_with_a_derived_quantity_below_zero_as_unpriced(rules):
+    # tokens 20: spare = 20 - 1000 < 0, refused (tests/language/derived-below-zero.yaml);
+    # tokens 3000: 3000 / 1000 x 1 + 2000 / 1000 x 2 = 7
     totals = rules.totals(job(tokens=20)["usage"] + job(tokens=3000)["usage"])
     assert (totals.priced, totals.total, sum(u.count for u in totals.unpriced)) == (1, Decimal("7"), 1)
-
-
-def test_a_price_table_takes_one_region_list_one_condition_and_one_charging(tmp_path):
-    text = RULES.replace("prices job\n", "prices job in r1 in r1\n")
-    (tmp_path / "job.rules").write_text(text, encoding="utf-8")
-    with pytest.raises(bedrock_rules.RuleFileError) as caught:
-        bedrock_rules.load(tmp_path)
-    (diagnostic,) = caught.value.diagnostics
-    assert diagnostic.code == "BR210"
-    assert "takes one `in`" in diagnostic.message
+    (unpriced,) = totals.unpriced
+    assert unpriced.reason.startswith("field spare: spare comes to -980 for this usage")
