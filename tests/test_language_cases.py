@@ -213,10 +213,15 @@ def trees_in(text: str) -> tuple[set[str], set[Token]]:
 
 @cache
 def parsed_cases() -> dict[str, tuple[list[str], set[str], set[Token]]]:
-    """Per case: what it says it covers, what its parsable rule files use, and their tokens."""
+    """Per case: what it says it covers, what its parsable rule files use, and their tokens.
+
+    A case the engine is known to get wrong (`xfail`) proves nothing, so it covers nothing.
+    """
     result = {}
     for path in CASE_FILES:
         case = read_case(path)
+        if "xfail" in case:
+            continue
         names: set[str] = set()
         tokens: set[Token] = set()
         for text in case["rules"].values():
@@ -240,10 +245,12 @@ def test_case_names_are_unique_and_every_case_says_what_it_covers() -> None:
         assert not missing, f"{stem}: says it covers {sorted(missing)}, but its rule text does not use them"
 
 
-def coverage() -> dict[str, list[str]]:
-    """Each grammar rule and the cases that cover it."""
+def coverage(without: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Each grammar rule and the cases that cover it (leaving out the cases named in `without`)."""
     table: dict[str, list[str]] = {name: [] for name in sorted(grammar_rule_names())}
     for stem, (covers, _, _) in parsed_cases().items():
+        if stem in without:
+            continue
         for name in covers:
             table.setdefault(name, []).append(stem)
     return table
@@ -252,6 +259,14 @@ def coverage() -> dict[str, list[str]]:
 def test_every_grammar_rule_is_covered_by_a_case() -> None:
     uncovered = [name for name, stems in coverage().items() if not stems]
     assert not uncovered, f"grammar rules no case in tests/language covers: {uncovered}"
+
+
+def test_the_coverage_check_names_a_rule_whose_only_case_is_gone() -> None:
+    # The check above must be able to fail: drop the one case covering some rule and it shows.
+    only = {name: stems[0] for name, stems in coverage().items() if len(stems) == 1}
+    assert only, "every grammar rule is covered twice or more; pick another way to test the check"
+    name, stem = sorted(only.items())[0]
+    assert coverage(without=frozenset({stem}))[name] == []
 
 
 def literal_alternatives() -> dict[str, list[str]]:
