@@ -306,6 +306,8 @@ def test_every_documented_function_is_called_by_a_case() -> None:
     assert {"ceil", "floor", "max", "min"} <= set(functions)
     called = set()
     for path in CASE_FILES:
+        if path.stem in known_wrong():
+            continue
         for text in read_case(path)["rules"].values():
             try:
                 trees = grammar_parser().parse(text).find_data("call")
