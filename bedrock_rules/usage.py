@@ -59,6 +59,21 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number a usage can hold")
 
 
+def json_error(error: json.JSONDecodeError) -> tuple[str, int]:
+    """The decoder's complaint and its offset, worded the same on every Python version.
+
+    Python 3.13 says "Illegal trailing comma before end of object" at the comma where
+    earlier versions say "Expecting property name enclosed in double quotes" at the brace.
+    """
+    text, pos = error.doc, error.pos
+    comma = pos if text[pos : pos + 1] == "," else len(text[:pos].rstrip(" \t\r\n")) - 1
+    if comma >= 0 and text[comma] == ",":
+        closing = text[comma + 1 :].lstrip(" \t\r\n")[:1]
+        if closing in ("}", "]"):
+            return f"a comma before the closing {closing!r}", comma
+    return error.msg, pos
+
+
 _YAML_INT = "tag:yaml.org,2002:int"
 _YAML_FLOAT = "tag:yaml.org,2002:float"
 
@@ -178,7 +193,9 @@ def read_document(text: str, source: str) -> Any:
                 object_pairs_hook=_no_duplicates,
             )
         except json.JSONDecodeError as error:
-            message = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            said, pos = json_error(error)
+            line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+            message = f"not valid JSON: {said} at line {line}, column {column}"
             raise UsageError([Problem(message, source=source)]) from None
         except limits.LimitExceeded as error:
             raise UsageError([Problem(str(error), source=source)]) from None
