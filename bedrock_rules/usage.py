@@ -76,6 +76,7 @@ def json_error(error: json.JSONDecodeError) -> tuple[str, int]:
 
 _YAML_INT = "tag:yaml.org,2002:int"
 _YAML_FLOAT = "tag:yaml.org,2002:float"
+_YAML_BOOL = "tag:yaml.org,2002:bool"
 
 
 @functools.cache
@@ -148,12 +149,17 @@ def _yaml_loader() -> type:
     def as_text(loader: Loader, node: yaml.ScalarNode) -> str:
         return loader.construct_scalar(node)
 
-    # Numbers are written as in JSON: YAML 1.1 also reads `1:30` as 90, `0x10` as 16 and
-    # `1_000` as 1000, which would price a guess; those stay text and are refused as counts.
+    # YAML 1.2 (core schema, as JSON would read it), not PyYAML's YAML 1.1. Numbers are
+    # written as in JSON: YAML 1.1 also reads `1:30` as 90, `0x10` as 16, `0o10` or `010`
+    # as 8 and `1_000` as 1000, which would price a guess; those stay text and are refused
+    # as counts. Only true and false are flags: `no`, `off`, `yes`, `on` (a country code,
+    # a feature's name) stay text. `=` and `<<` are plain text too, as YAML 1.2 has them.
+    replaced = (_YAML_INT, _YAML_FLOAT, _YAML_BOOL, "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
     Loader.yaml_implicit_resolvers = {
-        first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_YAML_INT, _YAML_FLOAT)]
+        first: [(tag, pattern) for tag, pattern in resolvers if tag not in replaced]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver(_YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
     Loader.add_implicit_resolver(_YAML_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
     Loader.add_implicit_resolver(
         _YAML_FLOAT,
