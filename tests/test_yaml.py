@@ -20,7 +20,9 @@ def test_no_off_yes_and_on_stay_names(in_tmp):
 
 
 def test_only_true_and_false_are_flags(in_tmp):
-    provisioned = "  - kind: provisioned\n    model: claude-2.1\n    region: us-east-1\n    model_units: 1\n    hours: 1\n    commitment: 1_month\n"
+    provisioned = (
+        "  - kind: provisioned\n    model: claude-2.1\n    region: us-east-1\n    model_units: 1\n    hours: 1\n    commitment: 1_month\n"
+    )
     text = "usage:\n" + "".join(f"{provisioned}    custom: {flag}\n" for flag in ("no", "off", "false", "False"))
     (in_tmp / "usage.yaml").write_text(text, encoding="utf-8")
     run = run_cli("eval", "usage.yaml")
