@@ -114,7 +114,8 @@ def price_change(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-with localcontext(prec=300):
+with localcontext() as _context:
+    _context.prec = 300
     _CHANGE = Decimal("0.55") / Decimal("29469.684")
     _BELOW, _ABOVE = (_CHANGE.quantize(Decimal("1e-200"), rounding) for rounding in (ROUND_DOWN, ROUND_UP))
 
