@@ -65,7 +65,7 @@ def percent(text: str) -> Decimal:
     except decimal.InvalidOperation:
         raise argparse.ArgumentTypeError(f"expected a percent such as 5 or 0.5, got {_cut(text)}") from None
     if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {_cut(text)}")
     if value and abs(value.adjusted()) > MAX_PERCENT_EXPONENT:
         raise argparse.ArgumentTypeError(
             f"expected a percent between 1E-{MAX_PERCENT_EXPONENT} and 1E+{MAX_PERCENT_EXPONENT}, got {_cut(text)}"
