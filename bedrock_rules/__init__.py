@@ -10,6 +10,8 @@ from .bill import Bill, Charge, ItemBill, dump, render_table
 from .errors import BedrockRulesError, Diagnostic, Problem, RuleFileError, UsageError
 from .ruleset import Ruleset, load
 
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it (hatch's dynamic version)
+
 __all__ = [
     "BedrockRulesError",
     "Bill",
@@ -20,6 +22,7 @@ __all__ = [
     "RuleFileError",
     "Ruleset",
     "UsageError",
+    "__version__",
     "dump",
     "load",
     "render_table",

@@ -1,8 +1,18 @@
 """The `bedrock-rules` command line: one module per command under `commands/`.
 
-Exit status: 0 done, 1 findings or failures (or an internal error), 2 refused input,
-3 an invocation log held records the rules cannot price (`eval`, unless --strict).
+Exit status (README "Errors and exit status" lists the same):
+
+- 0: done, nothing to report.
+- 1: findings or failures: `check` findings, `test` failures, `fmt --check` changes,
+  `diff --fail-above` exceeded, `snapshot` differences.
+- 2: refused input: rule files, usage documents or options; nothing is priced.
+- 3: `eval` of invocation logs held records the rules cannot price (unless --strict).
+- 70: an internal error, a bug in bedrock-rules (EX_SOFTWARE of sysexits.h).
+- 130: interrupted (Ctrl-C); what the command would have printed is not written.
+
 Bad input never shows a traceback: rule-file and usage errors print their messages.
+A command's standard output is held until it is complete, so an interrupted or failed
+run never leaves part of a bill that could be taken for the whole.
 """
 
 from __future__ import annotations
@@ -10,14 +20,20 @@ from __future__ import annotations
 import argparse
 import decimal
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
 
+from . import __version__
 from .errors import BedrockRulesError
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNPRICED = 0, 1, 2, 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a CI gate must not read a bug as "findings"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+# A percent's decimal exponent stays within this, so exact products of it never overflow.
+MAX_PERCENT_EXPONENT = 1_000_000
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
 COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot")
@@ -29,6 +45,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="bedrock-rules",
         description="Price usage documents against declarative pricing rules, exactly.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if only is not None and name != only:
@@ -46,10 +63,19 @@ def percent(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except decimal.InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected a percent such as 5 or 0.5, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a percent such as 5 or 0.5, got {_cut(text)}") from None
     if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a percent of 0 or more, got {_cut(text)}")
+    if value and abs(value.adjusted()) > MAX_PERCENT_EXPONENT:
+        raise argparse.ArgumentTypeError(
+            f"expected a percent between 1E-{MAX_PERCENT_EXPONENT} and 1E+{MAX_PERCENT_EXPONENT}, got {_cut(text)}"
+        )
     return value
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """An argument as a message shows it: quoted, and cut when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text):,} characters)"
 
 
 def rules_option(parser: argparse.ArgumentParser) -> None:
@@ -62,16 +88,40 @@ def rules_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status is returned, never raised (argparse's own errors exit 2)."""
+    output = _Output()
+    try:
+        return _main(argv, output)
+    except KeyboardInterrupt:
+        said = "the output above is incomplete" if output.started else "nothing was written"
+        sys.stderr.write(f"bedrock-rules: interrupted; {said}\n")
+        return EXIT_INTERRUPTED
+
+
+class _Output:
+    """A command's standard output, held until the command is done."""
+
+    def __init__(self) -> None:
+        self.held = io.StringIO()
+        self.started = False
+
+    def write(self) -> None:
+        self.started = True
+        sys.stdout.write(self.held.getvalue())
+        sys.stdout.flush()
+
+
+def _main(argv: Sequence[str] | None, output: _Output) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(first if first in COMMANDS else None).parse_args(argv)
+    # Held until the command is done: on Ctrl-C or an internal error nothing half-written is shown.
     try:
-        return args.run(args, sys.stdout)
+        status = args.run(args, output.held)
     except BedrockRulesError as error:
+        output.write()  # what a command reported before the refusal (snapshot's matched documents) stays
         sys.stderr.write(error.render() + "\n")
         return EXIT_REFUSED
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as error:  # a bug in bedrock-rules, not in the input
         if os.environ.get("BEDROCK_RULES_DEBUG"):
             raise
@@ -79,7 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"bedrock-rules: internal error: {type(error).__name__}: {error}\n"
             "(set BEDROCK_RULES_DEBUG=1 for the traceback)\n"
         )
-        return EXIT_FAILED
+        return EXIT_INTERNAL
+    try:
+        output.write()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _stdout_to_devnull()
+    return status
+
+
+def _stdout_to_devnull() -> None:
+    """After a closed pipe, so the interpreter's own flush at exit has nowhere to fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests capture it)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

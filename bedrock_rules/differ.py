@@ -292,7 +292,10 @@ def _exceeds(old: Decimal | None, new: Decimal | None, limit: Decimal) -> bool:
     if old is None or new is None:
         return False
     delta = EXACT.subtract(new, old)
-    return EXACT.multiply(abs(delta), 100) > EXACT.multiply(limit, abs(old))
+    # Precision for every digit of both factors: a limit of any length is compared exactly.
+    exact = EXACT.copy()
+    exact.prec = max(EXACT.prec, len(limit.as_tuple().digits) + len(old.as_tuple().digits) + 3)
+    return exact.multiply(abs(delta), 100) > exact.multiply(limit, abs(old))
 
 
 def percent(old: Decimal | None, new: Decimal | None) -> Decimal | None:

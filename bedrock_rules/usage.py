@@ -59,8 +59,24 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number a usage can hold")
 
 
+def json_error(error: json.JSONDecodeError) -> tuple[str, int]:
+    """The decoder's complaint and its offset, worded the same on every Python version.
+
+    Python 3.13 says "Illegal trailing comma before end of object" at the comma where
+    earlier versions say "Expecting property name enclosed in double quotes" at the brace.
+    """
+    text, pos = error.doc, error.pos
+    comma = pos if text[pos : pos + 1] == "," else len(text[:pos].rstrip(" \t\r\n")) - 1
+    if comma >= 0 and text[comma] == ",":
+        closing = text[comma + 1 :].lstrip(" \t\r\n")[:1]
+        if closing in ("}", "]"):
+            return f"a comma before the closing {closing!r}", comma
+    return error.msg, pos
+
+
 _YAML_INT = "tag:yaml.org,2002:int"
 _YAML_FLOAT = "tag:yaml.org,2002:float"
+_YAML_BOOL = "tag:yaml.org,2002:bool"
 
 
 @functools.cache
@@ -133,12 +149,17 @@ def _yaml_loader() -> type:
     def as_text(loader: Loader, node: yaml.ScalarNode) -> str:
         return loader.construct_scalar(node)
 
-    # Numbers are written as in JSON: YAML 1.1 also reads `1:30` as 90, `0x10` as 16 and
-    # `1_000` as 1000, which would price a guess; those stay text and are refused as counts.
+    # YAML 1.2 (core schema, as JSON would read it), not PyYAML's YAML 1.1. Numbers are
+    # written as in JSON: YAML 1.1 also reads `1:30` as 90, `0x10` as 16, `0o10` or `010`
+    # as 8 and `1_000` as 1000, which would price a guess; those stay text and are refused
+    # as counts. Only true and false are flags: `no`, `off`, `yes`, `on` (a country code,
+    # a feature's name) stay text. `=` and `<<` are plain text too, as YAML 1.2 has them.
+    replaced = (_YAML_INT, _YAML_FLOAT, _YAML_BOOL, "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge")
     Loader.yaml_implicit_resolvers = {
-        first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_YAML_INT, _YAML_FLOAT)]
+        first: [(tag, pattern) for tag, pattern in resolvers if tag not in replaced]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver(_YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
     Loader.add_implicit_resolver(_YAML_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
     Loader.add_implicit_resolver(
         _YAML_FLOAT,
@@ -178,7 +199,9 @@ def read_document(text: str, source: str) -> Any:
                 object_pairs_hook=_no_duplicates,
             )
         except json.JSONDecodeError as error:
-            message = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            said, pos = json_error(error)
+            line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+            message = f"not valid JSON: {said} at line {line}, column {column}"
             raise UsageError([Problem(message, source=source)]) from None
         except limits.LimitExceeded as error:
             raise UsageError([Problem(str(error), source=source)]) from None

@@ -143,8 +143,22 @@ def test_invalid_yaml_names_line_and_column(in_tmp):
 def test_invalid_json_names_line_and_column(in_tmp):
     _, text = CASES["invalid-json-with-line-and-column"]
     assert _refusal("usage.json", text, in_tmp)[1] == (
-        "  usage.json: not valid JSON: Expecting property name enclosed in double quotes at line 2, column 20"
+        "  usage.json: not valid JSON: a comma before the closing '}' at line 2, column 19"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"usage": [{"kind": "agent"} ,\n ]}', "a comma before the closing ']' at line 1, column 30"),
+        ('{"usage": [],}', "a comma before the closing '}' at line 1, column 13"),
+        ('{"usage": [,]}', "a comma before the closing ']' at line 1, column 12"),
+        ("{'usage': []}", "Expecting property name enclosed in double quotes at line 1, column 2"),
+    ],
+)
+def test_json_errors_read_the_same_on_every_python(text, said, in_tmp):
+    """Python 3.13 words a trailing comma differently from 3.10-3.12; the refusal does not change."""
+    assert _refusal("usage.json", text, in_tmp)[1] == f"  usage.json: not valid JSON: {said}"
 
 
 def test_json_duplicate_keys_and_nan(in_tmp):
