@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from .display import visible
 from .model import Span
 
 
@@ -44,12 +45,13 @@ class Problem:
 
     def render(self) -> str:
         parts = []
+        # The source and the name are the user's text: they may not start a line of their own.
         if self.source:
-            parts.append(self.source)
+            parts.append(visible(self.source))
         if self.item is not None:
             label = f"item {self.item}"
             if self.item_name:
-                label += f" ({self.item_name})"
+                label += f" ({visible(self.item_name)})"
             parts.append(label)
         if self.field:
             parts.append(f"field {self.field}")
