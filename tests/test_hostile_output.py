@@ -291,3 +291,28 @@ def test_a_coverage_cut_short_says_so(monkeypatch, in_tmp):
     run = run_cli("test", "--min-coverage", "66.66")
     assert "(66.66…%)" in run.out
     assert run.code == 0
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_a_lone_surrogate_and_a_forged_line_in_every_diff_format(fmt, work):
+    (work / "u.json").write_text(
+        '{"usage": [{"name": "a\\ud800\\ntotal of the 1 document: 0 -> 0", "kind": "text", "model": "claude-2.1", '
+        '"region": "us-east-1", "input_tokens": 1000}]}',
+        encoding="utf-8",
+    )
+    run = run_cli("diff", "old", "new", "u.json", "--format", fmt)
+    assert run.code == 0, run.err
+    if fmt == "json":
+        assert json.loads(run.out)["documents"][0]["charges"][0]["name"] == "a\ud800\ntotal of the 1 document: 0 -> 0"
+        run.out.encode("utf-8")
+    else:
+        hidden_free(run.out)
+        assert not [line for line in run.out.splitlines() if line.startswith("total of the 1 document:")]
+
+
+def test_check_shows_control_and_bidi_characters_of_a_rule_file_as_escapes(tmp_path):
+    (tmp_path / "bad.rules").write_text("this is not\x1b[2J rules \u202e text\n", encoding="utf-8")
+    run = run_cli("check", str(tmp_path))
+    assert run.code == 2
+    hidden_free(run.out)
+    assert "  this is not\\x1b[2J rules \\u202e text\n" in run.out
