@@ -45,18 +45,19 @@ class Problem:
 
     def render(self) -> str:
         parts = []
-        # The source and the name are the user's text: they may not start a line of their own.
         if self.source:
-            parts.append(visible(self.source))
+            parts.append(self.source)
         if self.item is not None:
             label = f"item {self.item}"
             if self.item_name:
-                label += f" ({visible(self.item_name)})"
+                label += f" ({self.item_name})"
             parts.append(label)
         if self.field:
             parts.append(f"field {self.field}")
         where = ", ".join(parts)
-        return f"{where}: {self.message}" if where else self.message
+        # One line, whatever the source, name, field or value it quotes: no part of the
+        # user's text can start a line of its own or hide one (control characters escaped).
+        return visible(f"{where}: {self.message}" if where else self.message)
 
 
 class BedrockRulesError(Exception):

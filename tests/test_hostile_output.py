@@ -316,3 +316,22 @@ def test_check_shows_control_and_bidi_characters_of_a_rule_file_as_escapes(tmp_p
     assert run.code == 2
     hidden_free(run.out)
     assert "  this is not\\x1b[2J rules \\u202e text\n" in run.out
+
+
+def test_strict_refusal_of_a_log_shows_its_values_as_escapes(in_tmp):
+    (in_tmp / "log.jsonl").write_text(log_record(modelId="evil\n\x1b[2Kmodel") + "\n", encoding="utf-8")
+    run = run_cli("eval", "log.jsonl", "--input", "invocation-log", "--strict")
+    assert run.code == 2
+    hidden_free(run.err)
+    assert len(run.err.splitlines()) == 2, run.err
+
+
+def test_an_unknown_field_name_cannot_forge_a_line_of_the_refusal(in_tmp):
+    (in_tmp / "u.json").write_text(
+        '{"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1, "x\\ny\\u001b": 1}]}',
+        encoding="utf-8",
+    )
+    run = run_cli("eval", "u.json")
+    assert run.code == 2
+    hidden_free(run.err)
+    assert len(run.err.splitlines()) == 2, run.err
