@@ -335,3 +335,16 @@ def test_an_unknown_field_name_cannot_forge_a_line_of_the_refusal(in_tmp):
     assert run.code == 2
     hidden_free(run.err)
     assert len(run.err.splitlines()) == 2, run.err
+
+
+def test_a_file_name_cannot_forge_a_line_of_the_fail_above_reasons(work):
+    name = "u\nthe total changes by +0 (0.00%)\x1b[8m.yaml"
+    (work / name).write_text(usage("n"), encoding="utf-8")
+    run = run_cli("diff", "old", "new", name, "--fail-above", "1")
+    assert run.code == 1
+    hidden_free(run.out + run.err)
+    assert run.err.splitlines() == [
+        "more than 1% of change:",
+        "  the total changes by +0.001 (+12.14%)",
+        "  u\\nthe total changes by +0 (0.00%)\\x1b[8m.yaml changes by +0.001 (+12.14%)",
+    ]
