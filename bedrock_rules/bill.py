@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from .display import align, encodable
+
 
 def item_label(index: int, name: str | None) -> str:
     """How bills name an item: its position, then its name when it has one."""
@@ -94,8 +96,12 @@ def to_data(bill: Bill) -> dict[str, Any]:
 
 
 def dump(bill: Bill) -> str:
-    """The bill as JSON text, byte-identical for the same bill, ending in a newline."""
-    return json.dumps(to_data(bill), indent=2, ensure_ascii=False) + "\n"
+    """The bill as JSON text, byte-identical for the same bill, ending in a newline.
+
+    Text stays as written (UTF-8), except lone surrogates, which JSON can only escape
+    (`\\ud800`): written raw they could not be encoded, and no bill would be printed.
+    """
+    return encodable(json.dumps(to_data(bill), indent=2, ensure_ascii=False)) + "\n"
 
 
 def rate_text(charge: Charge, currency: str) -> str:
@@ -117,14 +123,6 @@ def render_table(bill: Bill) -> str:
             label = f"{item.label} ({item.kind})" if position == 0 else ""
             rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
         rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {2, 4}
-
-    def line(cells: tuple[str, ...]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
-        return "  ".join(parts).rstrip()
-
-    out = [line(header), line(tuple("-" * w for w in widths))]
-    out.extend(line(r) for r in rows)
+    out = align([header, *rows], right={2, 4}, ruled=True)
     out.append(f"total: {decimal_text(bill.total)} {bill.currency}")
     return "\n".join(out) + "\n"

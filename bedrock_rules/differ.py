@@ -3,7 +3,8 @@
 Charges are matched by their rule's stable id and their item's position, never by
 display text, so moving a rule to another line changes nothing and rewording a
 condition shows as one charge gone and one new. Amounts and deltas are exact;
-percents are of the old amount, rounded half up to 2 places for display only: the
+percents are of the old amount, rounded half up to 2 places for display only (a
+real change too small to show reads `+<0.01%`, never `+0.00%`): the
 `--fail-above` gate compares exactly.
 """
 
@@ -21,12 +22,13 @@ import attrs
 from . import model as m
 from .bill import Bill, Charge, decimal_text, item_label
 from .compiler import EXACT, Compiled, PriceRule, describe
+from .display import align, encodable, markdown, markdown_code, visible
 from .errors import Problem, UsageError
 from .explainer import rate_text
 from .interpreter import evaluate_items
 from .usage import check_items
 
-PERCENT_NOTE = "percents are of the old amount, rounded half up to 2 places"
+PERCENT_NOTE = "percents are of the old amount, rounded half up to 2 places; +<0.01% is a change too small to show"
 _PERCENT = decimal.Context(prec=60, rounding=ROUND_HALF_UP)
 
 
@@ -282,9 +284,9 @@ def over_limit(diff: Diff, limit: Decimal) -> list[str]:
         reasons.append(f"the total changes by {_change(diff.old_total, diff.new_total)}")
     for document in diff.documents:
         if document.status in ("newly refused", "newly priced"):
-            reasons.append(f"{document.source} is {document.status}")
+            reasons.append(f"{visible(document.source)} is {document.status}")
         elif document.delta is not None and _exceeds(document.old.total, document.new.total, limit):
-            reasons.append(f"{document.source} changes by {_change(document.old.total, document.new.total)}")
+            reasons.append(f"{visible(document.source)} changes by {_change(document.old.total, document.new.total)}")
     return reasons
 
 
@@ -307,12 +309,14 @@ def percent(old: Decimal | None, new: Decimal | None) -> Decimal | None:
 
 
 def percent_text(old: Decimal | None, new: Decimal | None) -> str:
-    """`+12.50%`; `n/a` when there is no old amount to compare with."""
+    """`+12.50%`; `+<0.01%` for a real change too small to show; `n/a` when there is no old amount."""
     value = percent(old, new)
     if value is None:
         return "n/a"
-    rise = (new or Decimal(0)) > (old or Decimal(0))
-    return f"{'+' if rise else ''}{value}%"  # a rise too small to show is still `+0.00%`
+    before, after = old or Decimal(0), new or Decimal(0)
+    if value == 0 and after != before:  # rounded to nothing, but not nothing: never `+0.00%`
+        return f"{'+' if after > before else '-'}<0.01%"
+    return f"{'+' if after > before else ''}{value}%"
 
 
 def _percent_data(old: Decimal | None, new: Decimal | None) -> str | None:
@@ -336,14 +340,6 @@ def _change(old: Decimal | None, new: Decimal | None) -> str:
 # Output --------------------------------------------------------------------------------
 
 
-def _aligned(rows: list[tuple[str, ...]], right: set[int], indent: str) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-        for row in rows
-    ]
-
-
 def _rule_price(rule: PriceRule | None, currency: str) -> str:
     return "-" if rule is None else f"{rate_text(rule, currency)} ({rule.where})"
 
@@ -355,6 +351,11 @@ def _statement_sides(statement: StatementChange) -> tuple[str, str]:
 
 def _problem_lines(problems: Sequence[Problem]) -> list[str]:
     return [p.render() for p in problems]
+
+
+def _shown_problems(problems: Sequence[Problem]) -> list[str]:
+    """Refusals for people: a name or value in them cannot start a line of its own."""
+    return [f"  {visible(line)}" for line in _problem_lines(problems)]
 
 
 def _summary(diff: Diff) -> str:
@@ -380,12 +381,12 @@ def render_table(diff: Diff) -> str:
         rows = [("change", "rule", "old", "new")]
         rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
         rows.extend((st.change, st.title, *_statement_sides(st)) for st in diff.statements)
-        out.extend(["", *_aligned(rows, set(), "")])
+        out.extend(["", *align(rows, set(), "")])
     for document in diff.documents:
         out.append("")
         status = document.status
         if status in ("changed", "unchanged"):
-            head = f"{document.source}: {_amount(document.old.total)} -> {_amount(document.new.total)} {currency}"
+            head = f"{visible(document.source)}: {_amount(document.old.total)} -> {_amount(document.new.total)} {currency}"
             if status == "unchanged":
                 out.append(f"{head}, unchanged ({document.unchanged} charges)")
                 continue
@@ -394,17 +395,17 @@ def render_table(diff: Diff) -> str:
             rows.extend(
                 (c.label, c.what, _amount(c.old), _amount(c.new), signed(c.delta), percent_text(c.old, c.new)) for c in document.changes
             )
-            out.extend(_aligned(rows, {2, 3, 4, 5}, "  "))
+            out.extend(align(rows, {2, 3, 4, 5}, "  "))
             out.append(f"  {document.unchanged} charge{'s' if document.unchanged != 1 else ''} unchanged")
         elif status == "newly refused":
-            out.append(f"{document.source}: newly refused (was {_amount(document.old.total)} {currency}):")
-            out.extend(f"  {line}" for line in _problem_lines(document.new.problems))
+            out.append(f"{visible(document.source)}: newly refused (was {_amount(document.old.total)} {currency}):")
+            out.extend(_shown_problems(document.new.problems))
         elif status == "newly priced":
-            out.append(f"{document.source}: newly priced at {_amount(document.new.total)} {currency}; it was refused:")
-            out.extend(f"  {line}" for line in _problem_lines(document.old.problems))
+            out.append(f"{visible(document.source)}: newly priced at {_amount(document.new.total)} {currency}; it was refused:")
+            out.extend(_shown_problems(document.old.problems))
         else:
-            out.append(f"{document.source}: refused under both rulesets:")
-            out.extend(f"  {line}" for line in _problem_lines(document.new.problems))
+            out.append(f"{visible(document.source)}: refused under both rulesets:")
+            out.extend(_shown_problems(document.new.problems))
     compared = len(diff.compared)
     out.extend([
         "",
@@ -417,10 +418,6 @@ def render_table(diff: Diff) -> str:
 
 def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 def render_markdown(diff: Diff) -> str:
@@ -440,17 +437,18 @@ def render_markdown(diff: Diff) -> str:
             percent = "" if d.delta is None else percent_text(d.old.total, d.new.total)
             old = "refused" if d.old.total is None else decimal_text(d.old.total)
             new = "refused" if d.new.total is None else decimal_text(d.new.total)
-            out.append(f"| `{d.source}` | {d.status} | {old} | {new} | {delta} | {percent} |")
+            out.append(f"| {markdown_code(d.source)} | {d.status} | {old} | {new} | {delta} | {percent} |")
     out.extend(["", "<details><summary>Details</summary>", ""])
     if diff.old_currency != diff.currency:
         out.extend([f"The currency changes from {diff.old_currency} to {diff.currency}.", ""])
     if diff.rules or diff.statements:
         out.extend(["#### Rules", "", "| change | rule | old | new |", "| --- | --- | --- | --- |"])
         for r in diff.rules:
-            out.append(f"| {r.change} | `{r.id}` | {_md(_rule_price(r.old, currency))} | {_md(_rule_price(r.new, currency))} |")
+            old, new = markdown(_rule_price(r.old, currency)), markdown(_rule_price(r.new, currency))
+            out.append(f"| {r.change} | {markdown_code(r.id)} | {old} | {new} |")
         for st in diff.statements:
             old, new = _statement_sides(st)
-            out.append(f"| {st.change} | {st.title} | {_md(old)} | {_md(new)} |")
+            out.append(f"| {st.change} | {markdown(st.title)} | {markdown(old)} | {markdown(new)} |")
         out.append("")
     charges = [(d, c) for d in diff.documents for c in d.changes]
     if charges:
@@ -461,7 +459,7 @@ def render_markdown(diff: Diff) -> str:
         ])
         for d, c in charges:
             out.append(
-                f"| `{d.source}` | {_md(c.label)} | {_md(c.what)} | {_amount(c.old)} | {_amount(c.new)} | "
+                f"| {markdown_code(d.source)} | {markdown(c.label)} | {markdown(c.what)} | {_amount(c.old)} | {_amount(c.new)} | "
                 f"{signed(c.delta)} | {percent_text(c.old, c.new)} |"
             )
         unchanged = sum(d.unchanged for d in diff.documents)
@@ -472,7 +470,7 @@ def render_markdown(diff: Diff) -> str:
         for d in refusals:
             problems = d.new.problems if d.status != "newly priced" else d.old.problems
             which = {"newly priced": "was refused", "refused": "refused under both"}.get(d.status, "newly refused")
-            out.extend(f"- `{d.source}` {which}: {_md(line)}" for line in _problem_lines(problems))
+            out.extend(f"- {markdown_code(d.source)} {which}: {markdown(line)}" for line in _problem_lines(problems))
         out.append("")
     out.extend([_sentence(PERCENT_NOTE), "", "</details>"])
     return "\n".join(out) + "\n"
@@ -535,4 +533,4 @@ def to_data(diff: Diff) -> dict[str, Any]:
 
 def dump(diff: Diff) -> str:
     """The diff as JSON text, byte-identical for the same input, ending in a newline."""
-    return json.dumps(to_data(diff), indent=2, ensure_ascii=False) + "\n"
+    return encodable(json.dumps(to_data(diff), indent=2, ensure_ascii=False)) + "\n"

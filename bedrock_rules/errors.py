@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from .display import visible, visible_lines
 from .model import Span
 
 
@@ -53,8 +54,11 @@ class Problem:
             parts.append(label)
         if self.field:
             parts.append(f"field {self.field}")
-        where = ", ".join(parts)
-        return f"{where}: {self.message}" if where else self.message
+        where = visible(", ".join(parts))
+        # The source, name and field are the user's text: none may start a line of its own
+        # or hide one. A message keeps its own line breaks (a YAML error's second line).
+        message = visible_lines(self.message)
+        return f"{where}: {message}" if where else message
 
 
 class BedrockRulesError(Exception):

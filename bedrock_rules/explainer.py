@@ -19,6 +19,7 @@ import attrs
 from . import model as m
 from .bill import Charge, decimal_text, item_label
 from .compiler import EXACT, Compiled, FreeRule, Guard, KindSpec, PriceRule, describe_expr, failing_conditions, rule_paths
+from .display import encodable, visible
 from .interpreter import candidate_rules, evaluate_items, price_item
 from .usage import Item
 
@@ -288,7 +289,8 @@ def render_text(explanation: Explanation) -> str:
         out.append(f"{refused} of {len(explanation.items)} item{'s' if len(explanation.items) != 1 else ''} refused; nothing is priced")
     else:
         out.append(f"total: {decimal_text(explanation.total or 0)} {currency}")
-    return "\n".join(out) + "\n"
+    # Names, models and refusal reasons come from the usage: none of them may start a line.
+    return "\n".join(map(visible, out)) + "\n"
 
 
 def _quote_lines(quote: Quote, indent: str, where: bool = True) -> list[str]:
@@ -364,4 +366,4 @@ def _quote_data(quote: Quote) -> list[dict[str, Any]]:
 
 def dump(explanation: Explanation) -> str:
     """The explanation as JSON text, byte-identical for the same input, ending in a newline."""
-    return json.dumps(to_data(explanation), indent=2, ensure_ascii=False) + "\n"
+    return encodable(json.dumps(to_data(explanation), indent=2, ensure_ascii=False)) + "\n"

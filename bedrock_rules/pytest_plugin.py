@@ -21,7 +21,7 @@ import pytest
 
 from .bill import Bill
 from .errors import BedrockRulesError, Problem, UsageError
-from .snapshots import bill_bytes, changes, documents_of, read_usage, unified
+from .snapshots import bill_bytes, changes, documents_of, outside, read_usage, unified, write_atomically
 
 INSTALL = "pip install 'bedrock-rules[pytest]'"
 
@@ -98,6 +98,23 @@ def _extension() -> type:
                     "assert rules.evaluate(document) == bill_snapshot"
                 )
             return bill_bytes(data)
+
+        @classmethod
+        def write_snapshot_collection(cls, *, snapshot_collection: Any, **kwargs: Any) -> None:
+            # By atomic rename, like `bedrock-rules snapshot --update`: a link where the
+            # bill belongs is replaced, never written through to a file elsewhere.
+            data = next(iter(snapshot_collection)).data
+            if not isinstance(data, bytes):
+                raise TypeError(f"a stored bill is bytes, got {type(data).__name__}")
+            path = Path(snapshot_collection.location)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+
+        def read_snapshot_data_from_location(self, *, snapshot_location: str, **kwargs: Any) -> Any:
+            path = Path(snapshot_location)
+            if outside(path.parent, path) is not None:  # a link out of the folder, or not a file: not read
+                return None
+            return super().read_snapshot_data_from_location(snapshot_location=snapshot_location, **kwargs)
 
         def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Any:
             if not snapshot_data:

@@ -9,16 +9,22 @@ Charges are matched by item position and the rule's stable id, as `diff` does.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .bill import Bill, decimal_text, dump
 from .compiler import EXACT
+from .display import clip, visible
 from .errors import Problem, UsageError
 from .usage import items_of, read_document
 
@@ -26,6 +32,7 @@ USAGE_SUFFIXES = (".json", ".yaml", ".yml")
 BILL_SUFFIX = ".bill.json"
 # A charge's fields other than its amount, in the order a change of them is listed.
 _CHARGE_FIELDS = ("quantity", "unit", "rate", "per", "rule", "what", "note")
+MAX_DIFF_LINES = 1_000  # lines of a unified diff shown; past them, a count
 
 
 def bill_bytes(bill: Bill) -> bytes:
@@ -34,7 +41,9 @@ def bill_bytes(bill: Bill) -> bytes:
 
 
 def is_usage_document(path: Path) -> bool:
-    return path.is_file() and path.suffix in USAGE_SUFFIXES and not path.name.endswith(BILL_SUFFIX)
+    """A usage document's name, and not a folder (a FIFO or a device is listed, to be refused by `outside`)."""
+    named = path.suffix in USAGE_SUFFIXES and not path.name.endswith(BILL_SUFFIX)
+    return named and os.path.lexists(path) and not path.is_dir()
 
 
 def usage_paths(folder: Path) -> list[Path]:
@@ -50,23 +59,89 @@ def documents_of(folder: str | Path) -> list[Path]:
     paths = usage_paths(root)
     if not paths:
         raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder))])
-    clashes = same_stem(paths)
-    if clashes:
-        raise UsageError([Problem(clash, source=str(folder)) for clash in clashes])
+    problems = [Problem(clash, source=str(folder)) for clash in same_stem(paths)]
+    problems.extend(problem for path in paths if (problem := outside(root, path)) is not None)
+    if problems:
+        raise UsageError(problems)
     return paths
+
+
+def outside(folder: Path, path: Path) -> Problem | None:
+    """Why `path`, an entry of `folder`, is not read or written: a link leading out of the
+    folder (or in a loop), or, when it exists, anything but a regular file; None when it is fine.
+
+    A link out of the folder would let `snapshot` print another file's content in a diff
+    or a refusal, or `--update` overwrite it; a FIFO or a device would hang the read.
+    """
+    name = folder.name or str(folder)
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=False)
+            inside = target.is_relative_to(folder.resolve(strict=True))
+        except (OSError, RuntimeError):  # a loop of links
+            inside = False
+        if not inside:
+            return Problem(f"a link to a file outside {name}; links out of the folder are not followed", source=str(path))
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:  # a stored bill not written yet (or a link to nothing inside the folder)
+        return None
+    except OSError as error:
+        return Problem(f"cannot read: {error.strerror or error}", source=str(path))
+    if not stat.S_ISREG(mode):
+        return Problem("not a regular file; only files are read and written", source=str(path))
+    return None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` as `path`: a new file in the same folder, then renamed over the old entry.
+
+    The rename replaces the folder's entry itself, so a link (or a hard link) there is
+    replaced, never written through, and a reader sees the old bytes or the new, never part.
+    """
+    try:
+        mode = path.lstat().st_mode & 0o777 if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        mode = None
+    if mode is None:
+        umask = os.umask(0)  # read the umask: the new file gets the mode open() would give it
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            os.fchmod(file.fileno(), mode)
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def read_usage(path: Path) -> Any:
     """A usage document as read, its shape checked (no rules needed); UsageError naming the file."""
     source = str(path)
+    limit = limits.MAX_DOCUMENT_CHARS
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:
+            text = file.read(limit + 1)  # an oversized document is refused without being held whole
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {reason}", source=source)]) from None
-    document = read_document(text, source)
-    items_of(document, source)
+        raise UsageError([Problem(f"cannot read usage document: {clip(reason)}", source=source)]) from None
+    too_large = limits.document_size(text)
+    if too_large is not None:
+        raise UsageError([Problem(too_large.replace(f"{len(text):,} characters", f"more than {limit:,} characters"), source=source)])
+    try:
+        document = read_document(text, source)
+        items_of(document, source)
+    except UsageError as error:  # a parser's message may quote the text: at most a capped part of it
+        raise UsageError([_capped(p) for p in error.problems]) from None
     return document
+
+
+def _capped(problem: Problem) -> Problem:
+    return Problem(clip(problem.message), problem.item, problem.item_name, problem.field, problem.source)
 
 
 def bill_path(usage: Path) -> Path:
@@ -104,10 +179,13 @@ def changes(old: bytes | str, new: bytes | str) -> list[str]:
 
 def unified(old: bytes | str, new: bytes | str, old_name: str, new_name: str) -> list[str]:
     """A unified diff of two JSON texts, lines without their line endings."""
-    return [
-        line.rstrip("\n")
+    lines = [
+        clip(visible(line.rstrip("\n")))
         for line in difflib.unified_diff(_text(old).splitlines(True), _text(new).splitlines(True), old_name, new_name)
     ]
+    if len(lines) > MAX_DIFF_LINES:
+        lines[MAX_DIFF_LINES:] = [f"… {len(lines) - MAX_DIFF_LINES:,} more lines of diff"]
+    return lines
 
 
 def _text(data: bytes | str) -> str:
@@ -123,7 +201,7 @@ def _data(data: bytes | str) -> dict[str, Any]:
 
 def _bill_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
     if old.get("currency") != new.get("currency"):
-        yield f"currency: {old.get('currency')} -> {new.get('currency')}"
+        yield f"currency: {_shown(old.get('currency'))} -> {_shown(new.get('currency'))}"
     old_items = {item.get("item"): item for item in old["items"] if isinstance(item, dict)}
     new_items = {item.get("item"): item for item in new["items"] if isinstance(item, dict)}
     for position in [*new_items, *(p for p in old_items if p not in new_items)]:
@@ -133,23 +211,25 @@ def _bill_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
             continue
         # An item of another kind at the same position is another item, not an edited one.
         if before is not None:
-            yield f"{_label(before)}: item gone (was {before.get('subtotal')}, {before.get('kind')})"
+            yield f"{_label(before)}: item gone (was {_shown(before.get('subtotal'))}, {_shown(before.get('kind'))})"
         if after is not None:
-            yield f"{_label(after)}: new item, {after.get('subtotal')} ({after.get('kind')})"
+            yield f"{_label(after)}: new item, {_shown(after.get('subtotal'))} ({_shown(after.get('kind'))})"
     if old.get("total") != new.get("total"):
-        yield f"total: {old.get('total')} -> {new.get('total')} {new.get('currency')}{_delta(old.get('total'), new.get('total'))}"
+        change = f"{_shown(old.get('total'))} -> {_shown(new.get('total'))} {_shown(new.get('currency'))}"
+        yield f"total: {change}{_delta(old.get('total'), new.get('total'))}"
 
 
 def _item_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
     label = _label(new)
     for field in ("name", "document"):
         if old.get(field) != new.get(field):
-            yield f"{label} {field}: {old.get(field)} -> {new.get(field)}"
+            yield f"{label} {field}: {_shown(old.get(field))} -> {_shown(new.get(field))}"
     before, after = _charges(old), _charges(new)
     for key in [*after, *(k for k in before if k not in after)]:
         yield from _charge_changes(label, before.get(key), after.get(key))
     if old.get("subtotal") != new.get("subtotal"):
-        yield f"{label} subtotal: {old.get('subtotal')} -> {new.get('subtotal')}{_delta(old.get('subtotal'), new.get('subtotal'))}"
+        change = f"{_shown(old.get('subtotal'))} -> {_shown(new.get('subtotal'))}"
+        yield f"{label} subtotal: {change}{_delta(old.get('subtotal'), new.get('subtotal'))}"
 
 
 def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -165,28 +245,33 @@ def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
 
 def _charge_changes(label: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Iterator[str]:
     if old is None:
-        yield f"{label} {new.get('what')}: new charge, {new.get('amount')} ({new.get('rule')})"
+        yield f"{label} {_shown(new.get('what'))}: new charge, {_shown(new.get('amount'))} ({_shown(new.get('rule'))})"
         return
     if new is None:
-        yield f"{label} {old.get('what')}: charge gone (was {old.get('amount')}, {old.get('rule')})"
+        yield f"{label} {_shown(old.get('what'))}: charge gone (was {_shown(old.get('amount'))}, {_shown(old.get('rule'))})"
         return
     fields = [f for f in _CHARGE_FIELDS if old.get(f) != new.get(f)]
     if old.get("amount") != new.get("amount"):
-        yield f"{label} {new.get('what')}: {old.get('amount')} -> {new.get('amount')} ({new.get('rule')})"
+        yield f"{label} {_shown(new.get('what'))}: {_shown(old.get('amount'))} -> {_shown(new.get('amount'))} ({_shown(new.get('rule'))})"
     elif fields:
-        yield f"{label} {new.get('what')}: {new.get('amount')}, amount unchanged ({new.get('rule')})"
+        yield f"{label} {_shown(new.get('what'))}: {_shown(new.get('amount'))}, amount unchanged ({_shown(new.get('rule'))})"
     for field in fields:
-        yield f"    {field}: {old.get(field)} -> {new.get(field)}"
+        yield f"    {field}: {_shown(old.get(field))} -> {_shown(new.get(field))}"
 
 
 def _label(item: dict[str, Any]) -> str:
     name = item.get("name")
-    return f"item {item.get('item')}" + (f" ({name})" if name else "")
+    return f"item {_shown(item.get('item'))}" + (f" ({_shown(name)})" if name else "")
 
 
 def _delta(old: Any, new: Any) -> str:
     try:
         delta = EXACT.subtract(Decimal(new), Decimal(old))
-    except (TypeError, InvalidOperation):
+    except (TypeError, ArithmeticError):  # not numbers, or more digits than exact arithmetic holds
         return ""
-    return f" ({'+' if delta >= 0 else ''}{decimal_text(delta)})"
+    return f" ({'+' if delta >= 0 else ''}{clip(decimal_text(delta))})"
+
+
+def _shown(value: Any) -> str:
+    """A value read from a stored bill, as a message shows it: escaped and capped."""
+    return clip(visible(str(value)))

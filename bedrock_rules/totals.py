@@ -19,6 +19,7 @@ import attrs
 
 from .bill import Charge, decimal_text, rate_text
 from .compiler import EXACT, Compiled
+from .display import align, csv_cell, encodable, visible
 from .interpreter import Pricer, exact_sum, line_charge, round_amount
 from .logs import Record
 
@@ -427,19 +428,24 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
 
 
 def dump(totals: Totals, place: str = "line") -> str:
-    return json.dumps(to_data(totals, place), indent=2, ensure_ascii=False) + "\n"
+    return encodable(json.dumps(to_data(totals, place), indent=2, ensure_ascii=False)) + "\n"
 
 
 def render_csv(totals: Totals) -> str:
-    """One row per summed charge; group columns first."""
+    """One row per summed charge; group columns first.
+
+    Text cells (groups, ids, names, units, rules) go through `csv_cell`, so a value
+    written by someone else is never a spreadsheet formula; the number columns are
+    exact decimals, written as they are.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*totals.group_by, "id", "what", "quantity", "unit", "rate", "per", "amount", "items", "rule"])
+    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items", "rule"])
     for line in totals.lines:
         writer.writerow([
-            *line.group, line.rule_id, line.what, decimal_text(line.quantity), line.unit or "",
-            "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
-            decimal_text(line.amount), line.items, line.rule,
+            *map(csv_cell, line.group), csv_cell(line.rule_id), csv_cell(line.what), decimal_text(line.quantity),
+            csv_cell(line.unit or ""), "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
+            decimal_text(line.amount), line.items, csv_cell(line.rule),
         ])
     return out.getvalue()
 
@@ -458,13 +464,7 @@ def render_table(totals: Totals, place: str = "line") -> str:
             first = False
         if width:
             rows.append((*("",) * width, "subtotal", "", "", decimal_text(subtotal), ""))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {width + 1, width + 3}
-
-    def fmt(cells: Iterable[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    out = [fmt(header), fmt("-" * w for w in widths), *(fmt(r) for r in rows)]
+    out = align([header, *rows], right={width + 1, width + 3}, ruled=True)
     out.append(f"total: {decimal_text(totals.total)} {totals.currency}")
     failed = sum(c for _, c in totals.failed_calls)
     if place == "item":  # usage documents: refusals stop the run, so everything read is priced
@@ -475,10 +475,10 @@ def render_table(totals: Totals, place: str = "line") -> str:
             f"{sum(u.count for u in totals.unpriced)} not priced, {sum(u.count for u in totals.malformed)} malformed"
         )
     for code, count in totals.failed_calls:
-        out.append(f"  failed: {code} x {count}")
+        out.append(f"  failed: {visible(code)} x {count}")
     for title, entries in (("not priced", totals.unpriced), ("malformed", totals.malformed)):
         if entries:
             out.append(f"{title}:")
             for u in entries:
-                out.append(f"  {u.count} x {u.reason} ({where(u, place)})")
+                out.append(f"  {u.count} x {visible(u.reason)} ({where(u, place)})")
     return "\n".join(out) + "\n"

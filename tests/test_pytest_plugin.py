@@ -206,3 +206,22 @@ def test_a_document_the_rules_refuse_fails_with_the_reasons(team):
     ])
     assert "interpreter.py" not in result.stdout.str()
     assert not stored(team, "opus-east").exists()
+
+
+def test_a_stored_bill_linked_out_of_its_folder_is_neither_read_nor_written_through(team):
+    """`pytest --snapshot-update` replaces a link where a bill belongs; the file it led to stays as it was."""
+    team.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    secret = team.path / "secrets.env"
+    secret.write_text("API_KEY=hunter2\n", encoding="utf-8")
+    path = stored(team, "chat")
+    path.unlink()
+    path.symlink_to(secret)
+
+    checked = team.runpytest()
+    checked.assert_outcomes(passed=1, failed=1)
+    assert "hunter2" not in checked.stdout.str()
+
+    team.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    assert secret.read_text(encoding="utf-8") == "API_KEY=hunter2\n"
+    assert not path.is_symlink()
+    team.runpytest().assert_outcomes(passed=2)

@@ -201,5 +201,5 @@ def test_a_stored_bill_that_cannot_be_read_or_written_is_refused(tmp_path, monke
     for args in (("snapshot", "usage"), ("snapshot", "usage", "--update")):
         run = run_cli(*args)
         assert run.code == 2
-        assert run.err.endswith("usage/monthly.bill.json: cannot read the stored bill: Is a directory\n")
+        assert run.err.endswith("usage/monthly.bill.json: not a regular file; only files are read and written\n")
         assert "Traceback" not in run.err

@@ -7,6 +7,7 @@ from typing import TextIO
 
 from ..checker import check, to_github, to_json
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from ..display import visible_lines
 
 HELP = "check rule files for errors, overlapping or unreachable rules, gaps between tiers and broken examples"
 
@@ -29,7 +30,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "github":
         out.write(to_github(findings))
     else:
-        out.write("".join(f"{finding.render()}\n\n" for finding in findings))
+        # A rule file's bidi or control characters are shown as escapes, so a quoted
+        # source line reads the way the engine reads it.
+        out.write("".join(f"{visible_lines(finding.render())}\n\n" for finding in findings))
         count = f"{len(findings)} problem{'s' if len(findings) != 1 else ''}"
         if not report.loaded:
             out.write(f"{report.root}: {count}; the rules cannot be loaded, so nothing else was checked\n")

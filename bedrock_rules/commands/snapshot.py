@@ -20,8 +20,10 @@ from ..snapshots import (
     changes,
     documents_of,
     is_usage_document,
+    outside,
     read_usage,
     unified,
+    write_atomically,
 )
 
 HELP = "compare each usage document's bill with the .bill.json beside it, or write it (--update)"
@@ -38,9 +40,11 @@ exit status:
   1  a bill changed, a document has no stored bill yet, or a stored bill has no
      document (an orphan); each is listed, a change charge by charge with a diff
   2  unreadable input: rule files that cannot be loaded, a usage document that cannot
-     be read, or one the rules refuse (a refused document has no bill to store);
+     be read, or one the rules refuse (a refused document has no bill to store), or a
+     document or stored bill that is a link out of USAGE_DIR or not a regular file;
      nothing is compared or written
 
+Bills are written by atomic rename inside USAGE_DIR, never through a link.
 Rule paths in bills are relative to the working folder, as `eval` prints them: run
 snapshot from the same folder (the repository root) every time.
 """
@@ -71,6 +75,10 @@ class _Priced:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     folder = Path(args.usage_dir)
     documents = documents_of(args.usage_dir)
+    # Stored bills that lead out of the folder are neither read nor written (exit 2, nothing done).
+    refused = [p for path in [*map(bill_path, documents), *folder.glob(f"*{BILL_SUFFIX}")] if (p := outside(folder, path))]
+    if refused:
+        raise UsageError(list(dict.fromkeys(refused)))
     rules = load(args.rules)
     priced = _price_all(rules, documents)
 
@@ -156,6 +164,6 @@ def _read(path: Path) -> bytes:
 
 def _write(path: Path, data: bytes) -> None:
     try:
-        path.write_bytes(data)
+        write_atomically(path, data)
     except OSError as error:
         raise UsageError([Problem(f"cannot write the stored bill: {error.strerror or error}", source=str(path))]) from None

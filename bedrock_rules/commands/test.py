@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal
+from fractions import Fraction
 from typing import TextIO
 
 from ..bill import decimal_text
 from ..cli import EXIT_FAILED, EXIT_OK, percent
+from ..display import share_text
 from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
 from ..ruleset import load
@@ -53,13 +54,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         missing = uncovered(rules, results)
         total = len(priced_rules(rules))
         covered = total - len(missing)
-        percent = (Decimal(100) * covered / total).quantize(Decimal("0.1")) if total else Decimal(100)
+        # Compared exactly (covered / total against PERCENT / 100, as fractions), and shown
+        # cut, never rounded up: 1,999 of 2,000 is 99.95%, below 100 and never printed as 100.
+        shown = share_text(covered, total)
         if args.coverage:
             for rule in missing:
                 out.write(f"NOT COVERED  {rule.where}  {rule.id}\n")
-        out.write(f"coverage: {covered} of {total} price rules exercised by examples ({percent}%)\n")
-        if args.min_coverage is not None and percent < args.min_coverage:
-            out.write(f"coverage {percent}% is below the minimum of {args.min_coverage}%\n")
+        out.write(f"coverage: {covered} of {total} price rules exercised by examples ({shown}%)\n")
+        if args.min_coverage is not None and total and Fraction(100 * covered, total) < Fraction(args.min_coverage):
+            out.write(f"coverage {shown}% is below the minimum of {args.min_coverage}%\n")
             status = EXIT_FAILED
     out.write(f"{len(results) - failed} passed, {failed} failed\n")
     return status
