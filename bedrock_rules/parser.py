@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
+from .prebuilt import parser_tables
 from .resources import grammar_path
 
 # Words with a meaning inside statements, where a name could also stand. The
@@ -65,8 +66,6 @@ def _lark() -> Lark:
 
 def _prebuilt(grammar: str) -> Lark | None:
     """The parser tables a wheel ships (see prebuilt.py), if they fit this grammar and lark."""
-    from .prebuilt import parser_tables
-
     saved = parser_tables(grammar, lark.__version__)
     return None if saved is None else Lark.load(io.BytesIO(saved))
 

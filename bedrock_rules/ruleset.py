@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import compiler
 from .bill import Bill
-from .interpreter import evaluate_items
+from .errors import Problem
+from .interpreter import Pricer, evaluate_items
+from .loader import BUNDLED_NAME, load_program
 from .model import Example
-from .resources import bundled_rules
-from .usage import check_items, items_of, read_document
+from .program import Program
+from .totals import Accumulator, Totals
+from .usage import Item, check_items, items_of, read_document
 
-if TYPE_CHECKING:
-    from .totals import Totals
-
-# How messages and bills name the bundled ruleset's folder, wherever it is installed.
-BUNDLED_NAME = "rulesets/bedrock"
+__all__ = ["BUNDLED_NAME", "Ruleset", "load"]
 
 
 class Ruleset:
@@ -25,20 +23,29 @@ class Ruleset:
 
     __slots__ = ("_compiled", "_pricer")
 
-    def __init__(self, compiled: compiler.Compiled):
-        self._compiled = compiled
-        self._pricer = None  # made on first use; its plan caches are safe to share between threads
+    def __init__(self, program: Program):
+        self._compiled = program
+        self._pricer: Pricer | None = None  # made on first use; its plan caches are safe to share between threads
 
-    def _shared_pricer(self):
-        from .interpreter import Pricer
-
+    def _shared_pricer(self) -> Pricer:
         if self._pricer is None:
             self._pricer = Pricer(self._compiled)  # two threads may both make one: either serves
         return self._pricer
 
     @property
-    def compiled(self) -> compiler.Compiled:
+    def program(self) -> Program:
+        """What the rules mean, resolved: for the tools (check, explain, diff) built on a ruleset."""
         return self._compiled
+
+    @property
+    def compiled(self) -> Program:
+        """The same as `program`: the log reader's name for it."""
+        return self._compiled
+
+    @property
+    def sources(self) -> Mapping[str, tuple[str, ...]]:
+        """Each rule file's lines, by the name messages show for it."""
+        return self._compiled.sources
 
     @property
     def currency(self) -> str:
@@ -47,6 +54,15 @@ class Ruleset:
     @property
     def kinds(self) -> tuple[str, ...]:
         return tuple(self._compiled.kinds)
+
+    @property
+    def item_fields(self) -> frozenset[str]:
+        """What a usage item can be grouped by: `kind`, `name`, and every field and quantity of a kind."""
+        names = {"kind", "name"}
+        for kind in self._compiled.kinds.values():
+            names.update(f.name for f in kind.fields)
+            names.update(d.name for d in kind.derived)
+        return frozenset(names)
 
     @property
     def examples(self) -> tuple[Example, ...]:
@@ -58,8 +74,22 @@ class Ruleset:
 
     def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None) -> Bill:
         """Price usage items given one by one, without building a document."""
-        checked, problems = check_items(self._compiled, list(items), source)
-        return evaluate_items(self._compiled, checked, problems)
+        checked, problems = self.check_items(items, source)
+        return self.bill(checked, problems)
+
+    def check_items(
+        self, items: Iterable[Any], source: str | None = None, start: int = 1
+    ) -> tuple[list[Item], list[Problem]]:
+        """Raw usage items checked against their kinds: the checked items and every problem."""
+        return check_items(self._compiled, list(items), source, start)
+
+    def bill(self, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
+        """The bill of checked items; raises UsageError with `problems` and every refusal."""
+        return evaluate_items(self._compiled, items, problems)
+
+    def accumulator(self, group_by: Sequence[str] = ()) -> Accumulator:
+        """An empty running total, sharing this ruleset's pricing plans."""
+        return Accumulator(self._compiled, group_by, self._shared_pricer())
 
     def totals(self, items: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ()) -> Totals:
         """Totals-only pricing of a stream of usage items, in constant memory.
@@ -67,18 +97,15 @@ class Ruleset:
         Unlike `evaluate`, items the rules cannot price do not stop the run: they are
         counted per reason in `Totals.unpriced` (with their positions, 1-based).
         """
-        from .totals import Accumulator
-
-        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
+        accumulator = self.accumulator(group_by)
         accumulator.add_items(items)
         return accumulator.result()
 
     def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:
         """Totals of model invocation log records given as JSON lines (see logs.py)."""
-        from .logs import read_records
-        from .totals import Accumulator
+        from .logs import read_records  # start-up time: only log totals need the log reader
 
-        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
+        accumulator = self.accumulator(group_by)
         accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
         return accumulator.result()
 
@@ -92,8 +119,4 @@ def load(path: str | Path | None = None) -> Ruleset:
 
     Raises RuleFileError listing every problem in every file.
     """
-    if path is None:
-        root = bundled_rules()
-        return Ruleset(compiler.load_files(compiler.rule_paths(root), root, BUNDLED_NAME, prebuilt=True))
-    root = Path(path)
-    return Ruleset(compiler.load_files(compiler.rule_paths(root), root))
+    return Ruleset(load_program(path))

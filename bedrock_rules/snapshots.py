@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .bill import Bill, decimal_text, dump
-from .compiler import EXACT
 from .errors import Problem, UsageError
+from .semantics import EXACT
 from .usage import items_of, read_document
 
 USAGE_SUFFIXES = (".json", ".yaml", ".yml")

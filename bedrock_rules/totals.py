@@ -13,14 +13,14 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from .bill import Charge, decimal_text, rate_text
-from .compiler import EXACT, Compiled
-from .interpreter import Pricer, exact_sum, line_charge, round_amount
-from .logs import Record
+from .interpreter import Pricer, line_charge, round_amount
+from .program import Program
+from .semantics import EXACT, exact_sum
 
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
 MAX_REASONS = 1_000  # distinct unpriced reasons kept; past it they are counted together
@@ -67,6 +67,18 @@ class Totals:
         return not self.unpriced and not self.malformed
 
 
+class Record(Protocol):
+    """What a reader above (a log reader) feeds `add_record`: one usage item and its
+    grouping attributes, or the reason there is none. Totals name no record format."""
+
+    line: int
+    item: Mapping[str, Any] | None
+    attributes: Mapping[str, str]
+    unpriced: str | None  # the reason the record cannot be priced
+    error_code: str | None  # a failed call: counted, not priced
+    malformed: str | None  # the line is not a record
+
+
 class Accumulator:
     """Adds usage items (or log records) one at a time; `result()` gives the Totals.
 
@@ -76,7 +88,7 @@ class Accumulator:
     the rules round each charge, amounts are summed item by item instead.
     """
 
-    def __init__(self, compiled: Compiled, group_by: Sequence[str] = (), pricer: Pricer | None = None):
+    def __init__(self, compiled: Program, group_by: Sequence[str] = (), pricer: Pricer | None = None):
         self.compiled = compiled
         self.pricer = pricer or Pricer(compiled)  # a shared one keeps its plans across streams
         self.group_by = tuple(group_by)
@@ -135,19 +147,23 @@ class Accumulator:
         self._add_positioned(enumerate(items, start))
 
     def add_records(self, records: Iterable[Record]) -> None:
-        """Many log records; their usage items are batched like `add_items` when the
-        grouping needs nothing but the items' own fields."""
-        if not set(self.group_by) <= {"model", "region", "kind"}:
-            for record in records:
-                self.add_record(record)
-            return
+        """Many records; their usage items are batched like `add_items` when each record's
+        grouping attributes say no more than its item's own fields (batches group by those)."""
+        group_by = self.group_by
 
         def positioned() -> Iterator[tuple[int, Mapping[str, Any]]]:
             for record in records:
-                if record.item is None:
+                item = record.item
+                if item is None:
                     self.add_record(record)
+                    continue
+                attributes = record.attributes
+                for name in group_by:
+                    if name in attributes and attributes[name] != group_text(item.get(name)):
+                        self.add_record(record)  # grouped by what the record says, item by item
+                        break
                 else:
-                    yield record.line, record.item
+                    yield record.line, item
 
         self._add_positioned(positioned())
 
