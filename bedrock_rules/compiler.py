@@ -9,7 +9,6 @@ derived quantities compiled to closures (see semantics.py) over a dict of usage 
 from __future__ import annotations
 
 import decimal
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -157,26 +156,7 @@ class _Compiler:
         self.error("BR201", f"{what} `{name}` is declared twice; first at {first.where}", again)
 
     def _unknown(self, what: str, name: str, known: Iterable[str], span: m.Span) -> None:
-        self.error("BR200", f"unknown {what} `{name}`{did_you_mean(name, known)}", self._at_name(span, name))
-
-    def _at_name(self, span: m.Span, name: str) -> m.Span:
-        """The span of `name` itself within a statement, for the caret; the statement's otherwise.
-
-        The model keeps names as plain strings, so the name is found in the statement's lines.
-        """
-        lines = self.sources.get(span.path, [])
-        last = span.end_line if span.end_line >= span.line else span.line
-        for number in range(span.line, min(last, len(lines)) + 1):
-            text = lines[number - 1]
-            start = span.column - 1 if number == span.line else 0
-            for match in re.finditer(re.escape(name), text[start:] if start >= 0 else text):
-                begin = start + match.start()
-                end = begin + len(name)
-                before = text[begin - 1] if begin > 0 else " "
-                after = text[end] if end < len(text) else " "
-                if not (before.isalnum() or before in "_.:-") and not (after.isalnum() or after in "_.:-"):
-                    return m.Span(span.path, number, begin + 1, number, end + 1)
-        return span
+        self.error("BR200", f"unknown {what} `{name}`{did_you_mean(name, known)}", m.span_of(name, span))
 
     # kinds ------------------------------------------------------------------
     def _declare_kinds(self) -> None:
@@ -333,7 +313,7 @@ class _Compiler:
             self.error(
                 "BR200",
                 f"kind `{kind.name}` has no field `{name}`{did_you_mean(name, scope)}",
-                self._at_name(span, name),
+                m.span_of(name, span),
             )
             return None
         return scope[name]
