@@ -34,13 +34,14 @@ class Diagnostic:
 
 @attrs.frozen
 class Problem:
-    """One problem in a usage document, naming the item and the field."""
+    """One problem in a usage document: a stable code (BUxxx, see docs/errors.md), the item and the field."""
 
     message: str
     item: int | None = None
     item_name: str | None = None
     field: str | None = None
     source: str | None = None
+    code: str = attrs.field(default="", kw_only=True)
 
     def render(self) -> str:
         parts = []
@@ -54,7 +55,8 @@ class Problem:
         if self.field:
             parts.append(f"field {self.field}")
         where = ", ".join(parts)
-        return f"{where}: {self.message}" if where else self.message
+        message = f"error[{self.code}]: {self.message}" if self.code else self.message
+        return f"{where}: {message}" if where else message
 
 
 class BedrockRulesError(Exception):

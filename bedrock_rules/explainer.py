@@ -17,6 +17,7 @@ import attrs
 
 from . import model as m
 from .bill import Charge, decimal_text, item_label
+from .errors import Problem
 from .interpreter import candidate_rules, evaluate_items, price_item
 from .program import FreeRule, KindSpec, PriceRule, Program
 from .semantics import EXACT, describe_expr, failing_conditions
@@ -147,11 +148,17 @@ def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
     model_field = kind.model_field
     return ItemWhy(
         item.index, item.name, item.kind, item.source, None,
-        problems=tuple(p.message if p.field is None else f"field {p.field}: {p.message}" for p in problems),
+        problems=tuple(_refusal(p) for p in problems),
         guards=guards,
         candidates=tuple(candidates(program, item)),
         model=item.values.get(model_field) if model_field else None,
     )
+
+
+def _refusal(problem: Problem) -> str:
+    """A refusal as `eval` prints it after the item's label: `field f: error[CODE]: message`."""
+    message = f"error[{problem.code}]: {problem.message}" if problem.code else problem.message
+    return message if problem.field is None else f"field {problem.field}: {message}"
 
 
 def arithmetic(program: Program, charge: Charge) -> str:

@@ -145,10 +145,11 @@ def convert(value: Any, field_type: FieldType, lookups: Lookups) -> tuple[Any, s
 
 @attrs.frozen
 class Bad:
-    """A value that does not convert: where in the value, and why."""
+    """A value that does not convert: where in the value, why, and the problem's code."""
 
     path: str
     message: str
+    code: str = "BU106"  # a value of the wrong type
 
 
 def _expected(field_type: FieldType, value: Any, path: str) -> Bad:
@@ -159,12 +160,12 @@ def _convert(value: Any, ft: FieldType, lookups: Lookups, path: str) -> Any:
     if isinstance(ft, CountType):
         if type(value) is int and value >= 0:
             too_large = limits.number(value)
-            return Bad(path, too_large) if too_large else value
+            return Bad(path, too_large, "BU003") if too_large else value
         return _expected(ft, value, path)
     if isinstance(ft, DecimalType):
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite() and value >= 0:
             too_large = limits.number(value)
-            return Bad(path, too_large) if too_large else Decimal(value)
+            return Bad(path, too_large, "BU003") if too_large else Decimal(value)
         return _expected(ft, value, path)
     if isinstance(ft, FlagType):
         return value if isinstance(value, bool) else _expected(ft, value, path)
@@ -210,14 +211,14 @@ def convert_fields(
         if key not in known and key not in ignore:
             shown = key if isinstance(key, str) else shown_value(key)
             hint = did_you_mean(shown, known) or f" (fields: {', '.join(s.name for s in specs)})"
-            problems.append(Bad(f"{prefix}{shown}", f"unknown field{hint}"))
+            problems.append(Bad(f"{prefix}{shown}", f"unknown field{hint}", "BU104"))
     values: dict[str, Any] = {}
     for spec in specs:
         if spec.name not in given:
             if spec.has_default:
                 values[spec.name] = spec.default
             elif not spec.optional:
-                problems.append(Bad(f"{prefix}{spec.name}", f"missing; expected {spec.type.describe()}"))
+                problems.append(Bad(f"{prefix}{spec.name}", f"missing; expected {spec.type.describe()}", "BU105"))
             continue
         result = _convert(given[spec.name], spec.type, lookups, f"{prefix}{spec.name}")
         if isinstance(result, Bad):

@@ -27,14 +27,14 @@ from .usage import Item, check_items
 def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Problem]]:
     """The item's charges, or the problems that refuse it."""
     values = item.values
-    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})") for guard in program.refusing(item.kind, item.values)]
+    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})", code="BU201") for guard in program.refusing(item.kind, item.values)]
     if refusals:
         return None, refusals
 
     candidates, matched, frees = _matching(program, item)
     if not matched and not frees:
         message = f"no rule prices {item.kind} usage with {_key_values(program, item)}"
-        return None, [_problem(item, message + _closest(program, item, candidates))]
+        return None, [_problem(item, message + _closest(program, item, candidates), code="BU202")]
 
     problems: list[Problem] = []
     by_charge: dict[tuple, list[PriceRule]] = {}
@@ -43,7 +43,7 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
     for (quantity, _), rules in by_charge.items():
         if len(rules) > 1:
             where = " and ".join(r.where for r in rules)
-            problems.append(_problem(item, f"the rules at {where} both price {quantity}; the ruleset is ambiguous"))
+            problems.append(_problem(item, f"the rules at {where} both price {quantity}; the ruleset is ambiguous", code="BU203"))
     covered = {rule.quantity for rule in matched}
     for quantity in program.quantities.get(item.kind, ()):
         if quantity not in covered and values.get(quantity, 0) != 0:
@@ -52,6 +52,7 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
                 f"no rule prices {quantity} ({values[quantity]}) for {item.kind} usage with "
                 f"{_key_values(program, item)}",
                 quantity,
+                code="BU202",
             ))
 
     charges: list[Charge] = []
@@ -61,7 +62,7 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
             continue
         if rule.refusal is not None:
             if quantity != 0:
-                problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity))
+                problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity, code="BU201"))
             continue
         if rule.rate is None:
             charges.append(line_charge(program, item.kind, rule, quantity))
@@ -69,7 +70,9 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
         try:
             amount = round_amount(program, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
         except decimal.DecimalException:
-            problems.append(_problem(item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity))
+            problems.append(_problem(
+                item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity, code="BU204"
+            ))
             continue
         charges.append(line_charge(program, item.kind, rule, quantity, amount))
     charges.extend(line_charge(program, item.kind, free) for free in frees)
@@ -111,7 +114,7 @@ def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[P
     try:
         total = round_amount(program, "the total", exact_sum(b.subtotal for b in priced))
     except decimal.DecimalException:
-        raise UsageError([Problem("the total cannot be computed exactly")]) from None
+        raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
     return Bill(program.currency, priced, total)
 
 
@@ -156,8 +159,8 @@ def free_id(kind: str, free: Any) -> str:
     return f"{kind}/free[{free.reason}]"
 
 
-def _problem(item: Item, message: str, field: str | None = None) -> Problem:
-    return Problem(message, item.index, item.name, field, item.source)
+def _problem(item: Item, message: str, field: str | None = None, *, code: str) -> Problem:
+    return Problem(message, item.index, item.name, field, item.source, code=code)
 
 
 def _key_values(program: Program, item: Item) -> str:

@@ -46,13 +46,13 @@ def documents_of(folder: str | Path) -> list[Path]:
     """The usage documents to snapshot; UsageError for a folder that would test nothing or clash."""
     root = Path(folder)
     if not root.is_dir():
-        raise UsageError([Problem("no such folder of usage documents", source=str(folder))])
+        raise UsageError([Problem("no such folder of usage documents", source=str(folder), code="BU001")])
     paths = usage_paths(root)
     if not paths:
-        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder))])
+        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder), code="BU001")])
     clashes = same_stem(paths)
     if clashes:
-        raise UsageError([Problem(clash, source=str(folder)) for clash in clashes])
+        raise UsageError([Problem(clash, source=str(folder), code="BU001") for clash in clashes])
     return paths
 
 
@@ -63,7 +63,7 @@ def read_usage(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {reason}", source=source)]) from None
+        raise UsageError([Problem(f"cannot read usage document: {reason}", source=source, code="BU001")]) from None
     document = read_document(text, source)
     items_of(document, source)
     return document

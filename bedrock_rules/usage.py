@@ -158,7 +158,7 @@ def read_document(text: str, source: str) -> Any:
     """Parse a usage document; JSON when it looks like JSON or is named .json."""
     too_large = limits.document_size(text)
     if too_large:
-        raise UsageError([Problem(too_large, source=source)])
+        raise UsageError([Problem(too_large, source=source, code="BU003")])
     stripped = text.lstrip()
     as_json = source.endswith(".json") or (
         not source.endswith((".yaml", ".yml")) and stripped[:1] in ("{", "[")
@@ -166,7 +166,7 @@ def read_document(text: str, source: str) -> Any:
     if as_json:
         too_deep = limits.json_depth(text)
         if too_deep:
-            raise UsageError([Problem(too_deep, source=source)])
+            raise UsageError([Problem(too_deep, source=source, code="BU003")])
         try:
             return json.loads(
                 text,
@@ -177,11 +177,11 @@ def read_document(text: str, source: str) -> Any:
             )
         except json.JSONDecodeError as error:
             message = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
-            raise UsageError([Problem(message, source=source)]) from None
+            raise UsageError([Problem(message, source=source, code="BU002")]) from None
         except limits.LimitExceeded as error:
-            raise UsageError([Problem(str(error), source=source)]) from None
+            raise UsageError([Problem(str(error), source=source, code="BU003")]) from None
         except ValueError as error:
-            raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
+            raise UsageError([Problem(f"not valid JSON: {error}", source=source, code="BU002")]) from None
     import yaml  # start-up time: most documents are JSON
 
     try:
@@ -189,9 +189,9 @@ def read_document(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError([Problem(f"not valid YAML: {error.problem or error.context}{where}", source=source)]) from None
+        raise UsageError([Problem(f"not valid YAML: {error.problem or error.context}{where}", source=source, code="BU002")]) from None
     except (yaml.YAMLError, decimal.InvalidOperation) as error:
-        raise UsageError([Problem(f"not valid YAML: {error}", source=source)]) from None
+        raise UsageError([Problem(f"not valid YAML: {error}", source=source, code="BU002")]) from None
 
 
 # Checking ---------------------------------------------------------------------
@@ -204,28 +204,30 @@ def check_items(program: Program, raw_items: Sequence[Any], source: str | None =
     problems: list[Problem] = []
     for index, raw in enumerate(raw_items, start):
         if not isinstance(raw, Mapping):
-            problems.append(Problem(f"expected an object with `kind` and its fields, got {shown_value(raw)}", index, source=source))
+            problems.append(Problem(
+                f"expected an object with `kind` and its fields, got {shown_value(raw)}", index, source=source, code="BU102"
+            ))
             continue
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
-            problems.append(Problem(f"expected a text, got {shown_value(name)}", index, field="name", source=source))
+            problems.append(Problem(f"expected a text, got {shown_value(name)}", index, field="name", source=source, code="BU106"))
             name = None
         kind_name = raw.get("kind")
         if kind_name is None:
             kinds = ", ".join(program.kinds)
-            problems.append(Problem(f"missing; expected one of {kinds}", index, name, "kind", source))
+            problems.append(Problem(f"missing; expected one of {kinds}", index, name, "kind", source, code="BU103"))
             continue
         kind = program.kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
             hint = did_you_mean(kind_name, program.kinds) if isinstance(kind_name, str) else ""
             problems.append(Problem(
                 f"unknown kind {shown_value(kind_name)}{hint}; expected one of {', '.join(program.kinds)}",
-                index, name, "kind", source,
+                index, name, "kind", source, code="BU103",
             ))
             continue
         values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name"}))
         for b in bad:
-            problems.append(Problem(b.message, index, name, b.path, source))
+            problems.append(Problem(b.message, index, name, b.path, source, code=b.code))
         if bad:
             continue
         model_field = kind.model_field
@@ -237,7 +239,8 @@ def check_items(program: Program, raw_items: Sequence[Any], source: str | None =
                 values[derived.name] = derived.compute(values)
             except decimal.DecimalException:
                 problems.append(Problem(
-                    f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source
+                    f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source,
+                    code="BU107",
                 ))
                 failed = True
                 continue
@@ -247,7 +250,7 @@ def check_items(program: Program, raw_items: Sequence[Any], source: str | None =
                 problems.append(Problem(
                     f"{derived.name} comes to {values[derived.name]} for this usage; a quantity cannot be below 0 "
                     "(the rules should write it with max(…, 0))",
-                    index, name, derived.name, source,
+                    index, name, derived.name, source, code="BU107",
                 ))
                 failed = True
         if not failed:
@@ -258,16 +261,21 @@ def check_items(program: Program, raw_items: Sequence[Any], source: str | None =
 def items_of(document: Any, source: str | None = None) -> list[Any]:
     """The raw items of a document, or UsageError when its shape is wrong."""
     if not isinstance(document, Mapping):
-        raise UsageError([Problem(f"expected an object with a `usage` list, got {shown_value(document)}", source=source)])
+        raise UsageError([Problem(f"expected an object with a `usage` list, got {shown_value(document)}", source=source, code="BU101")])
     unknown = [k for k in document if k != "usage"]
-    problems = [Problem(f"unknown top-level key {shown_value(k)}; a usage document holds `usage`", source=source) for k in unknown]
+    problems = [
+        Problem(f"unknown top-level key {shown_value(k)}; a usage document holds `usage`", source=source, code="BU101")
+        for k in unknown
+    ]
     usage = document.get("usage")
     if "usage" not in document:
-        problems.append(Problem("no `usage` list: a usage document is an object holding `usage`, a list of items", source=source))
+        problems.append(Problem(
+            "no `usage` list: a usage document is an object holding `usage`, a list of items", source=source, code="BU101"
+        ))
     elif not isinstance(usage, list):
-        problems.append(Problem(f"`usage` must be a list of items, got {shown_value(usage)}", source=source))
+        problems.append(Problem(f"`usage` must be a list of items, got {shown_value(usage)}", source=source, code="BU101"))
     elif limits.item_count(len(usage)):
-        problems.append(Problem(limits.item_count(len(usage)), source=source))
+        problems.append(Problem(limits.item_count(len(usage)), source=source, code="BU003"))
     if problems:
         raise UsageError(problems)
     return usage

@@ -131,8 +131,9 @@ def test_unreadable_or_refused_documents_are_refused_and_nothing_is_written(work
     assert run.out == ""
     assert run.err == (
         "usage refused: 2 problems, nothing was priced\n"
-        "  usage/broken.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1\n"
-        "  usage/opus-east.yaml, item 1 (opus east): Claude 3 Opus is offered only in us-west-2 (rules/anthropic.rules:14)\n"
+        "  usage/broken.yaml: error[BU002]: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1\n"
+        "  usage/opus-east.yaml, item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 "
+        "(rules/anthropic.rules:14)\n"
     )
     assert bills(work) == {}
 

@@ -63,10 +63,10 @@ def read_text(path: str) -> str:
                 text = document.read(limit + 1)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path)]) from None
+        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path, code="BU001")]) from None
     if len(text) > limit:
         message = limits.exceeded("document too large", f"more than {limit:,} characters", f"{limit:,} characters (50 MiB)")
-        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path)])
+        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path, code="BU003")])
     return text
 
 
