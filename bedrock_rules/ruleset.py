@@ -21,52 +21,52 @@ __all__ = ["BUNDLED_NAME", "Ruleset", "load"]
 class Ruleset:
     """A compiled ruleset. Immutable once loaded, so one instance serves every thread."""
 
-    __slots__ = ("_compiled", "_pricer")
+    __slots__ = ("_program", "_pricer")
 
     def __init__(self, program: Program):
-        self._compiled = program
+        self._program = program
         self._pricer: Pricer | None = None  # made on first use; its plan caches are safe to share between threads
 
     def _shared_pricer(self) -> Pricer:
         if self._pricer is None:
-            self._pricer = Pricer(self._compiled)  # two threads may both make one: either serves
+            self._pricer = Pricer(self._program)  # two threads may both make one: either serves
         return self._pricer
 
     @property
     def program(self) -> Program:
         """What the rules mean, resolved: for the tools (check, explain, diff) built on a ruleset."""
-        return self._compiled
+        return self._program
 
     @property
     def compiled(self) -> Program:
         """The same as `program`: the log reader's name for it."""
-        return self._compiled
+        return self._program
 
     @property
     def sources(self) -> Mapping[str, tuple[str, ...]]:
         """Each rule file's lines, by the name messages show for it."""
-        return self._compiled.sources
+        return self._program.sources
 
     @property
     def currency(self) -> str:
-        return self._compiled.currency
+        return self._program.currency
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return tuple(self._compiled.kinds)
+        return tuple(self._program.kinds)
 
     @property
     def item_fields(self) -> frozenset[str]:
         """What a usage item can be grouped by: `kind`, `name`, and every field and quantity of a kind."""
         names = {"kind", "name"}
-        for kind in self._compiled.kinds.values():
+        for kind in self._program.kinds.values():
             names.update(f.name for f in kind.fields)
             names.update(d.name for d in kind.derived)
         return frozenset(names)
 
     @property
     def examples(self) -> tuple[Example, ...]:
-        return self._compiled.examples
+        return self._program.examples
 
     def evaluate(self, document: Mapping[str, Any], source: str | None = None) -> Bill:
         """Price a usage document (`{"usage": [...]}`); raises UsageError when refused."""
@@ -81,15 +81,15 @@ class Ruleset:
         self, items: Iterable[Any], source: str | None = None, start: int = 1
     ) -> tuple[list[Item], list[Problem]]:
         """Raw usage items checked against their kinds: the checked items and every problem."""
-        return check_items(self._compiled, list(items), source, start)
+        return check_items(self._program, list(items), source, start)
 
     def bill(self, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
         """The bill of checked items; raises UsageError with `problems` and every refusal."""
-        return evaluate_items(self._compiled, items, problems)
+        return evaluate_items(self._program, items, problems)
 
     def accumulator(self, group_by: Sequence[str] = ()) -> Accumulator:
         """An empty running total, sharing this ruleset's pricing plans."""
-        return Accumulator(self._compiled, group_by, self._shared_pricer())
+        return Accumulator(self._program, group_by, self._shared_pricer())
 
     def totals(self, items: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ()) -> Totals:
         """Totals-only pricing of a stream of usage items, in constant memory.
@@ -106,7 +106,7 @@ class Ruleset:
         from .logs import read_records  # start-up time: only log totals need the log reader
 
         accumulator = self.accumulator(group_by)
-        accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
+        accumulator.add_records(read_records(self._program, lines, attributes=bool(group_by)))
         return accumulator.result()
 
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:

@@ -67,7 +67,7 @@ class Totals:
         return not self.unpriced and not self.malformed
 
 
-class Record(Protocol):
+class Entry(Protocol):
     """What a reader above (a log reader) feeds `add_record`: one usage item and its
     grouping attributes, or the reason there is none. Totals name no record format."""
 
@@ -122,7 +122,7 @@ class Accumulator:
         """The running total (for progress reports)."""
         return exact_sum(_amount(line) for line in self._lines.values())
 
-    def add_record(self, record: Record) -> None:
+    def add_record(self, record: Entry) -> None:
         self.read += 1
         if record.malformed is not None:
             _count(self._malformed, self._from_source(record.malformed), record.line)
@@ -146,7 +146,7 @@ class Accumulator:
         """
         self._add_positioned(enumerate(items, start))
 
-    def add_records(self, records: Iterable[Record]) -> None:
+    def add_records(self, records: Iterable[Entry]) -> None:
         """Many records; their usage items are batched like `add_items` when each record's
         grouping attributes say no more than its item's own fields (batches group by those)."""
         group_by = self.group_by
