@@ -104,6 +104,41 @@ def compile_sources(
     return compile_files(files, {shown: text.splitlines() for shown, text in texts.items()}, root)
 
 
+def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The rule files PATHs name (a folder's `*.rules`, in name order), once each, and a
+    message for each folder that holds none; `fmt` rewrites them."""
+    files: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if path != "-" and folder.is_dir():
+            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if p.is_file())
+            if not found:
+                refused.append(f"{path}: no *.rules files in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files)), refused
+
+
+def read_rule_text(path: str) -> str:
+    """One rule file's text, exactly as written (line ends kept), for `fmt`.
+
+    Raises OSError or UnicodeDecodeError when it cannot be read, and RuleFileError
+    (BR003) past the size limit, as loading would.
+    """
+    file = Path(path)
+    too_large = limits.rule_file_size(file.stat().st_size)
+    if too_large:
+        raise RuleFileError([Diagnostic("BR003", too_large, m.Span(path, 1, 1))])
+    return file.read_bytes().decode("utf-8")
+
+
+def write_rule_text(path: str, text: str) -> None:
+    """Rewrite a rule file (`fmt`), with the line ends the text has."""
+    Path(path).write_bytes(text.encode("utf-8"))
+
+
 def rule_paths(root: Path) -> list[Path]:
     """The rule files of a folder in name order (or the one file given)."""
     if root.is_file():

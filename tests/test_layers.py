@@ -161,3 +161,14 @@ def test_only_the_parser_imports_lark():
         if any(t == "lark" or t.startswith("lark.") for t, _, _ in imports(module, source))
     )
     assert importers == [f"{PACKAGE}.parser"]
+
+
+def test_only_the_loader_looks_for_rule_files():
+    """Rule files are found (and so opened) by the loader alone: no other module globs `*.rules`."""
+    finders = sorted(
+        module for module, source in package_sources().items()
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("glob", "rglob")
+        and node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).endswith(".rules")
+    )
+    assert finders == [f"{PACKAGE}.loader", f"{PACKAGE}.loader"]  # a folder to load, and a folder to format

@@ -209,6 +209,15 @@ def test_a_rule_file_over_5_mib_is_refused_unread(in_tmp):
     assert bedrock_rules.load("big.rules").currency == "USD"
 
 
+def test_fmt_leaves_a_rule_file_over_5_mib_alone_as_loading_refuses_it(in_tmp):
+    text = "currency USD\n" + "#" * limits.MAX_RULE_FILE_BYTES + "\n"
+    (in_tmp / "big.rules").write_text(text)
+    run = run_cli("fmt", "big.rules")
+    assert (run.code, run.out) == (2, "")
+    assert run.err.startswith("big.rules:1:1: error[BR003]: rule file too large: ")
+    assert (in_tmp / "big.rules").read_text() == text
+
+
 def test_more_than_1000_rule_files_are_refused(in_tmp):
     folder = in_tmp / "many"
     folder.mkdir()
