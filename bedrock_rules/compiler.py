@@ -125,17 +125,17 @@ class _Compiler:
         for region in self.statements(m.Region):
             if region.name in self.regions:
                 self._duplicate("region", region.name, self.regions[region.name].span, region.span)
-            self.regions[region.name] = region
+            self.regions[str(region.name)] = region  # plain text: it becomes usage values
         for provider in self.statements(m.Provider):
             if provider.name in self.providers:
                 self._duplicate("provider", provider.name, self.providers[provider.name].span, provider.span)
-            self.providers[provider.name] = provider
+            self.providers[str(provider.name)] = provider
             for model in provider.models:
                 if model.name in self.models:
                     self._duplicate("model", model.name, self.models[model.name].span, model.span)
                     continue
-                self.models[model.name] = ModelInfo(
-                    model.name, model.title or model.name, provider.name, model.aliases, model.span
+                self.models[str(model.name)] = ModelInfo(
+                    str(model.name), model.title or str(model.name), str(provider.name), tuple(map(str, model.aliases)), model.span
                 )
                 for spelling in (model.name, *model.aliases):
                     owner = self.aliases.get(spelling)
@@ -146,11 +146,11 @@ class _Compiler:
                             model.span,
                         )
                     else:
-                        self.aliases[spelling] = model.name
+                        self.aliases[str(spelling)] = str(model.name)
         for record in self.statements(m.Record):
             if record.name in self.records:
                 self._duplicate("record", record.name, self.records[record.name].span, record.span)
-            self.records[record.name] = record
+            self.records[str(record.name)] = record
 
     def _duplicate(self, what: str, name: str, first: m.Span, again: m.Span) -> None:
         self.error("BR201", f"{what} `{name}` is declared twice; first at {first.where}", again)
@@ -172,9 +172,9 @@ class _Compiler:
                     self.error("BR201", f"`{d.name}` is already a field of kind `{kind.name}`", d.span)
                     continue
                 if self._check_expr(d.expr, scope, {}):
-                    derived.append(DerivedSpec(d.name, d.unit, d.expr, compile_expr(d.expr, EXACT)))
+                    derived.append(DerivedSpec(str(d.name), d.unit, d.expr, compile_expr(d.expr, EXACT)))
                     scope[d.name] = t.DecimalType()
-            self.kinds[kind.name] = KindSpec(kind.name, kind.title or kind.name, fields, tuple(derived), kind.span)
+            self.kinds[str(kind.name)] = KindSpec(str(kind.name), kind.title or str(kind.name), fields, tuple(derived), kind.span)
 
     def _fields(self, declared: Sequence[m.Field], owner: str) -> tuple[t.FieldSpec, ...]:
         fields: list[t.FieldSpec] = []
@@ -193,7 +193,7 @@ class _Compiler:
             default, has_default = None, f.default is not None
             if has_default:
                 default = self._constant(f.default, field_type, f"the default of `{f.name}`")
-            fields.append(t.FieldSpec(f.name, field_type, default, has_default, f.optional, f.unit))
+            fields.append(t.FieldSpec(str(f.name), field_type, default, has_default, f.optional, f.unit))
         return tuple(fields)
 
     def _type(self, ref: m.TypeRef, depth: int = 0) -> t.FieldType | None:
@@ -201,7 +201,7 @@ class _Compiler:
             item = self._type(ref.item, depth + 1)
             return t.ListOf(item) if item is not None else None
         if len(ref.names) > 1:
-            return t.EnumType(ref.names)
+            return t.EnumType(tuple(map(str, ref.names)))
         name = ref.names[0]
         builtin = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
@@ -211,7 +211,7 @@ class _Compiler:
             return builtin[name]
         if name in self.records and depth < 4:
             record = self.records[name]
-            return t.RecordType(name, self._fields(record.fields, f"record `{name}`"))
+            return t.RecordType(str(name), self._fields(record.fields, f"record `{name}`"))
         known = [*builtin, *self.records]
         self.error(
             "BR200",
@@ -324,17 +324,17 @@ class _Compiler:
             field_type = field_type.item
         if isinstance(field_type, t.ModelType):
             if text in self.aliases:
-                return self.aliases[text]
+                return self.aliases[text]  # plain text, as the program holds names
             self._unknown("model", text, self.aliases, span)
             return None
         if isinstance(field_type, t.RegionType):
             if text in self.regions:
-                return text
+                return str(text)
             self._unknown("region", text, self.regions, span)
             return None
         if isinstance(field_type, t.EnumType):
             if text in field_type.values:
-                return text
+                return str(text)
             what = "provider" if field == "provider" else f"value of `{field}`"
             self.error(
                 "BR203",
@@ -345,7 +345,7 @@ class _Compiler:
             return None
         if isinstance(field_type, t.FlagType):
             if text in ("true", "false"):
-                return text
+                return str(text)
             self.error("BR203", f"`{field}` is true or false, not `{text}`", span)
             return None
         if t.is_numeric(field_type):
@@ -354,7 +354,7 @@ class _Compiler:
             except decimal.InvalidOperation:
                 self.error("BR203", f"`{field}` is a number, not `{text}`", span)
                 return None
-            return text
+            return str(text)
         self.error("BR203", f"`{field}` cannot be matched against a value", span)
         return None
 
@@ -504,7 +504,7 @@ class _Compiler:
             return None
         scope = self._scope(kind)
         each = tuple(
-            (c.field, c.value.text)
+            (str(c.field), str(c.value.text))
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
@@ -512,7 +512,7 @@ class _Compiler:
         return PriceRule(
             id=rule_id,
             kind=kind.name,
-            quantity=quantity,
+            quantity=str(quantity),
             per=per,
             rate=rate,
             free=free,

@@ -182,8 +182,8 @@ def _typed(text: str, field_type: t.FieldType | None) -> Any:
     if isinstance(field_type, t.ListOf):
         field_type = field_type.item
     if field_type is None:
-        return text
-    return t.literal(field_type, text)
+        return str(text)
+    return t.literal(field_type, str(text))  # plain text: compared with usage values on the hot path
 
 
 def compile_condition(cond: m.Condition, types_: Mapping[str, t.FieldType]) -> Predicate:
