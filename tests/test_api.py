@@ -177,3 +177,13 @@ def test_py_typed_ships():
 
 def test_public_names():
     assert set(bedrock_rules.__all__) >= {"load", "Ruleset", "Bill", "ItemBill", "Charge", "dump", "UsageError", "RuleFileError"}
+
+
+def test_checked_usage_values_are_plain_text_not_the_rules_names(rules):
+    """Names in the rules carry their spans; the values a usage gets from them are plain str,
+    which the pricer's fast paths rely on (they check `type(v) is str`)."""
+    (item,), problems = rules.check_items([{"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-east-1"}])
+    assert problems == []
+    assert {name: type(value) for name, value in item.values.items() if isinstance(value, str)} == {
+        "model": str, "region": str, "provider": str, "mode": str,
+    }
