@@ -113,19 +113,19 @@ def fields_of(cond: m.Condition) -> set[str]:
         return fields_of(cond.part)
     if isinstance(cond, m.Compare):
         return expr_fields(cond.left) | expr_fields(cond.right)
-    return {cond.field}
+    return {str(cond.field)}
 
 
 def expr_fields(expr: m.Expr) -> set[str]:
     """The fields and quantities an expression reads."""
     if isinstance(expr, m.FieldRef):
-        return {expr.name}
+        return {str(expr.name)}
     if isinstance(expr, m.Binary):
         return expr_fields(expr.left) | expr_fields(expr.right)
     if isinstance(expr, m.Call):
         return set().union(set(), *(expr_fields(a) for a in expr.args))
     if isinstance(expr, m.SumEach):
-        return {expr.list_field}
+        return {str(expr.list_field)}
     return set()
 
 
@@ -212,7 +212,7 @@ def compile_condition(cond: m.Condition, types_: Mapping[str, t.FieldType]) -> P
                 return False
 
         return compared
-    field = cond.field
+    field = str(cond.field)  # plain text: a str subclass as a key slows every dict lookup
     field_type = types_.get(field)
     listed = isinstance(field_type, t.ListOf)
     if isinstance(cond, m.Member):
@@ -245,7 +245,7 @@ def compile_expr(expr: m.Expr, ctx: decimal.Context) -> Callable[[Values], Any]:
         constant = int(number) if number == number.to_integral_value() else number
         return lambda v: constant
     if isinstance(expr, m.FieldRef):
-        name = expr.name
+        name = str(expr.name)
 
         def read(v: Values) -> Any:
             try:
@@ -277,7 +277,7 @@ def compile_expr(expr: m.Expr, ctx: decimal.Context) -> Callable[[Values], Any]:
         pick = max if expr.function == "max" else min
         return lambda v: pick(a(v) for a in args)
     body = compile_expr(expr.body, ctx)
-    list_field = expr.list_field
+    list_field = str(expr.list_field)
 
     def summed(v: Values) -> Any:
         total: Any = 0
