@@ -130,6 +130,15 @@ class Program:
     # Each file's lines by the name messages show, so diagnostics never read a file again.
     sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
 
+    @property
+    def item_fields(self) -> frozenset[str]:
+        """The names a usage item's values can have: `kind`, `name`, every field and quantity of a kind."""
+        names = {"kind", "name"}
+        for kind in self.kinds.values():
+            names.update(f.name for f in kind.fields)
+            names.update(d.name for d in kind.derived)
+        return frozenset(names)
+
     def refusing(self, kind: str, values: Values) -> list[Guard]:
         """The guards (`offer`, `refuse`, `require`) that refuse a usage of a kind with these values."""
         return [guard for guard in self.guards.get(kind, ()) if guard.refuses(values)]

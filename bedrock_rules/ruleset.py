@@ -58,11 +58,7 @@ class Ruleset:
     @property
     def item_fields(self) -> frozenset[str]:
         """What a usage item can be grouped by: `kind`, `name`, and every field and quantity of a kind."""
-        names = {"kind", "name"}
-        for kind in self._program.kinds.values():
-            names.update(f.name for f in kind.fields)
-            names.update(d.name for d in kind.derived)
-        return frozenset(names)
+        return self._program.item_fields
 
     @property
     def examples(self) -> tuple[Example, ...]:

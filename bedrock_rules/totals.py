@@ -150,6 +150,10 @@ class Accumulator:
         """Many records; their usage items are batched like `add_items` when each record's
         grouping attributes say no more than its item's own fields (batches group by those)."""
         group_by = self.group_by
+        if not set(group_by) <= self.compiled.item_fields:  # grouped by what only the records say (a day, a tag)
+            for record in records:
+                self.add_record(record)
+            return
 
         def positioned() -> Iterator[tuple[int, Mapping[str, Any]]]:
             for record in records:
@@ -159,9 +163,11 @@ class Accumulator:
                     continue
                 attributes = record.attributes
                 for name in group_by:
-                    if name in attributes and attributes[name] != group_text(item.get(name)):
-                        self.add_record(record)  # grouped by what the record says, item by item
-                        break
+                    if name in attributes:
+                        said, value = attributes[name], item.get(name)
+                        if said != value and said != group_text(value):  # the first test spares a call per record
+                            self.add_record(record)  # grouped by what the record says, item by item
+                            break
                 else:
                     yield record.line, item
 
