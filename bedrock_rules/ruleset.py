@@ -73,15 +73,6 @@ class Ruleset:
         accumulator.add_items(items)
         return accumulator.result()
 
-    def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:
-        """Totals of model invocation log records given as JSON lines (see logs.py)."""
-        from .logs import read_records
-        from .totals import Accumulator
-
-        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
-        accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
-        return accumulator.result()
-
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:
         """Price a usage document given as JSON or YAML text."""
         return self.evaluate(read_document(text, source), source)

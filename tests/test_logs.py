@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bedrock_rules
+from bedrock_rules.bedrock.logs import totals_of_log
 from conftest import ROOT, run_cli
 
 LOGS = ROOT / "tests" / "logs"
@@ -38,14 +39,14 @@ def test_a_mixed_log_is_priced_with_what_it_could_not_price(fmt, text_snapshot):
 
 
 def test_the_mixed_log_in_numbers(rules):
-    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"))
+    totals = totals_of_log(rules.compiled, open(MIXED, encoding="utf-8"))
     assert (totals.read, totals.priced) == (13, 7)
     assert totals.failed_calls == (("ThrottlingException", 1),)
     reasons = {u.reason: u.places for u in totals.unpriced}
     assert reasons == {
         "Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)": (9,),
         "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
-        "the rules price no cache_read_input_tokens for text usage (5000 in this call)": (13,),
+        "prompt caching is not in the price list (mid-2024): cache read tokens cannot be priced (rulesets/bedrock/shared.rules:44)": (13,),
         "unknown model 'acme.superlm-v9'": (7,),
     }
     assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
@@ -94,7 +95,7 @@ def test_stdin_plain_and_gzip(compress, monkeypatch):
 
 
 def test_group_by_day_and_identity(rules):
-    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"), group_by=("day", "identity"))
+    totals = totals_of_log(rules.compiled, open(MIXED, encoding="utf-8"), group_by=("day", "identity"))
     days = {group[0] for group, _ in totals.subtotals}
     assert days == {"2024-07-02", "2024-07-03"}
     assert sum(subtotal for _, subtotal in totals.subtotals) == totals.total
@@ -176,7 +177,7 @@ def test_a_log_prices_like_the_same_usage_document(rules, generated):
         ]
     }
     bill = rules.evaluate(document)
-    totals = rules.totals_of_log(lines)
+    totals = totals_of_log(rules.compiled, lines)
     assert totals.complete
     assert totals.total == bill.total
     by_rule: dict[str, Decimal] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zlib
 from typing import TextIO
 
 from .. import limits
@@ -16,7 +17,6 @@ from ..ruleset import load
 from ..usage import Item, check_items, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
-LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("usage", "invocation-log"),
         default="usage",
         help="usage: JSON or YAML usage documents (default); invocation-log: Bedrock model invocation logs "
-        "(JSON lines, plain or .gz)",
+        "(JSON lines, plain or .gz, JSON arrays, Logs Insights CSV or JSON exports, or folders of them)",
+    )
+    parser.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help="invocation logs: application inference profiles to their models (JSON or YAML: the output of "
+        "`aws bedrock get-inference-profile`, or {profile ARN or ID: model ID})",
     )
     parser.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="table for people (default), json or csv for machines"
@@ -113,29 +119,32 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
-    from ..logs import open_log, read_records
+    from ..bedrock import containers
+    from ..bedrock.logs import LogReader, check_groups, read_file
+    from ..bedrock.profiles import load_profiles
     from ..totals import Accumulator, where
 
-    for key in args.group_by:
-        if key not in LOG_GROUPS and not key.startswith("tag:"):
-            raise UsageError([Problem(f"cannot group invocation logs by {key!r}; use {', '.join(LOG_GROUPS)} or tag:KEY")])
+    check_groups(args.group_by)
+    profiles = load_profiles(args.profiles) if args.profiles else None
+    reader = LogReader(compiled, bool(args.group_by), profiles)
     accumulator = Accumulator(compiled, args.group_by)
     progress = _Progress(compiled.currency) if sys.stderr.isatty() else None
-    for path in args.usage:
+    files = [found for path in args.usage for found in containers.files_of(path)]
+    for label, path in files:
         try:
-            lines = open_log(path)
+            raw = containers.open_binary(path)
         except OSError as error:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
-        if len(args.usage) > 1:
-            accumulator.source = "<stdin>" if path == "-" else path  # add_records ends with no batch held
-        with lines:
-            records = read_records(compiled, lines, attributes=bool(args.group_by))
-            if progress is not None:
-                records = progress.follow(records, accumulator)
+        if len(files) > 1:
+            accumulator.source = label  # add_records ends with no batch held
+        with raw:
             try:
+                records = read_file(reader, raw)
+                if progress is not None:
+                    records = progress.follow(records, accumulator)
                 accumulator.add_records(records)
-            except (OSError, EOFError) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=path)]) from None
+            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
     if progress is not None:
         progress.done()
     totals = accumulator.result()
