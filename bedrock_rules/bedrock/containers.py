@@ -297,6 +297,7 @@ def _array(window: _Window) -> Iterator[tuple[int, Any]]:
         window.pos += 1
         return
     while True:
+        window.peek()
         line = window.line()
         try:
             yield line, _element(window.value())
