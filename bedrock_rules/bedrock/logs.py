@@ -20,14 +20,16 @@ from ..totals import Accumulator, Entry, Totals
 from . import containers
 from .containers import Malformed
 from .fields import (
+    BODY,
+    EVENTS,
     GEOGRAPHIES,
     GLOBAL_PREFIX,
     GUARDRAIL_UNITS,
     LATENCIES,
+    REQUEST,
     REQUIRED_COUNTS,
     TIERS,
     TOKEN_FIELDS,
-    Source,
 )
 
 # What `--group-by` offers for logs, besides `tag:KEY` (a requestMetadata pair).
@@ -88,6 +90,7 @@ class LogReader:
         self.attributes = attributes
         self.profiles = dict(profiles or {})
         self._models: dict[str, tuple[str | None, dict[str, str], str | None]] = {}
+        self._kinds: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         kinds = compiled.kinds.values()
         self._declared = {k.name: frozenset(f.name for f in k.fields) for k in kinds}
         self._guardrail_kind = next((k.name for k in kinds if self._declared[k.name] & set(_GUARDRAIL_FIELDS)), None)
@@ -136,6 +139,12 @@ class LogReader:
 
     def _kind(self, model: str, needs: str) -> tuple[str | None, str | None]:
         """The kind that prices `model` and declares `needs`, or why there is none."""
+        known = self._kinds.get((model, needs))
+        if known is None:
+            known = self._kinds[(model, needs)] = self._find_kind(model, needs)  # as many as models x 2
+        return known
+
+    def _find_kind(self, model: str, needs: str) -> tuple[str | None, str | None]:
         kinds = [k for k, models in self.compiled.by_model.items() if model in models and needs in self._declared[k]]
         if len(kinds) == 1:
             return kinds[0], None
@@ -205,8 +214,15 @@ class LogReader:
         for name, value in served.items():
             if name in declared:
                 item[name] = value
-        for source in TOKEN_FIELDS:
-            value = _first(record, source)
+        answer = output.get("outputBodyJson")
+        roots = {
+            "record": record, "input": given, "output": output,
+            "request": body if type(body) is dict else None,
+            "body": answer if type(answer) is dict else None,
+            "events": answer if type(answer) is list else None,
+        }
+        for source, paths in _PATHS:
+            value = _first(roots, paths)
             if value is None:
                 if source.usage_field in REQUIRED_COUNTS:
                     return f"no {source.usage_field} count in the record"
@@ -303,32 +319,38 @@ def _assessments(container: Mapping[str, Any]) -> Iterator[Any]:
                 yield from assessment if type(assessment) is list else [assessment]
 
 
-def _first(record: Mapping[str, Any], source: Source) -> Any:
-    for path in source.paths:
-        value = _at(record, path)
-        if value is not None:
-            return value
+Path = tuple[str, tuple[str, ...]]
+# Where a path starts, longest prefix first: each of these is found once per record.
+_ROOTS = (
+    (f"{EVENTS}.", "events"), (f"{BODY}.", "body"), (f"{REQUEST}.", "request"),
+    ("input.", "input"), ("output.", "output"), ("", "record"),
+)
+
+
+def _compile(path: str) -> Path:
+    """A table path as (the part of the record it starts from, the keys below it)."""
+    prefix, root = next((p, r) for p, r in _ROOTS if path.startswith(p))
+    return root, tuple(path[len(prefix):].split("."))
+
+
+# The table's paths, split once: this runs for every record.
+_PATHS = tuple((source, tuple(_compile(p) for p in source.paths)) for source in TOKEN_FIELDS)
+
+
+def _first(roots: Mapping[str, Any], paths: tuple[Path, ...]) -> Any:
+    for root, keys in paths:
+        start = roots[root]
+        if start is None:
+            continue
+        for value in reversed(start) if root == "events" else (start,):  # a stream: last event first
+            for key in keys:
+                if type(value) is not dict:
+                    value = None
+                    break
+                value = value.get(key)
+            if value is not None:
+                return value
     return None
-
-
-def _at(value: Any, path: str) -> Any:
-    """The value at a dotted path; `key[]` looks in each element of a list, last first."""
-    parts = path.split(".")
-    for index, part in enumerate(parts):
-        if part.endswith("[]"):
-            events = value.get(part[:-2]) if type(value) is dict else None
-            if type(events) is not list:
-                return None
-            rest = ".".join(parts[index + 1:])
-            for event in reversed(events):
-                found = _at(event, rest)
-                if found is not None:
-                    return found
-            return None
-        if type(value) is not dict:
-            return None
-        value = value.get(part)
-    return value
 
 
 def _normal(field: str, value: Any) -> Any:
