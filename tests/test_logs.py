@@ -568,3 +568,10 @@ def test_a_broken_json_array_reports_the_rest_as_unreadable(tmp_path):
     assert run.code == 3
     assert "records: 3 read, 2 priced" in run.out
     assert "the rest of the file cannot be read (line 3)" in run.out
+
+
+def test_an_embedding_record_needs_no_output_count(rules):
+    line = _haiku(modelId="cohere.embed-english-v3", output={"outputBodyJson": {"embeddings": [[0.1]]}})
+    totals = totals_of_log(rules.compiled, [line, _haiku(output={})])
+    assert (totals.priced, totals.total) == (1, Decimal("0.0001"))
+    assert [u.reason for u in totals.malformed] == ["no output_tokens count in the record"]

@@ -66,7 +66,8 @@ TOKEN_FIELDS: tuple[Source, ...] = (
     Source("inference_region", ("inferenceRegion",), None, "omit"),
 )
 
-# The two counts every text or embedding record must carry: without them it is malformed.
+# Counts a record must carry when the rules price them for its model (an embedding's
+# output is "not applicable"): without them the record is malformed, not billed 0.
 REQUIRED_COUNTS = ("input_tokens", "output_tokens")
 
 # Guardrail units, as AWS counts them per policy in `invocationMetrics.usage`.

@@ -91,6 +91,7 @@ class LogReader:
         self.profiles = dict(profiles or {})
         self._models: dict[str, tuple[str | None, dict[str, str], str | None]] = {}
         self._kinds: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._charges: dict[tuple[str, str, str], bool] = {}
         kinds = compiled.kinds.values()
         self._declared = {k.name: frozenset(f.name for f in k.fields) for k in kinds}
         self._guardrail_kind = next((k.name for k in kinds if self._declared[k.name] & set(_GUARDRAIL_FIELDS)), None)
@@ -151,6 +152,16 @@ class LogReader:
         if not kinds:
             return None, f"the rules price {model} in no kind with {needs}"
         return None, f"the rules price {model} as {' and as '.join(sorted(kinds))}; the record does not say which"
+
+    def _charged(self, kind: str, model: str, quantity: str) -> bool:
+        """Whether a rule prices `quantity` of `model` (at a rate, or free): then a record
+        without it cannot be priced. An embedding's output, "not applicable", is not."""
+        key = (model, kind, quantity)
+        known = self._charges.get(key)
+        if known is None:
+            rules = self.compiled.by_model.get(kind, {}).get(model, ())
+            known = self._charges[key] = any(r.quantity == quantity and r.refusal is None for r in rules)
+        return known
 
     # records ------------------------------------------------------------------------
 
@@ -224,7 +235,7 @@ class LogReader:
         for source, paths in _PATHS:
             value = _first(roots, paths)
             if value is None:
-                if source.usage_field in REQUIRED_COUNTS:
+                if source.usage_field in REQUIRED_COUNTS and self._charged(kind, model, source.usage_field):
                     return f"no {source.usage_field} count in the record"
                 continue
             value = _normal(source.usage_field, value)
