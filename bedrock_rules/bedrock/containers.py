@@ -59,7 +59,7 @@ _WHITESPACE = re.compile(r"[ \t\r\n]*")
 
 def decode(text: str) -> Any:
     """One JSON value filling `text` (surrounding whitespace allowed); raises ValueError."""
-    value, end = DECODER.raw_decode(text, len(text) - len(text.lstrip()))
+    value, end = DECODER.raw_decode(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
     if end != len(text) and not text[end:].isspace():
         raise json.JSONDecodeError("Extra data", text, end)
     return value
@@ -141,33 +141,24 @@ def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    raw_decode = DECODER.raw_decode
     for number, line in lines(raw):
         if line is None:
             yield number, Malformed(too_long())
             continue
         text = line.decode("utf-8", "replace")
-        if text.isspace():
+        if not text or text.isspace():
             continue
         try:
-            value, end = raw_decode(text)  # the common case: no leading whitespace
-            if end != len(text) and not text[end:].isspace():
-                raise json.JSONDecodeError("Extra data", text, end)
+            value = decode(text)
         except (ValueError, RecursionError) as error:
-            if isinstance(error, json.JSONDecodeError) and error.pos == 0 and not isinstance(error, DuplicateKey):
-                try:
-                    value = decode(text)
-                except (ValueError, RecursionError) as again:
-                    yield number, Malformed(problem(again))
-                    continue
-            else:
-                yield number, Malformed(problem(error))
-                continue
+            yield number, Malformed(problem(error))
+            continue
         yield number, value
 
 
 def _insights_csv(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
     """A Logs Insights CSV export: the record is the JSON text of the `@message` column."""
+    # The csv module's cell limit (128 KiB) is process-wide; a record may be up to the log limit.
     csv.field_size_limit(max(csv.field_size_limit(), limits.MAX_LOG_RECORD_BYTES))
     column: int | None = None
     for number, line in lines(raw):
