@@ -46,7 +46,7 @@ def test_the_mixed_log_in_numbers(rules):
     assert reasons == {
         "Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)": (9,),
         "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
-        "prompt caching is not in the price list (mid-2024): cache read tokens cannot be priced (rulesets/bedrock/shared.rules:44)": (13,),
+        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)": (13,),
         "unknown model 'acme.superlm-v9'": (7,),
     }
     assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
@@ -381,10 +381,10 @@ def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not(
     reasons = {u["reason"]: u["first_lines"] for u in data["unpriced"]}
     assert reasons["guardrail units unknown: the record shows a guardrail ran but carries no unit counts"] == [4]
     assert reasons["unknown model 'acme.superlm-v9'"] == [5]
-    cache = "prompt caching is not in the price list (mid-2024): cache {} tokens cannot be priced (rulesets/bedrock/shared.rules:{})"
-    assert reasons[cache.format("read", 44)] == [7, 9]  # Converse usage; a stream's message_start
-    assert reasons[cache.format("write", 45)] == [8]  # an Anthropic body's cache_creation_input_tokens
-    assert reasons["latency-optimized inference is not in the price list (mid-2024) (rulesets/bedrock/shared.rules:47)"] == [12]
+    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)"
+    assert reasons[cache.format("read")] == [7, 9]  # Converse usage; a stream's message_start
+    assert reasons[cache.format("write")] == [8]  # an Anthropic body's cache_creation_input_tokens
+    assert reasons["latency-optimized inference is not in the price list (mid-2024) (rulesets/bedrock/shared.rules:46)"] == [12]
     assert [r for r in reasons if r.startswith("field contextual_grounding_policy_units: ")] != []
     s3 = next(r for r in reasons if r.startswith("the request body is in S3 (s3://"))
     assert s3.endswith("an image call cannot be priced from the record alone") and reasons[s3] == [11]
