@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .display import align, encodable
+from .model import Window
 
 
 def item_label(index: int, name: str | None) -> str:
@@ -29,6 +30,12 @@ class Charge:
     rule: str  # file:line of the rule
     rule_id: str  # stable across edits that keep the rule's meaning
     note: str | None = None  # why a charge is free
+    valid: Window | None = None  # the days of the version that priced it; None: an undated rule
+
+    @property
+    def cited(self) -> str:
+        """The rule as the table cites it: `file:line`, with its window when dated."""
+        return self.rule + (f" ({self.valid})" if self.valid is not None else "")
 
 
 @attrs.frozen
@@ -39,6 +46,7 @@ class ItemBill:
     charges: tuple[Charge, ...] = attrs.field(converter=tuple)
     subtotal: Decimal = Decimal(0)
     source: str | None = None
+    at: str | None = None  # the item's date, normalised (2024-12-05, 2024-12-05T10:00:00Z)
 
     @property
     def label(self) -> str:
@@ -74,6 +82,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
                 "name": item.name,
                 **({"document": item.source} if item.source else {}),
                 "kind": item.kind,
+                **({"at": item.at} if item.at is not None else {}),
                 "subtotal": decimal_text(item.subtotal),
                 "charges": [
                     {
@@ -86,12 +95,20 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         "amount": decimal_text(charge.amount),
                         "rule": charge.rule,
                         **({"note": charge.note} if charge.note else {}),
+                        **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
                     }
                     for charge in item.charges
                 ],
             }
             for item in bill.items
         ],
+    }
+
+
+def _window_data(window: Window) -> dict[str, str | None]:
+    return {
+        "from": None if window.start is None else window.start.isoformat(),
+        "until": None if window.end is None else window.end.isoformat(),
     }
 
 
@@ -121,7 +138,7 @@ def render_table(bill: Bill) -> str:
             quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
             rate = rate_text(charge, bill.currency)
             label = f"{item.label} ({item.kind})" if position == 0 else ""
-            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
+            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.cited))
         rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
     out = align([header, *rows], right={2, 4}, ruled=True)
     out.append(f"total: {decimal_text(bill.total)} {bill.currency}")

@@ -108,6 +108,11 @@ class _Compiler:
             examples=examples,
             files=tuple(self.files),
             sources=self.sources,
+            dated_kinds=frozenset(
+                {r.kind for r in rules if r.window is not None}
+                | {k for g in guards if g.dated for k in g.kinds}
+                | {k for f in frees if f.window is not None for k in f.kinds}
+            ),
         )
 
     def _currency(self) -> str:
@@ -205,7 +210,7 @@ class _Compiler:
         name = ref.names[0]
         builtin = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
-            "model": t.ModelType(), "region": t.RegionType(),
+            "model": t.ModelType(), "region": t.RegionType(), "date": t.DateType(),
         }
         if name in builtin:
             return builtin[name]
@@ -238,6 +243,9 @@ class _Compiler:
             return True
         if isinstance(expr, m.FieldRef):
             field_type = records.get(expr.name) or scope.get(expr.name)
+            if field_type is None and expr.name == "at":
+                self._at_in_condition(expr.name, expr.span)
+                return False
             if field_type is None:
                 self._unknown("quantity", expr.name, [*scope, *records], expr.span)
                 return False
@@ -300,12 +308,23 @@ class _Compiler:
             return None
         return attrs.evolve(cond, value=m.Word(resolved, value.span))
 
+    def _at_in_condition(self, name: str, span: m.Span) -> None:
+        self.error(
+            "BR207",
+            "`at` cannot be tested in a condition: dates are stated with `from`/`until` at the end of the line, "
+            "so `check` and the refusal of undated usage can see them",
+            m.span_of(name, span),
+        )
+
     def _scope(self, kind: KindSpec) -> dict[str, t.FieldType]:
         scope = {f.name: f.type for f in kind.fields}
         scope.update({d.name: t.DecimalType() for d in kind.derived})
         return scope
 
     def _field_type(self, name: str, kind: KindSpec, span: m.Span) -> t.FieldType | None:
+        if name == "at":
+            self._at_in_condition(name, span)
+            return None
         if name == "provider" and kind.model_field:
             return t.EnumType(tuple(self.providers))
         scope = self._scope(kind)
@@ -409,7 +428,7 @@ class _Compiler:
             for column, cell in zip(table.columns, row, strict=False):
                 if isinstance(column, m.KeyColumn):
                     continue
-                rule = self._cell_rule(table, kind, column, columns[id(column)], cell, [*common, *keys])
+                rule = self._cell_rule(table, kind, column, columns[id(column)], cell, [*common, *keys], table.window)
                 if rule is not None:
                     rules.append(rule)
         return rules
@@ -484,7 +503,7 @@ class _Compiler:
                 keys.append(checked)
         return keys if ok else None
 
-    def _cell_rule(self, table, kind, column, resolved, cell, conditions) -> PriceRule | None:
+    def _cell_rule(self, table, kind, column, resolved, cell, conditions, window=None) -> PriceRule | None:
         quantity, per, extra = resolved
         if extra is not None:
             conditions = [*conditions, extra]
@@ -508,7 +527,9 @@ class _Compiler:
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
-        rule_id = f"{kind.name}/{quantity}[" + "; ".join(describe(c) for c in conditions) + "]"
+        # A dated rule's id names its window: two versions of one charge are two rules.
+        parts = [describe(c) for c in conditions] + ([str(window)] if window is not None else [])
+        rule_id = f"{kind.name}/{quantity}[" + "; ".join(parts) + "]"
         return PriceRule(
             id=rule_id,
             kind=kind.name,
@@ -521,6 +542,7 @@ class _Compiler:
             each=each,
             span=cell.span,
             matches=all_of(conditions, kind.fields),
+            window=window,
         )
 
     # refusals and free items --------------------------------------------------------
@@ -544,6 +566,15 @@ class _Compiler:
                 if resolved is None:
                     self._unknown("model", model_name, self.aliases, offer.span)
                     continue
+                if offer.window is not None:  # refuses every day outside the window
+                    reason = f"{self.models[resolved].title} is offered {offer.window}"
+                    for kind in self.kinds.values():
+                        if kind.model_field is not None:
+                            when = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
+                            dated = self._guard((kind.name,), when, reason, offer.span)
+                            guards.extend(attrs.evolve(g, outside=offer.window) for g in dated)
+                if not offer.regions:
+                    continue
                 reason = f"{self.models[resolved].title} is offered only in {regions}"
                 for kind in self.kinds.values():
                     region_field = kind.region_field
@@ -558,21 +589,21 @@ class _Compiler:
                     )
                     guards.extend(self._guard((kind.name,), when, reason, offer.span))
         for refuse in self.statements(m.Refuse):
-            guards.extend(self._guard(refuse.kinds, refuse.when, refuse.reason, refuse.span))
+            guards.extend(self._guard(refuse.kinds, refuse.when, refuse.reason, refuse.span, refuse.window))
         for require in self.statements(m.Require):
             when = m.Not(require.condition, require.span)
             if require.when is not None:
                 when = m.AllOf([require.when, when], require.span)
-            guards.extend(self._guard(require.kinds, when, require.reason, require.span))
+            guards.extend(self._guard(require.kinds, when, require.reason, require.span, require.window))
         return guards
 
-    def _guard(self, kind_names, when, reason, span) -> list[Guard]:
+    def _guard(self, kind_names, when, reason, span, window=None) -> list[Guard]:
         kinds = self._kinds(kind_names, span, sorted(fields_of(when)))
         guards = []
         for kind in kinds:
             checked = self._check_condition(when, kind)
             if checked is not None:
-                guards.append(Guard(frozenset({kind.name}), reason, span, all_of([checked], kind.fields), checked))
+                guards.append(Guard(frozenset({kind.name}), reason, span, all_of([checked], kind.fields), checked, window))
         return guards
 
     def _frees(self) -> list[FreeRule]:
@@ -585,7 +616,9 @@ class _Compiler:
                     if checked is None:
                         continue
                     conditions.append(checked)
-                frees.append(FreeRule(frozenset({kind.name}), free.reason, free.span, all_of(conditions, kind.fields), tuple(conditions)))
+                frees.append(FreeRule(
+                    frozenset({kind.name}), free.reason, free.span, all_of(conditions, kind.fields), tuple(conditions), free.window
+                ))
         return frees
 
 

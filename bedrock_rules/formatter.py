@@ -27,7 +27,7 @@ _LINE_BREAK = re.compile(r"\r?\n")
 
 
 class Token(NamedTuple):
-    kind: str  # word, number, string or op
+    kind: str  # word, number, string, date or op
     text: str
 
 
@@ -63,7 +63,7 @@ def format_text(text: str, path: str) -> str:
 @functools.cache
 def _terminal(name: str) -> str:
     """A terminal's regular expression as the grammar writes it, so the two cannot drift."""
-    match = re.search(rf"^{name}: /(.*)/$", grammar_path().read_text(encoding="utf-8"), re.MULTILINE)
+    match = re.search(rf"^{name}(?:\.\d+)?: /(.*)/$", grammar_path().read_text(encoding="utf-8"), re.MULTILINE)
     if match is None:  # pragma: no cover - the grammar defines all four
         raise FormatterBug(f"the grammar has no terminal {name}")
     return match.group(1)
@@ -76,6 +76,8 @@ def _lexeme() -> re.Pattern[str]:
         r"[\t ]+",
         r"(?P<comment>#.*)",
         rf"(?P<string>{_terminal('STRING')})",
+        # Dates before names and numbers, as the grammar's DATE.2 is: `2024-12-01` is one token.
+        rf"(?P<date>{_terminal('DATE')})",
         r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—])",
         rf"(?P<word>{_terminal('WORD')})",
         rf"(?P<number>{_terminal('NUMBER')})",
