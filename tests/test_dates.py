@@ -1,0 +1,139 @@
+"""Dates: `at` on usage items, `--at`, dated rules and versions, through the public API,
+the command line and the log reader."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bedrock_rules
+import bedrock_rules.cli
+from bedrock_rules.bedrock.logs import totals_of_log
+from bedrock_rules.fields import read_instant
+from conftest import ROOT, run_cli
+
+RULES = """\
+currency USD
+region us-west-2
+provider anthropic
+  model claude-2.1 "Claude 2.1" aka anthropic.claude-v2:1
+end
+kind text
+  model: model
+  region: region
+  input_tokens: count = 0 unit tokens
+  output_tokens: count = 0 unit tokens
+end
+prices text
+| model      | input_tokens per 1000 | output_tokens per 1000 |
+|------------|-----------------------|------------------------|
+| claude-2.1 | 0.008                 | 0.024                  |
+# The cut, from its first day on.
+prices text from 2024-07-03
+| model      | input_tokens per 1000 | output_tokens per 1000 |
+|------------|-----------------------|------------------------|
+| claude-2.1 | 0.004                 | 0.012                  |
+example "before the cut" at 2024-07-02 expect 0.184
+  item text
+    model: claude-2.1
+    region: us-west-2
+    input_tokens: 11000
+    output_tokens: 4000
+end
+example "after the cut" at 2024-07-03 expect 0.092
+  item text
+    model: claude-2.1
+    region: us-west-2
+    input_tokens: 11000
+    output_tokens: 4000
+end
+"""
+
+ITEM = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 4000}
+
+
+@pytest.fixture
+def dated(in_tmp):
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "main.rules").write_text(RULES, encoding="utf-8")
+    return bedrock_rules.load(in_tmp / "rules")
+
+
+def test_the_worked_examples_before_and_after_the_change_pass(dated, in_tmp):
+    result = run_cli("test", str(in_tmp / "rules"))
+    assert result.code == 0, result.out
+    assert result.out.endswith("2 passed, 0 failed\n")
+
+
+def test_an_item_is_priced_by_the_version_of_its_day(dated):
+    # 11000 / 1000 x 0.008 + 4000 / 1000 x 0.024 = 0.088 + 0.096 = 0.184 before;
+    # 11000 / 1000 x 0.004 + 4000 / 1000 x 0.012 = 0.044 + 0.048 = 0.092 from 2024-07-03
+    bill = dated.evaluate({"usage": [{**ITEM, "at": "2024-07-02T23:59:59Z"}, {**ITEM, "at": "2024-07-03"}]})
+    assert [item.subtotal for item in bill.items] == [Decimal("0.184"), Decimal("0.092")]
+    assert bill.items[0].charges[0].valid is None
+    assert str(bill.items[1].charges[0].valid) == "from 2024-07-03"
+
+
+def test_at_in_the_python_api_dates_only_the_undated_items(dated):
+    document = {"usage": [ITEM, {**ITEM, "at": "2024-07-02"}]}
+    for at in ("2024-07-03", datetime.date(2024, 7, 3), datetime.datetime(2024, 7, 3, 1, 0, tzinfo=datetime.timezone.utc)):
+        bill = dated.evaluate(document, at=at)
+        assert [item.subtotal for item in bill.items] == [Decimal("0.092"), Decimal("0.184")]
+    with pytest.raises(bedrock_rules.UsageError) as refused:
+        dated.evaluate(document)
+    assert "give it `at:`" in refused.value.render() and "--at DATE" in refused.value.render()
+    with pytest.raises(ValueError, match="a time needs a zone"):
+        dated.evaluate(document, at=datetime.datetime(2024, 7, 3, 1, 0))
+
+
+def test_eval_at_on_the_command_line(dated, in_tmp, capsys):
+    (in_tmp / "u.json").write_text(json.dumps({"usage": [ITEM]}), encoding="utf-8")
+    refused = run_cli("eval", "--rules", "rules", "u.json")
+    assert refused.code == 2 and "error[BU205]" in refused.err and "rules/main.rules:20 from 2024-07-03" in refused.err
+    priced = run_cli("eval", "--rules", "rules", "--at", "2024-07-03", "u.json")
+    assert priced.code == 0, priced.err
+    assert "rules/main.rules:20 (from 2024-07-03)" in priced.out and priced.out.endswith("total: 0.092 USD\n")
+    with pytest.raises(SystemExit) as wrong:  # argparse's own refusal, exit 2
+        bedrock_rules.cli.main(["eval", "--rules", "rules", "--at", "2024-07-32", "u.json"])
+    assert wrong.value.code == 2 and "2024-07-32 is not a date: July 2024 has 31 days" in capsys.readouterr().err
+
+
+def test_the_bundled_ruleset_needs_no_date():
+    rules = bedrock_rules.load()
+    undated = rules.evaluate({"usage": [ITEM]})
+    dated_bill = rules.evaluate({"usage": [{**ITEM, "at": "2024-07-02"}]})
+    assert undated.total == dated_bill.total == Decimal("0.184")
+
+
+def _record(timestamp: str | None) -> str:
+    record = json.loads((ROOT / "tests" / "logs" / "mixed.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert record["modelId"] == "anthropic.claude-v2:1" and record["input"]["inputTokenCount"] == 11000
+    if timestamp is None:
+        del record["timestamp"]
+    else:
+        record["timestamp"] = timestamp
+    return json.dumps(record)
+
+
+def test_a_log_records_timestamp_is_its_items_at(dated):
+    lines = [_record("2024-07-02T09:15:00Z"), _record("2024-07-03T00:00:01Z"), _record(None), _record("2024-07-03")]
+    totals = totals_of_log(dated, lines)
+    assert totals.total == Decimal("0.184") + Decimal("0.092") * 2
+    assert totals.priced == 3
+    assert [(m.reason, m.count) for m in totals.malformed] == [("no timestamp: the rules price by date", 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dates(min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2100, 12, 31)),
+       st.integers(0, 23), st.sampled_from(["Z", "+02:00", "-05:30"]))
+def test_an_items_day_is_its_utc_day(day, hour, zone):
+    text = f"{day.isoformat()}T{hour:02d}:00:00{zone}"
+    instant = read_instant(text)
+    expected = datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
+    assert instant.day == expected.date()
+    assert instant.text == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
