@@ -124,6 +124,7 @@ class Diff:
     rules: tuple[RuleChange, ...]
     statements: tuple[StatementChange, ...]
     documents: tuple[DocumentDiff, ...]
+    dates: tuple[str, str] | None = None  # one ruleset, every item priced at each date
 
     @property
     def compared(self) -> tuple[DocumentDiff, ...]:
@@ -149,8 +150,12 @@ class Diff:
 # Comparing -----------------------------------------------------------------------------
 
 
-def outcome(compiled: Program, raw_items: Sequence[Any]) -> Outcome:
-    """Price a document's items as `eval` would: every item, or the problems that refuse it."""
+def outcome(compiled: Program, raw_items: Sequence[Any], at: str | None = None) -> Outcome:
+    """Price a document's items as `eval` would: every item, or the problems that refuse it.
+
+    `at` replaces every item's own date (the diff of one ruleset between two dates)."""
+    if at is not None:
+        raw_items = [{**raw, "at": at} if isinstance(raw, Mapping) else raw for raw in raw_items]
     items, problems = check_items(compiled, raw_items)
     try:
         bill = evaluate_items(compiled, items, problems)
@@ -184,18 +189,22 @@ def _charge_keys(compiled: Program, bill: Bill, values: Mapping[int, Mapping[str
     return keys
 
 
-def compare(old: Program, new: Program, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
-    """Compare two rulesets over documents given as (name, raw items)."""
+def compare(
+    old: Program, new: Program, documents: Sequence[tuple[str, Sequence[Any]]], dates: tuple[str, str] | None = None
+) -> Diff:
+    """Compare two rulesets over documents given as (name, raw items); or, with `dates`,
+    one ruleset (old and new the same) with every item priced at each of the two dates."""
     diffs = []
+    before_at, after_at = dates or (None, None)
     for source, raw_items in documents:
-        before, after = outcome(old, raw_items), outcome(new, raw_items)
+        before, after = outcome(old, raw_items, before_at), outcome(new, raw_items, after_at)
         if before.bill is None or after.bill is None:
             diffs.append(DocumentDiff(source, before, after))
             continue
         changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
-    return Diff(old.currency, new.currency, rules, statements, tuple(diffs))
+    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), dates)
 
 
 def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int]:
@@ -369,6 +378,8 @@ def render_table(diff: Diff) -> str:
     """The diff for people: rule changes, then each document's changed charges, then the total."""
     currency = diff.currency
     out = [_summary(diff)]
+    if diff.dates is not None:
+        out.insert(0, f"each item priced at {diff.dates[0]} and at {diff.dates[1]}")
     if diff.old_currency != diff.currency:
         out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
     if diff.rules or diff.statements:
@@ -483,6 +494,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
     return {
         "currency": currency,
         "old_currency": diff.old_currency,
+        **({"dates": {"before": diff.dates[0], "after": diff.dates[1]}} if diff.dates is not None else {}),
         "total": {
             "documents": len(diff.compared),
             "old": decimal_text(diff.old_total),

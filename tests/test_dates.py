@@ -137,3 +137,17 @@ def test_an_items_day_is_its_utc_day(day, hour, zone):
     expected = datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
     assert instant.day == expected.date()
     assert instant.text == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_diff_prices_every_item_at_two_dates_with_one_ruleset(dated, in_tmp):
+    (in_tmp / "u.json").write_text(json.dumps({"usage": [ITEM, {**ITEM, "at": "2020-01-01"}]}), encoding="utf-8")
+    result = run_cli("diff", "--at-before", "2024-07-02", "--at-after", "2024-07-03", "--rules", "rules", "u.json", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["dates"] == {"before": "2024-07-02", "after": "2024-07-03"}
+    # both items (the own date is replaced) go from 0.184 to 0.092
+    assert data["total"]["old"] == "0.368" and data["total"]["new"] == "0.184"
+    text = run_cli("diff", "--at-before", "2024-07-02", "--at-after", "2024-07-03", "--rules", "rules", "u.json")
+    assert text.out.startswith("each item priced at 2024-07-02 and at 2024-07-03\n")
+    alone = run_cli("diff", "--at-before", "2024-07-02", "--rules", "rules", "u.json")
+    assert alone.code == 2 and "--at-before and --at-after go together" in alone.err
