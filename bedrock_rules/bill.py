@@ -31,11 +31,19 @@ class Charge:
     rule_id: str  # stable across edits that keep the rule's meaning
     note: str | None = None  # why a charge is free
     valid: Window | None = None  # the days of the version that priced it; None: an undated rule
+    # A relative price: (rule, factor) outermost first, then (base rule, its rate); else empty.
+    basis: tuple[tuple[str, Decimal | None], ...] = ()
 
     @property
     def cited(self) -> str:
-        """The rule as the table cites it: `file:line`, with its window when dated."""
-        return self.rule + (f" ({self.valid})" if self.valid is not None else "")
+        """The rule as the table cites it: `file:line`, its window when dated, and for a
+        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`)."""
+        if self.basis:
+            steps = [f"{where} ×{decimal_text(factor)}" for where, factor in self.basis[:-1] if factor is not None]
+            text = " of ".join([*steps, self.basis[-1][0]])
+        else:
+            text = self.rule
+        return text + (f" ({self.valid})" if self.valid is not None else "")
 
 
 @attrs.frozen
@@ -96,6 +104,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         "rule": charge.rule,
                         **({"note": charge.note} if charge.note else {}),
                         **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
+                        **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
                     }
                     for charge in item.charges
                 ],
@@ -103,6 +112,14 @@ def to_data(bill: Bill) -> dict[str, Any]:
             for item in bill.items
         ],
     }
+
+
+def _basis_data(basis: tuple[tuple[str, Decimal | None], ...]) -> list[dict[str, str | None]]:
+    steps: list[dict[str, str | None]] = [
+        {"rule": where, "factor": decimal_text(factor)} for where, factor in basis[:-1] if factor is not None
+    ]
+    where, rate = basis[-1]
+    return [*steps, {"rule": where, "rate": None if rate is None else decimal_text(rate)}]
 
 
 def _window_data(window: Window) -> dict[str, str | None]:

@@ -20,7 +20,7 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule
 from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, fields_of, to_plain
 
 
@@ -66,6 +66,7 @@ class _Compiler:
         rules = self._price_rules()
         guards = self._guards()
         frees = self._frees()
+        relatives = self._relatives()
         examples = tuple(self.statements(m.Example))
         for example in examples:
             for item in example.items:
@@ -108,8 +109,10 @@ class _Compiler:
             examples=examples,
             files=tuple(self.files),
             sources=self.sources,
+            relatives={k: _field_order(self.kinds[k], [r for r in relatives if r.kind == k]) for k in {r.kind for r in relatives}},
             dated_kinds=frozenset(
                 {r.kind for r in rules if r.window is not None}
+                | {r.kind for r in relatives if r.window is not None}
                 | {k for g in guards if g.dated for k in g.kinds}
                 | {k for f in frees if f.window is not None for k in f.kinds}
             ),
@@ -606,6 +609,88 @@ class _Compiler:
                 guards.append(Guard(frozenset({kind.name}), reason, span, all_of([checked], kind.fields), checked, window))
         return guards
 
+    # relative prices -------------------------------------------------------------
+    def _relatives(self) -> list[RelativeRule]:
+        found: list[RelativeRule] = []
+        for rel in self.statements(m.Relative):
+            for kind in self._kinds(rel.kinds, rel.span):
+                rule = self._relative(rel, kind)
+                if rule is not None:
+                    found.append(rule)
+        # BR212: following case -> base (per field) or quantity -> base quantity must end.
+        graphs: dict[tuple[str, str | None], dict[Any, list[tuple[Any, RelativeRule]]]] = defaultdict(lambda: defaultdict(list))
+        for rule in found:
+            for case in rule.cases:
+                graphs[rule.kind, rule.field][case].append((rule.base, rule))
+        for graph in graphs.values():
+            cycle = _cycle({node: [b for b, _ in edges] for node, edges in graph.items()})
+            if cycle:
+                involved = [r for node in cycle for b, r in graph[node] if b in cycle]
+                places = " and ".join(dict.fromkeys(f"{r.text} ({r.where})" for r in involved))
+                self.error("BR212", f"relative prices that go round in a circle: {places}; one of them must be a price", involved[0].span)
+        return found
+
+    def _relative(self, rel: m.Relative, kind: KindSpec) -> RelativeRule | None:
+        scope = self._scope(kind)
+        numeric = {name for name, ft in scope.items() if t.is_numeric(ft)}
+        bad = len(self.diagnostics)
+        if rel.factor <= 0:
+            self.error("BR211", f"a relative price's factor is above 0, not {rel.factor_text}", rel.span)
+        cases: list[Any] = []
+        base: Any = rel.base
+        if rel.field is not None:
+            ft = scope.get(rel.field)
+            if not isinstance(ft, (t.EnumType, t.FlagType)):
+                self.error(
+                    "BR211",
+                    f"`{rel.field}` is not a choice of kind `{kind.name}`: a relative price is of another value of a choice "
+                    "(`mode = batch at 0.5 of on_demand`) or of another quantity (`cache_read_tokens at 0.1 of input_tokens`)",
+                    m.span_of(rel.field, rel.span),
+                )
+                return None
+            values = ft.values if isinstance(ft, t.EnumType) else ("true", "false")
+            for value in (*rel.cases, rel.base):
+                if value not in values:
+                    self.error(
+                        "BR211", f"`{value}` is not a value of `{rel.field}`{did_you_mean(value, values)}; expected {ft.describe()}",
+                        m.span_of(value, rel.span),
+                    )
+            if rel.base in rel.cases:
+                self.error("BR211", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+            cases = [t.literal(ft, str(v)) for v in rel.cases if v in values]
+            base = t.literal(ft, str(rel.base)) if rel.base in values else rel.base
+        else:
+            for quantity in (rel.cases[0], rel.base):
+                if quantity not in numeric:
+                    self._unknown(f"quantity of kind `{kind.name}`", quantity, numeric, m.span_of(quantity, rel.span))
+            if rel.cases[0] == rel.base:
+                self.error("BR211", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+            cases = [str(rel.cases[0])]
+            base = str(rel.base)
+        for quantity in rel.quantities:
+            if quantity not in numeric:
+                self._unknown(f"quantity of kind `{kind.name}`", quantity, numeric, m.span_of(quantity, rel.span))
+        conditions: list[m.Condition] = []
+        if rel.regions:
+            if kind.region_field is None:
+                self.error("BR200", f"kind `{kind.name}` has no region field; remove `in …`", rel.span)
+                return None
+            checked = self._check_condition(m.Member(kind.region_field, rel.regions, False, rel.span), kind)
+            if checked is not None:
+                conditions.append(checked)
+        if rel.when is not None:
+            checked = self._check_condition(rel.when, kind)
+            if checked is not None:
+                conditions.append(checked)
+        if len(self.diagnostics) > bad:
+            return None
+        case = f"{rel.field} {'= ' + rel.cases[0] if len(rel.cases) == 1 else 'in ' + ', '.join(rel.cases)}" if rel.field else rel.cases[0]
+        return RelativeRule(
+            kind=kind.name, field=None if rel.field is None else str(rel.field), cases=frozenset(cases), base=base,
+            factor=rel.factor, quantities=frozenset(map(str, rel.quantities)), conditions=tuple(conditions), window=rel.window,
+            text=f"{case} at {rel.factor_text} of {rel.base}", span=rel.span, matches=all_of(conditions, kind.fields),
+        )
+
     def _frees(self) -> list[FreeRule]:
         frees = []
         for free in self.statements(m.Free):
@@ -620,6 +705,40 @@ class _Compiler:
                     frozenset({kind.name}), free.reason, free.span, all_of(conditions, kind.fields), tuple(conditions), free.window
                 ))
         return frees
+
+
+def _field_order(kind: KindSpec, rules: list[RelativeRule]) -> tuple[RelativeRule, ...]:
+    """Relative rules in the order they apply: by their field's place in the kind (outermost
+    first), the quantity form last."""
+    places = {f.name: i for i, f in enumerate(kind.fields)}
+    return tuple(sorted(rules, key=lambda r: places.get(r.field, len(places)) if r.field else len(places) + 1))
+
+
+def _cycle(edges: Mapping[Any, Any]) -> list[Any] | None:
+    """A cycle in a graph of node -> following nodes, as the nodes on it; None when acyclic."""
+    state: dict[Any, int] = {}
+    path: list[Any] = []
+
+    def visit(node: Any) -> list[Any] | None:
+        state[node] = 1
+        path.append(node)
+        for following in edges.get(node, ()):
+            if state.get(following) == 1:
+                return path[path.index(following):]
+            if following not in state:
+                found = visit(following)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in list(edges):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
 
 
 def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | None:

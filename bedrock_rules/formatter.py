@@ -21,7 +21,7 @@ from .resources import grammar_path
 
 INDENT = "  "
 # Which tokens sit tight against their neighbour; every other pair gets one space.
-_TIGHT_BEFORE = frozenset(", : ) ] }".split())
+_TIGHT_BEFORE = frozenset(", : ) ] } %".split())
 _TIGHT_AFTER = frozenset("( [ {".split())
 _LINE_BREAK = re.compile(r"\r?\n")
 
@@ -78,7 +78,7 @@ def _lexeme() -> re.Pattern[str]:
         rf"(?P<string>{_terminal('STRING')})",
         # Dates before names and numbers, as the grammar's DATE.2 is: `2024-12-01` is one token.
         rf"(?P<date>{_terminal('DATE')})",
-        r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—])",
+        r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—%])",
         rf"(?P<word>{_terminal('WORD')})",
         rf"(?P<number>{_terminal('NUMBER')})",
     ]

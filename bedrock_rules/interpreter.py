@@ -100,14 +100,113 @@ def _matching(program: Program, item: Item) -> tuple[tuple[PriceRule, ...], list
     price one charge the one with the latest `from` (a later version) replaces the others.
     """
     candidates = candidate_rules(program, item)
-    matched = [rule for rule in candidates if rule.matches(item.values)]
     frees = [free for free in program.frees.get(item.kind, ()) if free.matches(item.values)]
     at = item.values.get("at")
     if at is not None and item.kind in program.dated_kinds:
         day = at.day
-        matched = _latest([rule for rule in matched if rule.window is None or rule.window.contains(day)])
         frees = [free for free in frees if free.window is None or free.window.contains(day)]
-    return candidates, matched, frees
+    return candidates, _priced_by(program, item.kind, item.values, candidates), frees
+
+
+def _priced_by(program: Program, kind: str, values: Mapping[str, Any], candidates: Sequence[PriceRule] | None = None) -> list[PriceRule]:
+    """The price rules that price a usage with these values: the tables' rules, and the
+    rules relative prices derive from them (see `_relative`)."""
+    if candidates is None:
+        candidates = candidate_rules(program, Item(0, None, kind, values))
+    matched = [rule for rule in candidates if rule.matches(values)]
+    at = values.get("at")
+    day = None if at is None or kind not in program.dated_kinds else at.day
+    if day is not None:
+        matched = _latest([rule for rule in matched if rule.window is None or rule.window.contains(day)])
+    relatives = program.relatives.get(kind)
+    if not relatives:
+        return matched
+    return _relative(program, kind, values, matched, relatives, day)
+
+
+def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]:
+    """`matched` with the charges relative rules price put in.
+
+    Precedence: a table rule that prices the case itself (its conditions name the field;
+    for the quantity form, any rule charging the quantity) wins; else the first matching
+    relative rule, in the kind's field order, prices it from the base usage's own price
+    (found the same way, so chains and dated bases are followed); else a table rule that
+    does not name the field.
+    """
+    applying = [
+        rel for rel in relatives
+        if (rel.field is None or values.get(rel.field) in rel.cases)
+        and (day is None or rel.window is None or rel.window.contains(day))
+        and rel.matches(values)
+    ]
+    if day is not None:  # of two versions of one relative rule, the later `from`
+        def version(rel: Any) -> tuple:
+            return (rel.field, rel.base if rel.field is None else None, tuple(sorted(map(str, rel.cases))))
+
+        newest: dict[Any, Any] = {}
+        for rel in applying:
+            newest[version(rel)] = max(newest.get(version(rel), rel.start), rel.start)
+        applying = [rel for rel in applying if rel.start == newest[version(rel)]]
+    result = list(matched)
+    derived: set[tuple] = set()
+    for rel in applying:
+        if rel.field is not None:
+            base_rules = _priced_by(program, kind, {**values, rel.field: rel.base})
+            own = {
+                (rule.quantity, rule.each) for rule in matched
+                if any(rel.field in fields_of(cond) for cond in rule.conditions)
+            }
+            # Where a table prices the case itself, it wins over the tables that do not name the field.
+            result = [
+                r for r in result
+                if r.basis or (r.quantity, r.each) not in own or any(rel.field in fields_of(c) for c in r.conditions)
+            ]
+            for base in base_rules:
+                key = (base.quantity, base.each)
+                if key in own or key in derived or (rel.quantities and base.quantity not in rel.quantities):
+                    continue
+                derived.add(key)
+                result = _replace(result, key, _scaled(base, rel, base.quantity))
+        else:
+            case = next(iter(rel.cases))
+            if any(rule.quantity == case for rule in matched):
+                continue  # a table prices the quantity itself
+            for base in [r for r in result if r.quantity == rel.base]:
+                key = (case, base.each)
+                if key in derived:
+                    continue
+                derived.add(key)
+                result.append(_scaled(base, rel, case))
+    return result
+
+
+def _replace(rules: list[PriceRule], key: tuple, derived: PriceRule) -> list[PriceRule]:
+    """`rules` with the table rules of charge `key` replaced by `derived`, in their place (bill order)."""
+    out: list[PriceRule] = []
+    placed = False
+    for rule in rules:
+        if (rule.quantity, rule.each) == key and not rule.basis:
+            if not placed:
+                out.append(derived)
+                placed = True
+            continue
+        out.append(rule)
+    if not placed:
+        out.append(derived)
+    return out
+
+
+def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
+    """The rule a relative price derives from its base's: rate × factor, cited as both."""
+    rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
+    refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
+    basis = ((rel.where, rel.factor), *(base.basis or ((base.where, base.rate),)))
+    conditions = base.id[len(f"{base.kind}/{base.quantity}"):]  # `[model = a]`, under the charge's own name
+    rule_id = f"{base.kind}/{quantity}" + (f"{conditions[:-1]}; {rel.text}]" if conditions.endswith("]") else f"[{rel.text}]")
+    return attrs.evolve(
+        base, id=rule_id,
+        quantity=quantity, rate=rate, refusal=refusal, span=rel.span, basis=basis,
+    )
 
 
 def _latest(rules: list[PriceRule]) -> list[PriceRule]:
@@ -211,7 +310,7 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
         return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason, rule.window)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
     unit = program.kinds[kind].unit_of(rule.quantity)
-    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window)
+    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
 
 
 def free_id(kind: str, free: Any) -> str:
@@ -424,6 +523,11 @@ class _FastKind:
         for free in program.frees.get(name, ()):
             for cond in free.conditions:
                 read |= fields_of(cond)
+        for rel in program.relatives.get(name, ()):
+            for cond in rel.conditions:
+                read |= fields_of(cond)
+            if rel.field is not None:
+                read.add(rel.field)
         read.discard("provider")  # follows from the model
         self.key_fields = tuple(sorted(discrete | read))
         # When every deciding value is a field as written (no derived quantity), plans can

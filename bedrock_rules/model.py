@@ -454,6 +454,27 @@ class Free:
     window: Window | None = None
 
 
+@attrs.frozen
+class Relative:
+    """`relative KINDS CASE at FACTOR of BASE [in …] [when …] [charging …] [WINDOW]`.
+
+    The case form names a field, the values it prices (`cases`) and the base value; the
+    quantity form (`field` None) prices quantity `cases[0]` at a factor of quantity `base`.
+    """
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    field: str | None
+    cases: tuple[str, ...] = attrs.field(converter=tuple)
+    factor: Decimal
+    base: str
+    regions: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    when: Condition | None = None
+    quantities: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    window: Window | None = None
+    span: Span = _span()
+    factor_text: str = attrs.field(default="", eq=False)  # as written (`50%`), for messages
+
+
 # Worked examples ---------------------------------------------------------------
 
 
@@ -474,7 +495,9 @@ class Example:
     at: DateValue | None = None  # dates every item that has no `at:` of its own
 
 
-Statement = Currency | Rounding | Region | Provider | Kind | Record | PriceTable | Offer | Refuse | Require | Free | Example
+Statement = (
+    Currency | Rounding | Region | Provider | Kind | Record | PriceTable | Offer | Refuse | Require | Free | Example | Relative
+)
 
 
 @attrs.frozen

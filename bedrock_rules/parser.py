@@ -34,7 +34,7 @@ KEYWORDS = frozenset(
     optional or per sum unit until when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices offer refuse require free example".split()
+    "currency round region provider kind record prices offer refuse require free example relative".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -475,6 +475,41 @@ class _Builder(Transformer):
         kinds, *rest = [c for c in children if not isinstance(c, m.Window)]
         when = rest[0] if len(rest) == 2 else None
         return m.Free(kinds, when, _text(rest[-1]), self._at(meta), window)
+
+    # relative: "relative" kinds relative_case "at" ratio "of" WORD relative_scope* window? _NL
+    def relative(self, meta, children):
+        kinds, (field, cases), (factor, written), base, *rest = children
+        regions: tuple = ()
+        when = None
+        quantities: tuple = ()
+        for part in rest:
+            if isinstance(part, tuple) and part[0] == "regions":
+                regions = part[1]
+            elif isinstance(part, tuple) and part[0] == "when":
+                when = part[1]
+            elif isinstance(part, tuple) and part[0] == "quantities":
+                quantities = part[1]
+        return m.Relative(
+            kinds, field, cases, factor, self._word(base), regions, when, quantities, _window(rest), self._at(meta), written
+        )
+
+    def case_value(self, meta, children):
+        return (self._word(children[0]), (self._word(children[2]),))
+
+    def case_values(self, meta, children):
+        return (self._word(children[0]), children[1])
+
+    def case_quantity(self, meta, children):
+        return (None, (self._word(children[0]),))
+
+    # ratio: NUMBER PERCENT?  (50% is 0.5, exactly)
+    def ratio(self, meta, children):
+        number = Decimal(str(children[0]))
+        percent = len(children) > 1
+        return (number.scaleb(-2) if percent else number, "".join(map(str, children)))
+
+    def scope_quantities(self, meta, children):
+        return ("quantities", children[0])
 
     # kinds: "any" -> any_kind | names
     def any_kind(self, meta, children):

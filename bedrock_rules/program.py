@@ -83,6 +83,9 @@ class PriceRule:
     span: m.Span = attrs.field(eq=False)
     matches: Predicate = attrs.field(eq=False, repr=False)
     window: m.Window | None = None  # the days it prices; None: every day
+    # A rate derived by relative rules: (rule place, factor) outermost first, then the base
+    # rule's (place, its rate). Empty for a table's own cell.
+    basis: tuple[tuple[str, Decimal | None], ...] = attrs.field(default=(), eq=False)
 
     @property
     def start(self) -> datetime.date:
@@ -92,6 +95,36 @@ class PriceRule:
     @property
     def where(self) -> str:
         return self.span.where
+
+
+@attrs.frozen
+class RelativeRule:
+    """A price stated as a factor of another (`relative …`), for one kind.
+
+    `field` set: the values `cases` of it are priced at `factor` × the price of the same
+    usage with `field = base`. `field` None: quantity `cases[0]` at `factor` × the price
+    of quantity `base` of the same usage.
+    """
+
+    kind: str
+    field: str | None
+    cases: frozenset[str]
+    base: str
+    factor: Decimal
+    quantities: frozenset[str]  # `charging …`: only these; empty: every quantity the base prices
+    conditions: tuple[m.Condition, ...]
+    window: m.Window | None
+    text: str  # `mode = batch at 0.5 of on_demand`, as bills and explanations name it
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+    @property
+    def start(self) -> datetime.date:
+        return self.window.start if self.window is not None and self.window.start is not None else datetime.date.min
 
 
 @attrs.frozen
@@ -152,6 +185,7 @@ class Program:
     # Each file's lines by the name messages show, so diagnostics never read a file again.
     sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
     dated_kinds: frozenset[str] = frozenset()  # kinds some dated statement prices, refuses or frees
+    relatives: Mapping[str, tuple[RelativeRule, ...]] = attrs.field(factory=dict)  # per kind, in field order
 
     @property
     def item_fields(self) -> frozenset[str]:
