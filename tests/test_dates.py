@@ -57,6 +57,12 @@ end
 ITEM = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 4000}
 
 
+@pytest.fixture(autouse=True)
+def _from_root(monkeypatch, request):
+    if "in_tmp" not in request.fixturenames:
+        monkeypatch.chdir(ROOT)
+
+
 @pytest.fixture
 def dated(in_tmp):
     (in_tmp / "rules").mkdir()
@@ -151,3 +157,68 @@ def test_diff_prices_every_item_at_two_dates_with_one_ruleset(dated, in_tmp):
     assert text.out.startswith("each item priced at 2024-07-02 and at 2024-07-03\n")
     alone = run_cli("diff", "--at-before", "2024-07-02", "--rules", "rules", "u.json")
     assert alone.code == 2 and "--at-before and --at-after go together" in alone.err
+
+
+RELATIVE = RULES.replace("end\nprices text\n", "  mode: on_demand | batch = on_demand\nend\nprices text\n", 1) + (
+    "relative text mode = batch at 0.5 of on_demand\n"
+)
+
+
+@pytest.fixture
+def relative(in_tmp):
+    (in_tmp / "rel").mkdir()
+    (in_tmp / "rel" / "main.rules").write_text(RELATIVE, encoding="utf-8")
+    return bedrock_rules.load(in_tmp / "rel")
+
+
+def test_explain_shows_a_relative_rates_arithmetic_and_both_rules(relative, in_tmp):
+    (in_tmp / "u.json").write_text(json.dumps({"usage": [{**ITEM, "mode": "batch", "at": "2024-07-02"}]}), encoding="utf-8")
+    result = run_cli("explain", "--rules", "rel", "u.json")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert "  input_tokens: 11000 tokens ÷ 1000 × 0.004 USD = 0.044 USD" in lines
+    assert "    rate 0.004 = 0.008 × 0.5 (mode = batch at 0.5 of on_demand)" in lines
+    assert "    rate 0.012 = 0.024 × 0.5 (mode = batch at 0.5 of on_demand)" in lines
+    assert "    36 | relative text mode = batch at 0.5 of on_demand" in lines
+    assert "    16 | | claude-2.1 | 0.008                 | 0.024                  |" in lines
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("100"), places=4),
+       st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10"), places=2),
+       st.integers(0, 10**9))
+def test_a_relative_price_is_the_hand_computed_product(rate, factor, tokens):
+    rules = bedrock_rules.load(_relative_folder(rate, factor))
+    bill = rules.evaluate({"usage": [{"kind": "text", "model": "m", "region": "r", "mode": "batch", "input_tokens": tokens}]})
+    charge = bill.items[0].charges[0]
+    # by hand: tokens / 1000 x (rate x factor), exactly
+    assert charge.rate == rate * factor
+    assert charge.amount == Decimal(tokens) / 1000 * rate * factor
+    assert [(where.rsplit("/", 1)[-1], number) for where, number in charge.basis] == [("main.rules:8", factor), ("main.rules:7", rate)]
+
+
+def _relative_folder(rate: Decimal, factor: Decimal) -> str:
+    import tempfile
+    from pathlib import Path
+
+    folder = tempfile.mkdtemp(prefix="relative-")
+    text = (
+        "currency USD\nregion r\nprovider p\n  model m\nend\n"
+        "kind text\n  model: model\n  region: region\n  mode: on_demand | batch = on_demand\n"
+        "  input_tokens: count = 0\n  output_tokens: count = 0\nend\n"
+    )
+    (Path(folder) / "kinds.rules").write_text(text, encoding="utf-8")
+    (Path(folder) / "main.rules").write_text(
+        "# prices\n\n\n\nprices text\n| model | input_tokens per 1000 | output_tokens per 1000 |\n"
+        f"| m | {rate} | 1 |\nrelative text mode = batch at {factor} of on_demand\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_the_versions_example_ruleset_passes_its_worked_examples_and_check():
+    tested = run_cli("test", "examples/versions")
+    assert tested.code == 0, tested.out
+    assert tested.out.endswith("3 passed, 0 failed\n")
+    checked = run_cli("check", "examples/versions")
+    assert checked.code == 0, checked.out
