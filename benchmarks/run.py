@@ -7,6 +7,8 @@
    for text, with `Ruleset.totals`, against a hand-written loop that looks the two
    rates (per 1,000 tokens, as the price page gives them) up in a dict and computes
    `(input x rate_in + output x rate_out) / 1000` in Decimal. Target: at least 50%.
+   One item per call: `Ruleset.evaluate` of a one-item document, as an embedding program
+   prices each response, against the same loop one item at a time. Target: at least 20%.
 2. End to end: `bedrock-rules eval --input invocation-log` on an N-record log, against
    a loop that reads the lines, parses the JSON, looks the rates up and does the
    arithmetic. Target: at least 50% of its records per second; peak memory < 150 MB.
@@ -88,6 +90,41 @@ def in_process(rules, combos, count: int, runs: int) -> dict:
         engine_times.append(best(1, engine))
     base, eng = min(base_times), min(engine_times)
     return {"items": count, "baseline_per_s": count / base, "engine_per_s": count / eng, "ratio": base / eng}
+
+
+def one_item(rules, combos, count: int, runs: int) -> dict:
+    """`Ruleset.evaluate` called once per request with one item, as an embedding program
+    prices each response, against the dict + Decimal loop doing the same one at a time."""
+    rng = random.Random(SEED)
+    documents = []
+    for _ in range(count):
+        model, region, _, _ = rng.choice(combos)
+        documents.append({"usage": [{"kind": "text", "model": model, "region": region,
+                                     "input_tokens": rng.randrange(20000), "output_tokens": rng.randrange(4000)}]})
+    rates = {(m, r): (i, o) for m, r, i, o in combos}
+
+    def baseline():
+        total = Decimal(0)
+        for document in documents:
+            item = document["usage"][0]
+            rate_in, rate_out = rates[(item["model"], item["region"])]
+            total += (item["input_tokens"] * rate_in + item["output_tokens"] * rate_out) / 1000
+        return total
+
+    def engine():
+        evaluate = rules.evaluate
+        total = Decimal(0)
+        for document in documents:
+            total += evaluate(document).total
+        return total
+
+    assert baseline() == engine(), "engine and baseline disagree"
+    base_times, engine_times = [], []
+    for _ in range(runs):
+        base_times.append(best(1, baseline))
+        engine_times.append(best(1, engine))
+    base, eng = min(base_times), min(engine_times)
+    return {"calls": count, "baseline_us": base / count * 1e6, "engine_us": eng / count * 1e6, "ratio": base / eng}
 
 
 def write_log(path: Path, combos, count: int) -> None:
@@ -181,9 +218,13 @@ def main() -> None:
         # process's size when it was started, so measure while this process is small.
         e2e = end_to_end(combos, count, runs, folder)
         inproc = in_process(rules, combos, count, runs)
+        single = one_item(rules, combos, min(count, 200_000), runs)
         print(f"in process: {inproc['items']:,} text items over {len(combos)} model/region pairs")
         print(f"  baseline {inproc['baseline_per_s']:,.0f} items/s, engine {inproc['engine_per_s']:,.0f} items/s, "
               f"ratio {inproc['ratio']:.2f} (target >= 0.50)")
+        print(f"one item per call: {single['calls']:,} calls of Ruleset.evaluate with one text item")
+        print(f"  baseline {single['baseline_us']:.2f} us/call, engine {single['engine_us']:.2f} us/call, "
+              f"ratio {single['ratio']:.3f} (target >= 0.20)")
         print(f"end to end: {e2e['records']:,}-record invocation log ({e2e['log_mb']:.0f} MB)")
         print(f"  baseline {e2e['baseline_per_s']:,.0f} records/s, command {e2e['cli_per_s']:,.0f} records/s, "
               f"ratio {e2e['ratio']:.2f} (target >= 0.50); peak memory {e2e['peak_mb']:.0f} MB (target < 150)")
