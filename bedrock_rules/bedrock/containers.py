@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,62 @@ def decode(text: str) -> Any:
     if end != len(text) and not text[end:].isspace():
         raise json.JSONDecodeError("Extra data", text, end)
     return value
+
+
+class _Quick:
+    """msgspec's decoder where it gives exactly what `decode` gives; else `decode` decides.
+
+    A line is taken from msgspec only when msgspec's own encoding of what it read is the
+    line itself: then the text held no duplicate key (`decode` refuses those; msgspec
+    keeps the last), every number was written the way its value is (floats become
+    Decimal from their text, as `parse_float=Decimal` makes them), and it is valid UTF-8
+    with standard escapes. Anything else (spaced JSON, `1e5`, a lone surrogate, a
+    duplicate key, bad bytes, deep nesting) goes to `decode`, which gives the value or
+    the exact reason it is malformed. AWS writes its records compact, so they pass.
+    """
+
+    TRIES = 64  # lines that all fail the check before a file is read the standard way only
+
+    def __init__(self) -> None:
+        import msgspec  # start-up time: only JSON lines need it (absent, the standard library reads them)
+
+        self.decoder = msgspec.json.Decoder(float_hook=Decimal)
+        self.encode = msgspec.json.Encoder(decimal_format="number").encode
+        self.errors = (msgspec.DecodeError, ValueError, RecursionError)
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, line: bytes) -> Any:
+        """The record of a line, or _STANDARD when `decode` must read it."""
+        body = line.strip(b" \t\r\n")  # JSON's whitespace only: `decode` refuses a form feed
+        if not body or body.count(b"{") + body.count(b"[") > _QUICK_DEPTH:  # deep values: the standard limits apply
+            return _STANDARD
+        try:
+            value = self.decoder.decode(body)
+        except self.errors:
+            return _STANDARD
+        if self.encode(value) != body:
+            self.failed += 1
+            return _STANDARD
+        self.passed += 1
+        return value
+
+    def worth_it(self) -> bool:
+        return self.passed > 0 or self.failed < self.TRIES
+
+
+_STANDARD = object()
+_QUICK_DEPTH = 400  # brackets in a line (strings included) past which the standard decoder reads it
+
+
+def quick_decoder() -> _Quick | None:
+    """A new quick decoder for one file, or None when msgspec is not installed or not wanted."""
+    if os.environ.get("BEDROCK_RULES_JSON") == "stdlib":
+        return None
+    try:
+        return _Quick()
+    except ImportError:
+        return None
 
 
 def problem(error: Exception) -> str:
@@ -141,10 +198,18 @@ def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    quick = quick_decoder()
     for number, line in lines(raw):
         if line is None:
             yield number, Malformed(too_long())
             continue
+        if quick is not None:
+            value = quick(line)
+            if value is not _STANDARD:
+                yield number, value
+                continue
+            if not quick.worth_it():  # spaced JSON: every line would be read twice
+                quick = None
         text = line.decode("utf-8", "replace")
         if not text or text.isspace():
             continue
