@@ -15,8 +15,10 @@ import gzip
 import io
 import json
 import os
+import queue
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -146,8 +148,78 @@ def open_binary(path: str) -> IO[bytes]:
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
     if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(_Inflating(gzip.GzipFile(fileobj=raw), raw), CHUNK)
     return raw
+
+
+class _Inflating(io.RawIOBase):
+    """A gzip stream decompressed on a thread of its own, a few chunks ahead of the reader.
+
+    zlib lets go of the GIL while it inflates, so decompressing and parsing overlap. The
+    thread runs GzipFile itself: a corrupt or truncated file raises the same error, in
+    the reader, after the data that came before it. At most AHEAD chunks wait.
+    """
+
+    AHEAD = 4  # pieces waiting: enough to keep both threads busy
+    PIECE = 1 << 18  # bytes inflated at a time: the pieces waiting hold at most 1 MiB
+
+    def __init__(self, packed: gzip.GzipFile, raw: IO[bytes]):
+        super().__init__()
+        self._packed = packed
+        self._raw = raw
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._left = b""
+        self._at = 0  # how much of `_left` was read: sliced, a chunk would be copied each time
+        self._done = False
+        self._thread = threading.Thread(target=self._inflate, name="bedrock-rules-gunzip", daemon=True)
+        self._thread.start()
+
+    def _inflate(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._packed.read(self.PIECE)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the reader, which raises it
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._at >= len(self._left):
+            if self._done:
+                return 0
+            item = self._chunks.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return 0
+            self._left, self._at = item, 0
+        size = min(len(buffer), len(self._left) - self._at)
+        buffer[:size] = memoryview(self._left)[self._at:self._at + size]
+        self._at += size
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            self._thread.join()
+            self._packed.close()
+            self._raw.close()
+        super().close()
 
 
 def files_of(path: str) -> list[tuple[str, str]]:
