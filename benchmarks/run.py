@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -144,17 +143,35 @@ def write_log(path: Path, combos, count: int) -> None:
             out.write(json.dumps(record, separators=(",", ":")) + "\n")  # compact, as AWS writes records
 
 
+# The command, run so that it reports its own peak memory: VmHWM in /proc is the high-water
+# mark of the process's own memory since it started (wait4's ru_maxrss starts a child at
+# its parent's size, and this process holds DuckDB and the generated items).
+_REPORTING = (
+    "import atexit, sys\n"
+    "def report():\n"
+    "    try:\n"
+    "        status = open('/proc/self/status').read()\n"
+    "    except OSError:\n"
+    "        return\n"
+    "    sys.stderr.write(next(l for l in status.splitlines() if l.startswith('VmHWM')) + '\\n')\n"
+    "atexit.register(report)\n"
+    "from bedrock_rules.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 def peak_rss(command: list[str]) -> tuple[float, int, str]:
-    """Wall time, the child's own peak memory (bytes, from wait4) and its stdout."""
+    """Wall time, the command's own peak memory (bytes) and its stdout; `command` is the
+    arguments of `bedrock-rules`."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    child = subprocess.Popen([sys.executable, "-c", _REPORTING, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.communicate()
     elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode not in (0, 3):
-        raise SystemExit(f"{' '.join(command)} exited {child.returncode}")
-    return elapsed, usage.ru_maxrss * 1024, out.decode()
+        raise SystemExit(f"{' '.join(command)} exited {child.returncode}: {err.decode()[-500:]}")
+    found = [line for line in err.decode().splitlines() if line.startswith("VmHWM")]
+    peak = int(found[-1].split()[1]) * 1024 if found else 0
+    return elapsed, peak, out.decode()
 
 
 def end_to_end(rules, combos, count: int, runs: int, folder: Path) -> dict:
@@ -215,7 +232,7 @@ def end_to_end(rules, combos, count: int, runs: int, folder: Path) -> dict:
     except ImportError:
         pass
 
-    command = [sys.executable, "-m", "bedrock_rules", "eval", "--input", "invocation-log", str(log), "--format", "json"]
+    command = ["eval", "--input", "invocation-log", str(log), "--format", "json"]
     expected = loops["stdlib"]()
     times: dict[str, list[float]] = {name: [] for name in [*loops, "in process", "command", *(["duckdb"] if duckdb_sql else [])]}
     peaks = []
