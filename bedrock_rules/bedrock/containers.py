@@ -94,7 +94,8 @@ class _Quick:
     def __call__(self, line: bytes) -> Any:
         """The record of a line, or _STANDARD when `decode` must read it."""
         body = line.strip(b" \t\r\n")  # JSON's whitespace only: `decode` refuses a form feed
-        if not body or body.count(b"{") + body.count(b"[") > _QUICK_DEPTH:  # deep values: the standard limits apply
+        if not body or (len(body) > 2 * _QUICK_DEPTH and body.count(b"{") + body.count(b"[") > _QUICK_DEPTH):
+            # Possibly deep (a shorter line cannot nest that far): the standard limits apply.
             return _STANDARD
         try:
             value = self.decoder.decode(body)
