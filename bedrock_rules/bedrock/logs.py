@@ -246,7 +246,8 @@ class LogReader:
         response = answer if type(answer) is dict else None
         events = answer if type(answer) is list else None
         roots = {"record": record, "input": given, "output": output, "request": request, "body": response, "events": events}
-        for source, paths in _PATHS_FROM[request is not None, response is not None, events is not None]:
+        regions = self.compiled.regions
+        for field, paths, required, refuse, neutral, normal in _FIELDS_FROM[request is not None, response is not None, events is not None]:
             value = None
             for root, keys in paths:  # _first, inline: this runs for every field of every record
                 if root == "events":
@@ -261,15 +262,16 @@ class LogReader:
                 if value is not None:
                     break
             if value is None:
-                if source.usage_field in REQUIRED_COUNTS and self._charged(kind, model, source.usage_field):
-                    return f"no {source.usage_field} count in the record"
+                if required and self._charged(kind, model, field):
+                    return f"no {field} count in the record"
                 continue
-            value = _normal(source.usage_field, value)
-            if source.usage_field in declared:
-                if source.usage_field != "inference_region" or value in self.compiled.regions:
-                    item[source.usage_field] = value
-            elif source.when_undeclared == "refuse" and value != source.neutral:
-                reasons.insert(0, f"the rules price no {source.usage_field} for {kind} usage ({clean(str(value))} in this call)")
+            if normal:
+                value = _normal(field, value)
+            if field in declared:
+                if field != "inference_region" or value in regions:
+                    item[field] = value
+            elif refuse and value != neutral:
+                reasons.insert(0, f"the rules price no {field} for {kind} usage ({clean(str(value))} in this call)")
                 return None
         items.insert(0, item)
         return None
@@ -383,6 +385,15 @@ _PATHS_FROM = {
         for source, paths in _PATHS
     )
     for request in (False, True) for body in (False, True) for events in (False, True)
+}
+# The same as (field, paths, required, refused when undeclared, neutral, spelled several ways).
+_FIELDS_FROM = {
+    present: tuple(
+        (source.usage_field, paths, source.usage_field in REQUIRED_COUNTS, source.when_undeclared == "refuse",
+         source.neutral, source.usage_field in ("service_tier", "latency"))
+        for source, paths in table
+    )
+    for present, table in _PATHS_FROM.items()
 }
 
 
