@@ -30,13 +30,14 @@ from .examples import document
 from .interpreter import evaluate_items
 from .program import KindSpec, PriceRule, Program
 from .ruleset import BUNDLED_NAME, load
-from .semantics import compile_condition, describe, expr_fields, fields_of
+from .semantics import compile_condition, conjuncts, describe, expr_fields, fields_of
 from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
 OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
+UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -88,7 +89,8 @@ def check(path: str | Path | None = None) -> Report:
 def analyse(program: Program) -> list[Finding]:
     """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
-        *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_examples(program),
+        *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
+        *_examples(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -539,7 +541,43 @@ def _gaps(program: Program) -> list[Finding]:
 
             findings.extend(_key_gaps(table, rows, rules_of, search))
             findings.extend(_column_gaps(table, rows, rules_of, search))
+    findings.extend(_when_gaps(program))
     return findings
+
+
+def _when_gaps(program: Program) -> Iterable[Finding]:
+    """Tables split by `when x < 10` / `when x > 10` (all else equal) that leave a hole, as condition columns can."""
+    groups: dict[tuple, list[tuple[_Tier, m.PriceTable, m.Condition]]] = defaultdict(list)
+    for rule_file in program.files:
+        for table in rule_file.statements:
+            if not isinstance(table, m.PriceTable) or table.when is None or table.kind not in program.kinds:
+                continue
+            parts = conjuncts([table.when])
+            for i, part in enumerate(parts):
+                simple = _simple_compare(part)
+                if simple is None:
+                    continue
+                field, op, value = simple
+                rest = tuple(sorted(describe(p) for j, p in enumerate(parts) if j != i))
+                key = (table.kind, field, tuple(sorted(table.regions)), rest)
+                groups[key].append((_Tier.of(op, value, part.span), table, part))
+    for (kind, field, _, _), tiered in groups.items():
+        if len(tiered) < 2:
+            continue
+        search = _Search(program, program.kinds[kind])
+        hole = _hole([tier for tier, _, _ in tiered], _integral(search, field))
+        if hole is None:
+            continue
+        value, below, above = hole
+        table, part = next((table, part) for tier, table, part in tiered if tier is above)
+        rows = {cell.span.line for row in table.rows for cell in row}
+        rule = next((r for r in program.rules if r.span.path == table.span.path and r.span.line in rows), None)
+        if rule is None:
+            continue
+        conditions = [c for c in conjuncts(rule.conditions) if c != part]
+        finding = _gap_finding(search, conditions, field, value, below, above, " (the tables' `when`)")
+        if finding is not None:
+            yield finding
 
 
 def _key_gaps(table, rows, rules_of, search: _Search) -> Iterable[Finding]:
@@ -727,6 +765,80 @@ def _admits(rule: PriceRule, field: str, value: str) -> bool:
         if isinstance(cond, m.Member) and cond.field == field and (value in cond.values) == cond.negated:
             return False
     return True
+
+
+# Billable quantities no rule charges -------------------------------------------------
+
+
+def _uncharged(program: Program) -> list[Finding]:
+    """Billable quantities that no rule charges at all (BR308), or that some models of a
+    kind are charged for and another model, where it is priced, neither charges, frees
+    nor refuses (BR309). `eval` refuses such usage when the quantity is nonzero; `check`
+    says so before any usage meets it."""
+    declared: dict[tuple[str, str], m.Span] = {}
+    for rule_file in program.files:
+        for kind in (s for s in rule_file.statements if isinstance(s, m.Kind)):
+            for part in (*kind.fields, *kind.derived):
+                declared[(kind.name, part.name)] = part.span
+    findings = []
+    for kind in program.kinds.values():
+        rules = [r for r in program.rules if r.kind == kind.name]
+        charged = {r.quantity for r in rules}
+        if not rules and not program.frees.get(kind.name):
+            continue  # a kind no rule prices at all is refused whole, with its own message
+        for quantity in program.quantities.get(kind.name, ()):
+            if quantity not in charged:
+                message = (
+                    f"`{quantity}` of `{kind.name}` is a billable quantity no rule charges: usage with it is refused; "
+                    "price it, mark it `free` or refuse it in a table, or declare it without a unit if it is not billed"
+                )
+                findings.append(Finding(UNCHARGED, message, declared.get((kind.name, quantity), kind.span)))
+        findings.extend(_uncharged_for_model(program, kind, rules))
+    return findings
+
+
+def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[PriceRule]) -> Iterable[Finding]:
+    model_field, region_field = kind.model_field, kind.region_field
+    if model_field is None:
+        return
+    fields = {f.name for f in kind.fields}
+    regions: list[str | None] = list(program.regions) if region_field is not None else [None]
+    by_model = program.by_model.get(kind.name, {})
+    unindexed = program.unindexed.get(kind.name, ())
+    charged_for: dict[str, list[str]] = defaultdict(list)  # quantity -> models some rule charges it for
+    for model in program.models:
+        for rule in (*by_model.get(model, ()), *unindexed):
+            if _admits(rule, model_field, model) and model not in charged_for[rule.quantity]:
+                charged_for[rule.quantity].append(model)
+    search = _Search(program, kind)
+    for model in program.models:
+        own = [r for r in (*by_model.get(model, ()), *unindexed) if _admits(r, model_field, model)]
+        if not any(r in by_model.get(model, ()) for r in own):
+            continue  # the kind does not price this model anywhere: nothing forgotten
+        for quantity in program.quantities.get(kind.name, ()):
+            others = [o for o in charged_for.get(quantity, ()) if o != model]
+            if not others or quantity not in fields:
+                continue
+            missing = []
+            for region in regions:
+                here = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
+                if not here or any(r.quantity == quantity for r in here):
+                    continue
+                at = [m.Equals(model_field, m.Word(model))]
+                if region is not None:
+                    at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
+                found = search.find(at)
+                if found.item is not None:
+                    missing.append((region, found.item))
+            if not missing:
+                continue
+            where = "" if regions == [None] else " in " + ", ".join(str(r) for r, _ in missing)
+            message = (
+                f"`{quantity}` of `{kind.name}` is charged for model {others[0]} but not for model {model}{where}: "
+                "such usage is refused; price it, mark it `free` or refuse it with a reason in a table"
+            )
+            example = (*missing[0][1], (quantity, 1))
+            yield Finding(UNCHARGED_FOR_MODEL, message, next(r for r in own if r in by_model.get(model, ())).span, example=example)
 
 
 # Worked examples -------------------------------------------------------------------

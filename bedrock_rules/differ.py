@@ -212,8 +212,8 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
         return found
 
     before, after = keyed(old), keyed(new)
+    unchanged = _same_charges(before, after)
     changes: list[ChargeChange] = []
-    unchanged = 0
     for key in [*before, *(k for k in after if k not in before)]:
         old_charge = before.get(key, (None, None))[1]
         new_charge = after.get(key, (None, None))[1]
@@ -226,6 +226,28 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
         changes.append(ChargeChange(item.index, item.name, item.kind, charge_key, charge.what, old_amount, new_amount))
     changes.sort(key=lambda c: c.item)
     return changes, unchanged
+
+
+def _same_charges(before: dict[tuple, tuple[Any, Charge, str]], after: dict[tuple, tuple[Any, Charge, str]]) -> int:
+    """Drop the charges whose key changed but not what the item pays: same item, quantity,
+    amount charged, rate and amount. A table that gains a condition column (`mode`) gives
+    its rules new ids; a charge priced the same is the same charge, not one removed and
+    one added. Returns how many pairs were dropped."""
+    def what(entry: tuple[Any, Charge, str]) -> tuple[Any, ...]:
+        item, charge, _ = entry
+        return item.index, charge.what, charge.quantity, charge.rate, charge.per, charge.amount, charge.note
+
+    waiting: dict[tuple[Any, ...], list[tuple]] = {}
+    for key in [k for k in after if k not in before]:
+        waiting.setdefault(what(after[key]), []).append(key)
+    paired = 0
+    for key in [k for k in before if k not in after]:
+        candidates = waiting.get(what(before[key]))
+        if candidates:
+            del after[candidates.pop(0)]
+            del before[key]
+            paired += 1
+    return paired
 
 
 def compare_rules(old: Program, new: Program) -> tuple[tuple[RuleChange, ...], tuple[StatementChange, ...]]:
