@@ -314,7 +314,8 @@ class _Search:
     def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
             models = self.program.models
-            chosen = [n for n in models if n in {self.program.aliases.get(x, x) for x in named}]
+            canonical = {self.program.aliases.get(x, x) for x in named}
+            chosen = [n for n in models if n in canonical]
             chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
                        if any(info.provider == p for info in models.values())]
             chosen += [n for n in models if n not in chosen][:1]
@@ -440,7 +441,7 @@ def _overlaps(program: Program) -> list[Finding]:
     # One finding per pair of rows, naming every quantity they both price.
     pairs: dict[tuple, tuple[PriceRule, PriceRule, list[str], _Found]] = {}
     for (kind, quantity, _), rules in groups.items():
-        for first, second in itertools.combinations(rules, 2):
+        for first, second in _candidate_pairs(rules, program.kinds[kind], program.aliases):
             rows = (_row(first), _row(second))
             if rows in pairs:
                 if quantity not in pairs[rows][2]:
@@ -460,6 +461,119 @@ def _overlaps(program: Program) -> list[Finding]:
             message = f"this rule and the one at {first.where} both price {what} for the same `{first.kind}` usage"
         findings.append(Finding(OVERLAP, message, second.span, example=found.item, related=(first.span,)))
     return findings
+
+
+def _candidate_pairs(rules: Sequence[PriceRule], kind: KindSpec, aliases: Mapping[str, str]) -> Iterable[tuple[PriceRule, PriceRule]]:
+    """The pairs of rules that might match one usage, in file order, without trying all n² pairs.
+
+    Rules are bucketed by the values their conditions allow for the model (then the
+    region) field: two rules that allow no common model can never match one usage. In a
+    bucket, rules whose conditions bound one number (`x <= 512`, `x > 512`) are sorted
+    by the lower bound and swept, pairing only intervals that intersect. A table of n
+    rows for n models is then n buckets of one rule, not n² searches.
+    """
+    order = {id(rule): i for i, rule in enumerate(rules)}
+    pairs: set[tuple[int, int]] = set()
+    for bucket in _buckets(rules, [f for f in (kind.model_field, kind.region_field) if f is not None], aliases):
+        for first, second in _swept(bucket):
+            a, b = sorted((order[id(first)], order[id(second)]))
+            pairs.add((a, b))
+    for a, b in sorted(pairs):
+        yield rules[a], rules[b]
+
+
+def _allowed(rule: PriceRule, field: str, aliases: Mapping[str, str]) -> frozenset[str] | None:
+    """The values a rule's top-level conditions allow for `field`; None when they do not restrict it."""
+    allowed: frozenset[str] | None = None
+    for cond in conjuncts(rule.conditions):
+        if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and isinstance(cond.value, m.Word):
+            values = frozenset({cond.value.text})
+        elif isinstance(cond, m.Member) and cond.field == field and not cond.negated:
+            values = frozenset(cond.values)
+        else:
+            continue
+        values = frozenset(aliases.get(v, v) for v in values)  # a model by any of its names
+        allowed = values if allowed is None else allowed & values
+    return allowed
+
+
+def _buckets(rules: Sequence[PriceRule], fields: Sequence[str], aliases: Mapping[str, str]) -> list[list[PriceRule]]:
+    """Groups of rules such that two rules that can match one usage share a group."""
+    if not fields or len(rules) < 2:
+        return [list(rules)]
+    field, rest = fields[0], fields[1:]
+    by_value: dict[str, list[PriceRule]] = defaultdict(list)
+    anywhere = []
+    for rule in rules:
+        allowed = _allowed(rule, field, aliases)
+        if allowed is None:
+            anywhere.append(rule)
+        else:
+            for value in allowed:
+                by_value[value].append(rule)
+    if not by_value:
+        return _buckets(rules, rest, aliases)
+    buckets = []
+    for bucket in by_value.values():
+        buckets.extend(_buckets([*bucket, *anywhere], rest, aliases))
+    if len(anywhere) > 1:
+        buckets.extend(_buckets(anywhere, rest, aliases))
+    return buckets
+
+
+def _swept(rules: Sequence[PriceRule]) -> Iterable[tuple[PriceRule, PriceRule]]:
+    """Pairs of rules whose bounds on one number may intersect (all pairs when they do not all bound one)."""
+    intervals = [_interval(rule) for rule in rules]
+    fields = {iv[0] for iv in intervals if iv is not None}
+    if len(rules) < 3 or None in intervals or len(fields) != 1:
+        yield from itertools.combinations(rules, 2)
+        return
+    # Sort by lower bound; a rule pairs with the later ones that start before it ends.
+    ordered = sorted(zip(intervals, rules, strict=True), key=lambda x: _low_key(x[0][1]))  # type: ignore[index]
+    for i, ((_, tier), rule) in enumerate(ordered):  # type: ignore[misc]
+        for (_, other), later in ordered[i + 1:]:  # type: ignore[misc]
+            if not _may_meet(tier, other):
+                break
+            yield rule, later
+
+
+def _interval(rule: PriceRule) -> tuple[str, _Tier] | None:
+    """The range one numeric field takes under a rule's top-level comparisons, if it has exactly one such field."""
+    found: dict[str, _Tier] = {}
+    for cond in conjuncts(rule.conditions):
+        simple = _simple_compare(cond)
+        if simple is None:
+            continue
+        field, op, value = simple
+        tier = _Tier.of(op, value, rule.span)
+        found[field] = _meet(found[field], tier) if field in found else tier
+    if len(found) != 1:
+        return None
+    return next(iter(found.items()))
+
+
+def _meet(a: _Tier, b: _Tier) -> _Tier:
+    lo, lo_closed = max((a.lo, a.lo_closed), (b.lo, b.lo_closed), key=lambda x: _low_key(_Tier(x[0], x[1], None, False, "", a.span)))
+    hi, hi_closed = min((a.hi, a.hi_closed), (b.hi, b.hi_closed), key=lambda x: _high_key(x[0], x[1]))
+    return _Tier(lo, lo_closed, hi, hi_closed, a.text, a.span)
+
+
+def _low_key(tier: _Tier) -> tuple[int, Decimal, int]:
+    # Unbounded first; at one value, a closed bound (`>= 5`) starts before an open one (`> 5`).
+    return (0, Decimal(0), 0) if tier.lo is None else (1, tier.lo, 0 if tier.lo_closed else 1)
+
+
+def _high_key(hi: Decimal | None, closed: bool) -> tuple[int, Decimal, int]:
+    return (1, Decimal(0), 0) if hi is None else (0, hi, 1 if closed else 0)
+
+
+def _may_meet(earlier: _Tier, later: _Tier) -> bool:
+    """Whether `later` (which starts no lower) starts before `earlier` ends."""
+    if earlier.hi is None or later.lo is None:
+        return True
+    if later.lo != earlier.hi:
+        return later.lo < earlier.hi
+    return later.lo_closed and earlier.hi_closed
 
 
 def _price_text(rule: PriceRule) -> str:
