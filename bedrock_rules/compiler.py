@@ -373,6 +373,17 @@ class _Compiler:
 
     def _table(self, table: m.PriceTable, kind: KindSpec) -> list[PriceRule]:
         common: list[m.Condition] = []
+        if table.any_region and kind.region_field is None:
+            self.error("BR200", f"kind `{kind.name}` has no region field; remove `in any`", table.span)
+            return []
+        if not table.regions and not table.any_region and kind.region_field is not None:
+            # A new `region` line must not silently join a table: the table says where it applies.
+            self.error(
+                "BR220",
+                f"this table does not say where it applies: add `in REGION, …` or `in any` (kind `{kind.name}` has a region)",
+                table.span,
+            )
+            return []
         if table.regions:
             region_field = kind.region_field
             if region_field is None:

@@ -124,6 +124,8 @@ class Diff:
     rules: tuple[RuleChange, ...]
     statements: tuple[StatementChange, ...]
     documents: tuple[DocumentDiff, ...]
+    # Regions the new rules declare and the old did not, each with the `in any` tables that price there.
+    new_regions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def compared(self) -> tuple[DocumentDiff, ...]:
@@ -195,7 +197,25 @@ def compare(old: Program, new: Program, documents: Sequence[tuple[str, Sequence[
         changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
-    return Diff(old.currency, new.currency, rules, statements, tuple(diffs))
+    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new))
+
+
+def new_regions(old: Program, new: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What each region new to the rules picks up: the `in any` tables, which price there without naming it."""
+    anywhere = tuple(
+        table.span.where
+        for rule_file in new.files for table in rule_file.statements
+        if isinstance(table, m.PriceTable) and table.any_region
+    )
+    return tuple((region, anywhere) for region in new.regions if region not in old.regions)
+
+
+def _region_lines(diff: Diff) -> list[str]:
+    lines = []
+    for region, tables in diff.new_regions:
+        picked = f"priced by the `in any` tables at {', '.join(tables)}" if tables else "no `in any` table prices there"
+        lines.append(f"new region {region}: {picked}")
+    return lines
 
 
 def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int]:
@@ -393,6 +413,7 @@ def render_table(diff: Diff) -> str:
     out = [_summary(diff)]
     if diff.old_currency != diff.currency:
         out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
+    out.extend(visible(line) for line in _region_lines(diff))
     if diff.rules or diff.statements:
         rows = [("change", "rule", "old", "new")]
         rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
@@ -457,6 +478,8 @@ def render_markdown(diff: Diff) -> str:
     out.extend(["", "<details><summary>Details</summary>", ""])
     if diff.old_currency != diff.currency:
         out.extend([f"The currency changes from {diff.old_currency} to {diff.currency}.", ""])
+    if diff.new_regions:
+        out.extend(["#### New regions", "", *(f"- {markdown(line)}" for line in _region_lines(diff)), ""])
     if diff.rules or diff.statements:
         out.extend(["#### Rules", "", "| change | rule | old | new |", "| --- | --- | --- | --- |"])
         for r in diff.rules:
@@ -517,6 +540,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
             {"change": s.change, "statement": s.statement, "reason": s.reason, "kinds": list(s.kinds), "rule": s.where}
             for s in diff.statements
         ],
+        "new_regions": [{"region": region, "tables": list(tables)} for region, tables in diff.new_regions],
         "documents": [
             {
                 "document": d.source,

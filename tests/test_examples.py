@@ -60,7 +60,7 @@ def _tiny_rules(tmp_path, rest: str) -> str:
 
 def test_min_coverage_fails_below_the_bar(tmp_path):
     rules = _tiny_rules(
-        tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text\n| input_tokens per 1 |\n| 2 |\n"
+        tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text in any\n| input_tokens per 1 |\n| 2 |\n"
     )
     run = run_cli("test", rules, "--coverage", "--min-coverage", "50")
     assert run.code == 1
@@ -71,7 +71,7 @@ def test_min_coverage_fails_below_the_bar(tmp_path):
 def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
     rules = _tiny_rules(
         tmp_path,
-        "prices text\n| input_tokens per 1000 |\n| 0.5 |\n"
+        "prices text in any\n| input_tokens per 1000 |\n| 0.5 |\n"
         'example "two thousand tokens" expect 2\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
     )
     run = run_cli("test", rules)
@@ -89,7 +89,7 @@ def test_coverage_counts_a_row_only_for_a_nonzero_quantity(tmp_path):
     (rules / "r.rules").write_text(
         "currency USD\nregion r-1\nkind text\n  region: region\n  input_tokens: count = 0 unit tokens\n"
         "  output_tokens: count = 0 unit tokens\nend\n"
-        "prices text\n| input_tokens per 1000 | output_tokens per 1000 |\n| 0.5 | 1.5 |\n"
+        "prices text in any\n| input_tokens per 1000 | output_tokens per 1000 |\n| 0.5 | 1.5 |\n"
         'example "input only" expect 1\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
         encoding="utf-8",
     )

@@ -82,7 +82,7 @@ prices text in us-east-1
 
 
 def test_the_totals_path_refuses_what_evaluate_refuses(in_tmp):
-    rules = write(in_tmp / "rules", KIND + "prices job\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n")
+    rules = write(in_tmp / "rules", KIND + "prices job in any\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n")
     ruleset = bedrock_rules.load(rules)
     items = [{"kind": "job", "model": "a", "region": "r1", "x": 3}] * 50 + [
         {"kind": "job", "model": "a", "region": "r1", "x": 1, "y": 2}
@@ -95,11 +95,11 @@ def test_the_totals_path_refuses_what_evaluate_refuses(in_tmp):
 
 
 def test_check_names_a_model_region_that_neither_charges_frees_nor_refuses_a_quantity(in_tmp):
-    rules = write(in_tmp / "rules", KIND + """prices job
+    rules = write(in_tmp / "rules", KIND + """prices job in any
 | model | x per 1 | y per 1 |
 |-------|---------|---------|
 | a     | 1       | 2       |
-prices job
+prices job in any
 | model | x per 1 |
 |-------|---------|
 | b     | 1       |
@@ -114,18 +114,18 @@ prices job
 
 
 def test_check_finds_the_gap_between_tables_split_by_when(in_tmp):
-    split = KIND.replace("  y: count = 0 unit things\n", "") + """prices job when x < 10
+    split = KIND.replace("  y: count = 0 unit things\n", "") + """prices job in any when x < 10
 | model | x per 1 |
 |-------|---------|
 | a, b  | 1       |
-prices job when x > 10
+prices job in any when x > 10
 | model | x per 1 |
 |-------|---------|
 | a, b  | 2       |
 """
     run = run_cli("check", write(in_tmp / "gap", split))
     assert run.code == 1
-    assert "gap/main.rules:17:17: error[BR302]: gap between tiers: no row prices x 10" in run.out
+    assert "gap/main.rules:17:24: error[BR302]: gap between tiers: no row prices x 10" in run.out
     assert "example: {kind: job, model: a, region: r1, x: 10}" in run.out
     run = run_cli("check", write(in_tmp / "closed", split.replace("when x > 10", "when x >= 10")))
     assert (run.code, run.out) == (0, "closed: no problems found\n")
@@ -136,7 +136,7 @@ prices job when x > 10
 
 def test_diff_does_not_report_a_charge_whose_price_did_not_change(in_tmp):
     old = KIND.replace("  y: count = 0 unit things\n", "  mode: on_demand | batch = on_demand\n") + (
-        "prices job\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n"
+        "prices job in any\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n"
     )
     # The table gains a `mode` column for a new batch price; on-demand stays at 1.
     new = old.replace(
@@ -155,3 +155,28 @@ def test_diff_does_not_report_a_charge_whose_price_did_not_change(in_tmp):
     run = run_cli("diff", "old", "new", doc)
     assert "1 of 1 document changed" in run.out
     assert "4 -> 2 USD" in run.out
+
+
+# 5. A new region does not join tables silently ---------------------------------------------
+
+
+def test_a_table_that_does_not_say_where_it_applies_is_refused(in_tmp):
+    rules = write(in_tmp / "rules", KIND + "prices job\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n")
+    doc = usage(in_tmp / "u.json", {"kind": "job", "model": "a", "region": "r1", "x": 4})
+    run = run_cli("eval", doc, "--rules", rules)
+    assert run.code == 2
+    assert "rules/main.rules:14:1: error[BR220]: this table does not say where it applies: add `in REGION, …` or `in any`" in run.err
+
+
+def test_diff_lists_what_a_new_region_picks_up(in_tmp):
+    old = KIND + (
+        "prices job in any\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n"
+        "prices job in r1, r2\n| model | x per 1 |\n|-------|---------|\n| b     | 2       |\n"
+    )
+    new = old.replace("region r2\n", "region r2\nregion r3\n")
+    usage(in_tmp / "u.json", {"kind": "job", "model": "a", "region": "r1", "x": 4})
+    run = run_cli("diff", write(in_tmp / "old", old), write(in_tmp / "new", new), "u.json")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[1] == "new region r3: priced by the `in any` tables at new/main.rules:15"
+    run = run_cli("diff", "old", "new", "u.json", "--format", "json")
+    assert json.loads(run.out)["new_regions"] == [{"region": "r3", "tables": ["new/main.rules:15"]}]
