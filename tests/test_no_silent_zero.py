@@ -180,3 +180,13 @@ def test_diff_lists_what_a_new_region_picks_up(in_tmp):
     assert run.out.splitlines()[1] == "new region r3: priced by the `in any` tables at new/main.rules:15"
     run = run_cli("diff", "old", "new", "u.json", "--format", "json")
     assert json.loads(run.out)["new_regions"] == [{"region": "r3", "tables": ["new/main.rules:15"]}]
+
+
+def test_fmt_keeps_in_any(in_tmp):
+    rules = in_tmp / "f.rules"
+    rules.write_text(KIND + "prices   job   in   any   when x > 1\n| model | x per 1 |\n|---|---|\n| a | 1 |\n", encoding="utf-8")
+    assert run_cli("fmt", "f.rules").code == 0
+    text = rules.read_text(encoding="utf-8")
+    assert "\nprices job in any when x > 1\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n" in text
+    assert run_cli("fmt", "--check", "f.rules").code == 0
+    assert bedrock_rules.load(str(rules)).program.rules[0].id == "job/x[x > 1; model = a]"
