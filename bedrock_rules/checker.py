@@ -38,6 +38,7 @@ OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
 UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
+ONLY_ANY_REGION = "BR310"
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -90,7 +91,7 @@ def analyse(program: Program) -> list[Finding]:
     """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
-        *_examples(program),
+        *_only_any_region(program), *_examples(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -953,6 +954,56 @@ def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[Price
             )
             example = (*missing[0][1], (quantity, 1))
             yield Finding(UNCHARGED_FOR_MODEL, message, next(r for r in own if r in by_model.get(model, ())).span, example=example)
+
+
+# Regions only `in any` tables price -------------------------------------------------
+
+
+def _only_any_region(program: Program) -> list[Finding]:
+    """A region no rule names while tables list regions: what a new `region` line picks up.
+
+    Such a region is priced by every `in any` table and by none of the tables that list
+    their regions: usually a region just added, whose per-region prices are not written yet.
+    """
+    tables = [s for f in program.files for s in f.statements if isinstance(s, m.PriceTable)]
+    listed = [t for t in tables if t.regions]
+    anywhere = [t.span.where for t in tables if t.any_region]
+    if not listed or not anywhere:
+        return []
+    named: set[str] = {r for t in listed for r in t.regions}
+    conditions = [c for rule in program.rules for c in rule.conditions]
+    conditions += [g.condition for gs in program.guards.values() for g in gs if g.condition is not None]
+    conditions += [c for fs in program.frees.values() for f in fs for c in f.conditions]
+    for cond in conditions:
+        named |= _words(cond)
+    for f in program.files:
+        for statement in f.statements:
+            if isinstance(statement, m.Offer):
+                named |= set(statement.regions)
+            elif isinstance(statement, m.Example):
+                named |= {v.text for item in statement.items for _, v in item.fields if isinstance(v, m.Word)}
+    findings = []
+    for name, region in program.regions.items():
+        if name not in named:
+            message = (
+                f"region {name} is named by no rule: the `in any` tables ({', '.join(anywhere)}) price there, "
+                "and no table that lists its regions does; list it where it is sold, or leave it out"
+            )
+            findings.append(Finding(ONLY_ANY_REGION, message, region.span))
+    return findings
+
+
+def _words(cond: m.Condition) -> set[str]:
+    """The names a condition compares a field with."""
+    if isinstance(cond, (m.AllOf, m.AnyOf)):
+        return set().union(*(_words(p) for p in cond.parts))
+    if isinstance(cond, m.Not):
+        return _words(cond.part)
+    if isinstance(cond, m.Member):
+        return set(cond.values)
+    if isinstance(cond, m.Equals) and isinstance(cond.value, m.Word):
+        return {cond.value.text}
+    return set()
 
 
 # Worked examples -------------------------------------------------------------------

@@ -190,3 +190,18 @@ def test_fmt_keeps_in_any(in_tmp):
     assert "\nprices job in any when x > 1\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n" in text
     assert run_cli("fmt", "--check", "f.rules").code == 0
     assert bedrock_rules.load(str(rules)).program.rules[0].id == "job/x[x > 1; model = a]"
+
+
+def test_check_names_a_region_only_in_any_tables_price(in_tmp):
+    rules = KIND.replace("region r2\n", "region r2\nregion r3\n").replace("  y: count = 0 unit things\n", "") + (
+        "prices job in any\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n"
+        "prices job in r1, r2\n| model | x per 1 |\n|-------|---------|\n| b     | 2       |\n"
+    )
+    run = run_cli("check", write(in_tmp / "rules", rules))
+    assert run.code == 1
+    assert run.out.splitlines()[0] == (
+        "rules/main.rules:4:1: error[BR310]: region r3 is named by no rule: the `in any` tables (rules/main.rules:14) "
+        "price there, and no table that lists its regions does; list it where it is sold, or leave it out"
+    )
+    run = run_cli("check", write(in_tmp / "fixed", rules.replace("in r1, r2\n", "in r1, r2, r3\n")))
+    assert (run.code, run.out) == (0, "fixed: no problems found\n")
