@@ -20,6 +20,7 @@ import attrs
 from .bedrock.offers import OfferPrice
 from .bill import decimal_text
 from .display import align, encodable, visible
+from .fields import ListOf
 from .interpreter import price_item
 from .program import PriceRule, Program, SkuRule
 from .ruleset import Ruleset
@@ -113,7 +114,9 @@ def _rule_rate(rules: Ruleset, row: SkuRule, region: str | None, values: dict[st
     """The rules' rate for one unit of the row's quantity, per the offer's unit; or why the rules do not give one."""
     program = rules.program
     kind = program.kinds[row.kind]
-    raw: dict[str, Any] = {"kind": row.kind, **values}
+    raw: dict[str, Any] = {"kind": row.kind}
+    for name, value in values.items():  # a row names one value; a list field holds it alone
+        raw[name] = [value] if isinstance(kind.field_map[name].type, ListOf) else value
     if kind.region_field and kind.region_field not in raw:
         if not region:
             return "the SKU has no regionCode and the pricelist row names no region"
@@ -128,7 +131,8 @@ def _rule_rate(rules: Ruleset, row: SkuRule, region: str | None, values: dict[st
     bill, problems = price_item(program, items[0])
     if bill is None:
         return "the rules refuse it: " + "; ".join(p.message for p in problems)
-    charge = next((c for c in bill.charges if c.what == row.quantity), None)
+    # By the rule's id (`kind/quantity[…]`): a charge per list value is named after the value too.
+    charge = next((c for c in bill.charges if c.rule_id.partition("[")[0] == f"{row.kind}/{row.quantity}"), None)
     if charge is None:
         return f"no rule charges {row.quantity} for it"
     if charge.rate is None:

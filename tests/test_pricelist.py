@@ -226,3 +226,29 @@ def test_fmt_lays_out_a_pricelist_table_as_a_price_table_and_keeps_its_meaning(i
     # The model before and after: equal (spans take no part in equality).
     assert parse(messy, "a.rules") == parse((in_tmp / "a.rules").read_text(encoding="utf-8"), "a.rules")
     assert run_cli("fmt", "--check", "a.rules").code == 0
+
+
+def test_a_row_s_value_for_a_list_field_is_that_list_of_one(in_tmp):
+    (in_tmp / "r.rules").write_text(
+        "currency USD\nregion r1\n"
+        "kind guardrail\n  region: region\n  policies: list of content | topic = []\n  units: count = 0 unit units\nend\n"
+        "prices guardrail\n| policies | units per 1000 |\n| content | 0.15 |\n| topic | 0.15 |\n"
+        'pricelist guardrail from O unit "1K units" per 1000\n'
+        "| usagetype | policies | quantity |\n"
+        '| "*-ContentPolicyUnits" | content | units |\n'
+        '| "*-TopicPolicyUnits" | topic | units |\n',
+        encoding="utf-8",
+    )
+    def sku(name: str, usagetype: str, usd: str) -> tuple[dict, dict]:
+        return (
+            {"sku": name, "attributes": {"usagetype": usagetype, "regionCode": "r1"}},
+            {f"{name}.T": {"effectiveDate": "2024-12-01T00:00:00Z", "priceDimensions": {
+                f"{name}.T.R": {"unit": "1K units", "pricePerUnit": {"USD": usd}}}}},
+        )
+    skus = {"C": sku("C", "R1-ContentPolicyUnits", "0.1500000000"), "T": sku("T", "R1-TopicPolicyUnits", "0.7500000000")}
+    offer = {"offerCode": "O", "version": "1", "products": {k: p for k, (p, _) in skus.items()},
+             "terms": {"OnDemand": {k: t for k, (_, t) in skus.items()}}}
+    code, report = _check(_write(in_tmp, "o.json", offer), rules="r.rules")
+    assert code == 1 and report["matched"] == 1
+    (finding,) = report["findings"]
+    assert (finding["finding"], finding["sku"], finding["price"], finding["rules_price"]) == ("differs", "T", "0.75", "0.15")
