@@ -20,8 +20,19 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule
-from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, fields_of, to_plain
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule
+from .semantics import (
+    EXACT,
+    FUNCTIONS,
+    RESERVED_FIELDS,
+    ROUNDING_MODES,
+    all_of,
+    compile_expr,
+    describe,
+    expr_fields,
+    fields_of,
+    to_plain,
+)
 
 
 def compile_files(files: Sequence[m.RuleFile], sources: Mapping[str, Sequence[str]], root: str) -> Program:
@@ -67,6 +78,7 @@ class _Compiler:
         guards = self._guards()
         frees = self._frees()
         relatives = self._relatives()
+        sku_rules = self._sku_rules()
         examples = tuple(self.statements(m.Example))
         for example in examples:
             for item in example.items:
@@ -91,6 +103,8 @@ class _Compiler:
                     by_model[rule.kind][name].append(rule)
             if rule.quantity not in quantities[rule.kind]:
                 quantities[rule.kind].append(rule.quantity)
+        for name, billable in _billable(self.kinds, rules, guards, frees).items():
+            quantities[name].extend(q for q in billable if q not in quantities[name])
         return Program(
             root=self.root,
             currency=currency,
@@ -108,6 +122,7 @@ class _Compiler:
             frees={k: tuple(f for f in frees if k in f.kinds) for k in self.kinds},
             examples=examples,
             files=tuple(self.files),
+            sku_rules=tuple(sku_rules),
             sources=self.sources,
             relatives={k: _field_order(self.kinds[k], [r for r in relatives if r.kind == k]) for k in {r.kind for r in relatives}},
             dated_kinds=frozenset(
@@ -393,6 +408,17 @@ class _Compiler:
 
     def _table(self, table: m.PriceTable, kind: KindSpec) -> list[PriceRule]:
         common: list[m.Condition] = []
+        if table.any_region and kind.region_field is None:
+            self.error("BR200", f"kind `{kind.name}` has no region field; remove `in any`", table.span)
+            return []
+        if not table.regions and not table.any_region and kind.region_field is not None:
+            # A new `region` line must not silently join a table: the table says where it applies.
+            self.error(
+                "BR220",
+                f"this table does not say where it applies: add `in REGION, …` or `in any` (kind `{kind.name}` has a region)",
+                table.span,
+            )
+            return []
         if table.regions:
             region_field = kind.region_field
             if region_field is None:
@@ -549,6 +575,69 @@ class _Compiler:
         )
 
     # refusals and free items --------------------------------------------------------
+    # pricelist tables ----------------------------------------------------------
+    def _sku_rules(self) -> list[SkuRule]:
+        found: list[SkuRule] = []
+        for table in self.statements(m.PriceList):
+            kind = self.kinds.get(table.kind)
+            if kind is None:
+                self._unknown("kind", table.kind, self.kinds, table.span)
+                continue
+            if table.per <= 0:
+                self.error("BR203", "`per` needs a number above 0", table.span)
+                continue
+            found.extend(self._sku_table(table, kind))
+        return found
+
+    def _sku_table(self, table: m.PriceList, kind: KindSpec) -> list[SkuRule]:
+        scope = self._scope(kind)
+        quantities = {name for name, field_type in scope.items() if t.is_numeric(field_type)}
+        columns: list[tuple[str, str]] = []  # (what, name): attribute, field or quantity
+        for column in table.columns:
+            if not isinstance(column, m.KeyColumn):
+                self.error("BR211", "a pricelist column names a SKU attribute, a field of the kind or `quantity`", column.span)
+                return []
+            name = str(column.field)
+            columns.append(("quantity" if name == "quantity" else "field" if name in scope else "attribute", name))
+        if not any(what == "quantity" for what, _ in columns) or not any(what == "attribute" for what, _ in columns):
+            self.error("BR211", "a pricelist table needs a `quantity` column and a SKU attribute column (`usagetype`)", table.span)
+            return []
+        rules = []
+        for row in table.rows:
+            if len(row) != len(columns):
+                self.error("BR211", f"this row has {len(row)} cells; the header has {len(columns)}", row[0].span)
+                continue
+            attributes, values, quantity, ok = [], [], None, True
+            for (what, name), cell in zip(columns, row, strict=True):
+                if isinstance(cell, m.AnyCell) and what != "quantity":
+                    continue
+                if what == "attribute":
+                    if not isinstance(cell, m.NotOfferedCell) or cell.reason is None:
+                        self.error("BR211", f'a `{name}` cell is a quoted pattern ("USE1-*-input-tokens") or `any`', cell.span)
+                        ok = False
+                        continue
+                    attributes.append((name, cell.reason))
+                    continue
+                if not isinstance(cell, m.ValueCell) or len(cell.values) != 1:
+                    self.error("BR211", f"a `{name}` cell is one name" + ("" if what == "quantity" else " or `any`"), cell.span)
+                    ok = False
+                    continue
+                if what == "quantity":
+                    if cell.values[0] not in quantities:
+                        self._unknown(f"quantity of kind `{kind.name}`", cell.values[0], quantities, cell.span)
+                        ok = False
+                    quantity = str(cell.values[0])
+                    continue
+                value = self._value_word(cell.values[0], scope[name], name, cell.span)
+                if value is None:
+                    ok = False
+                    continue
+                values.append((name, value))
+            if ok and quantity is not None:
+                span = m.Span(table.span.path, row[0].span.line, 1)
+                rules.append(SkuRule(kind.name, str(table.offer), table.unit, table.per, tuple(attributes), tuple(values), quantity, span))
+        return rules
+
     def _kinds(self, names: Sequence[str], span: m.Span, needs: Sequence[str] = ()) -> list[KindSpec]:
         if not names:  # `any`: every kind that has the fields the condition needs
             return [k for k in self.kinds.values() if all(n in self._scope(k) or (n == "provider" and k.model_field) for n in needs)]
@@ -635,14 +724,14 @@ class _Compiler:
         numeric = {name for name, ft in scope.items() if t.is_numeric(ft)}
         bad = len(self.diagnostics)
         if rel.factor <= 0:
-            self.error("BR211", f"a relative price's factor is above 0, not {rel.factor_text}", rel.span)
+            self.error("BR213", f"a relative price's factor is above 0, not {rel.factor_text}", rel.span)
         cases: list[Any] = []
         base: Any = rel.base
         if rel.field is not None:
             ft = scope.get(rel.field)
             if not isinstance(ft, (t.EnumType, t.FlagType)):
                 self.error(
-                    "BR211",
+                    "BR213",
                     f"`{rel.field}` is not a choice of kind `{kind.name}`: a relative price is of another value of a choice "
                     "(`mode = batch at 0.5 of on_demand`) or of another quantity (`cache_read_tokens at 0.1 of input_tokens`)",
                     m.span_of(rel.field, rel.span),
@@ -652,11 +741,11 @@ class _Compiler:
             for value in (*rel.cases, rel.base):
                 if value not in values:
                     self.error(
-                        "BR211", f"`{value}` is not a value of `{rel.field}`{did_you_mean(value, values)}; expected {ft.describe()}",
+                        "BR213", f"`{value}` is not a value of `{rel.field}`{did_you_mean(value, values)}; expected {ft.describe()}",
                         m.span_of(value, rel.span),
                     )
             if rel.base in rel.cases:
-                self.error("BR211", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+                self.error("BR213", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
             cases = [t.literal(ft, str(v)) for v in rel.cases if v in values]
             base = t.literal(ft, str(rel.base)) if rel.base in values else rel.base
         else:
@@ -664,7 +753,7 @@ class _Compiler:
                 if quantity not in numeric:
                     self._unknown(f"quantity of kind `{kind.name}`", quantity, numeric, m.span_of(quantity, rel.span))
             if rel.cases[0] == rel.base:
-                self.error("BR211", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+                self.error("BR213", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
             cases = [str(rel.cases[0])]
             base = str(rel.base)
         for quantity in rel.quantities:
@@ -753,3 +842,36 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
     return None
 
 
+
+
+def _billable(
+    kinds: Mapping[str, KindSpec], rules: Sequence[PriceRule], guards: Sequence[Guard], frees: Sequence[FreeRule]
+) -> dict[str, list[str]]:
+    """Per kind, the quantities that are billable without a rule charging them.
+
+    A count, decimal or derived quantity with a unit is billable unless it is an input:
+    read by a derived quantity or by a condition (of a table, `refuse`, `require` or
+    `free`). A nonzero billable quantity that no matching rule charges or frees refuses
+    the item, so a quantity the rules forgot can never be priced 0.
+    """
+    read: dict[str, set[str]] = defaultdict(set)
+    for rule in rules:
+        for cond in rule.conditions:
+            read[rule.kind] |= fields_of(cond)
+    for guard in guards:
+        if guard.condition is not None:
+            for name in guard.kinds:
+                read[name] |= fields_of(guard.condition)
+    for free in frees:
+        for cond in free.conditions:
+            for name in free.kinds:
+                read[name] |= fields_of(cond)
+    billable: dict[str, list[str]] = {}
+    for name, kind in kinds.items():
+        inputs = set(read[name])
+        for derived in kind.derived:
+            inputs |= expr_fields(derived.expr)
+        measured = [f.name for f in kind.fields if f.unit is not None and t.is_numeric(f.type)]
+        measured += [d.name for d in kind.derived if d.unit is not None]
+        billable[name] = [q for q in measured if q not in inputs]
+    return billable

@@ -34,7 +34,7 @@ KEYWORDS = frozenset(
     optional or per sum unit until when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices offer refuse require free example relative".split()
+    "currency round region provider kind record prices pricelist offer refuse require free example relative".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -331,6 +331,7 @@ class _Builder(Transformer):
     def prices(self, meta, children):
         kind = self._word(children[0])
         regions: tuple[str, ...] = ()
+        any_region = False
         when = charging = None
         columns: tuple = ()
         rows = []
@@ -347,6 +348,7 @@ class _Builder(Transformer):
                 seen.add(part)
             if isinstance(child, tuple) and child and child[0] == "regions":
                 regions = child[1]
+                any_region = child[1] == ()
             elif isinstance(child, tuple) and child and child[0] == "when":
                 when = child[1]
             elif isinstance(child, m.Charging):
@@ -356,7 +358,7 @@ class _Builder(Transformer):
             elif isinstance(child, tuple) and child and child[0] == "row":
                 rows.append(child[1])
         window = next((c for c in children if isinstance(c, m.Window)), None)
-        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), window)
+        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), window, any_region=any_region)
 
     # window: "from" DATE ("until" DATE)? -> window_from | "until" DATE -> window_until
     def window_until(self, meta, children):
@@ -390,9 +392,25 @@ class _Builder(Transformer):
             self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[token.line - 1]))
         return m.DateValue(str(token), self._at(token))
 
+    # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*
+    def pricelist(self, meta, children):
+        kind, offer, unit, per = self._word(children[0]), self._word(children[1]), _text(children[2]), children[3]
+        columns: tuple = ()
+        rows = []
+        for child in children[4:]:
+            if child[0] == "header":
+                columns = child[1]
+            elif child[0] == "row":
+                rows.append(child[1])
+        return m.PriceList(kind, offer, unit, per, columns, rows, self._at(meta))
+
     # scope: "in" names
     def scope_regions(self, meta, children):
         return ("regions", children[0])
+
+    # scope: "in" "any"
+    def scope_any_region(self, meta, children):
+        return ("regions", ())
 
     # scope: "when" condition
     def scope_when(self, meta, children):

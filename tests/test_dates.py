@@ -29,12 +29,12 @@ kind text
   input_tokens: count = 0 unit tokens
   output_tokens: count = 0 unit tokens
 end
-prices text
+prices text in any
 | model      | input_tokens per 1000 | output_tokens per 1000 |
 |------------|-----------------------|------------------------|
 | claude-2.1 | 0.008                 | 0.024                  |
 # The cut, from its first day on.
-prices text from 2024-07-03
+prices text in any from 2024-07-03
 | model      | input_tokens per 1000 | output_tokens per 1000 |
 |------------|-----------------------|------------------------|
 | claude-2.1 | 0.004                 | 0.012                  |
@@ -159,7 +159,7 @@ def test_diff_prices_every_item_at_two_dates_with_one_ruleset(dated, in_tmp):
     assert alone.code == 2 and "--at-before and --at-after go together" in alone.err
 
 
-RELATIVE = RULES.replace("end\nprices text\n", "  mode: on_demand | batch = on_demand\nend\nprices text\n", 1) + (
+RELATIVE = RULES.replace("end\nprices text in any\n", "  mode: on_demand | batch = on_demand\nend\nprices text in any\n", 1) + (
     "relative text mode = batch at 0.5 of on_demand\n"
 )
 
@@ -209,7 +209,7 @@ def _relative_folder(rate: Decimal, factor: Decimal) -> str:
     )
     (Path(folder) / "kinds.rules").write_text(text, encoding="utf-8")
     (Path(folder) / "main.rules").write_text(
-        "# prices\n\n\n\nprices text\n| model | input_tokens per 1000 | output_tokens per 1000 |\n"
+        "# prices\n\n\n\nprices text in any\n| model | input_tokens per 1000 | output_tokens per 1000 |\n"
         f"| m | {rate} | 1 |\nrelative text mode = batch at {factor} of on_demand\n",
         encoding="utf-8",
     )
