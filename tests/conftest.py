@@ -20,13 +20,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @attrs.frozen
 class Run:
+    """A command's exit status and output. Every command that reads rules first says on stderr
+    which ruleset it used (`ruleset: DIR (how)`); that line is kept apart in `ruleset`, so the
+    tests of messages read `err` as the rest and tests/test_config.py checks the line itself."""
+
     code: int
     out: str
     err: str
+    ruleset: str = ""
 
     def transcript(self) -> str:
-        """What a user sees, as one text for snapshots."""
+        """What a user sees (but the ruleset line), as one text for snapshots."""
         return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
+
+
+RULESET_LINE = "ruleset: "
 
 
 def run_cli(*args: str, stdin: str = "") -> Run:
@@ -38,7 +46,11 @@ def run_cli(*args: str, stdin: str = "") -> Run:
             code = main(list(args))
     finally:
         sys.stdin = old_stdin
-    return Run(code, out.getvalue(), err.getvalue())
+    said = err.getvalue()
+    ruleset = ""
+    if said.startswith(RULESET_LINE):
+        ruleset, _, said = said.partition("\n")
+    return Run(code, out.getvalue(), said, ruleset)
 
 
 class TextSnapshot(SingleFileSnapshotExtension):

@@ -176,7 +176,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
         cwd=ROOT,
         timeout=60,
     )
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, done.stderr) == (0, "ruleset: rulesets/bedrock (bundled)\n")
     assert done.stdout == run_cli("eval", str(usage), "--format", "json").out
 
 
