@@ -476,6 +476,9 @@ def render_markdown(diff: Diff) -> str:
     return "\n".join(out) + "\n"
 
 
+SCHEMA = "bedrock-rules/diff/1"  # bedrock_rules/schemas/diff.json
+
+
 def to_data(diff: Diff) -> dict[str, Any]:
     """The diff as JSON-ready data: keys in a fixed order, amounts as exact decimal strings."""
     currency = diff.currency
@@ -487,6 +490,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
         return {"total": None if o.total is None else decimal_text(o.total), "problems": _problem_lines(o.problems)}
 
     return {
+        "schema": SCHEMA,
         "currency": currency,
         "old_currency": diff.old_currency,
         "total": {

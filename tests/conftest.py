@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import attrs
+import jsonschema
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
@@ -37,6 +40,23 @@ class Run:
 RULESET_LINE = "ruleset: "
 
 
+@functools.cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((ROOT / "bedrock_rules" / "schemas" / f"{name}.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_json(text: str) -> dict:
+    """A JSON output checked against the schema it names (`"schema": "bedrock-rules/NAME/1"`)."""
+    data = json.loads(text)
+    assert isinstance(data, dict) and isinstance(data.get("schema"), str), "a JSON output names its schema"
+    prefix, name, _version = data["schema"].split("/")  # the schema's own `const` checks the version
+    assert prefix == "bedrock-rules"
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _validator(name).iter_errors(data)]
+    assert not errors, "\n".join(errors)
+    return data
+
+
 def run_cli(*args: str, stdin: str = "") -> Run:
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin
@@ -47,6 +67,10 @@ def run_cli(*args: str, stdin: str = "") -> Run:
     finally:
         sys.stdin = old_stdin
     said = err.getvalue()
+    # Every JSON output a test produces is checked against the schema shipped in the package.
+    formats = [b for a, b in zip(args, args[1:], strict=False) if a == "--format"]
+    if out.getvalue().startswith("{") or (formats == ["json"] and out.getvalue()):
+        validate_json(out.getvalue())
     ruleset = ""
     if said.startswith(RULESET_LINE):
         ruleset, _, said = said.partition("\n")
