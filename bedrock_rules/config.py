@@ -28,6 +28,13 @@ from typing import Any
 import attrs
 
 from .errors import BedrockRulesError
+from .loader import rule_paths
+
+if sys.version_info >= (3, 11):
+    import tomllib  # the standard library's; on 3.10 the optional dependency tomli, the same parser
+else:  # pragma: no cover
+    import tomli as tomllib  # optional dependency: installed on Python 3.10 only
+
 
 CONFIG_FILE = "bedrock-rules.toml"
 PYPROJECT = "pyproject.toml"
@@ -125,17 +132,15 @@ def _relative(path: Path, folder: Path) -> str:
 
 
 def _rule_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
     try:
-        return sorted(p for p in folder.glob("*.rules") if p.is_file())
+        return [p for p in rule_paths(folder) if p.is_file()]
     except OSError:
         return []
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10 has no tomllib; tomli is the same parser
-        import tomli as tomllib
     try:
         # Text, not a binary file: tomli before 1.2 reads only text.
         return tomllib.loads(path.read_text(encoding="utf-8"))

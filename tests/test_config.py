@@ -146,6 +146,22 @@ def test_a_configuration_that_cannot_be_used_is_refused_with_its_file(project, t
     assert message in run.err
 
 
+def test_configured_profiles_reach_the_log_reader(project, monkeypatch):
+    (project / "profiles.yaml").write_text("a1b2c3d4e5f6: anthropic.claude-3-haiku-20240307-v1:0\n", encoding="utf-8")
+    log = str(ROOT / "tests" / "logs" / "guarded.jsonl")
+    (project / "bedrock-rules.toml").write_text('rules = "bundled"\n', encoding="utf-8")
+    before = run_cli("eval", "--input", "invocation-log", log, "--format", "json")
+    without, without_code = json.loads(before.out), before.code
+    (project / "bedrock-rules.toml").write_text('rules = "bundled"\nprofiles = "profiles.yaml"\n', encoding="utf-8")
+    monkeypatch.chdir(project / "reports")  # the profiles file is found beside the configuration, not here
+    run = run_cli("eval", "--input", "invocation-log", log, "--format", "json")
+    data = json.loads(run.out)
+    assert run.code == without_code == 3, run.err  # the log holds calls no rule prices either way
+    assert data["counts"]["priced"] == without["counts"]["priced"] + 1
+    assert not any("application inference profile" in u["reason"] for u in data["unpriced"])
+    assert any("application inference profile" in u["reason"] for u in without["unpriced"])
+
+
 def test_a_missing_configured_folder_is_a_rules_error(project):
     (project / "bedrock-rules.toml").write_text('rules = "nowhere"\n', encoding="utf-8")
     run = run_cli("check")

@@ -46,7 +46,9 @@ def one_price_changed(work: Path) -> None:
 
 def refusals_changed(work: Path) -> None:
     """Claude Instant's text row removed (chat.yaml is newly refused); Opus offered in us-east-1 too (newly priced)."""
-    edit(work / "new" / "anthropic.rules", "| claude-instant    | 0.0008                | 0.0024                 |\n", "")
+    row = next(line for line in (work / "new" / "anthropic.rules").read_text(encoding="utf-8").splitlines(True)
+               if line.startswith("| claude-instant    | 0.0008 "))
+    edit(work / "new" / "anthropic.rules", row, "")
     edit(work / "new" / "anthropic.rules", "offer claude-3-opus only in us-west-2", "offer claude-3-opus only in us-east-1, us-west-2")
 
 
@@ -140,15 +142,19 @@ def test_newly_refused_shows_the_reason(work):
     chat, opus = data["documents"]
     assert (chat["status"], chat["old"]["total"], chat["new"]["total"]) == ("newly refused", "6.324", None)
     assert chat["new"]["problems"] == [
-        "item 3 (triage): no rule prices text usage with model claude-instant, region us-west-2, mode on_demand; "
+        "item 3 (triage): error[BU202]: no rule prices text usage with model claude-instant, region us-west-2, mode on_demand; "
         "the closest rule (new/anthropic.rules:40) needs region in ap-northeast-1 (region is us-west-2)"
     ]
     assert (opus["status"], opus["old"]["total"], opus["new"]["total"]) == ("newly priced", None, "0.675")
-    assert opus["old"]["problems"] == ["item 1 (opus east): Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:14)"]
+    assert opus["old"]["problems"] == [
+        "item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:14)"
+    ]
     removed = [(r["change"], r["id"]) for r in data["rules"]]
     assert removed == [
         ("removed", "text/input_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
         ("removed", "text/output_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
+        ("removed", "text/cache_read_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
+        ("removed", "text/cache_write_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
     ]
     assert [(s["change"], s["reason"]) for s in data["statements"]] == [
         ("removed", "Claude 3 Opus is offered only in us-west-2"),
@@ -200,8 +206,8 @@ def test_unreadable_documents_are_refused_with_every_problem(work):
     assert run.out == ""
     assert run.err == (
         "usage refused: 2 problems, nothing was priced\n"
-        "  bad.json: not valid JSON: Expecting value at line 1, column 12\n"
-        "  missing.yaml: cannot read usage document: No such file or directory\n"
+        "  bad.json: error[BU002]: not valid JSON: Expecting value at line 1, column 12\n"
+        "  missing.yaml: error[BU001]: cannot read usage document: No such file or directory\n"
     )
 
 

@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 import bedrock_rules
 from bedrock_rules import examples
 from bedrock_rules.bill import dump
-from bedrock_rules.compiler import EXACT, fields_of
 from bedrock_rules.errors import UsageError
+from bedrock_rules.semantics import EXACT, fields_of
 from conftest import ROOT
 
 RULES = bedrock_rules.load()
-COMPILED = RULES.compiled
+COMPILED = RULES.program
 
 # Per kind, the count fields that doubling doubles; each charge of the kind doubles with them.
 DOUBLED = {
@@ -44,7 +44,10 @@ DOUBLED = {
     "training": ("tokens", "steps"),  # tokens_trained = tokens * epochs, images_seen = steps * batch_size
     "storage": ("months",),  # model_months = months * custom_models
     "human_evaluation": ("tasks", "prompts"),  # human_tasks = tasks + prompts * workers_per_prompt
-    "guardrail": ("texts[].count",),  # text_units = sum(ceil(characters / 1000) * count for each texts)
+    "guardrail": (  # text_units = sum(ceil(characters / 1000) * count for each texts); or AWS's units
+        "texts[].count", "content_policy_units", "topic_policy_units", "word_policy_units",
+        "sensitive_information_policy_units", "sensitive_information_policy_free_units",
+    ),
     "agent": (),
     "knowledge_base": (),
 }

@@ -16,6 +16,7 @@ import pytest
 
 import bedrock_rules
 from bedrock_rules import bill, checker, differ, explainer, totals
+from bedrock_rules.bedrock.logs import totals_of_log
 from conftest import ROOT, run_cli, validate_json
 
 SCHEMAS = {"bill": bill.SCHEMA, "totals": totals.SCHEMA, "diff": differ.SCHEMA, "explain": explainer.SCHEMA, "findings": checker.SCHEMA}
@@ -49,7 +50,7 @@ def test_the_python_api_dumps_match_the_schemas(rules):
     usage = {"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 11000}]}
     validate_json(bedrock_rules.dump(rules.evaluate(usage)))
     log = (ROOT / "tests" / "logs" / "mixed.jsonl").read_text(encoding="utf-8").splitlines()
-    validate_json(totals.dump(rules.totals_of_log(log, ["model"])))
+    validate_json(totals.dump(totals_of_log(rules, log, ["model"])))
 
 
 def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             problems.extend(error.problems)
     if problems:  # a document that cannot be read is not a price change: refuse, as eval does
         raise UsageError(problems)
-    diff = compare(old.compiled, new.compiled, documents)
+    diff = compare(old.program, new.program, documents)
     renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
     out.write(renderers[args.format](diff))
     if args.fail_above is not None:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zlib
 from typing import TextIO
 
 from .. import limits
 from ..bill import decimal_text, dump, render_table
 from ..cli import EXIT_OK, EXIT_UNPRICED, rules_option
 from ..errors import Problem, UsageError, did_you_mean
-from ..interpreter import evaluate_items
-from ..ruleset import load
-from ..usage import Item, check_items, items_of, read_document
+from ..ruleset import Ruleset, load
+from ..totals import dump as dump_totals
+from ..totals import render_csv, where
+from ..totals import render_table as table
+from ..usage import Item, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
-LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("usage", "invocation-log"),
         default="usage",
         help="usage: JSON or YAML usage documents (default); invocation-log: Bedrock model invocation logs "
-        "(JSON lines, plain or .gz)",
+        "(JSON lines, plain or .gz, JSON arrays, Logs Insights CSV or JSON exports, or folders of them)",
+    )
+    parser.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help="invocation logs: application inference profiles to their models (JSON or YAML: the output of "
+        "`aws bedrock get-inference-profile`, or {profile ARN or ID: model ID})",
     )
     parser.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="table for people (default), json or csv for machines"
@@ -61,14 +69,14 @@ def read_text(path: str) -> str:
                 text = document.read(limit + 1)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path)]) from None
+        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path, code="BU001")]) from None
     if len(text) > limit:
         message = limits.exceeded("document too large", f"more than {limit:,} characters", f"{limit:,} characters (50 MiB)")
-        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path)])
+        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path, code="BU003")])
     return text
 
 
-def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
+def read_items(rules: Ruleset, paths: list[str]) -> tuple[list[Item], list[Problem]]:
     """Every item of every document, checked; one document's items are named by position alone."""
     several = len(paths) > 1
     items: list[Item] = []
@@ -80,7 +88,7 @@ def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
         except UsageError as error:
             problems.extend(error.problems)
             continue
-        checked, bad = check_items(compiled, raw, source if several else None)
+        checked, bad = rules.check_items(raw, source if several else None)
         items.extend(checked)
         problems.extend(bad)
     return items, problems
@@ -89,22 +97,17 @@ def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
     if args.input == "invocation-log":
-        return _run_logs(rules.compiled, args, out)
+        return _run_logs(rules, args, out)
     if args.group_by:
-        fields = {"kind", "name"}
-        for kind in rules.compiled.kinds.values():
-            fields.update(f.name for f in kind.fields)
-            fields.update(d.name for d in kind.derived)
+        fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
-    items, problems = read_items(rules.compiled, args.usage)
-    bill = evaluate_items(rules.compiled, items, problems)
+    items, problems = read_items(rules, args.usage)
+    bill = rules.bill(items, problems)
     if args.group_by or args.format == "csv":
-        from ..totals import Accumulator
-
-        accumulator = Accumulator(rules.compiled, args.group_by)
+        accumulator = rules.accumulator(args.group_by)
         for item, item_bill in zip(items, bill.items, strict=True):
             accumulator.add_bill_item(item_bill, item.values)
         return _write_totals(accumulator.result(), args.format, out, "item")
@@ -112,30 +115,32 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
-    from ..logs import open_log, read_records
-    from ..totals import Accumulator, where
+def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
+    from ..bedrock import containers  # start-up time: only logs need the log reader
+    from ..bedrock.logs import LogReader, check_groups, read_file  # start-up time: as above
+    from ..bedrock.profiles import load_profiles  # start-up time: as above
 
-    for key in args.group_by:
-        if key not in LOG_GROUPS and not key.startswith("tag:"):
-            raise UsageError([Problem(f"cannot group invocation logs by {key!r}; use {', '.join(LOG_GROUPS)} or tag:KEY")])
-    accumulator = Accumulator(compiled, args.group_by)
-    progress = _Progress(compiled.currency) if sys.stderr.isatty() else None
-    for path in args.usage:
+    check_groups(args.group_by)
+    profiles = load_profiles(args.profiles) if args.profiles else None
+    reader = LogReader(rules.program, bool(args.group_by), profiles)
+    accumulator = rules.accumulator(args.group_by)
+    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
+    files = [found for path in args.usage for found in containers.files_of(path)]
+    for label, path in files:
         try:
-            lines = open_log(path)
+            raw = containers.open_binary(path)
         except OSError as error:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
-        if len(args.usage) > 1:
-            accumulator.source = "<stdin>" if path == "-" else path  # add_records ends with no batch held
-        with lines:
-            records = read_records(compiled, lines, attributes=bool(args.group_by))
-            if progress is not None:
-                records = progress.follow(records, accumulator)
+        if len(files) > 1:
+            accumulator.source = label  # add_records ends with no batch held
+        with raw:
             try:
+                records = read_file(reader, raw)
+                if progress is not None:
+                    records = progress.follow(records, accumulator)
                 accumulator.add_records(records)
-            except (OSError, EOFError) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=path)]) from None
+            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
     if progress is not None:
         progress.done()
     totals = accumulator.result()
@@ -149,10 +154,6 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
-    from ..totals import dump as dump_totals
-    from ..totals import render_csv
-    from ..totals import render_table as table
-
     out.write({"json": dump_totals, "csv": lambda t, p: render_csv(t), "table": table}[fmt](totals, place))
     return EXIT_OK
 
