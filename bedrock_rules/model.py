@@ -210,10 +210,19 @@ class Rounding:
 
 
 @attrs.frozen
+class Billed:
+    """`billed NAME, …`: what AWS billing data calls a region, a model or a quantity."""
+
+    names: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
 class Region:
     name: str
     title: str | None
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen
@@ -222,6 +231,7 @@ class Model:
     title: str | None
     aliases: tuple[str, ...] = attrs.field(converter=tuple)
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen
@@ -257,6 +267,7 @@ class Field:
     optional: bool
     unit: str | None
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen
