@@ -4,7 +4,7 @@ Exit status (README "Errors and exit status" lists the same):
 
 - 0: done, nothing to report.
 - 1: findings or failures: `check` findings, `test` failures, `fmt --check` changes,
-  `diff --fail-above` exceeded, `snapshot` differences.
+  `diff --fail-above` exceeded, `snapshot` differences, `reconcile` differences.
 - 2: refused input: rule files, usage documents or options; nothing is priced.
 - 3: `eval` of invocation logs held records the rules cannot price (unless --strict).
 - 70: an internal error, a bug in bedrock-rules (EX_SOFTWARE of sysexits.h).
