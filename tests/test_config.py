@@ -181,3 +181,10 @@ def test_version_and_help_need_no_configuration(project):
     with pytest.raises(SystemExit) as stop:
         run_cli("--version")
     assert stop.value.code == 0
+
+
+def test_diff_says_the_two_rulesets_it_compares(in_tmp):
+    shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "old")
+    shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "new")
+    run = run_cli("diff", "old", "new", str(EXAMPLE))
+    assert (run.code, run.ruleset) == (0, "ruleset: old (old), new (new)")

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    # Said like every command's ruleset: diff is given its two rulesets and chooses none.
+    sys.stderr.write(f"ruleset: {args.old} (old), {args.new} (new)\n")
     old, new = load(args.old), load(args.new)
     documents = []
     problems: list[Problem] = []
