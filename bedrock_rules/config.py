@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from .errors import BedrockRulesError
-from .loader import rule_paths
+from .loader import BUNDLED_NAME, rule_paths
 
 if sys.version_info >= (3, 11):
     import tomllib  # the standard library's; on 3.10 the optional dependency tomli, the same parser
@@ -79,7 +79,7 @@ class RulesChoice:
     how: str
 
     def describe(self) -> str:
-        return f"ruleset: {self.path or 'rulesets/bedrock'} ({self.how})"
+        return f"ruleset: {self.path or BUNDLED_NAME} ({self.how})"
 
 
 def find_config(start: Path | None = None) -> Config | None:
