@@ -120,7 +120,7 @@ def test_billing_names_come_from_the_rule_files(tmp_path):
     (tmp_path / "main.rules").write_text(
         'currency USD\nregion r1 billed R1\nprovider p\n  model a billed ModelA\nend\n'
         "kind job\n  model: model\n  region: region\n  x: count = 0 unit things billed x-units\nend\n"
-        "prices job\n| model | x per 1 |\n|---|---|\n| a | 2 |\n",
+        "prices job in any\n| model | x per 1 |\n|---|---|\n| a | 2 |\n",
         encoding="utf-8",
     )
     names = BillingNames.of(bedrock_rules.load(tmp_path).program)
