@@ -79,9 +79,15 @@ def decimal_text(value: Decimal | int) -> str:
     return "0" if text in ("", "-0") else text
 
 
+# The JSON bill's shape, named in the bill; bedrock_rules/schemas/bill.json describes it.
+# The number changes when a key is removed or changes meaning, never for an added key.
+SCHEMA = "bedrock-rules/bill/1"
+
+
 def to_data(bill: Bill) -> dict[str, Any]:
     """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings."""
     return {
+        "schema": SCHEMA,
         "currency": bill.currency,
         "total": decimal_text(bill.total),
         "items": [

@@ -124,9 +124,12 @@ def _yaml(value: Any) -> str:
     return text if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS else json.dumps(text, ensure_ascii=False)
 
 
+SCHEMA = "bedrock-rules/findings/1"  # bedrock_rules/schemas/findings.json
+
+
 def to_json(findings: Iterable[Finding]) -> str:
-    """Findings as a JSON list; keys in a fixed order, example values as a usage document holds them."""
-    data = [
+    """Findings as JSON; keys in a fixed order, example values as a usage document holds them."""
+    listed = [
         {
             "code": f.code,
             "message": f.message,
@@ -140,7 +143,7 @@ def to_json(findings: Iterable[Finding]) -> str:
         }
         for f in findings
     ]
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps({"schema": SCHEMA, "findings": listed}, indent=2, ensure_ascii=False) + "\n"
 
 
 def _plain(value: Any) -> Any:

@@ -4,7 +4,7 @@ Exit status (README "Errors and exit status" lists the same):
 
 - 0: done, nothing to report.
 - 1: findings or failures: `check` and `pricelist check` findings, `test` failures, `fmt --check` changes,
-  `diff --fail-above` exceeded, `snapshot` differences.
+  `diff --fail-above` exceeded, `snapshot` differences, `reconcile` differences.
 - 2: refused input: rule files, usage documents or options; nothing is priced.
 - 3: `eval` of invocation logs held records the rules cannot price (unless --strict).
 - 70: an internal error, a bug in bedrock-rules (EX_SOFTWARE of sysexits.h).
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from . import __version__
+from .config import Config, ConfigError, choose_rules, find_config
 from .errors import BedrockRulesError
 from .fields import Instant, read_instant
 
@@ -37,11 +38,15 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 MAX_PERCENT_EXPONENT = 1_000_000
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test", "explain", "prices", "pricelist", "diff", "check", "fmt", "snapshot")
+COMMANDS = ("eval", "test", "explain", "prices", "pricelist", "diff", "check", "fmt", "snapshot", "reconcile")
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; with `only`, just that command's module is imported (start-up time)."""
+def build_parser(only: str | None = None, config: Config | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that command's module is imported (start-up time).
+
+    A configuration's `[defaults.COMMAND]` become that command's defaults, checked as the
+    command line would check them.
+    """
     parser = argparse.ArgumentParser(
         prog="bedrock-rules",
         description="Price usage documents against declarative pricing rules, exactly.",
@@ -56,7 +61,40 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
+        if config is not None:
+            _set_defaults(sub, name, config)
+    if config is not None:
+        unknown = sorted(set(config.defaults) - set(COMMANDS))
+        if unknown:
+            raise ConfigError(f"[defaults.{unknown[0]}]: no such command; the commands are {', '.join(COMMANDS)}", config.shown)
     return parser
+
+
+def _set_defaults(sub: argparse.ArgumentParser, command: str, config: Config) -> None:
+    """One command's defaults from the configuration, each converted and checked as its option is."""
+    options = {o[2:]: a for a in sub._actions for o in a.option_strings if o.startswith("--")}
+    given = config.defaults.get(command, {})
+    values = {}
+    for key, value in given.items():
+        where = f"[defaults.{command}] {key}"
+        action = options.get(key)
+        if action is None or key in ("help", "rules"):
+            known = ", ".join(sorted(k for k in options if k not in ("help", "rules")))
+            raise ConfigError(f"{where}: {command} has no option --{key} to default (its options: {known})", config.shown)
+        if action.nargs == 0:  # a flag such as --strict
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false", config.shown)
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: expected a string, as it would be written after --{key}", config.shown)
+            try:
+                value = action.type(value) if callable(action.type) else value
+            except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+                raise ConfigError(f"{where}: {error}", config.shown) from None
+            if action.choices is not None and value not in action.choices:
+                raise ConfigError(f"{where}: expected one of {', '.join(map(str, action.choices))}, got {value!r}", config.shown)
+        values[action.dest] = value
+    sub.set_defaults(**values)
 
 
 def percent(text: str) -> Decimal:
@@ -103,7 +141,8 @@ def rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rules",
         metavar="DIR",
-        help="folder of rule files (default: the bundled Amazon Bedrock ruleset)",
+        help="folder of rule files (default: `rules` of bedrock-rules.toml or [tool.bedrock-rules], "
+        "else the bundled Amazon Bedrock ruleset)",
     )
 
 
@@ -134,9 +173,11 @@ class _Output:
 def _main(argv: Sequence[str] | None, output: _Output) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(first if first in COMMANDS else None).parse_args(argv)
+    if first not in COMMANDS:  # --version, --help or a mistake: argparse answers, no configuration needed
+        build_parser().parse_args(argv)
     # Held until the command is done: on Ctrl-C or an internal error nothing half-written is shown.
     try:
+        args = _arguments(argv, first)
         status = args.run(args, output.held)
     except BedrockRulesError as error:
         output.write()  # what a command reported before the refusal (snapshot's matched documents) stays
@@ -155,6 +196,22 @@ def _main(argv: Sequence[str] | None, output: _Output) -> int:
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         _stdout_to_devnull()
     return status
+
+
+def _arguments(argv: list[str], command: str | None) -> argparse.Namespace:
+    """The command line with the project configuration's choices filled in.
+
+    The ruleset a command uses is said on stderr, so the bill on stdout stays as it was.
+    """
+    config = find_config()
+    args = build_parser(command, config).parse_args(argv)
+    if hasattr(args, "rules"):
+        choice = choose_rules(args.rules, config)
+        args.rules = choice.path
+        sys.stderr.write(choice.describe() + "\n")
+    if config is not None and config.profiles is not None and getattr(args, "profiles", "") is None:
+        args.profiles = str(config.profiles)
+    return args
 
 
 def _stdout_to_devnull() -> None:

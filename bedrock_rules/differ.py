@@ -526,6 +526,9 @@ def render_markdown(diff: Diff) -> str:
     return "\n".join(out) + "\n"
 
 
+SCHEMA = "bedrock-rules/diff/1"  # bedrock_rules/schemas/diff.json
+
+
 def to_data(diff: Diff) -> dict[str, Any]:
     """The diff as JSON-ready data: keys in a fixed order, amounts as exact decimal strings."""
     currency = diff.currency
@@ -537,6 +540,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
         return {"total": None if o.total is None else decimal_text(o.total), "problems": _problem_lines(o.problems)}
 
     return {
+        "schema": SCHEMA,
         "currency": currency,
         "old_currency": diff.old_currency,
         **({"dates": {"before": diff.dates[0], "after": diff.dates[1]}} if diff.dates is not None else {}),

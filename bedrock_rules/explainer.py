@@ -331,10 +331,14 @@ def _quote_lines(quote: Quote, indent: str, where: bool = True) -> list[str]:
     return out
 
 
+SCHEMA = "bedrock-rules/explain/1"  # bedrock_rules/schemas/explain.json
+
+
 def to_data(explanation: Explanation) -> dict[str, Any]:
     """The explanation as JSON-ready data: keys in a fixed order, amounts as decimal strings."""
     currency = explanation.currency
     return {
+        "schema": SCHEMA,
         "currency": currency,
         "total": None if explanation.total is None else decimal_text(explanation.total),
         "refused": explanation.refused,

@@ -240,10 +240,19 @@ class Rounding:
 
 
 @attrs.frozen
+class Billed:
+    """`billed NAME, …`: what AWS billing data calls a region, a model or a quantity."""
+
+    names: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
 class Region:
     name: str
     title: str | None
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen
@@ -252,6 +261,7 @@ class Model:
     title: str | None
     aliases: tuple[str, ...] = attrs.field(converter=tuple)
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen
@@ -287,6 +297,7 @@ class Field:
     optional: bool
     unit: str | None
     span: Span = _span()
+    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
 
 
 @attrs.frozen

@@ -30,7 +30,7 @@ from .resources import grammar_path
 # a name is refused. Statement keywords (`model`, `region`, …) are only keywords at the
 # start of a line and stay free for fields.
 KEYWORDS = frozenset(
-    """aka and any at charging contains each end expect for free from in item list not of only
+    """aka and any at billed charging contains each end expect for free from in item list not of only
     optional or per sum unit until when""".split()
 )
 STATEMENT_STARTS = frozenset(
@@ -263,9 +263,11 @@ class _Builder(Transformer):
             places = "0"
         return m.Rounding(str(target), int(places), str(mode), self._at(meta))
 
-    # region: "region" WORD STRING? _NL
+    # region: "region" WORD STRING? billed? _NL
     def region(self, meta, children):
-        return m.Region(self._name(children[0], "region", False), self._title(children), self._at(meta))
+        billed = next((c.names for c in children if isinstance(c, m.Billed)), ())
+        title = self._title([c for c in children if not isinstance(c, m.Billed)])
+        return m.Region(self._name(children[0], "region", False), title, self._at(meta), billed)
 
     # provider: "provider" WORD STRING? _NL model* "end" _NL
     def provider(self, meta, children):
@@ -273,11 +275,16 @@ class _Builder(Transformer):
         models = [c for c in children if isinstance(c, m.Model)]
         return m.Provider(name, self._title(children[1:2]), models, self._at(meta))
 
-    # model: "model" WORD STRING? aliases? _NL
+    # model: "model" WORD STRING? aliases? billed? _NL
     def model(self, meta, children):
         name = self._name(children[0], "model", False)
         aliases = next((c for c in children if isinstance(c, tuple)), ())
-        return m.Model(name, self._title(children[1:2]), aliases, self._at(meta))
+        billed = next((c.names for c in children if isinstance(c, m.Billed)), ())
+        return m.Model(name, self._title(children[1:2]), aliases, self._at(meta), billed)
+
+    # billed: "billed" WORD ("," WORD)*
+    def billed(self, meta, children):
+        return m.Billed(tuple(self._word(c) for c in children), self._at(meta))
 
     # aliases: "aka" WORD ("," WORD)*
     def aliases(self, meta, children):
@@ -303,7 +310,8 @@ class _Builder(Transformer):
         default = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "default"), None)
         unit = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "unit"), None)
         optional = any(isinstance(c, Token) and c.type == "OPTIONAL" for c in children)
-        return m.Field(name, type_ref, default, optional, unit, self._at(meta))
+        billed = next((c.names for c in children if isinstance(c, m.Billed)), ())
+        return m.Field(name, type_ref, default, optional, unit, self._at(meta), billed)
 
     # derived: WORD "=" expr unit? _NL
     def derived(self, meta, children):

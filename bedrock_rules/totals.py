@@ -434,9 +434,13 @@ def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:
 # Output ---------------------------------------------------------------------------
 
 
+SCHEMA = "bedrock-rules/totals/1"  # bedrock_rules/schemas/totals.json
+
+
 def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
     """JSON-ready data with a fixed key order and decimal strings."""
     return {
+        "schema": SCHEMA,
         "currency": totals.currency,
         "total": decimal_text(totals.total),
         "group_by": list(totals.group_by),

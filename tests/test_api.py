@@ -40,7 +40,7 @@ def test_load_once_evaluate_many(rules):
 
 def test_dump_is_the_json_the_cli_prints(rules):
     bill = rules.evaluate({"usage": [TEXT]})
-    assert bedrock_rules.dump(bill).startswith('{\n  "currency": "USD",\n  "total": "0.184",\n')
+    assert bedrock_rules.dump(bill).startswith('{\n  "schema": "bedrock-rules/bill/1",\n  "currency": "USD",\n  "total": "0.184",\n')
 
 
 def test_bills_are_frozen(rules):

@@ -29,14 +29,14 @@ def write(folder, text: str) -> str:
 
 
 def test_a_clean_table_of_a_thousand_rows_is_clean(in_tmp):
-    run = run_cli("check", write(in_tmp / "clean", big_table()))
+    run = run_cli("check", "--rules", write(in_tmp / "clean", big_table()))
     assert (run.code, run.out) == (0, "clean: no problems found\n")
 
 
 def test_the_two_overlaps_in_a_thousand_rows_are_found(in_tmp):
     # A second table prices m0500 and m0999 in r2 again: two overlaps, each with its usage.
     extra = "prices text in r2\n| model | input_tokens per 1000 |\n|---|---|\n| m0500, m0999 | 0.5 |\n"
-    run = run_cli("check", write(in_tmp / "overlap", big_table(extra)))
+    run = run_cli("check", "--rules", write(in_tmp / "overlap", big_table(extra)))
     assert run.code == 1
     # Lines: 1 currency, 2 regions, 1 provider, 1,000 models, 1 end, 6 kind lines, 3 table head.
     first_row = 1 + 2 + 1 + ROWS + 1 + 6 + 3 + 1

@@ -69,7 +69,7 @@ def test_eval_prints_json_for_machines(in_tmp, json_snapshot):
     run = run_cli("eval", "usage.yaml", "--format", "json")
     assert run.code == 0
     bill = json.loads(run.out)
-    assert list(bill) == ["currency", "total", "items"]
+    assert list(bill) == ["schema", "currency", "total", "items"]
     assert bill["total"] == "0.304"
     assert [item["name"] for item in bill["items"]] == ["nightly summaries", "product shots", "assistant"]
     assert run.out == json_snapshot
@@ -163,7 +163,7 @@ def test_missing_usage_file_is_refused(in_tmp):
 def test_empty_usage_list_is_an_empty_bill(in_tmp):
     run = run_cli("eval", "-", "--format", "json", stdin="usage: []\n")
     assert run.code == 0
-    assert json.loads(run.out) == {"currency": "USD", "total": "0", "items": []}
+    assert json.loads(run.out) == {"schema": "bedrock-rules/bill/1", "currency": "USD", "total": "0", "items": []}
 
 
 def test_python_dash_m_runs_the_same_command(tmp_path):
@@ -176,7 +176,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
         cwd=ROOT,
         timeout=60,
     )
-    assert (done.returncode, done.stderr) == (0, "")
+    assert (done.returncode, done.stderr) == (0, "ruleset: rulesets/bedrock (bundled)\n")
     assert done.stdout == run_cli("eval", str(usage), "--format", "json").out
 
 

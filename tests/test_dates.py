@@ -71,7 +71,7 @@ def dated(in_tmp):
 
 
 def test_the_worked_examples_before_and_after_the_change_pass(dated, in_tmp):
-    result = run_cli("test", str(in_tmp / "rules"))
+    result = run_cli("test", "--rules", str(in_tmp / "rules"))
     assert result.code == 0, result.out
     assert result.out.endswith("2 passed, 0 failed\n")
 
@@ -217,8 +217,8 @@ def _relative_folder(rate: Decimal, factor: Decimal) -> str:
 
 
 def test_the_versions_example_ruleset_passes_its_worked_examples_and_check():
-    tested = run_cli("test", "examples/versions")
+    tested = run_cli("test", "--rules", "examples/versions")
     assert tested.code == 0, tested.out
     assert tested.out.endswith("3 passed, 0 failed\n")
-    checked = run_cli("check", "examples/versions")
+    checked = run_cli("check", "--rules", "examples/versions")
     assert checked.code == 0, checked.out

@@ -62,7 +62,7 @@ def test_min_coverage_fails_below_the_bar(tmp_path):
     rules = _tiny_rules(
         tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text in any\n| input_tokens per 1 |\n| 2 |\n"
     )
-    run = run_cli("test", rules, "--coverage", "--min-coverage", "50")
+    run = run_cli("test", "--rules", rules, "--coverage", "--min-coverage", "50")
     assert run.code == 1
     assert "coverage: 0 of 2 price rules exercised by examples (0.0%)" in run.out
     assert "coverage 0.0% is below the minimum of 50%" in run.out
@@ -74,7 +74,7 @@ def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
         "prices text in any\n| input_tokens per 1000 |\n| 0.5 |\n"
         'example "two thousand tokens" expect 2\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
     )
-    run = run_cli("test", rules)
+    run = run_cli("test", "--rules", rules)
     assert run.code == 1
     assert "expected 2, got 1" in run.out
     assert "input_tokens = 1" in run.out
@@ -93,7 +93,7 @@ def test_coverage_counts_a_row_only_for_a_nonzero_quantity(tmp_path):
         'example "input only" expect 1\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
         encoding="utf-8",
     )
-    run = run_cli("test", str(rules), "--coverage", "--min-coverage", "100")
+    run = run_cli("test", "--rules", str(rules), "--coverage", "--min-coverage", "100")
     assert run.code == 1, run.out
     assert "NOT COVERED  " in run.out and "text/output_tokens" in run.out
     assert "text/input_tokens" not in run.out

@@ -312,7 +312,7 @@ def test_a_lone_surrogate_and_a_forged_line_in_every_diff_format(fmt, work):
 
 def test_check_shows_control_and_bidi_characters_of_a_rule_file_as_escapes(tmp_path):
     (tmp_path / "bad.rules").write_text("this is not\x1b[2J rules \u202e text\n", encoding="utf-8")
-    run = run_cli("check", str(tmp_path))
+    run = run_cli("check", "--rules", str(tmp_path))
     assert run.code == 2
     hidden_free(run.out)
     assert "  this is not\\x1b[2J rules \\u202e text\n" in run.out

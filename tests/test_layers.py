@@ -25,13 +25,13 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
     ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "formatter")),
-    ("pricing", ("usage", "interpreter", "totals")),
+    ("pricing", ("usage", "interpreter", "totals", "focus")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
     ("bedrock formats", ("bedrock",)),
     ("tools", ("examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "pytest_plugin")),
-    ("command line", ("cli", "commands", "__main__")),
+    ("command line", ("config", "cli", "commands", "__main__")),
 )
 ORDER = [name for _, names in STAGES for name in names]
 

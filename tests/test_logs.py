@@ -257,7 +257,8 @@ def test_progress_is_shown_on_a_terminal_and_only_there(tmp_path, monkeypatch):
 
         assert main(["eval", "--input", "invocation-log", str(log)]) == 0
         assert "total: 9.2 USD" in out.getvalue()
-        shown = stderr.getvalue()
+        said, shown = stderr.getvalue().split("\n", 1)
+        assert said == "ruleset: rulesets/bedrock (bundled)"
         if expect_progress:
             assert "\r50 records, " in shown and "records/s, running total" in shown
             assert shown.endswith("\r\x1b[K")  # the line is cleared at the end

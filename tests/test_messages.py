@@ -18,7 +18,7 @@ CASES = sorted(p for p in FOLDER.iterdir() if p.suffix in (".rules", ".yaml", ".
 
 
 def command(case) -> tuple[str, ...]:
-    return ("test", case.name) if case.suffix == ".rules" else ("eval", case.name)
+    return ("test", "--rules", case.name) if case.suffix == ".rules" else ("eval", case.name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])

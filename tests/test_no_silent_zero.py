@@ -76,7 +76,7 @@ prices text in us-east-1
     assert run.code == 0, run.err
     assert json.loads(run.out)["total"] == "0.008"
     # `check` says which quantity no rule charges, where it is declared.
-    run = run_cli("check", rules)
+    run = run_cli("check", "--rules", rules)
     assert run.code == 1
     assert "rules/main.rules:11:3: error[BR308]: `cache_read_tokens` of `text` is a billable quantity no rule charges" in run.out
 
@@ -104,7 +104,7 @@ prices job in any
 |-------|---------|
 | b     | 1       |
 """)
-    run = run_cli("check", rules)
+    run = run_cli("check", "--rules", rules)
     assert run.code == 1
     assert "error[BR309]: `y` of `job` is charged for model a but not for model b" in run.out
     assert "example: {kind: job, model: b, region: r1, y: 1}" in run.out
@@ -123,11 +123,11 @@ prices job in any when x > 10
 |-------|---------|
 | a, b  | 2       |
 """
-    run = run_cli("check", write(in_tmp / "gap", split))
+    run = run_cli("check", "--rules", write(in_tmp / "gap", split))
     assert run.code == 1
     assert "gap/main.rules:17:24: error[BR302]: gap between tiers: no row prices x 10" in run.out
     assert "example: {kind: job, model: a, region: r1, x: 10}" in run.out
-    run = run_cli("check", write(in_tmp / "closed", split.replace("when x > 10", "when x >= 10")))
+    run = run_cli("check", "--rules", write(in_tmp / "closed", split.replace("when x > 10", "when x >= 10")))
     assert (run.code, run.out) == (0, "closed: no problems found\n")
 
 
@@ -197,11 +197,11 @@ def test_check_names_a_region_only_in_any_tables_price(in_tmp):
         "prices job in any\n| model | x per 1 |\n|-------|---------|\n| a     | 1       |\n"
         "prices job in r1, r2\n| model | x per 1 |\n|-------|---------|\n| b     | 2       |\n"
     )
-    run = run_cli("check", write(in_tmp / "rules", rules))
+    run = run_cli("check", "--rules", write(in_tmp / "rules", rules))
     assert run.code == 1
     assert run.out.splitlines()[0] == (
         "rules/main.rules:4:1: error[BR310]: region r3 is named by no rule: the `in any` tables (rules/main.rules:14) "
         "price there, and no table that lists its regions does; list it where it is sold, or leave it out"
     )
-    run = run_cli("check", write(in_tmp / "fixed", rules.replace("in r1, r2\n", "in r1, r2, r3\n")))
+    run = run_cli("check", "--rules", write(in_tmp / "fixed", rules.replace("in r1, r2\n", "in r1, r2, r3\n")))
     assert (run.code, run.out) == (0, "fixed: no problems found\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 
 from conftest import ROOT, run_cli
@@ -28,3 +29,23 @@ def test_the_bill_the_readme_shows_is_the_bill_the_command_prints(monkeypatch):
     run = run_cli("eval", "examples/monthly.yaml")
     assert run.code == 0
     assert run.out == shown
+
+
+def test_the_reconcile_example_is_what_the_command_prints(monkeypatch):
+    shown = README.split("$ cd tests/reconcile && bedrock-rules reconcile --cur cur-july-2.csv july-2.jsonl\n", 1)[1].split("```\n", 1)[0]
+    monkeypatch.chdir(ROOT / "tests" / "reconcile")
+    run = run_cli("reconcile", "--cur", "cur-july-2.csv", "july-2.jsonl")
+    assert run.code == 1
+    assert run.out == shown
+
+
+def test_the_focus_example_is_the_first_row_the_command_prints(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    command = "bedrock-rules eval examples/monthly.yaml --format focus --period 2026-11 --billing-account 111122223333"
+    assert f"$ {command}\n" in README
+    run = run_cli(*command.split()[1:])
+    header, first = run.out.splitlines()[:2]
+    row = dict(zip(header.split(","), next(csv.reader([first])), strict=True))
+    shown = README.split("The first row, one column a line:", 1)[1].split("```", 2)[1]
+    for name, value in re.findall(r"(\w+): (.+?)(?:\s{2,}|$)", shown, flags=re.M):
+        assert row[name] == value.strip(), name

@@ -74,7 +74,7 @@ def test_a_broken_folder_through_the_cli(in_tmp):
 
 def test_the_test_command_refuses_a_broken_folder_too(in_tmp):
     shutil.copy(CASES[0], in_tmp / CASES[0].name)
-    run = run_cli("test", CASES[0].name)
+    run = run_cli("test", "--rules", CASES[0].name)
     assert run.code == 2
     assert run.err.startswith(f"{CASES[0].name}:26:23: error[BR100]: ")
 

@@ -1,4 +1,4 @@
-"""`bedrock-rules check [DIR]`: static analysis of rule files, no usage needed."""
+"""`bedrock-rules check [--rules DIR]`: static analysis of rule files, no usage needed."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import argparse
 from typing import TextIO
 
 from ..checker import check, to_github, to_json
-from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, rules_option
 from ..display import visible_lines
 
 HELP = "check rule files for errors, overlapping or unreachable rules, gaps between tiers and broken examples"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rules", nargs="?", metavar="DIR", help="folder of rule files (default: the bundled ruleset)")
+    rules_option(parser)
     parser.add_argument(
         "--format",
         choices=("text", "json", "github"),

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from ..cli import EXIT_FAILED, EXIT_OK, instant, percent
+from ..config import choose_rules, find_config
 from ..differ import compare, dump, over_limit, render_markdown, render_table
 from ..errors import Problem, UsageError
 from ..ruleset import load
@@ -22,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the rule folders before and after the change, then JSON or YAML usage documents (- reads stdin); "
         "with --at-before and --at-after, usage documents only",
     )
-    parser.add_argument("--rules", metavar="DIR", help="with --at-before/--at-after: the ruleset (default: the bundled one)")
+    parser.add_argument(
+        "--rules", dest="dated_rules", metavar="DIR",
+        help="with --at-before/--at-after: the ruleset (default: the project configuration's, else the bundled one)",
+    )
     parser.add_argument("--at-before", type=instant, metavar="DATE", help="price every item at this date, then at --at-after's")
     parser.add_argument("--at-after", type=instant, metavar="DATE", help="the second date (see --at-before)")
     parser.add_argument(
@@ -40,15 +44,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if (args.at_before is None) != (args.at_after is None):
         raise UsageError([Problem("--at-before and --at-after go together: the two dates every item is priced at")])
     if args.at_before is not None:
-        old = new = load(args.rules)
+        choice = choose_rules(args.dated_rules, find_config())
+        sys.stderr.write(choice.describe() + "\n")
+        old = new = load(choice.path)
         usage = args.paths
         dates = (str(args.at_before), str(args.at_after))
     else:
-        if args.rules is not None or len(args.paths) < 3:
+        if args.dated_rules is not None or len(args.paths) < 3:
             raise UsageError([Problem(
                 "diff takes OLD NEW USAGE… (two rule folders, then usage documents), "
                 "or --at-before DATE --at-after DATE [--rules DIR] USAGE…"
             )])
+        # Said like every command's ruleset: diff is given its two rulesets and chooses none.
+        sys.stderr.write(f"ruleset: {args.paths[0]} (old), {args.paths[1]} (new)\n")
         old, new = load(args.paths[0]), load(args.paths[1])
         usage = args.paths[2:]
     documents = []

@@ -40,7 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`aws bedrock get-inference-profile`, or {profile ARN or ID: model ID})",
     )
     parser.add_argument(
-        "--format", choices=("table", "json", "csv"), default="table", help="table for people (default), json or csv for machines"
+        "--format", choices=("table", "json", "csv", "focus"), default="table",
+        help="table for people (default), json or csv for machines, focus for FinOps tools (FOCUS 1.2 rows, CSV or --output FILE)",
+    )
+    parser.add_argument(
+        "--period", metavar="YYYY-MM", type=_month,
+        help="focus: the month the usage documents' usage was in (charge and billing period); invocation logs date each "
+        "charge by its records' day, and with --period every day must fall in that month",
+    )
+    parser.add_argument("--billing-account", metavar="ID", help="focus: BillingAccountId of every row (the payer account)")
+    parser.add_argument(
+        "--output", metavar="FILE",
+        help="focus: write the rows to FILE instead of stdout; FILE.parquet writes Parquet (needs bedrock-rules[parquet])",
     )
     parser.add_argument(
         "--group-by",
@@ -54,6 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="invocation logs: refuse the whole input (exit 2) when any record cannot be priced, instead of exit 3",
     )
+
+
+def _month(text: str):
+    from ..focus import Period  # start-up time: only FOCUS output needs it
+
+    try:
+        return Period.month(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def read_text(path: str) -> str:
@@ -98,6 +118,10 @@ def read_items(rules: Ruleset, paths: list[str], at: Instant | None = None) -> t
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
+    if args.format == "focus":
+        _check_focus_options(args)
+    elif args.period is not None or args.billing_account is not None or args.output is not None:
+        raise UsageError([Problem("--period, --billing-account and --output apply to --format focus only")])
     if args.input == "invocation-log":
         return _run_logs(rules, args, out)
     if args.group_by:
@@ -108,6 +132,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
     items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
+    if args.format == "focus":
+        from ..bedrock.focus import charges_of_bill  # start-up time: only FOCUS output needs it
+
+        return _write_focus(charges_of_bill(items, bill, args.period), rules.currency, args, out)
     if args.group_by or args.format == "csv":
         accumulator = rules.accumulator(args.group_by)
         for item, item_bill in zip(items, bill.items, strict=True):
@@ -122,6 +150,10 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     from ..bedrock.logs import LogReader, check_groups, needs_attributes, read_file  # start-up time: as above
     from ..bedrock.profiles import load_profiles  # start-up time: as above
 
+    if args.format == "focus":
+        from ..bedrock.focus import LOG_GROUPS  # start-up time: only FOCUS output needs it
+
+        args.group_by = LOG_GROUPS
     check_groups(args.group_by)
     profiles = load_profiles(args.profiles) if args.profiles else None
     reader = LogReader(rules.program, needs_attributes(args.group_by), profiles)
@@ -151,8 +183,55 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
             Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}: {where(u)})")
             for u in (*totals.malformed, *totals.unpriced)
         ])
-    status = _write_totals(totals, args.format, out, "line")
+    if args.format == "focus":
+        from ..bedrock.focus import charges_of_totals  # start-up time: only FOCUS output needs it
+
+        status = _write_focus(charges_of_totals(totals, args.period), rules.currency, args, out)
+        if not totals.complete:
+            sys.stderr.write(f"{sum(u.count for u in (*totals.unpriced, *totals.malformed))} records could not be priced "
+                             "and have no FOCUS row; eval without --format focus lists them\n")
+    else:
+        status = _write_totals(totals, args.format, out, "line")
     return status if totals.complete else EXIT_UNPRICED
+
+
+def _check_focus_options(args: argparse.Namespace) -> None:
+    problems = []
+    if args.group_by:
+        problems.append(Problem("--group-by does not apply to --format focus: FOCUS has one row per charge"))
+    if args.input == "usage" and args.period is None:
+        problems.append(Problem("FOCUS rows need a charge period and usage documents carry no dates: "
+                                "pass --period YYYY-MM (the month the usage was in)"))
+    if not args.billing_account:
+        problems.append(Problem("FOCUS rows need a BillingAccountId: pass --billing-account ID (the payer account), "
+                                "or set billing-account in [defaults.eval] of bedrock-rules.toml"))
+    if args.output and args.output.endswith(".parquet"):
+        try:
+            import pyarrow  # noqa: F401  # optional dependency: the `parquet` extra
+        except ImportError:
+            problems.append(Problem("writing Parquet needs pyarrow: pip install 'bedrock-rules[parquet]'"))
+    if problems:
+        raise UsageError(problems)
+
+
+def _write_focus(charges, currency: str, args: argparse.Namespace, out: TextIO) -> int:
+    from ..bedrock.focus import PROVIDER  # start-up time: only FOCUS output needs it
+    from ..focus import render_csv, rows, write_parquet  # start-up time: as above
+
+    table = rows(charges, PROVIDER, currency, args.billing_account)
+    if args.output is None:
+        out.write(render_csv(table))
+        return EXIT_OK
+    try:
+        if args.output.endswith(".parquet"):
+            write_parquet(table, args.output)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as file:
+                file.write(render_csv(table))
+    except OSError as error:
+        raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=args.output)]) from None
+    sys.stderr.write(f"{len(table)} FOCUS row{'s' if len(table) != 1 else ''} written to {args.output}\n")
+    return EXIT_OK
 
 
 def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:

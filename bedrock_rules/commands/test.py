@@ -1,4 +1,4 @@
-"""`bedrock-rules test [DIR]`: run the worked examples written in the rule files."""
+"""`bedrock-rules test [--rules DIR]`: run the worked examples written in the rule files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import TextIO
 
 from ..bill import decimal_text
-from ..cli import EXIT_FAILED, EXIT_OK, at_option, percent
+from ..cli import EXIT_FAILED, EXIT_OK, at_option, percent, rules_option
 from ..display import share_text
 from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
@@ -17,7 +17,7 @@ HELP = "run the worked examples written in the rule files"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rules", nargs="?", metavar="DIR", help="folder of rule files (default: the bundled ruleset)")
+    rules_option(parser)
     parser.add_argument("--coverage", action="store_true", help="list the price rules no example exercises")
     at_option(parser)
     parser.add_argument(

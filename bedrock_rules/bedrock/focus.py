@@ -1,0 +1,77 @@
+"""What FOCUS rows say about Amazon Bedrock, and Bedrock bills and log totals as FOCUS charges.
+
+The generic writer (bedrock_rules/focus.py) names no provider; the values here are
+passed down to it as data. They follow the FOCUS converters' AWS mapping and AWS's own
+FOCUS export: service "Amazon Bedrock" in the category "AI and Machine Learning",
+provided, published and invoiced by AWS (Marketplace-billed models are published by
+their vendor, which usage documents and invocation logs do not say: AWS is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from ..bill import Bill
+from ..errors import Problem, UsageError
+from ..focus import Charge, Period
+from ..totals import Totals
+from ..usage import Item
+
+PROVIDER = {
+    "ProviderName": "AWS",
+    "PublisherName": "AWS",
+    "InvoiceIssuerName": "AWS",
+    "ServiceName": "Amazon Bedrock",
+    "ServiceCategory": "AI and Machine Learning",
+    "ServiceSubcategory": "Generative AI",
+}
+# Invocation-log totals are grouped by these, so each row has its day, model and region.
+LOG_GROUPS = ("day", "model", "region")
+
+
+def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) -> list[Charge]:
+    """One charge per priced line of a usage document's bill, over the period the user named."""
+    if period is None:
+        raise UsageError([Problem("FOCUS rows need a charge period and usage documents carry no dates: "
+                                  "pass --period YYYY-MM (the month the usage was in)")])
+    charges = []
+    for item, priced in zip(items, bill.items, strict=True):
+        model, region = item.values.get("model"), item.values.get("region")
+        for charge in priced.charges:
+            charges.append(Charge(
+                sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
+                quantity=charge.quantity, unit=charge.unit, per=charge.per, list_rate=charge.rate, list_cost=charge.amount,
+                rule=charge.rule, kind=item.kind, model=None if model is None else str(model),
+                region=None if region is None else str(region), item=item.label, period=period,
+            ))
+    return charges
+
+
+def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
+    """One charge per day, model, region and rule of invocation-log totals."""
+    at = {key: totals.group_by.index(key) for key in LOG_GROUPS}
+    charges, problems = [], []
+    for line in totals.lines:
+        day_text, model, region = (line.group[at[key]] for key in LOG_GROUPS)
+        try:
+            day = Period.day(date.fromisoformat(day_text))
+        except ValueError:
+            problems.append(Problem(f"{line.items} priced record(s) have no timestamp to date the charge by ({day_text})"))
+            continue
+        if period is not None and not period.holds(day):
+            problems.append(Problem(f"records of {day_text} are outside --period {period.start:%Y-%m}"))
+            continue
+        kind = line.rule_id.split("/", 1)[0]
+        charges.append(Charge(
+            sku_id=line.rule_id, meter=line.what, description=_description(line.what, kind, model, region),
+            quantity=line.quantity, unit=line.unit, per=line.per, list_rate=line.rate, list_cost=line.amount, rule=line.rule,
+            kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day,
+        ))
+    if problems:
+        raise UsageError(problems)
+    return charges
+
+
+def _description(what: str, kind: str, model: object, region: object) -> str:
+    return f"{what} of {kind} usage" + (f", model {model}" if model else "") + (f", {region}" if region else "")

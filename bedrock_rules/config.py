@@ -1,0 +1,201 @@
+"""Project configuration: which ruleset a command uses, and the options a project always passes.
+
+A configuration is `bedrock-rules.toml`, or the `[tool.bedrock-rules]` table of a
+`pyproject.toml`, found by walking up from the working folder as ruff and pytest find
+theirs: the nearest folder holding either wins, and in a folder holding both,
+`bedrock-rules.toml` wins (a `pyproject.toml` without the table does not count).
+
+    rules = "rules"                 # folder, relative to the configuration file; "bundled" for the shipped list
+    overlays = []                   # overlay files over the rules, relative to the file
+    profiles = "profiles.yaml"      # application inference profiles, for invocation logs
+    [defaults.eval]                 # any long option of a command, by its name
+    group-by = "model,region"
+    format = "json"
+
+The ruleset a command uses is chosen in this order: `--rules`, then the configuration,
+then the bundled ruleset. The last is refused in a folder that holds rule files of its
+own: pricing an analyst's folder with a list nobody there edited would look like success.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import BedrockRulesError
+from .loader import BUNDLED_NAME, rule_paths
+
+if sys.version_info >= (3, 11):
+    import tomllib  # the standard library's; on 3.10 the optional dependency tomli, the same parser
+else:  # pragma: no cover
+    import tomli as tomllib  # optional dependency: installed on Python 3.10 only
+
+
+CONFIG_FILE = "bedrock-rules.toml"
+PYPROJECT = "pyproject.toml"
+BUNDLED = "bundled"  # `rules = "bundled"`: the shipped Amazon Bedrock ruleset
+KEYS = ("rules", "overlays", "profiles", "defaults")
+
+
+class ConfigError(BedrockRulesError):
+    """A configuration that cannot be used, or no way to know which ruleset was meant (exit 2)."""
+
+    def __init__(self, message: str, source: Path | str | None = None):
+        self.message = message
+        self.source = str(source) if source is not None else None
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else f"bedrock-rules: {self.message}"
+
+
+@attrs.frozen
+class Config:
+    """A project's configuration, its paths resolved against the folder of the file that holds it."""
+
+    path: Path
+    rules: Path | None = None  # None: not set; see `bundled`
+    bundled: bool = False
+    overlays: tuple[Path, ...] = attrs.field(default=(), converter=tuple)
+    profiles: Path | None = None
+    defaults: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    @property
+    def shown(self) -> str:
+        """How messages name the file: `[tool.bedrock-rules]` of a pyproject.toml says so."""
+        return f"{self.path} [tool.bedrock-rules]" if self.path.name == PYPROJECT else str(self.path)
+
+
+@attrs.frozen
+class RulesChoice:
+    """The ruleset a command uses (`path` None: the bundled one) and how it was chosen."""
+
+    path: str | None
+    how: str
+
+    def describe(self) -> str:
+        return f"ruleset: {self.path or BUNDLED_NAME} ({self.how})"
+
+
+def find_config(start: Path | None = None) -> Config | None:
+    """The nearest configuration at or above `start` (default: the working folder), or None."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        own = candidate / CONFIG_FILE
+        if own.is_file():
+            return _parse(own, _read_toml(own))
+        pyproject = candidate / PYPROJECT
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("bedrock-rules")
+            if table is not None:
+                if not isinstance(table, dict):
+                    raise ConfigError("[tool.bedrock-rules] must be a table", pyproject)
+                return _parse(pyproject, table)
+    return None
+
+
+def choose_rules(option: str | None, config: Config | None, cwd: Path | None = None) -> RulesChoice:
+    """`--rules`, else the configuration, else the bundled ruleset unless the folder has rule files."""
+    if option is not None:
+        return RulesChoice(option, "--rules")
+    if config is not None and config.bundled:
+        return RulesChoice(None, f"bundled, from {config.shown}")
+    folder = cwd or Path.cwd()
+    if config is not None and config.rules is not None:
+        return RulesChoice(_relative(config.rules, folder), f"from {config.shown}")
+    own = _rule_files(folder) or _rule_files(folder / "rules")
+    if own:
+        where = "this folder" if own[0].parent == folder else "rules/"
+        names = ", ".join(p.name for p in own[:3]) + (", …" if len(own) > 3 else "")
+        told = "" if config is None else f" and {config.shown} names no rules"
+        raise ConfigError(
+            f"{where} holds rule files ({names}) but no ruleset was chosen{told}, so the bundled "
+            "Amazon Bedrock ruleset is not used silently: pass --rules "
+            f"{'.' if where == 'this folder' else 'rules'} to use them, or write rules = "
+            f"\"{'.' if where == 'this folder' else 'rules'}\" (or rules = \"bundled\" for the shipped ruleset) "
+            f"in {CONFIG_FILE} or in [tool.bedrock-rules] of {PYPROJECT}"
+        )
+    return RulesChoice(None, "bundled")
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """A configured folder as bills cite it: relative to the working folder, as `--rules` would be written."""
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _rule_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    try:
+        return [p for p in rule_paths(folder) if p.is_file()]
+    except OSError:
+        return []
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        # Text, not a binary file: tomli before 1.2 reads only text.
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"not UTF-8 text: {error.reason}", path) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read: {error.strerror or error}", path) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"not valid TOML: {error}", path) from None
+
+
+def _parse(path: Path, table: Mapping[str, Any]) -> Config:
+    """A configuration's keys checked, every problem at once, paths resolved against its folder."""
+    problems: list[str] = []
+    base = path.parent
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        problems.append(f"unknown key {unknown[0]!r}; the keys are {', '.join(KEYS)}")
+
+    rules = bundled = None
+    raw = table.get("rules")
+    if raw is not None:
+        if not isinstance(raw, str) or not raw:
+            problems.append(f'rules must be a folder name, or "{BUNDLED}" for the shipped ruleset')
+        elif raw == BUNDLED:
+            bundled = True
+        else:
+            rules = base / raw
+
+    overlays: list[Path] = []
+    raw = table.get("overlays", [])
+    if not isinstance(raw, list) or not all(isinstance(o, str) and o for o in raw):
+        problems.append("overlays must be a list of file names")
+    else:
+        overlays = [base / o for o in raw]
+        if overlays:
+            # The loader layers no overlay over a ruleset yet: a price agreement that is
+            # written down but not applied would give list prices that look negotiated.
+            problems.append("overlays are not supported by this version of bedrock-rules; remove the list to price at list prices")
+
+    profiles = None
+    raw = table.get("profiles")
+    if raw is not None:
+        if not isinstance(raw, str) or not raw:
+            problems.append("profiles must be a file name")
+        else:
+            profiles = base / raw
+
+    defaults: dict[str, dict[str, Any]] = {}
+    raw = table.get("defaults", {})
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        problems.append("defaults must hold one table per command, such as [defaults.eval]")
+    else:
+        defaults = {command: dict(options) for command, options in raw.items()}
+
+    if problems:
+        raise ConfigError("; ".join(problems), path if path.name != PYPROJECT else f"{path} [tool.bedrock-rules]")
+    return Config(path, rules, bool(bundled), overlays, profiles, defaults)

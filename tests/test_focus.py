@@ -1,0 +1,174 @@
+"""`eval --format focus`: FOCUS 1.2 rows, checked against the specification's own rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+from datetime import datetime
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+
+from bedrock_rules import focus
+from conftest import ROOT, run_cli
+
+EXAMPLE = str(ROOT / "examples" / "monthly.yaml")
+LOG = str(ROOT / "tests" / "logs" / "mixed.jsonl")
+UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def focus_rows(*args: str) -> list[dict[str, str]]:
+    run = run_cli("eval", *args, "--format", "focus", "--billing-account", "111122223333")
+    assert run.code in (0, 3), run.err
+    return list(csv.DictReader(io.StringIO(run.out)))
+
+
+def when(text: str) -> datetime:
+    assert UTC.fullmatch(text), text
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+
+
+def check_spec_rules(rows: list[dict[str, str]]) -> None:
+    """The FOCUS 1.2 rules a usage row must meet (CUR-FOCUS.md §3.2)."""
+    assert rows
+    for row in rows:
+        assert list(row) == list(focus.COLUMNS)
+        for column in focus.MANDATORY_NOT_NULL:
+            assert row[column] != "", column
+        assert row["ChargeCategory"] == "Usage" and row["ChargeClass"] == "" and row["ChargeFrequency"] == "Usage-Based"
+        quantity = Decimal(row["PricingQuantity"])
+        # ListUnitPrice x PricingQuantity = ListCost, and the same for the contracted side, exactly.
+        assert Decimal(row["ListUnitPrice"]) * quantity == Decimal(row["ListCost"])
+        assert Decimal(row["ContractedUnitPrice"]) * quantity == Decimal(row["ContractedCost"])
+        assert row["EffectiveCost"] == row["BilledCost"] == row["ContractedCost"] == row["ListCost"]  # no agreement: list
+        # UTC, start inclusive and end exclusive: the charge period lies inside the billing period.
+        charge = when(row["ChargePeriodStart"]), when(row["ChargePeriodEnd"])
+        billing = when(row["BillingPeriodStart"]), when(row["BillingPeriodEnd"])
+        assert charge[0] < charge[1] and billing[0] <= charge[0] and charge[1] <= billing[1]
+        assert billing[0].day == 1 and billing[1].day == 1 and (billing[1] - billing[0]).days in (28, 29, 30, 31)
+        # PricingUnit in UnitFormat: "<whole number> <plural units>" or the units alone.
+        assert re.fullmatch(r"(\d+ )?[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)*", row["PricingUnit"]), row["PricingUnit"]
+        per = Decimal(row["PricingUnit"].split()[0]) if row["PricingUnit"][0].isdigit() else 1
+        assert quantity * per == Decimal(row["ConsumedQuantity"])
+        assert row["x_Rule"] and all(not c.startswith("x_") or c[2:3].isupper() for c in row)
+
+
+def test_a_usage_document_becomes_one_row_per_charge(rules):
+    rows = focus_rows(EXAMPLE, "--period", "2026-11")
+    check_spec_rules(rows)
+    bill = rules.evaluate_text((ROOT / "examples" / "monthly.yaml").read_text(encoding="utf-8"))
+    assert len(rows) == sum(len(item.charges) for item in bill.items)
+    assert sum(Decimal(r["ListCost"]) for r in rows) == bill.total
+    first = rows[0]
+    assert (first["ChargePeriodStart"], first["ChargePeriodEnd"]) == ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
+    assert (first["PricingQuantity"], first["PricingUnit"], first["ListUnitPrice"]) == ("11", "1000 Tokens", "0.008")
+    assert (first["ConsumedQuantity"], first["ConsumedUnit"]) == ("11000", "Tokens")
+    assert (first["ServiceName"], first["ServiceCategory"], first["ProviderName"]) == ("Amazon Bedrock", "AI and Machine Learning", "AWS")
+    assert (first["RegionId"], first["x_Model"], first["x_Rule"]) == ("us-west-2", "claude-2.1", "rulesets/bedrock/anthropic.rules:28")
+
+
+def test_invocation_logs_become_one_row_per_day_model_region_and_charge():
+    rows = focus_rows("--input", "invocation-log", LOG)
+    check_spec_rules(rows)
+    for row in rows:
+        start, end = when(row["ChargePeriodStart"]), when(row["ChargePeriodEnd"])
+        assert (end - start).days == 1 and start.hour == 0
+    run = run_cli("eval", "--input", "invocation-log", LOG, "--format", "json")
+    assert sum(Decimal(r["ListCost"]) for r in rows) == Decimal(json.loads(run.out)["total"])
+
+
+def test_december_ends_in_january():
+    rows = focus_rows(EXAMPLE, "--period", "2026-12")
+    assert {(r["BillingPeriodStart"], r["BillingPeriodEnd"]) for r in rows} == {("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z")}
+
+
+def test_sku_price_id_stays_when_lines_move_and_changes_with_the_price(in_tmp):
+    shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "rules")
+    before = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    anthropic = in_tmp / "rules" / "anthropic.rules"
+    text = anthropic.read_text(encoding="utf-8")
+    anthropic.write_text("# a comment that moves every line\n" + text, encoding="utf-8")
+    moved = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    assert [r["x_Rule"] for r in moved] != [r["x_Rule"] for r in before]
+    assert [r["SkuPriceId"] for r in moved] == [r["SkuPriceId"] for r in before]
+    anthropic.write_text(text.replace("0.008", "0.009", 1), encoding="utf-8")
+    repriced = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    assert repriced[0]["SkuPriceId"] != before[0]["SkuPriceId"] and repriced[0]["SkuId"] == before[0]["SkuId"]
+    assert repriced[1]["SkuPriceId"] == before[1]["SkuPriceId"]
+
+
+def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
+    run = run_cli("eval", EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--output", "bill.parquet")
+    assert (run.code, run.out) == (0, "")
+    assert run.err.endswith("FOCUS rows written to bill.parquet\n")
+    table = pq.read_table(in_tmp / "bill.parquet")
+    assert table.column_names == list(focus.COLUMNS)
+    assert str(table.schema.field("ListCost").type).startswith("decimal128(38,")
+    assert str(table.schema.field("ChargePeriodStart").type) == "timestamp[ms, tz=UTC]"
+    csv_rows = focus_rows(EXAMPLE, "--period", "2026-11")
+    data = table.to_pylist()
+    assert [Decimal(r["ListCost"]) for r in csv_rows] == [r["ListCost"] for r in data]
+    assert [Decimal(r["PricingQuantity"]) for r in csv_rows] == [r["PricingQuantity"] for r in data]
+    assert data[0]["ChargePeriodEnd"].isoformat() == "2026-12-01T00:00:00+00:00"
+    assert data[0]["ChargeClass"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([EXAMPLE, "--format", "focus", "--billing-account", "1"], "FOCUS rows need a charge period and usage documents carry no dates"),
+        ([EXAMPLE, "--format", "focus", "--period", "2026-11"], "FOCUS rows need a BillingAccountId: pass --billing-account ID"),
+        ([EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--group-by", "model"],
+         "--group-by does not apply to --format focus"),
+        ([EXAMPLE, "--period", "2026-11"], "--period, --billing-account and --output apply to --format focus only"),
+        (["--input", "invocation-log", LOG, "--format", "focus", "--billing-account", "1", "--period", "2026-11"],
+         "records of 2024-07-02 are outside --period 2026-11"),
+    ],
+    ids=["no-period", "no-account", "group-by", "period-without-focus", "day-outside-period"],
+)
+def test_what_focus_cannot_know_is_refused(args, message):
+    run = run_cli("eval", *args)
+    assert run.code == 2 and run.out == ""
+    assert message in run.err
+
+
+def test_a_month_that_is_not_one_is_refused(capsys):
+    from bedrock_rules.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", EXAMPLE, "--format", "focus", "--period", "November"])
+    assert stop.value.code == 2
+    assert "expected a month such as 2026-11, got 'November'" in capsys.readouterr().err
+
+
+def test_the_generic_writer_names_no_provider():
+    source = (ROOT / "bedrock_rules" / "focus.py").read_text(encoding="utf-8")
+    assert not re.search(r"bedrock|aws|amazon", source, flags=re.I)
+
+
+def test_a_charged_rate_fills_the_charged_side_and_leaves_the_list_side():
+    period = focus.Period.month("2026-11")
+    charge = focus.Charge(
+        sku_id="text/input_tokens", meter="input_tokens", description="d", quantity=Decimal(11000), unit="tokens",
+        per=Decimal(1000), list_rate=Decimal("0.008"), list_cost=Decimal("0.088"), rule="r.rules:1", kind="text",
+        model="m", region="r", item="item 1", period=period, charged_rate=Decimal("0.006"), charged_cost=Decimal("0.066"),
+    )
+    provider = dict.fromkeys(focus.PROVIDER_COLUMNS, "x")
+    (row,) = focus.rows([charge], provider, "USD", "1")
+    assert (row["ListUnitPrice"], row["ListCost"]) == (Decimal("0.008"), Decimal("0.088"))
+    assert (row["ContractedUnitPrice"], row["ContractedCost"], row["EffectiveCost"], row["BilledCost"]) == (
+        Decimal("0.006"), Decimal("0.066"), Decimal("0.066"), Decimal("0.066"))
+
+
+def test_a_rounded_cost_leaves_the_unit_price_empty_rather_than_break_the_product():
+    charge = focus.Charge(
+        sku_id="s", meter="m", description="d", quantity=Decimal(3), unit="images", per=Decimal(1),
+        list_rate=Decimal("0.333"), list_cost=Decimal("1.00"), rule="r.rules:1", kind="image", model=None, region=None,
+        item="item 1", period=focus.Period.month("2026-11"),
+    )
+    (row,) = focus.rows([charge], dict.fromkeys(focus.PROVIDER_COLUMNS, "x"), "USD", "1")
+    assert row["ListUnitPrice"] is None and row["ListCost"] == Decimal("1.00") and row["PricingUnit"] == "Images"
