@@ -73,8 +73,12 @@ class BedrockRulesError(Exception):
 class RuleFileError(BedrockRulesError):
     """Rule files that cannot be loaded; `diagnostics` holds every problem."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
+    def __init__(self, diagnostics: Sequence[Diagnostic], parsed: object | None = None):
         self.diagnostics = tuple(diagnostics)
+        # A file whose problems the parser found while building its model (a keyword as
+        # a name, a table's scopes): the model it built, so the loader can still compile
+        # it and report the file's other problems with these.
+        self.parsed = parsed
         super().__init__(self.render())
 
     def render(self) -> str:

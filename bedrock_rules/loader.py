@@ -143,9 +143,22 @@ def compile_sources(
             files.append(parse(text, shown))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
+            if isinstance(error.parsed, m.RuleFile):
+                files.append(error.parsed)
+    lines = {shown: text.splitlines() for shown, text in texts.items()}
     if unread or diagnostics:
+        if not unread and len(files) == len(texts):
+            # Every file parsed, some with problems found while building its model: the
+            # compiler's findings are reported with them (every problem at once). Not when
+            # a file is missing, where every name it declares would be reported unknown.
+            try:
+                compile_files(files, lines, root)
+            except RuleFileError as error:
+                known = set(diagnostics)
+                diagnostics.extend(d for d in error.diagnostics if d not in known)
+                diagnostics.sort(key=lambda d: (d.span.path, d.span.line, d.span.column))
         raise RuleFileError([*unread, *diagnostics])
-    return compile_files(files, {shown: text.splitlines() for shown, text in texts.items()}, root)
+    return compile_files(files, lines, root)
 
 
 def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:

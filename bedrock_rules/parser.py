@@ -98,9 +98,9 @@ def parse(text: str, path: str) -> m.RuleFile:
     try:
         rule_file = _parse(text, path, lines)
     except RuleFileError as error:
-        raise RuleFileError([*hidden, *error.diagnostics]) from None
+        raise RuleFileError([*hidden, *error.diagnostics], error.parsed) from None
     if hidden:
-        raise RuleFileError(hidden)
+        raise RuleFileError(hidden, rule_file)
     return rule_file
 
 
@@ -174,7 +174,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     rule_file = builder.transform(tree)
     if builder.diagnostics or lookalikes:
         both = [*builder.diagnostics, *lookalikes]
-        raise RuleFileError(sorted(both, key=lambda d: (d.span.line, d.span.column)))
+        raise RuleFileError(sorted(both, key=lambda d: (d.span.line, d.span.column)), rule_file)
     return rule_file
 
 
