@@ -10,6 +10,8 @@ import attrs
 from .display import visible, visible_lines
 from .model import Span
 
+MAX_LISTED_PROBLEMS = 1_000  # problems a usage refusal lists, then "… and N more problems" (see limits.py)
+
 
 @attrs.frozen
 class Diagnostic:
@@ -89,7 +91,11 @@ class UsageError(BedrockRulesError):
     """A usage document that is refused; `problems` holds every reason at once."""
 
     def __init__(self, problems: Sequence[Problem]):
-        self.problems = tuple(problems)
+        problems = tuple(problems)
+        listed = MAX_LISTED_PROBLEMS
+        if len(problems) > listed + 1:  # a message of millions of lines helps no one: the first ones and a count
+            problems = (*problems[:listed], Problem(f"… and {len(problems) - listed:,} more problems"))
+        self.problems = problems
         super().__init__(self.render())
 
     def render(self) -> str:
