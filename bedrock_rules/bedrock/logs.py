@@ -241,7 +241,9 @@ class LogReader:
                 continue
             value = _normal(source.usage_field, value)
             if source.usage_field in declared:
-                if source.usage_field != "inference_region" or value in self.compiled.regions:
+                # An inference region the rules do not name is left out; one that is not text
+                # (a list, an object) goes to the item, whose check refuses it, rather than crash here.
+                if source.usage_field != "inference_region" or type(value) is not str or value in self.compiled.regions:
                     item[source.usage_field] = value
             elif source.when_undeclared == "refuse" and value != source.neutral:
                 reasons.insert(0, f"the rules price no {source.usage_field} for {kind} usage ({clean(str(value))} in this call)")
