@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from . import limits
+from . import limits, parsecache
 from . import model as m
 from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
@@ -137,6 +137,10 @@ def compile_sources(
         if shown in parsed:
             files.append(parsed[shown])
             continue
+        cached = parsecache.load(text, shown)
+        if cached is not None:
+            files.append(cached)
+            continue
         from .parser import parse  # start-up time: lark is imported only when a file is not prebuilt
 
         try:
@@ -145,6 +149,8 @@ def compile_sources(
             diagnostics.extend(error.diagnostics)
             if isinstance(error.parsed, m.RuleFile):
                 files.append(error.parsed)
+            continue
+        parsecache.store(text, shown, files[-1])
     lines = {shown: text.splitlines() for shown, text in texts.items()}
     if unread or diagnostics:
         if not unread and len(files) == len(texts):
