@@ -44,16 +44,19 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
         if len(rules) > 1:
             where = " and ".join(r.where for r in rules)
             problems.append(_problem(item, f"the rules at {where} both price {quantity}; the ruleset is ambiguous", code="BU203"))
+    # The invariant: every nonzero billable quantity is charged, freed or refused by a
+    # matching rule; one no matching rule charges refuses the item, naming what matched.
     covered = {rule.quantity for rule in matched}
+    matched_at = ", ".join(dict.fromkeys(rule.where for rule in matched))
     for quantity in program.quantities.get(item.kind, ()):
         if quantity not in covered and values.get(quantity, 0) != 0:
-            problems.append(_problem(
-                item,
+            message = (
                 f"no rule prices {quantity} ({values[quantity]}) for {item.kind} usage with "
-                f"{_key_values(program, item)}",
-                quantity,
-                code="BU202",
-            ))
+                f"{_key_values(program, item)}"
+            )
+            if matched_at:
+                message += f"; the rules that match ({matched_at}) do not charge it"
+            problems.append(_problem(item, message, quantity, code="BU202"))
 
     charges: list[Charge] = []
     for rule in matched:
