@@ -28,7 +28,7 @@ def _rules(tmp_path, derived: str, quantity: str = "units", field: str = "tokens
     folder.mkdir()
     (folder / "main.rules").write_text(
         HEADER + f"kind job\n  model: model\n  region: region\n  {field}\n  {derived}\nend\n"
-        f"prices job\n| model | {quantity} per 1 |\n|-------|-----------|\n| a     | 1         |\n",
+        f"prices job in r1\n| model | {quantity} per 1 |\n|-------|-----------|\n| a     | 1         |\n",
         encoding="utf-8",
     )
     return bedrock_rules.load(folder)

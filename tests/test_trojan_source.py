@@ -37,7 +37,7 @@ kind text
   output_tokens: count = 0 unit tokens
   cache_read_tokens: count = 0 unit tokens
 end
-prices text
+prices text in us-east-1
 | model          | cache_read_tokens per 1000 | input_tokens per 1000 | output_tokens per 1000 |
 |----------------|----------------------------|-----------------------|------------------------|
 | claude-3-haiku | "not in the price list{rle}" | 0.00125 | 0.00025 |
@@ -90,7 +90,7 @@ def test_every_format_character_is_refused_wherever_it_stands(char, where, tmp_p
     if where == "quoted":
         text = text.replace('"not in the price list"', f'"not in{char} the price list"')
     elif where == "comment":
-        text = text.replace("prices text\n", f"# input first{char}, then output\nprices text\n")
+        text = text.replace("prices text in us-east-1\n", f"# input first{char}, then output\nprices text in us-east-1\n")
     else:
         text = text.replace("region us-east-1\n", f'region us-east-1 "US East{char}"\n')
     assert char in text
