@@ -31,7 +31,7 @@ EXACT = decimal.Context(
 # A number whose exponent is past this bound would be an integer of that many digits.
 _MAX_FRACTION_EXPONENT = 10_000
 
-RESERVED_FIELDS = frozenset({"kind", "name", "provider"})
+RESERVED_FIELDS = frozenset({"kind", "name", "provider", "at"})
 FUNCTIONS = {"ceil": 1, "floor": 1, "max": None, "min": None}
 ROUNDING_MODES = {
     "half_up": decimal.ROUND_HALF_UP,
@@ -69,6 +69,8 @@ def to_plain(value: m.Value) -> Any:
         return value.text
     if isinstance(value, m.ListValue):
         return [to_plain(v) for v in value.items]
+    if isinstance(value, m.DateValue):
+        return value.text  # as a usage document writes a date
     return {k: to_plain(v) for k, v in value.pairs}
 
 
