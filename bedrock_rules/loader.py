@@ -160,8 +160,11 @@ def compile_sources(
             try:
                 compile_files(files, lines, root)
             except RuleFileError as error:
-                known = set(diagnostics)
-                diagnostics.extend(d for d in error.diagnostics if d not in known)
+                # One problem once: the compiler may say again, in its words, what the parser said at a place.
+                known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
+                diagnostics.extend(
+                    d for d in error.diagnostics if (d.code, d.span.path, d.span.line, d.span.column) not in known
+                )
                 diagnostics.sort(key=lambda d: (d.span.path, d.span.line, d.span.column))
         raise RuleFileError([*unread, *diagnostics])
     return compile_files(files, lines, root)
