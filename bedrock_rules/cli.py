@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from . import __version__
 from .config import Config, ConfigError, choose_rules, find_config
+from .display import visible_lines
 from .errors import BedrockRulesError
 from .fields import Instant, read_instant
 
@@ -181,7 +182,7 @@ def _main(argv: Sequence[str] | None, output: _Output) -> int:
         status = args.run(args, output.held)
     except BedrockRulesError as error:
         output.write()  # what a command reported before the refusal (snapshot's matched documents) stays
-        sys.stderr.write(error.render() + "\n")
+        sys.stderr.write(visible_lines(error.render()) + "\n")  # a rule line quoted as written: its controls as escapes
         return EXIT_REFUSED
     except Exception as error:  # a bug in bedrock-rules, not in the input
         if os.environ.get("BEDROCK_RULES_DEBUG"):

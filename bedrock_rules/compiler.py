@@ -653,6 +653,9 @@ class _Compiler:
         guards: list[Guard] = []
         for offer in self.statements(m.Offer):
             regions = ", ".join(offer.regions)
+            for region in offer.regions:  # else every usage of the model would be refused as offered only there
+                if region not in self.regions:
+                    self._unknown("region", region, self.regions, offer.span)
             for model_name in offer.models:
                 resolved = self.aliases.get(model_name)
                 if resolved is None:

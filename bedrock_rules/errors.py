@@ -10,6 +10,8 @@ import attrs
 from .display import visible, visible_lines
 from .model import Span
 
+MAX_LISTED_PROBLEMS = 1_000  # problems a usage refusal lists, then "… and N more problems" (see limits.py)
+
 
 @attrs.frozen
 class Diagnostic:
@@ -73,8 +75,12 @@ class BedrockRulesError(Exception):
 class RuleFileError(BedrockRulesError):
     """Rule files that cannot be loaded; `diagnostics` holds every problem."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
+    def __init__(self, diagnostics: Sequence[Diagnostic], parsed: object | None = None):
         self.diagnostics = tuple(diagnostics)
+        # A file whose problems the parser found while building its model (a keyword as
+        # a name, a table's scopes): the model it built, so the loader can still compile
+        # it and report the file's other problems with these.
+        self.parsed = parsed
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -85,7 +91,11 @@ class UsageError(BedrockRulesError):
     """A usage document that is refused; `problems` holds every reason at once."""
 
     def __init__(self, problems: Sequence[Problem]):
-        self.problems = tuple(problems)
+        problems = tuple(problems)
+        listed = MAX_LISTED_PROBLEMS
+        if len(problems) > listed + 1:  # a message of millions of lines helps no one: the first ones and a count
+            problems = (*problems[:listed], Problem(f"… and {len(problems) - listed:,} more problems"))
+        self.problems = problems
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -282,11 +282,18 @@ def convert_fields(
     known = {s.name for s in specs}
     problems: list[Bad] = []
     prefix = f"{path}." if path else ""
+    unknown = 0
     for key in given:
         if key not in known and key not in ignore:
+            unknown += 1
+            if unknown > limits.MAX_LISTED_PROBLEMS:  # counted, not listed: memory stays bounded per item
+                continue
             shown = key if isinstance(key, str) else shown_value(key)
             hint = did_you_mean(shown, known) or f" (fields: {', '.join(s.name for s in specs)})"
             problems.append(Bad(f"{prefix}{shown}", f"unknown field{hint}", "BU104"))
+    if unknown > limits.MAX_LISTED_PROBLEMS:
+        more = unknown - limits.MAX_LISTED_PROBLEMS
+        problems.append(Bad(path, f"… and {more:,} more unknown fields", "BU104"))
     values: dict[str, Any] = {}
     for spec in specs:
         if spec.name not in given:

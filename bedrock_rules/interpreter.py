@@ -90,9 +90,13 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
     charges.extend(line_charge(program, item.kind, free) for free in frees)
     if problems:
         return None, problems
+    try:
+        subtotal = exact_sum(c.amount for c in charges)
+    except decimal.DecimalException:  # each charge exact, their sum past EXACT's digits
+        return None, [_problem(item, "the item's subtotal cannot be computed exactly", None, code="BU204")]
     at = values.get("at")
     return ItemBill(
-        item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source, None if at is None else str(at)
+        item.index, item.name, item.kind, charges, subtotal, item.source, None if at is None else str(at)
     ), []
 
 

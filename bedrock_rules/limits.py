@@ -13,6 +13,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+# Kept with the refusal that applies it (errors.UsageError); listed here with the others.
+from .errors import MAX_LISTED_PROBLEMS as MAX_LISTED_PROBLEMS
+
 MAX_DOCUMENT_CHARS = 50 * 1024 * 1024  # one usage document, JSON or YAML
 MAX_ITEMS = 1_000_000  # items of one document; Ruleset.totals streams any number
 MAX_DEPTH = 32  # lists and objects inside one another in a usage document

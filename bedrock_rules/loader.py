@@ -9,6 +9,8 @@ list here, not teaching the compiler about files.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,15 +68,57 @@ def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSour
     for path in paths:
         shown = f"{shown_root}/{path.name}" if shown_root else shown_path(path)
         try:
-            too_large = limits.rule_file_size(path.stat().st_size)
-            if too_large:
-                diagnostics.append(Diagnostic("BR003", too_large, m.Span(shown, 1, 1)))
-                continue
-            sources.append(RuleSource(shown, path.read_text(encoding="utf-8")))
+            sources.append(RuleSource(shown, _read_regular(path, shown).decode("utf-8")))
+        except RuleFileError as error:
+            diagnostics.extend(error.diagnostics)
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             diagnostics.append(Diagnostic("BR001", f"cannot read rule file: {reason}", m.Span(shown, 1, 1)))
     return sources, shown_dir, diagnostics
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def _read_regular(path: Path, shown: str) -> bytes:
+    """The bytes of one rule file, refused (BR004) unless it is a regular file, and
+    (BR003) past the size limit.
+
+    Opened without blocking, so a FIFO cannot hang the open, and checked on the open
+    descriptor, so nothing swapped in after a check is read; at most the limit plus one
+    byte is read, so a file that grows, or a link to /dev/zero, cannot exhaust memory.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+            message = f"not a regular file: {kind}; rule files are read only from regular files"
+            raise RuleFileError([Diagnostic("BR004", message, m.Span(shown, 1, 1))])
+        too_large = limits.rule_file_size(os.fstat(descriptor).st_size)
+        if too_large:
+            raise RuleFileError([Diagnostic("BR003", too_large, m.Span(shown, 1, 1))])
+        chunks: list[bytes] = []
+        left = limits.MAX_RULE_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(descriptor, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > limits.MAX_RULE_FILE_BYTES:  # it grew after the size was read
+        raise RuleFileError([Diagnostic("BR003", limits.rule_file_size(len(data)) or "", m.Span(shown, 1, 1))])
+    return data
 
 
 def compile_sources(
@@ -103,11 +147,27 @@ def compile_sources(
             files.append(parse(text, shown))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
+            if isinstance(error.parsed, m.RuleFile):
+                files.append(error.parsed)
             continue
         parsecache.store(text, shown, files[-1])
+    lines = {shown: text.splitlines() for shown, text in texts.items()}
     if unread or diagnostics:
+        if not unread and len(files) == len(texts):
+            # Every file parsed, some with problems found while building its model: the
+            # compiler's findings are reported with them (every problem at once). Not when
+            # a file is missing, where every name it declares would be reported unknown.
+            try:
+                compile_files(files, lines, root)
+            except RuleFileError as error:
+                # One problem once: the compiler may say again, in its words, what the parser said at a place.
+                known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
+                diagnostics.extend(
+                    d for d in error.diagnostics if (d.code, d.span.path, d.span.line, d.span.column) not in known
+                )
+                diagnostics.sort(key=lambda d: (d.span.path, d.span.line, d.span.column))
         raise RuleFileError([*unread, *diagnostics])
-    return compile_files(files, {shown: text.splitlines() for shown, text in texts.items()}, root)
+    return compile_files(files, lines, root)
 
 
 def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -133,11 +193,7 @@ def read_rule_text(path: str) -> str:
     Raises OSError or UnicodeDecodeError when it cannot be read, and RuleFileError
     (BR003) past the size limit, as loading would.
     """
-    file = Path(path)
-    too_large = limits.rule_file_size(file.stat().st_size)
-    if too_large:
-        raise RuleFileError([Diagnostic("BR003", too_large, m.Span(path, 1, 1))])
-    return file.read_bytes().decode("utf-8")
+    return _read_regular(Path(path), path).decode("utf-8")
 
 
 def write_rule_text(path: str, text: str) -> None:
@@ -149,6 +205,8 @@ def rule_paths(root: Path) -> list[Path]:
     """The rule files of a folder in name order (or the one file given)."""
     if root.is_file():
         return [root]
+    if root.exists() and not root.is_dir():  # a FIFO or device given by name: refused when read
+        return [root]
     if not root.is_dir():
         raise RuleFileError([Diagnostic("BR001", "no such rule file or folder", m.Span(shown_path(root), 1, 1))])
     return sorted(root.glob("*.rules"))
@@ -159,5 +217,5 @@ def shown_path(path: Path) -> str:
     with `/` on every platform, so bills are byte-identical on Windows too."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # not under it, or a symbolic link loop
         return path.as_posix()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import io
 import re
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import limits
@@ -91,6 +92,60 @@ def parse(text: str, path: str) -> m.RuleFile:
         text += "\n"
     # Lines as lark counts them: only "\n" ends one (splitlines() also splits at "\r", "\f", …).
     lines = [line.removesuffix("\r") for line in text.split("\n")[:-1]]
+    hidden = _format_characters(path, lines)
+    if hidden:
+        # Parsed with each one blanked (columns unchanged), so the file's other problems show
+        # too; messages quote the lines as written, where outputs show the characters as escapes.
+        text = _blank_format_characters(text)
+    try:
+        rule_file = _parse(text, path, lines)
+    except RuleFileError as error:
+        raise RuleFileError([*hidden, *error.diagnostics], error.parsed) from None
+    if hidden:
+        raise RuleFileError(hidden, rule_file)
+    return rule_file
+
+
+# Format characters (Unicode category Cf): bidi embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069), marks (U+200E, U+200F, U+061C), zero-width spaces and
+# joiners, the soft hyphen, a byte-order mark inside the text. Each is invisible or
+# reorders what an editor or a review shows, so rule text could read differently from
+# what it charges ("Trojan source"): refused wherever they stand, quoted text and comments too.
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _is_format(char: str) -> bool:
+    return unicodedata.category(char) == "Cf"
+
+
+def _blank_format_characters(text: str) -> str:
+    return _NON_ASCII.sub(lambda match: " " if _is_format(match.group()) else match.group(), text)
+
+
+def _format_characters(path: str, lines: list[str]) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for number, line in enumerate(lines, 1):
+        if line.isascii():
+            continue
+        for match in _NON_ASCII.finditer(line):
+            char = match.group()
+            if not _is_format(char):
+                continue
+            column = match.start() + 1
+            name = unicodedata.name(char, "a format character")
+            found.append(Diagnostic(
+                "BR005",
+                f"invisible format character U+{ord(char):04X} ({name}): it can make the text read "
+                "differently from what it means; remove it",
+                m.Span(path, number, column, number, column + 1),
+                line,
+            ))
+            if len(found) >= limits.MAX_SYNTAX_ERRORS:
+                return found
+    return found
+
+
+def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     diagnostics: list[Diagnostic] = []
     tree = None
     remaining = text
@@ -116,11 +171,61 @@ def parse(text: str, path: str) -> m.RuleFile:
         line, column = too_deep
         span = m.Span(path, line, column, line, column + 1)
         raise RuleFileError([Diagnostic("BR003", limits.rule_depth(), span, lines[line - 1])])
+    lookalikes = _lookalike_names(tree, path, lines)
     builder = _Builder(path, lines)
     rule_file = builder.transform(tree)
-    if builder.diagnostics:
-        raise RuleFileError(builder.diagnostics)
+    if builder.diagnostics or lookalikes:
+        both = [*builder.diagnostics, *lookalikes]
+        raise RuleFileError(sorted(both, key=lambda d: (d.span.line, d.span.column)), rule_file)
     return rule_file
+
+
+# Names are matched against usage and logs character by character, so two names that
+# look alike are two names. A name mixing Latin with another script (`claude-3-hаiku`
+# with a Cyrillic `а`) is refused rather than flagged: every name has a Latin letter (the
+# grammar asks for one), so a letter of another script in it has no use but to look
+# like a different name, and a warning a `check` run may never see would let the file
+# price. Latin letters with accents stay allowed; two names of one file that differ
+# only in them (`cafe`, `café`), or in compatibility forms (`ﬁ` for `fi`), are refused too.
+_LATIN_LIKE = {"\u0131": "i", "\u0251": "a", "\u0261": "g", "\u01c0": "l", "\u0269": "i", "\u028f": "y"}
+
+
+def _skeleton(name: str) -> str:
+    """What a name looks like: compatibility forms folded, accents dropped, lookalike Latin
+    letters replaced by the ASCII letter they resemble, case ignored."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(_LATIN_LIKE.get(c, c) for c in decomposed if not unicodedata.combining(c))
+    return plain.casefold()
+
+
+def _foreign(char: str) -> bool:
+    """A character of a name that is neither ASCII nor a Latin letter."""
+    return not char.isascii() and not unicodedata.name(char, "").startswith("LATIN ")
+
+
+def _lookalike_names(tree: Tree, path: str, lines: list[str]) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    seen: dict[str, tuple[str, int]] = {}  # skeleton -> (the first name with it, its line)
+    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "WORD"):
+        name = str(token)
+        span = m.Span(path, token.line, token.column, token.line, token.column + len(name))
+        foreign = [c for c in name if _foreign(c)]
+        if foreign:
+            letters = ", ".join(f"`{c}` U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in dict.fromkeys(foreign))
+            found.append(Diagnostic(
+                "BR112", f"the name `{name}` mixes scripts: {letters} among Latin letters; "
+                "a name is written in Latin letters, so two names cannot look alike",
+                span, lines[token.line - 1],
+            ))
+            continue
+        skeleton = name.casefold() if name.isascii() else _skeleton(name)
+        first = seen.setdefault(skeleton, (name, token.line))
+        if first[0] != name and not (name.isascii() and first[0].isascii()):  # `Text` and `text` are plainly two
+            found.append(Diagnostic(
+                "BR113", f"the name `{name}` looks like `{first[0]}` (line {first[1]}); write one name one way",
+                span, lines[token.line - 1],
+            ))
+    return found
 
 
 def _next_statement_line(lines: list[str], after: int) -> int | None:

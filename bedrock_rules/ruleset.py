@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .bill import Bill
+from .compiler import compile_files
 from .errors import Problem
 from .fields import DateType, Instant, convert
 from .interpreter import Pricer, evaluate_items
@@ -29,6 +30,14 @@ class Ruleset:
     def __init__(self, program: Program):
         self._program = program
         self._pricer: Pricer | None = None  # made on first use; its plan caches are safe to share between threads
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its parsed rule files, compiled again when unpickled, so a ruleset can
+        go to a process pool or to Spark executors. The compiled conditions are closures,
+        which pickle cannot carry; the parsed files (frozen values) and their lines can, and
+        compiling them is deterministic, so the copy prices exactly as the original does."""
+        program = self._program
+        return _compiled, (program.files, dict(program.sources), program.root)
 
     def _shared_pricer(self) -> Pricer:
         if self._pricer is None:
@@ -126,6 +135,11 @@ def _instant(at: Any) -> Instant | None:
     if problem:
         raise ValueError(f"at: {problem}")
     return value
+
+
+def _compiled(files: Sequence[Any], sources: Mapping[str, Sequence[str]], root: str) -> Ruleset:
+    """A pickled ruleset, unpickled (see `Ruleset.__reduce__`)."""
+    return Ruleset(compile_files(files, sources, root))
 
 
 def load(path: str | Path | None = None) -> Ruleset:

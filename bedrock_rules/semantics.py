@@ -9,8 +9,10 @@ walking the model, never handed to `eval`.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from . import fields as t
@@ -23,9 +25,11 @@ EXACT = decimal.Context(
     Emin=decimal.MIN_EMIN,
     traps=[decimal.Inexact, decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
-# Inside ceil() and floor() a quotient need not terminate: the integer part is exact.
-_LOOSE = decimal.Context(prec=120, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
-                         traps=[decimal.InvalidOperation, decimal.DivisionByZero])
+# Inside ceil() and floor() a quotient need not terminate (`ceil(characters / 1000)`), so
+# their argument is computed in fractions, exactly, and only the integer part is kept: a
+# rounding context would cut a large product short, or put 1/3 * 3 just under 1.
+# A number whose exponent is past this bound would be an integer of that many digits.
+_MAX_FRACTION_EXPONENT = 10_000
 
 RESERVED_FIELDS = frozenset({"kind", "name", "provider", "at"})
 FUNCTIONS = {"ceil": 1, "floor": 1, "max": None, "min": None}
@@ -283,9 +287,7 @@ def compile_expr(expr: m.Expr, ctx: decimal.Context) -> Callable[[Values], Any]:
         return arithmetic
     if isinstance(expr, m.Call):
         if expr.function in ("ceil", "floor"):
-            arg = compile_expr(expr.args[0], _LOOSE)
-            rounding = ROUND_CEILING if expr.function == "ceil" else ROUND_FLOOR
-            return lambda v: _integral(arg(v), rounding)
+            return _compile_integral(expr)
         args = [compile_expr(a, ctx) for a in expr.args]
         pick = max if expr.function == "max" else min
         return lambda v: pick(a(v) for a in args)
@@ -302,7 +304,49 @@ def compile_expr(expr: m.Expr, ctx: decimal.Context) -> Callable[[Values], Any]:
     return summed
 
 
-def _integral(value: Any, rounding: str) -> int:
+def _compile_integral(call: m.Call) -> Callable[[Values], int]:
+    """`ceil(…)` or `floor(…)`: the argument in exact fractions, then its integer part."""
+    arg = _compile_fraction(call.args[0])
+    integral = math.ceil if call.function == "ceil" else math.floor
+    return lambda v: int(integral(arg(v)))
+
+
+def _fraction(value: Any) -> Fraction | int:
     if type(value) is int:
         return value
-    return int(Decimal(value).to_integral_value(rounding=rounding))
+    number = Decimal(value)
+    if not number.is_finite() or abs(number.adjusted()) > _MAX_FRACTION_EXPONENT:
+        raise decimal.Overflow  # a DecimalException: refused as "cannot be computed exactly"
+    return Fraction(number)
+
+
+def _compile_fraction(expr: m.Expr) -> Callable[[Values], Fraction | int]:
+    """An expression as a function giving an exact fraction (an int when integral)."""
+    if isinstance(expr, m.Number):
+        constant = _fraction(expr.value)
+        return lambda v: constant
+    if isinstance(expr, m.FieldRef):
+        read = compile_expr(expr, EXACT)
+        return lambda v: _fraction(read(v))
+    if isinstance(expr, m.Binary):
+        left, right = _compile_fraction(expr.left), _compile_fraction(expr.right)
+        if expr.op == "/":
+
+            def quotient(v: Values) -> Fraction:
+                divisor = right(v)
+                if divisor == 0:
+                    raise decimal.DivisionByZero
+                return Fraction(left(v)) / divisor
+
+            return quotient
+        operation = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}[expr.op]
+        return lambda v: operation(left(v), right(v))
+    if isinstance(expr, m.Call):
+        if expr.function in ("ceil", "floor"):
+            return _compile_integral(expr)
+        args = [_compile_fraction(a) for a in expr.args]
+        pick = max if expr.function == "max" else min
+        return lambda v: pick(a(v) for a in args)
+    body = _compile_fraction(expr.body)
+    list_field = str(expr.list_field)
+    return lambda v: sum((body({**v, **record}) for record in v.get(list_field, ())), 0)

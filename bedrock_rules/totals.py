@@ -9,6 +9,7 @@ is counted per reason, with the first few places it occurred.
 from __future__ import annotations
 
 import csv
+import decimal
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,6 +20,7 @@ import attrs
 
 from .bill import Charge, decimal_text, rate_text
 from .display import align, csv_cell, encodable, visible
+from .errors import Problem, UsageError
 from .interpreter import Pricer, line_charge, round_amount
 from .program import Program
 from .semantics import EXACT, exact_sum
@@ -122,7 +124,10 @@ class Accumulator:
     @property
     def total(self) -> Decimal:
         """The running total (for progress reports)."""
-        return exact_sum(_amount(line) for line in self._lines.values())
+        try:
+            return exact_sum(_amount(line) for line in self._lines.values())
+        except decimal.DecimalException:
+            raise _inexact() from None
 
     def add_record(self, record: Entry) -> None:
         """One entry: its items are charged; it counts as priced only when all of it is.
@@ -269,7 +274,7 @@ class Accumulator:
             if line is None:
                 lines[key] = [line_charge(self.compiled, kind, rule), quantity, None, count]
             else:
-                line[1] += quantity
+                line[1] = _add(line[1], quantity)
                 line[3] += count
 
     def add_item(self, raw: Mapping[str, Any], position: int, attributes: Mapping[str, str] | None = None) -> None:
@@ -319,9 +324,9 @@ class Accumulator:
             if line is None:
                 self._lines[key] = [charge, charge.quantity, charge.amount if self._per_item else None, 1]
             else:
-                line[1] += charge.quantity
+                line[1] = _add(line[1], charge.quantity)
                 if self._per_item:
-                    line[2] = EXACT.add(line[2], charge.amount)
+                    line[2] = _add(line[2], charge.amount)
                 line[3] += 1
 
     @staticmethod
@@ -342,20 +347,24 @@ class Accumulator:
             (group, charge_id), _ = entry
             return (group, order.get(charge_id, last), charge_id)
 
-        for (group, _), line in sorted(self._lines.items(), key=place):
-            charge, quantity, _, items = line
-            amount = _amount(line)
-            lines.append(TotalLine(
-                group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
-                quantity, amount, items, charge.note,
-            ))
-            subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
+        try:
+            for (group, _), line in sorted(self._lines.items(), key=place):
+                charge, quantity, _, items = line
+                amount = _amount(line)
+                lines.append(TotalLine(
+                    group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
+                    quantity, amount, items, charge.note,
+                ))
+                subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
+            total = round_amount(self.compiled, "the total", exact_sum(subtotals.values()))
+        except decimal.DecimalException:  # each record exact, the sum past EXACT's digits
+            raise _inexact() from None
         return Totals(
             currency=self.compiled.currency,
             group_by=self.group_by,
             lines=tuple(lines),
             subtotals=tuple(sorted(subtotals.items())),
-            total=round_amount(self.compiled, "the total", exact_sum(subtotals.values())),
+            total=total,
             read=self.read,
             priced=self.priced,
             failed_calls=tuple(sorted(self._failed.items())),
@@ -387,6 +396,23 @@ def _getter(fields: Sequence[str], size: bool = False):
     if size:
         return lambda raw: (*map(raw.get, fields), len(raw))
     return lambda raw: tuple(map(raw.get, fields))
+
+
+def _inexact() -> UsageError:
+    """The refusal of a sum of exact charges that needs more digits than exact arithmetic
+    holds: the same as a usage document's (interpreter.evaluate_items), never rounded."""
+    return UsageError([Problem("the total cannot be computed exactly", code="BU204")])
+
+
+def _add(a: Any, b: Any) -> Any:
+    """Two quantities (or amounts) added exactly: ints as ints, anything else in EXACT;
+    Python's default context would round a Decimal sum past 28 digits without a word."""
+    if type(a) is int and type(b) is int:
+        return a + b
+    try:
+        return EXACT.add(a, b)
+    except decimal.DecimalException:
+        raise _inexact() from None
 
 
 def _amount(line: list[Any]) -> Decimal:

@@ -298,3 +298,202 @@ def test_mutations_are_reproducible():
     texts = [("a.yaml", "usage:\n  - kind: agent\n")]
     assert list(mutants(texts, 50, 7)) == list(mutants(texts, 50, 7))
     assert list(mutants(texts, 50, 7)) != list(mutants(texts, 50, 8))
+
+
+# Hypothesis targets: invocation-log records and rule text --------------------------
+#
+# Each runs a bounded number of examples (RULE_EXAMPLES, LOG_EXAMPLES: about 10 s and
+# 5 s on two cores in CI; BEDROCK_RULES_FUZZ=long runs more, with a random seed). The
+# invariant "no nonzero quantity disappears": for logs, every record is counted exactly
+# once (priced, not priced, failed call or malformed), and every nonzero token count of
+# a priced record reaches a charge of exactly that quantity; for rule text, every
+# nonzero quantity a rule charges of an item that prices is charged, or the item is
+# free by a `free` statement.
+
+import json  # noqa: E402 (the hypothesis targets' own imports, kept with them)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bedrock_rules.bedrock.logs import totals_of_log  # noqa: E402
+from bedrock_rules.loader import RuleSource, compile_sources  # noqa: E402
+
+RULE_EXAMPLES = 2_000 if LONG else 150
+LOG_EXAMPLES = 8_000 if LONG else 600
+
+
+def _fuzz_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples, deadline=None, derandomize=not LONG, suppress_health_check=list(HealthCheck), database=None,
+    )
+
+LOGS = ROOT / "tests" / "logs"
+# Records priced on their own, with their token counts where AWS writes them for InvokeModel.
+def _records(path) -> list[dict]:
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:  # the fixture's own malformed lines
+            continue
+    return records
+
+
+BASE_RECORDS = [
+    r for r in _records(LOGS / "mixed.jsonl")
+    if isinstance(r, dict) and isinstance(r.get("input"), dict) and "inputTokenCount" in r["input"] and "errorCode" not in r
+    # Image calls are priced per image; their token counts are 0 as AWS writes them (see the
+    # report: a nonzero one is not charged, which this target leaves to a test of its own).
+    and not any(word in str(r.get("modelId")) for word in ("image", "stability."))
+]
+COUNTS = {  # where a count is written, and the quantity the rules charge it as
+    ("input", "inputTokenCount"): "input_tokens",
+    ("output", "outputTokenCount"): "output_tokens",
+    ("input", "cacheReadInputTokenCount"): "cache_read_tokens",
+    ("input", "cacheWriteInputTokenCount"): "cache_write_tokens",
+}
+FIELDS = [
+    ("modelId",), ("region",), ("inferenceRegion",), ("operation",), ("errorCode",), ("requestMetadata",), ("identity",),
+    ("timestamp",), ("schemaType",), ("input",), ("output",), *COUNTS,
+]
+GARBAGE = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**50), max_value=10**50), st.just(10**40), st.just(10**41),
+    st.floats(allow_nan=False), st.text(max_size=20), st.just("\ud800"), st.just("12"), st.just([]), st.just({}),
+    st.recursive(st.none() | st.integers() | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8),
+)
+MISSING = object()
+VALUE = st.one_of(st.just(MISSING), GARBAGE, st.integers(min_value=0, max_value=10**12))
+
+
+@st.composite
+def log_records(draw) -> tuple[str, dict | None, bool]:
+    """One record's line, the record it holds (None when the text was broken), and
+    whether a key was given twice."""
+    record = json.loads(json.dumps(draw(st.sampled_from(BASE_RECORDS))))
+    for path in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
+        value = draw(VALUE)
+        holder = record
+        for key in path[:-1]:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        if value is MISSING:
+            holder.pop(path[-1], None)
+        else:
+            holder[path[-1]] = value
+    line = json.dumps(record, default=str)
+    twice = False
+    how = draw(st.integers(min_value=0, max_value=9))
+    if how == 0:  # a key given twice: the last would win silently
+        key = draw(st.sampled_from(['"inputTokenCount": ', '"outputTokenCount": ', '"modelId": ', '"region": ']))
+        if key in line:
+            line = line.replace(key, f"{key}1, {key}", 1)
+            twice = True
+    elif how == 1:  # broken text
+        line = line[: draw(st.integers(min_value=0, max_value=len(line)))] + draw(st.text(max_size=5))
+        return line.replace("\n", " "), None, False
+    return line, record, twice
+
+
+def _count_of(record: dict, where: tuple[str, str]):
+    holder = record.get(where[0])
+    value = holder.get(where[1]) if isinstance(holder, dict) else None
+    return value if type(value) is int else None
+
+
+@_fuzz_settings(LOG_EXAMPLES)
+@given(st.lists(log_records(), min_size=1, max_size=5))
+def test_fuzzed_log_records_lose_no_quantity(rules, records):
+    lines = [line for line, _, _ in records]
+    totals = totals_of_log(rules, lines)
+    counted = totals.priced + sum(n for _, n in totals.failed_calls)
+    counted += sum(u.count for u in totals.unpriced) + sum(u.count for u in totals.malformed)
+    records_read = len([line for line in lines if line.strip()])  # a blank line is no record
+    assert totals.read == records_read == counted  # every record counted exactly once
+    dump_totals(totals)
+    for line, record, twice in records:
+        alone = totals_of_log(rules, [line])
+        if alone.priced != 1:
+            continue
+        assert record is not None and not twice, line  # broken text or a key given twice is never priced
+        for where, quantity in COUNTS.items():
+            count = _count_of(record, where)
+            charged = sum(t.quantity for t in alone.lines if t.what.split(" ")[0] == quantity)
+            if count:  # a nonzero count of a priced record reaches a charge of exactly that quantity
+                assert charged == count, (line, quantity, alone.lines)
+
+
+def _shared_source() -> RuleSource:
+    return RuleSource("shared.rules", (ROOT / "rulesets" / "bedrock" / "shared.rules").read_text(encoding="utf-8"))
+
+
+SHIPPED_TEXTS = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((ROOT / "rulesets" / "bedrock").glob("*.rules"))
+                 if p.name != "shared.rules"]
+INSERTS = st.one_of(
+    st.sampled_from([
+        "\u202e", "\u2066", "\u2069", "\u200b", "\ufeff", "\u0430", "\u03bf", "\u00e9", "|", "\n", '"', "#", "1e400",
+        "9" * 200, "0." + "0" * 130 + "1", "ceil(", ")", " and ", " free ", " - ", "\r", "\x00",
+    ]),
+    st.text(max_size=8),
+)
+
+
+@st.composite
+def rule_texts(draw) -> tuple[str, str]:
+    name, text = draw(st.sampled_from(SHIPPED_TEXTS))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        at = draw(st.integers(min_value=0, max_value=len(text)))
+        how = draw(st.integers(min_value=0, max_value=2))
+        if how == 0:
+            text = text[:at] + draw(INSERTS) + text[at:]
+        elif how == 1:
+            text = text[:at] + text[at + draw(st.integers(min_value=1, max_value=40)):]
+        else:
+            lines = text.split("\n")
+            i = at % max(1, len(lines))
+            text = "\n".join(lines[: i + 1] + lines[i:])
+    return name, text
+
+
+@_fuzz_settings(RULE_EXAMPLES)
+@given(rule_texts())
+def test_fuzzed_rule_text_is_refused_in_place_or_loses_no_quantity(named):
+    name, text = named
+    try:
+        program = compile_sources([_shared_source(), RuleSource(name, text)], "rules")
+    except RuleFileError as error:
+        lines = {"shared.rules": None, name: text.split("\n")}
+        for d in error.diagnostics:
+            assert d.code.startswith("BR") and d.span.line >= 1 and d.span.column >= 1, d.render()
+            if d.span.path == name:
+                assert d.span.line <= len(lines[name]) + 1, d.render()
+        return
+    ruleset = Ruleset(program)
+    items = [
+        {"kind": "text", "model": model, "region": region, "input_tokens": 1000, "output_tokens": 10}
+        for model in list(program.models)[:3] for region in list(program.regions)[:3]
+    ]
+    checked, problems = ruleset.check_items(items)
+    for item in checked:
+        try:
+            bill = ruleset.bill([item])
+        except UsageError as error:
+            assert error.problems and error.render()
+            continue
+        (item_bill,) = bill.items
+        if any(c.what == item.kind and c.rate is None for c in item_bill.charges):
+            continue  # free by a `free` statement
+        for quantity in program.quantities.get(item.kind, ()):
+            value = item.values.get(quantity)
+            if value:
+                assert any(c.what.split(" ")[0] == quantity for c in item_bill.charges), (quantity, item_bill)
+
+
+@pytest.mark.parametrize("value", [[], {"a": 1}, 5, True])
+def test_an_inference_region_that_is_not_text_is_refused_not_an_internal_error(rules, value):
+    """Found by the log target: `"inferenceRegion": []` was a TypeError (unhashable) in the reader."""
+    record = dict(BASE_RECORDS[0], inferenceRegion=value)
+    totals = totals_of_log(rules, [json.dumps(record)])
+    assert (totals.read, totals.priced, len(totals.unpriced)) == (1, 0, 1)
+    assert "inference_region" in totals.unpriced[0].reason

@@ -286,3 +286,41 @@ def test_the_command_reads_no_more_of_a_huge_document_than_the_limit(tmp_path):
     assert run.err.endswith(
         "big.yaml: error[BU003]: document too large: more than 52,428,800 characters; the limit is 52,428,800 characters (50 MiB)\n"
     )
+
+
+# Listed problems: at most 1,000 a refusal, then a count of the rest -----------------
+
+
+def test_an_item_with_thousands_of_unknown_fields_lists_a_thousand_and_counts_the_rest(in_tmp):
+    """4.8M unknown keys took 6.7 GB and printed 1 GB of messages; now the first 1,000 and a count."""
+    fields = ", ".join(f'"x{i}": 1' for i in range(2_500))
+    (in_tmp / "u.json").write_text(
+        '{"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", ' + fields + "}]}", encoding="utf-8"
+    )
+    run = run_cli("eval", "u.json")
+    assert (run.code, run.out) == (2, "")
+    lines = run.err.splitlines()
+    assert lines[0] == "usage refused: 1001 problems, nothing was priced"
+    assert len(lines) == 1 + 1_000 + 1
+    assert lines[1].startswith("  item 1, field x0: error[BU104]: unknown field")
+    assert lines[1_000].startswith("  item 1, field x999: error[BU104]: unknown field")
+    assert lines[-1] == "  item 1: error[BU104]: … and 1,500 more unknown fields"
+
+
+def test_a_refusal_lists_a_thousand_problems_then_says_how_many_more(rules):
+    items = [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": -1}] * 1_500
+    with pytest.raises(UsageError) as refused:
+        rules.evaluate({"usage": items})
+    problems = refused.value.problems
+    assert len(problems) == 1_001
+    assert [p.item for p in problems[:1_000]] == list(range(1, 1_001))
+    assert problems[-1].message == "… and 500 more problems"
+    assert refused.value.render().splitlines()[-1] == "  … and 500 more problems"
+
+
+def test_a_thousand_and_one_problems_are_all_listed_rather_than_one_counted(rules):
+    items = [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": -1}] * 1_001
+    with pytest.raises(UsageError) as refused:
+        rules.evaluate({"usage": items})
+    assert len(refused.value.problems) == 1_001
+    assert "more problems" not in refused.value.render()

@@ -280,7 +280,9 @@ class LogReader:
             if normal:
                 value = _normal(field, value)
             if field in declared:
-                if field != "inference_region" or value in regions:
+                # An inference region the rules do not name is left out; one that is not text
+                # (a list, an object) goes to the item, whose check refuses it, rather than crash here.
+                if field != "inference_region" or type(value) is not str or value in regions:
                     item[field] = value
             elif refuse and value != neutral:
                 reasons.insert(0, f"the rules price no {field} for {kind} usage ({clean(str(value))} in this call)")
