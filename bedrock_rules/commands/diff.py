@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", metavar="NEW", help="folder of the rule files after the change")
     parser.add_argument("usage", nargs="+", metavar="USAGE", help="JSON or YAML usage document; - reads stdin")
     parser.add_argument(
-        "--format", choices=("table", "json", "markdown"), default="table",
-        help="table for people (default), json for machines, markdown for a pull-request comment",
+        "--format", choices=("table", "json", "markdown", "html"), default="table",
+        help="table for people (default), json for machines, markdown for a pull-request comment, html for one page",
     )
     parser.add_argument(
         "--fail-above", type=percent, metavar="PERCENT",
@@ -43,8 +43,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if problems:  # a document that cannot be read is not a price change: refuse, as eval does
         raise UsageError(problems)
     diff = compare(old.compiled, new.compiled, documents)
-    renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
-    out.write(renderers[args.format](diff))
+    if args.format == "html":
+        from ..report import render_diff
+
+        out.write(render_diff(diff, args.old, args.new))
+    else:
+        renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
+        out.write(renderers[args.format](diff))
     if args.fail_above is not None:
         reasons = over_limit(diff, args.fail_above)
         if reasons:

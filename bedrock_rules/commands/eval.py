@@ -17,6 +17,7 @@ from ..usage import Item, check_items, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
 LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
+HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(JSON lines, plain or .gz)",
     )
     parser.add_argument(
-        "--format", choices=("table", "json", "csv"), default="table", help="table for people (default), json or csv for machines"
+        "--format",
+        choices=("table", "json", "csv", "html"),
+        default="table",
+        help="table for people (default), json or csv for machines, html for one self-contained page with charts",
     )
     parser.add_argument(
         "--group-by",
@@ -101,6 +105,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
     items, problems = read_items(rules.compiled, args.usage)
     bill = evaluate_items(rules.compiled, items, problems)
+    if args.format == "html":  # itemized, with --group-by's fields as more columns and charts
+        from ..report import render_bill
+
+        out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
+        return EXIT_OK
     if args.group_by or args.format == "csv":
         from ..totals import Accumulator
 
@@ -119,7 +128,10 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
     for key in args.group_by:
         if key not in LOG_GROUPS and not key.startswith("tag:"):
             raise UsageError([Problem(f"cannot group invocation logs by {key!r}; use {', '.join(LOG_GROUPS)} or tag:KEY")])
-    accumulator = Accumulator(compiled, args.group_by)
+    group_by = args.group_by
+    if args.format == "html":  # the page charts cost by model, region and day
+        group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
+    accumulator = Accumulator(compiled, group_by)
     progress = _Progress(compiled.currency) if sys.stderr.isatty() else None
     for path in args.usage:
         try:
@@ -129,7 +141,7 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
         if len(args.usage) > 1:
             accumulator.source = "<stdin>" if path == "-" else path  # add_records ends with no batch held
         with lines:
-            records = read_records(compiled, lines, attributes=bool(args.group_by))
+            records = read_records(compiled, lines, attributes=bool(group_by))
             if progress is not None:
                 records = progress.follow(records, accumulator)
             try:
@@ -144,8 +156,18 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
             Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}: {where(u)})")
             for u in (*totals.malformed, *totals.unpriced)
         ])
-    status = _write_totals(totals, args.format, out, "line")
+    if args.format == "html":
+        from ..report import render_totals
+
+        out.write(render_totals(totals, "line", _sources(args.usage)))
+        status = EXIT_OK
+    else:
+        status = _write_totals(totals, args.format, out, "line")
     return status if totals.complete else EXIT_UNPRICED
+
+
+def _sources(paths: list[str]) -> list[str]:
+    return ["<stdin>" if path == "-" else path for path in paths]
 
 
 def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
