@@ -15,22 +15,22 @@ import itertools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from . import fields as t
 from . import model as m
-from . import types as t
 from .bill import decimal_text
-from .compiler import Compiled, KindSpec, PriceRule, _compile_condition, _expr_fields, _fields_of, describe, rule_paths
 from .errors import Diagnostic, RuleFileError, UsageError
 from .examples import document
 from .interpreter import evaluate_items
-from .resources import bundled_rules
+from .program import KindSpec, PriceRule, Program
 from .ruleset import BUNDLED_NAME, load
+from .semantics import compile_condition, describe, expr_fields, fields_of
 from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
@@ -67,7 +67,7 @@ class Finding:
 
 @attrs.frozen
 class Report:
-    """What `check` found; `loaded` is False when the rules could not be compiled at all."""
+    """What `check` found; `loaded` is False when the rules could not be program at all."""
 
     root: str
     findings: tuple[Finding, ...]
@@ -76,27 +76,21 @@ class Report:
 
 def check(path: str | Path | None = None) -> Report:
     """Check a folder of rule files (or one file); the bundled ruleset by default."""
-    root, shown = (bundled_rules(), BUNDLED_NAME) if path is None else (Path(path), str(path))
+    shown = BUNDLED_NAME if path is None else str(path)
     try:
         rules = load(path)
     except RuleFileError as error:
         findings = tuple(Finding(d.code, d.message, d.span, d.source_line) for d in error.diagnostics)
         return Report(shown, findings, loaded=False)
-    sources = {p.name: p.read_text(encoding="utf-8").splitlines() for p in rule_paths(root)}
-
-    def line_of(span: m.Span) -> str:
-        lines = sources.get(Path(span.path).name, [])
-        return lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-
-    return Report(shown, tuple(analyse(rules.compiled, line_of)), loaded=True)
+    return Report(shown, tuple(analyse(rules.program)), loaded=True)
 
 
-def analyse(compiled: Compiled, line_of: Callable[[m.Span], str] = lambda span: "") -> list[Finding]:
-    """Every analysis finding of a compiled ruleset, in file order."""
+def analyse(program: Program) -> list[Finding]:
+    """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
-        *_overlaps(compiled), *_gaps(compiled), *_unreachable(compiled), *_offered_unpriced(compiled), *_examples(compiled),
+        *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_examples(program),
     ]
-    findings = [attrs.evolve(f, source_line=line_of(f.span)) for f in findings]
+    findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
 
 
@@ -202,20 +196,20 @@ class _Found:
 class _Search:
     """Concrete usages of one kind, tried against conditions and the kind's guards."""
 
-    def __init__(self, compiled: Compiled, kind: KindSpec):
-        self.compiled = compiled
+    def __init__(self, program: Program, kind: KindSpec):
+        self.program = program
         self.kind = kind
         self.types = {f.name: f.type for f in kind.fields}
         self.derived = {d.name: d for d in kind.derived}
         self.model_field = kind.model_field
-        self.region_field = next((f.name for f in kind.fields if isinstance(f.type, t.RegionType)), None)
-        self.guards = compiled.guards.get(kind.name, ())
+        self.region_field = kind.region_field
+        self.guards = program.guards.get(kind.name, ())
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
 
     def _guard_conditions(self) -> Iterable[m.Condition]:
         """The conditions of the guards on this kind, as written: only their constants are wanted."""
-        for rule_file in self.compiled.files:
+        for rule_file in self.program.files:
             for statement in rule_file.statements:
                 if isinstance(statement, m.Offer) and self.model_field and self.region_field:
                     yield m.Member(self.model_field, statement.models)
@@ -237,9 +231,9 @@ class _Search:
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
         candidates = {name: self._candidates(name, mentioned) for name in names}
         exhaustive = self.complete
-        predicates = [_compile_condition(c, self.types) for c in conditions]
+        predicates = [compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
-            fields = {self.model_field if n == "provider" else n for n in _fields_of(cond)}
+            fields = {self.model_field if n == "provider" else n for n in fields_of(cond)}
             if len(fields) == 1 and (name := fields.pop()) in candidates:
                 candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
         if any(not values for values in candidates.values()):
@@ -269,8 +263,8 @@ class _Search:
     def _point(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
         point = {k: v for k, v in assigned.items() if v is not ABSENT}
         model = point.get(self.model_field) if self.model_field else None
-        if model in self.compiled.models:
-            point["provider"] = self.compiled.models[model].provider
+        if model in self.program.models:
+            point["provider"] = self.program.provider_of(model)
         return point
 
     def _harvest(self, cond: m.Condition, mentioned: dict[str, set[str]]) -> bool:
@@ -285,7 +279,7 @@ class _Search:
                     mentioned[field_side.name].add(str(number_side.value))
                     return True
             numbers = _numbers(cond.left) + _numbers(cond.right)
-            for name in _fields_of(cond):
+            for name in fields_of(cond):
                 mentioned[name].update(numbers)
             return False
         if isinstance(cond, m.Member):
@@ -317,15 +311,15 @@ class _Search:
 
     def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
-            models = self.compiled.models
-            chosen = [n for n in models if n in {self.compiled.aliases.get(x, x) for x in named}]
+            models = self.program.models
+            chosen = [n for n in models if n in {self.program.aliases.get(x, x) for x in named}]
             chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
                        if any(info.provider == p for info in models.values())]
             chosen += [n for n in models if n not in chosen][:1]
             return list(dict.fromkeys(chosen))
         if isinstance(field_type, t.RegionType):
-            regions = [r for r in self.compiled.regions if r in named]
-            return regions + [r for r in self.compiled.regions if r not in named][:1]
+            regions = [r for r in self.program.regions if r in named]
+            return regions + [r for r in self.program.regions if r not in named][:1]
         if isinstance(field_type, t.EnumType):
             return list(field_type.values)
         if isinstance(field_type, t.FlagType):
@@ -343,9 +337,9 @@ class _Search:
     def _representative(self, field_type: t.FieldType) -> Any:
         """A value for a field no condition names: any value does."""
         if isinstance(field_type, t.ModelType):
-            return next(iter(self.compiled.models), "")
+            return next(iter(self.program.models), "")
         if isinstance(field_type, t.RegionType):
-            return next(iter(self.compiled.regions), "")
+            return next(iter(self.program.regions), "")
         if isinstance(field_type, t.EnumType):
             return field_type.values[0]
         if isinstance(field_type, t.FlagType):
@@ -366,7 +360,7 @@ class _Search:
         free = sorted({f for name in targets for f in self._inputs(name)} - set(mentioned))
         for assignment in self._assignments(free, targets):
             attempt = {**raw, **assignment}
-            items, problems = check_items(self.compiled, [{"kind": self.kind.name, **_raw(attempt)}])
+            items, problems = check_items(self.program, [{"kind": self.kind.name, **_raw(attempt)}])
             if problems or not items:
                 continue
             values = items[0].values
@@ -377,7 +371,7 @@ class _Search:
     def _inputs(self, name: str) -> set[str]:
         """The fields a derived quantity is computed from, through other derived quantities."""
         found: set[str] = set()
-        for field in _expr_fields(self.derived[name].expr):
+        for field in expr_fields(self.derived[name].expr):
             found |= self._inputs(field) if field in self.derived else {field}
         return found
 
@@ -435,12 +429,12 @@ def _raw(values: Mapping[str, Any]) -> dict[str, Any]:
 # Overlaps -------------------------------------------------------------------------
 
 
-def _overlaps(compiled: Compiled) -> list[Finding]:
+def _overlaps(program: Program) -> list[Finding]:
     """Two rules charging the same quantity that one usage can match: it would be priced twice."""
     groups: dict[tuple, list[PriceRule]] = defaultdict(list)
-    for rule in compiled.rules:
+    for rule in program.rules:
         groups[(rule.kind, rule.quantity, rule.each)].append(rule)
-    searches = {name: _Search(compiled, kind) for name, kind in compiled.kinds.items()}
+    searches = {name: _Search(program, kind) for name, kind in program.kinds.items()}
     # One finding per pair of rows, naming every quantity they both price.
     pairs: dict[tuple, tuple[PriceRule, PriceRule, list[str], _Found]] = {}
     for (kind, quantity, _), rules in groups.items():
@@ -529,15 +523,15 @@ def _hole(tiers: Sequence[_Tier], integral: bool) -> tuple[Decimal, _Tier, _Tier
     return None
 
 
-def _gaps(compiled: Compiled) -> list[Finding]:
+def _gaps(program: Program) -> list[Finding]:
     """Tiers of one field in a table with a hole between them: usages there are priced by no row."""
-    by_cell = {(r.span.path, r.span.line, r.span.column): r for r in compiled.rules}
+    by_cell = {(r.span.path, r.span.line, r.span.column): r for r in program.rules}
     findings = []
-    for rule_file in compiled.files:
+    for rule_file in program.files:
         for table in rule_file.statements:
-            if not isinstance(table, m.PriceTable) or table.kind not in compiled.kinds:
+            if not isinstance(table, m.PriceTable) or table.kind not in program.kinds:
                 continue
-            search = _Search(compiled, compiled.kinds[table.kind])
+            search = _Search(program, program.kinds[table.kind])
             rows = [row for row in table.rows if len(row) == len(table.columns)]
 
             def rules_of(row: Sequence[m.Cell]) -> list[PriceRule]:
@@ -648,11 +642,11 @@ def _integral(search: _Search, field: str) -> bool:
 # Unreachable rules ---------------------------------------------------------------
 
 
-def _unreachable(compiled: Compiled) -> list[Finding]:
+def _unreachable(program: Program) -> list[Finding]:
     """Rules no usage can reach: their conditions contradict, or guards refuse every usage they match."""
-    searches = {name: _Search(compiled, kind) for name, kind in compiled.kinds.items()}
+    searches = {name: _Search(program, kind) for name, kind in program.kinds.items()}
     by_row: dict[tuple[str, int], list[PriceRule]] = defaultdict(list)
-    for rule in compiled.rules:
+    for rule in program.rules:
         by_row[_row(rule)].append(rule)
     findings = []
     for rules in by_row.values():
@@ -689,30 +683,30 @@ def _reason(rule: PriceRule, search: _Search) -> tuple[str, UsageItem | None, tu
 # Offered where no table prices it --------------------------------------------------
 
 
-def _offered_unpriced(compiled: Compiled) -> list[Finding]:
+def _offered_unpriced(program: Program) -> list[Finding]:
     """`offer M only in R1, R2` where, for a kind that prices M somewhere, no rule's region
     list takes one of those regions: a table that forgot a region the model is sold in."""
     findings = []
-    for rule_file in compiled.files:
+    for rule_file in program.files:
         for offer in (s for s in rule_file.statements if isinstance(s, m.Offer)):
             for name in offer.models:
-                model = compiled.aliases.get(name)
+                model = program.aliases.get(name)
                 if model is None:
                     continue
-                for kind in compiled.kinds.values():
-                    findings.extend(_unpriced_regions(compiled, kind, model, offer))
+                for kind in program.kinds.values():
+                    findings.extend(_unpriced_regions(program, kind, model, offer))
     return findings
 
 
-def _unpriced_regions(compiled: Compiled, kind: KindSpec, model: str, offer: m.Offer) -> Iterable[Finding]:
-    region_field = next((f.name for f in kind.fields if isinstance(f.type, t.RegionType)), None)
+def _unpriced_regions(program: Program, kind: KindSpec, model: str, offer: m.Offer) -> Iterable[Finding]:
+    region_field = kind.region_field
     if kind.model_field is None or region_field is None:
         return
-    rules = [*compiled.by_model.get(kind.name, {}).get(model, ()), *compiled.unindexed.get(kind.name, ())]
+    rules = [*program.by_model.get(kind.name, {}).get(model, ()), *program.unindexed.get(kind.name, ())]
     rules = [r for r in rules if r.refusal is None and _admits(r, kind.model_field, model)]
-    if not any(_admits(r, kind.model_field, model) for r in compiled.by_model.get(kind.name, {}).get(model, ())):
+    if not any(_admits(r, kind.model_field, model) for r in program.by_model.get(kind.name, {}).get(model, ())):
         return  # the kind does not price this model anywhere: nothing forgotten
-    search = _Search(compiled, kind)
+    search = _Search(program, kind)
     for region in offer.regions:
         if any(_admits(rule, region_field, region) for rule in rules):
             continue
@@ -720,7 +714,7 @@ def _unpriced_regions(compiled: Compiled, kind: KindSpec, model: str, offer: m.O
         found = search.find(at)  # a usage there that no guard refuses: it is sold, and priced nowhere
         if found.item is None:
             continue
-        title = compiled.models[model].title
+        title = program.models[model].title
         message = f"{title} is offered in {region}, but no {kind.name} price covers {region}"
         yield Finding(OFFERED_UNPRICED, message, offer.span, example=found.item)
 
@@ -738,12 +732,12 @@ def _admits(rule: PriceRule, field: str, value: str) -> bool:
 # Worked examples -------------------------------------------------------------------
 
 
-def _examples(compiled: Compiled) -> list[Finding]:
+def _examples(program: Program) -> list[Finding]:
     """Examples whose usage is not valid, is refused by the rules, or does not total what it expects."""
     findings = []
-    for example in compiled.examples:
+    for example in program.examples:
         usage = document(example)["usage"]
-        items, problems = check_items(compiled, usage)
+        items, problems = check_items(program, usage)
         for problem in problems:
             item = example.items[(problem.item or 1) - 1]
             field = re.split(r"[.\[]", problem.field or "", maxsplit=1)[0]
@@ -753,7 +747,7 @@ def _examples(compiled: Compiled) -> list[Finding]:
         if problems:
             continue
         try:
-            bill = evaluate_items(compiled, items)
+            bill = evaluate_items(program, items)
         except UsageError as error:
             reasons: dict[int, list[str]] = defaultdict(list)  # one finding per item, all its reasons
             for problem in error.problems:

@@ -21,11 +21,12 @@ import attrs
 
 from . import model as m
 from .bill import Bill, Charge, decimal_text, item_label
-from .compiler import EXACT, Compiled, PriceRule, describe
 from .display import align, encodable, markdown, markdown_code, visible
 from .errors import Problem, UsageError
 from .explainer import rate_text
 from .interpreter import evaluate_items
+from .program import PriceRule, Program
+from .semantics import EXACT, describe, exact_sum
 from .usage import check_items
 
 PERCENT_NOTE = "percents are of the old amount, rounded half up to 2 places; +<0.01% is a change too small to show"
@@ -131,11 +132,11 @@ class Diff:
 
     @property
     def old_total(self) -> Decimal:
-        return _sum(d.old.total for d in self.compared)
+        return exact_sum(d.old.total for d in self.compared)
 
     @property
     def new_total(self) -> Decimal:
-        return _sum(d.new.total for d in self.compared)
+        return exact_sum(d.new.total for d in self.compared)
 
     @property
     def delta(self) -> Decimal:
@@ -145,17 +146,10 @@ class Diff:
         return sum(1 for d in self.documents if d.status == status)
 
 
-def _sum(amounts: Any) -> Decimal:
-    total = Decimal(0)
-    for amount in amounts:
-        total = EXACT.add(total, amount)
-    return total
-
-
 # Comparing -----------------------------------------------------------------------------
 
 
-def outcome(compiled: Compiled, raw_items: Sequence[Any]) -> Outcome:
+def outcome(compiled: Program, raw_items: Sequence[Any]) -> Outcome:
     """Price a document's items as `eval` would: every item, or the problems that refuse it."""
     items, problems = check_items(compiled, raw_items)
     try:
@@ -165,7 +159,7 @@ def outcome(compiled: Compiled, raw_items: Sequence[Any]) -> Outcome:
     return Outcome(bill, (), _charge_keys(compiled, bill, {item.index: item.values for item in items}))
 
 
-def _charge_keys(compiled: Compiled, bill: Bill, values: Mapping[int, Mapping[str, Any]]) -> dict[tuple[int, int], str]:
+def _charge_keys(compiled: Program, bill: Bill, values: Mapping[int, Mapping[str, Any]]) -> dict[tuple[int, int], str]:
     """Per (item, charge position), what the charge is for this item: its rule's id with
     each list of values (`region in a, b`, `model in x, y`) narrowed to the item's own.
 
@@ -190,7 +184,7 @@ def _charge_keys(compiled: Compiled, bill: Bill, values: Mapping[int, Mapping[st
     return keys
 
 
-def compare(old: Compiled, new: Compiled, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
+def compare(old: Program, new: Program, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
     """Compare two rulesets over documents given as (name, raw items)."""
     diffs = []
     for source, raw_items in documents:
@@ -234,7 +228,7 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
     return changes, unchanged
 
 
-def compare_rules(old: Compiled, new: Compiled) -> tuple[tuple[RuleChange, ...], tuple[StatementChange, ...]]:
+def compare_rules(old: Program, new: Program) -> tuple[tuple[RuleChange, ...], tuple[StatementChange, ...]]:
     """Price rules added, removed or changed (by id), and refusal and free statements added or removed."""
     before = {rule.id: rule for rule in old.rules}
     after = {rule.id: rule for rule in new.rules}

@@ -35,13 +35,14 @@ class Diagnostic:
 
 @attrs.frozen
 class Problem:
-    """One problem in a usage document, naming the item and the field."""
+    """One problem in a usage document: a stable code (BUxxx, see docs/errors.md), the item and the field."""
 
     message: str
     item: int | None = None
     item_name: str | None = None
     field: str | None = None
     source: str | None = None
+    code: str = attrs.field(default="", kw_only=True)
 
     def render(self) -> str:
         parts = []
@@ -58,6 +59,7 @@ class Problem:
         # The source, name and field are the user's text: none may start a line of its own
         # or hide one. A message keeps its own line breaks (a YAML error's second line).
         message = visible_lines(self.message)
+        message = f"error[{self.code}]: {message}" if self.code else message
         return f"{where}: {message}" if where else message
 
 

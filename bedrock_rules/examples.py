@@ -8,10 +8,11 @@ from typing import Any
 import attrs
 
 from .bill import Bill
-from .compiler import PriceRule, to_plain
 from .errors import BedrockRulesError
 from .model import Example
+from .program import PriceRule
 from .ruleset import Ruleset
+from .semantics import to_plain
 
 
 @attrs.frozen
@@ -53,7 +54,7 @@ def run(rules: Ruleset) -> list[ExampleResult]:
 
 def priced_rules(rules: Ruleset) -> list[PriceRule]:
     """The rules that put a line on a bill: rates and free cells, not `-` or reasons."""
-    return [rule for rule in rules.compiled.rules if rule.refusal is None]
+    return [rule for rule in rules.program.rules if rule.refusal is None]
 
 
 def uncovered(rules: Ruleset, results: list[ExampleResult]) -> list[PriceRule]:

@@ -9,21 +9,20 @@ why each candidate price rule did not match.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from pathlib import Path, PurePath
 from typing import Any
 
 import attrs
 
 from . import model as m
 from .bill import Charge, decimal_text, item_label
-from .compiler import EXACT, Compiled, FreeRule, Guard, KindSpec, PriceRule, describe_expr, failing_conditions, rule_paths
 from .display import encodable, visible
+from .errors import Problem
 from .interpreter import candidate_rules, evaluate_items, price_item
+from .program import FreeRule, KindSpec, PriceRule, Program
+from .semantics import EXACT, describe_expr, failing_conditions
 from .usage import Item
-
-Sources = Mapping[str, Sequence[str]]  # a rule file's name to its lines
 
 
 @attrs.frozen
@@ -93,15 +92,13 @@ class Explanation:
 # The reusable part: why a rule does or does not apply ------------------------------
 
 
-def refusing_guards(compiled: Compiled, item: Item) -> list[Guard]:
-    """The `offer`, `refuse` and `require` statements that refuse an item."""
-    return [guard for guard in compiled.guards.get(item.kind, ()) if guard.refuses(item.values)]
-
-
-def candidates(compiled: Compiled, item: Item) -> list[Candidate]:
+def candidates(program: Program, item: Item) -> list[Candidate]:
     """Every price rule the interpreter considers for an item, with the conditions it does not meet."""
-    kind = compiled.kinds[item.kind]
-    return [Candidate(rule, tuple(failing_conditions(rule, kind, item.values))) for rule in candidate_rules(compiled, item)]
+    kind = program.kinds[item.kind]
+    return [
+        Candidate(rule, tuple(failing_conditions(rule.conditions, kind.fields, item.values)))
+        for rule in candidate_rules(program, item)
+    ]
 
 
 def closest(found: Iterable[Candidate]) -> Candidate | None:
@@ -126,50 +123,48 @@ def rate_text(rule: PriceRule, currency: str) -> str:
 # Explaining ---------------------------------------------------------------------------
 
 
-def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
-    """The lines of every rule file of a ruleset, by file name (a ruleset is one folder)."""
-    sources = {}
-    for path in rule_paths(root):
-        try:
-            sources[path.name] = tuple(path.read_text(encoding="utf-8").splitlines())
-        except (OSError, UnicodeDecodeError):
-            continue  # the quote shows the location alone
-    return sources
+def explain(program: Program, items: Sequence[Item]) -> Explanation:
+    """Explain every item, priced or refused; the total only when every item is priced.
 
-
-def explain(compiled: Compiled, items: Sequence[Item], sources: Sources) -> Explanation:
-    """Explain every item, priced or refused; the total only when every item is priced."""
-    quoter = _Quoter(compiled, sources)
-    explained = [_explain_item(compiled, item, quoter) for item in items]
+    Rule text is quoted from the lines the loader kept: no rule file is read again.
+    """
+    quoter = _Quoter(program)
+    explained = [_explain_item(program, item, quoter) for item in items]
     total = None
     if not any(item.refused for item in explained):
-        total = evaluate_items(compiled, items).total  # the interpreter's total, rounded as the rules say
-    return Explanation(compiled.currency, tuple(explained), total)
+        total = evaluate_items(program, items).total  # the interpreter's total, rounded as the rules say
+    return Explanation(program.currency, tuple(explained), total)
 
 
-def _explain_item(compiled: Compiled, item: Item, quoter: _Quoter) -> ItemWhy:
-    bill, problems = price_item(compiled, item)
-    kind = compiled.kinds[item.kind]
+def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
+    bill, problems = price_item(program, item)
+    kind = program.kinds[item.kind]
     if bill is not None:
         charges = tuple(
-            ChargeWhy(charge, arithmetic(compiled, charge), _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge))
+            ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge))
             for charge in bill.charges
         )
         return ItemWhy(item.index, item.name, item.kind, item.source, bill.subtotal, charges)
-    guards = tuple(GuardWhy(g.reason, quoter.statement(g.span)) for g in refusing_guards(compiled, item))
+    guards = tuple(GuardWhy(g.reason, quoter.statement(g.span)) for g in program.refusing(item.kind, item.values))
     model_field = kind.model_field
     return ItemWhy(
         item.index, item.name, item.kind, item.source, None,
-        problems=tuple(p.message if p.field is None else f"field {p.field}: {p.message}" for p in problems),
+        problems=tuple(_refusal(p) for p in problems),
         guards=guards,
-        candidates=tuple(candidates(compiled, item)),
+        candidates=tuple(candidates(program, item)),
         model=item.values.get(model_field) if model_field else None,
     )
 
 
-def arithmetic(compiled: Compiled, charge: Charge) -> str:
+def _refusal(problem: Problem) -> str:
+    """A refusal as `eval` prints it after the item's label: `field f: error[CODE]: message`."""
+    message = f"error[{problem.code}]: {problem.message}" if problem.code else problem.message
+    return message if problem.field is None else f"field {problem.field}: {message}"
+
+
+def arithmetic(program: Program, charge: Charge) -> str:
     """A charge's amount in words: `11000 tokens ÷ 1000 × 0.008 USD = 0.088 USD`."""
-    currency = compiled.currency
+    currency = program.currency
     amount = f"{decimal_text(charge.amount)} {currency}"
     if charge.rate is None:
         if "/free[" in charge.rule_id:  # a `free` statement: one zero line for the item
@@ -183,7 +178,7 @@ def arithmetic(compiled: Compiled, charge: Charge) -> str:
     exact = EXACT.divide(EXACT.multiply(charge.quantity, charge.rate), charge.per)
     if exact == charge.amount:
         return f"{text} = {amount}"
-    rounding = next((r for r in compiled.rounding if r.target == "each charge"), None)
+    rounding = next((r for r in program.rounding if r.target == "each charge"), None)
     if rounding is None:  # pragma: no cover - the interpreter rounds only as a rule says
         return f"{text} = {amount}"
     return (
@@ -206,13 +201,13 @@ def _derivation(kind: KindSpec, rule: PriceRule | None) -> str | None:
 class _Quoter:
     """Finds the rule-file lines behind a charge or a guard."""
 
-    def __init__(self, compiled: Compiled, sources: Sources):
-        self.sources = sources
-        self.rules = {(rule.id, rule.where): rule for rule in compiled.rules}
-        self.frees: dict[str, FreeRule] = {free.span.where: free for frees in compiled.frees.values() for free in frees}
+    def __init__(self, program: Program):
+        self.sources = program.sources
+        self.rules = {(rule.id, rule.where): rule for rule in program.rules}
+        self.frees: dict[str, FreeRule] = {free.span.where: free for frees in program.frees.values() for free in frees}
         # Each price cell's table and row, by the cell's place (spans are values).
         self.cells: dict[m.Span, tuple[m.PriceTable, tuple[m.Cell, ...]]] = {}
-        for rule_file in compiled.files:
+        for rule_file in program.files:
             for statement in rule_file.statements:
                 if isinstance(statement, m.PriceTable):
                     for row in statement.rows:
@@ -246,7 +241,7 @@ class _Quoter:
         return Quote(span.where, tuple(lines))
 
     def _lines(self, path: str, numbers: Iterable[int]) -> tuple[tuple[int, str], ...]:
-        lines = self.sources.get(PurePath(path).name, ())
+        lines = self.sources.get(path, ())
         return tuple((n, lines[n - 1]) for n in numbers if 0 < n <= len(lines))
 
 

@@ -15,25 +15,26 @@ from typing import Any
 
 import attrs
 
+from . import fields as t
 from . import limits
-from . import types as t
 from .bill import Bill, Charge, ItemBill
-from .compiler import EXACT, ROUNDING_MODES, Compiled, Missing, PriceRule, failing_conditions
 from .errors import Problem, UsageError
+from .program import PriceRule, Program
+from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
 
 
-def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Problem]]:
+def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Problem]]:
     """The item's charges, or the problems that refuse it."""
     values = item.values
-    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})") for guard in _refusing(compiled, item)]
+    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})", code="BU201") for guard in program.refusing(item.kind, item.values)]
     if refusals:
         return None, refusals
 
-    candidates, matched, frees = _matching(compiled, item)
+    candidates, matched, frees = _matching(program, item)
     if not matched and not frees:
-        message = f"no rule prices {item.kind} usage with {_key_values(compiled, item)}"
-        return None, [_problem(item, message + _closest(compiled, item, candidates))]
+        message = f"no rule prices {item.kind} usage with {_key_values(program, item)}"
+        return None, [_problem(item, message + _closest(program, item, candidates), code="BU202")]
 
     problems: list[Problem] = []
     by_charge: dict[tuple, list[PriceRule]] = {}
@@ -42,15 +43,16 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
     for (quantity, _), rules in by_charge.items():
         if len(rules) > 1:
             where = " and ".join(r.where for r in rules)
-            problems.append(_problem(item, f"the rules at {where} both price {quantity}; the ruleset is ambiguous"))
+            problems.append(_problem(item, f"the rules at {where} both price {quantity}; the ruleset is ambiguous", code="BU203"))
     covered = {rule.quantity for rule in matched}
-    for quantity in compiled.quantities.get(item.kind, ()):
+    for quantity in program.quantities.get(item.kind, ()):
         if quantity not in covered and values.get(quantity, 0) != 0:
             problems.append(_problem(
                 item,
                 f"no rule prices {quantity} ({values[quantity]}) for {item.kind} usage with "
-                f"{_key_values(compiled, item)}",
+                f"{_key_values(program, item)}",
                 quantity,
+                code="BU202",
             ))
 
     charges: list[Charge] = []
@@ -60,51 +62,48 @@ def price_item(compiled: Compiled, item: Item) -> tuple[ItemBill | None, list[Pr
             continue
         if rule.refusal is not None:
             if quantity != 0:
-                problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity))
+                problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity, code="BU201"))
             continue
         if rule.rate is None:
-            charges.append(line_charge(compiled, item.kind, rule, quantity))
+            charges.append(line_charge(program, item.kind, rule, quantity))
             continue
         try:
-            amount = round_amount(compiled, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
+            amount = round_amount(program, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
         except decimal.DecimalException:
-            problems.append(_problem(item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity))
+            problems.append(_problem(
+                item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity, code="BU204"
+            ))
             continue
-        charges.append(line_charge(compiled, item.kind, rule, quantity, amount))
-    charges.extend(line_charge(compiled, item.kind, free) for free in frees)
+        charges.append(line_charge(program, item.kind, rule, quantity, amount))
+    charges.extend(line_charge(program, item.kind, free) for free in frees)
     if problems:
         return None, problems
     return ItemBill(item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source), []
 
 
-def _refusing(compiled: Compiled, item: Item) -> list[Any]:
-    """The guards (`offer`, `refuse`, `require`) that refuse an item."""
-    return [guard for guard in compiled.guards.get(item.kind, ()) if guard.refuses(item.values)]
-
-
-def _matching(compiled: Compiled, item: Item) -> tuple[tuple[PriceRule, ...], list[PriceRule], list[Any]]:
+def _matching(program: Program, item: Item) -> tuple[tuple[PriceRule, ...], list[PriceRule], list[Any]]:
     """The candidate price rules of an item, those that match it, and the free statements that do."""
-    candidates = candidate_rules(compiled, item)
+    candidates = candidate_rules(program, item)
     matched = [rule for rule in candidates if rule.matches(item.values)]
-    frees = [free for free in compiled.frees.get(item.kind, ()) if free.matches(item.values)]
+    frees = [free for free in program.frees.get(item.kind, ()) if free.matches(item.values)]
     return candidates, matched, frees
 
 
-def candidate_rules(compiled: Compiled, item: Item) -> tuple[PriceRule, ...]:
+def candidate_rules(program: Program, item: Item) -> tuple[PriceRule, ...]:
     """The price rules that could price an item: its kind's, and its model's when the kind has one."""
-    unindexed = compiled.unindexed.get(item.kind, ())
-    model_field = compiled.kinds[item.kind].model_field
+    unindexed = program.unindexed.get(item.kind, ())
+    model_field = program.kinds[item.kind].model_field
     if model_field is None:
         return unindexed
-    return (*compiled.by_model.get(item.kind, {}).get(item.values.get(model_field), ()), *unindexed)
+    return (*program.by_model.get(item.kind, {}).get(item.values.get(model_field), ()), *unindexed)
 
 
-def evaluate_items(compiled: Compiled, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
+def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
     """Price every item, or raise UsageError with every problem when any is refused."""
     all_problems = list(problems)
     priced: list[ItemBill] = []
     for item in items:
-        bill, refused = price_item(compiled, item)
+        bill, refused = price_item(program, item)
         if refused:
             all_problems.extend(refused)
         elif bill is not None:
@@ -113,27 +112,19 @@ def evaluate_items(compiled: Compiled, items: Sequence[Item], problems: Sequence
         all_problems.sort(key=lambda p: (p.source or "", p.item or 0))
         raise UsageError(all_problems)
     try:
-        total = round_amount(compiled, "the total", exact_sum(b.subtotal for b in priced))
+        total = round_amount(program, "the total", exact_sum(b.subtotal for b in priced))
     except decimal.DecimalException:
-        raise UsageError([Problem("the total cannot be computed exactly")]) from None
-    return Bill(compiled.currency, priced, total)
+        raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
+    return Bill(program.currency, priced, total)
 
 
-def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
-    """A sum in the exact context: the default context would round past 28 digits."""
-    total = Decimal(0)
-    for amount in amounts:
-        total = EXACT.add(total, amount)
-    return total
-
-
-def _closest(compiled: Compiled, item: Item, candidates: Iterable[PriceRule]) -> str:
+def _closest(program: Program, item: Item, candidates: Iterable[PriceRule]) -> str:
     """Why the nearest rule (fewest unmet conditions) does not apply, for messages."""
-    kind = compiled.kinds[item.kind]
+    kind = program.kinds[item.kind]
     best: list[str] | None = None
     best_rule = None
     for rule in candidates:
-        failing = failing_conditions(rule, kind, item.values)
+        failing = failing_conditions(rule.conditions, kind.fields, item.values)
         if best is None or len(failing) < len(best):
             best, best_rule = failing, rule
     if best_rule is None or not best:
@@ -145,21 +136,21 @@ def _closest(compiled: Compiled, item: Item, candidates: Iterable[PriceRule]) ->
 _ROUNDING = decimal.Context(prec=EXACT.prec, Emax=EXACT.Emax, Emin=EXACT.Emin, traps=[decimal.InvalidOperation])
 
 
-def round_amount(compiled: Compiled, target: str, amount: Decimal) -> Decimal:
+def round_amount(program: Program, target: str, amount: Decimal) -> Decimal:
     """`amount` rounded as the rules declare for `target` ("each charge", "the total")."""
-    for rounding in compiled.rounding:
+    for rounding in program.rounding:
         if rounding.target == target:
             exponent = Decimal(1).scaleb(-rounding.places)
             return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding.mode], context=_ROUNDING)
     return amount
 
 
-def line_charge(compiled: Compiled, kind: str, rule: Any, quantity: Any = 0, amount: Decimal = Decimal(0)) -> Charge:
+def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amount: Decimal = Decimal(0)) -> Charge:
     """The bill line a price rule (or a `free` statement) gives for `quantity`."""
     if not isinstance(rule, PriceRule):  # a free statement: one zero line for the item
         return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
-    unit = compiled.kinds[kind].unit_of(rule.quantity)
+    unit = program.kinds[kind].unit_of(rule.quantity)
     return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free)
 
 
@@ -168,13 +159,13 @@ def free_id(kind: str, free: Any) -> str:
     return f"{kind}/free[{free.reason}]"
 
 
-def _problem(item: Item, message: str, field: str | None = None) -> Problem:
-    return Problem(message, item.index, item.name, field, item.source)
+def _problem(item: Item, message: str, field: str | None = None, *, code: str) -> Problem:
+    return Problem(message, item.index, item.name, field, item.source, code=code)
 
 
-def _key_values(compiled: Compiled, item: Item) -> str:
+def _key_values(program: Program, item: Item) -> str:
     """The values that choose a price (model, region, choices), for messages."""
-    kind = compiled.kinds[item.kind]
+    kind = program.kinds[item.kind]
     shown = []
     for spec in kind.fields:
         if isinstance(spec.type, (t.ModelType, t.RegionType, t.EnumType, t.FlagType)) and spec.name in item.values:
@@ -207,16 +198,16 @@ class Pricer:
 
     MAX_PLANS = 50_000  # per kind; past it, plans are computed and not kept
 
-    def __init__(self, compiled: Compiled):
-        self.compiled = compiled
-        self._plans: dict[str, dict[tuple, Plan]] = {name: {} for name in compiled.kinds}
-        self._kinds = {name: _FastKind(compiled, name) for name in compiled.kinds}
+    def __init__(self, program: Program):
+        self.program = program
+        self._plans: dict[str, dict[tuple, Plan]] = {name: {} for name in program.kinds}
+        self._kinds = {name: _FastKind(program, name) for name in program.kinds}
 
     def price(self, raw: Mapping[str, Any]) -> tuple[tuple[Charge, ...], Mapping[str, Any]] | tuple[None, str]:
         """Itemized charges of one item with its checked values, or the reason it is refused."""
-        items, problems = check_items(self.compiled, [raw])
+        items, problems = check_items(self.program, [raw])
         if not problems:
-            bill, problems = price_item(self.compiled, items[0])
+            bill, problems = price_item(self.program, items[0])
             if bill is not None:
                 return bill.charges, items[0].values
         return None, "; ".join(_reason(p) for p in problems)
@@ -303,17 +294,17 @@ class Pricer:
 
     def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
         item = Item(0, None, kind_name, values)
-        compiled = self.compiled
-        if _refusing(compiled, item):
-            return Plan(_refusal(compiled, item))
-        _, matched, frees = _matching(compiled, item)
+        program = self.program
+        if program.refusing(item.kind, item.values):
+            return Plan(_refusal(program, item))
+        _, matched, frees = _matching(program, item)
         if not matched and not frees:
-            return Plan(_refusal(compiled, item))
+            return Plan(_refusal(program, item))
         charges_of = [(rule.quantity, rule.each) for rule in matched]
         if len(set(charges_of)) != len(charges_of) or not all(_exact_per_unit(rule) for rule in matched):
             return Plan(None, slow=True)
         covered = {rule.quantity for rule in matched}
-        zero = [q for q in compiled.quantities.get(kind_name, ()) if q not in covered]
+        zero = [q for q in program.quantities.get(kind_name, ()) if q not in covered]
         zero += [rule.quantity for rule in matched if rule.refusal is not None]
         charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
         charges += [("", free_id(kind_name, free), free) for free in frees]
@@ -336,26 +327,24 @@ def _exact_per_unit(rule: PriceRule) -> bool:
     return True
 
 
-def _refusal(compiled: Compiled, item: Item) -> str:
-    _, problems = price_item(compiled, item)
+def _refusal(program: Program, item: Item) -> str:
+    _, problems = price_item(program, item)
     return "; ".join(_reason(p) for p in problems)
 
 
 class _FastKind:
     """A kind's fields, checked the quick way: anything unusual is left to check_items."""
 
-    def __init__(self, compiled: Compiled, name: str):
-        from .compiler import fields_of
-
-        kind = compiled.kinds[name]
+    def __init__(self, program: Program, name: str):
+        kind = program.kinds[name]
         self.name = name
         self.derived = kind.derived
         self.model_field = kind.model_field
-        self.models = compiled.models
+        self.provider_of = program.provider_of
         self.allowed = frozenset({"kind", "name", *(f.name for f in kind.fields)})
         # (name, quick check or None, has default, default, optional)
         self.fields = tuple(
-            (spec.name, _simple_check(spec.type, compiled), spec.has_default, spec.default, spec.optional)
+            (spec.name, _simple_check(spec.type, program), spec.has_default, spec.default, spec.optional)
             for spec in kind.fields
         )
         discrete = {
@@ -363,14 +352,14 @@ class _FastKind:
             if isinstance(spec.type, (t.ModelType, t.RegionType, t.EnumType, t.FlagType))
         }
         read: set[str] = set()
-        for rule in compiled.rules:
+        for rule in program.rules:
             if rule.kind == name:
                 for cond in rule.conditions:
                     read |= fields_of(cond)
-        for guard in compiled.guards.get(name, ()):
+        for guard in program.guards.get(name, ()):
             if guard.condition is not None:
                 read |= fields_of(guard.condition)
-        for free in compiled.frees.get(name, ()):
+        for free in program.frees.get(name, ()):
             for cond in free.conditions:
                 read |= fields_of(cond)
         read.discard("provider")  # follows from the model
@@ -421,7 +410,7 @@ class _FastKind:
         if self.model_field is not None and "provider" not in values:
             model = values.get(self.model_field)
             if model is not None:
-                values["provider"] = self.models[model].provider
+                values["provider"] = self.provider_of(model)
         for derived in self.derived:
             try:
                 value = derived.compute(values)
@@ -505,17 +494,17 @@ _NAME_TYPES = frozenset({str, type(None)})
 _INT = {int}
 
 
-def _simple_check(field_type: t.FieldType, compiled: Compiled):
+def _simple_check(field_type: t.FieldType, program: Program):
     """A quick check-and-convert for one field type, or None to always go the slow way."""
     if isinstance(field_type, t.CountType):
         return _COUNT
     if isinstance(field_type, t.FlagType):
         return lambda v: v if v is True or v is False else _NOT_SIMPLE
     if isinstance(field_type, t.ModelType):
-        aliases = compiled.aliases
+        aliases = program.aliases
         return lambda v: aliases.get(v, _NOT_SIMPLE) if type(v) is str else _NOT_SIMPLE
     if isinstance(field_type, (t.RegionType, t.EnumType)):
-        allowed = frozenset(compiled.regions if isinstance(field_type, t.RegionType) else field_type.values)
+        allowed = frozenset(program.regions if isinstance(field_type, t.RegionType) else field_type.values)
         return lambda v: v if type(v) is str and v in allowed else _NOT_SIMPLE
     if isinstance(field_type, t.ListOf) and isinstance(field_type.item, t.EnumType):
         allowed = frozenset(field_type.item.values)

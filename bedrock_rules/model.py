@@ -33,6 +33,30 @@ class Span:
 NOWHERE = Span("<builtin>", 0, 0)
 
 
+class Name(str):
+    """A name as written in a rule file, with the span of the name itself.
+
+    It compares and hashes as its text, so the span takes no part in equality and a
+    name serves as a key wherever its text does; messages point their caret at it.
+    """
+
+    span: Span
+
+    def __new__(cls, text: str, span: Span = NOWHERE) -> Name:
+        name = super().__new__(cls, text)
+        name.span = span
+        return name
+
+    def __reduce__(self) -> tuple:  # pickled (prebuilt cache) with its span
+        return (Name, (str(self), self.span))
+
+
+def span_of(name: str, fallback: Span) -> Span:
+    """Where a name is written: its own span when the parser gave it one, else `fallback`."""
+    span = getattr(name, "span", NOWHERE)
+    return fallback if span == NOWHERE else span
+
+
 def _span() -> Span:
     return attrs.field(default=NOWHERE, eq=False, repr=False)
 

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
+from .prebuilt import parser_tables
 from .resources import grammar_path
 
 # Words with a meaning inside statements, where a name could also stand. The
@@ -65,8 +66,6 @@ def _lark() -> Lark:
 
 def _prebuilt(grammar: str) -> Lark | None:
     """The parser tables a wheel ships (see prebuilt.py), if they fit this grammar and lark."""
-    from .prebuilt import parser_tables
-
     saved = parser_tables(grammar, lark.__version__)
     return None if saved is None else Lark.load(io.BytesIO(saved))
 
@@ -211,10 +210,14 @@ class _Builder(Transformer):
     def _at(self, node: Any) -> m.Span:
         return _span(self.path, node)
 
-    def _name(self, token: Token, what: str, identifier: bool = True) -> str:
+    def _word(self, token: Token) -> m.Name:
+        """A name as written, with its own span."""
+        return m.Name(str(token), self._at(token))
+
+    def _name(self, token: Token, what: str, identifier: bool = True) -> m.Name:
         """A declared name: not a keyword and, for fields and kinds, an identifier."""
-        name = str(token)
-        span = self._at(token)
+        name = self._word(token)
+        span = name.span
         source = self.lines[token.line - 1]
         if name in KEYWORDS:
             self.diagnostics.append(
@@ -272,7 +275,7 @@ class _Builder(Transformer):
 
     # aliases: "aka" WORD ("," WORD)*
     def aliases(self, meta, children):
-        return tuple(str(c) for c in children)
+        return tuple(self._word(c) for c in children)
 
     # kind: "kind" WORD STRING? _NL (field | derived)* "end" _NL
     def kind(self, meta, children):
@@ -312,7 +315,7 @@ class _Builder(Transformer):
 
     # type_ref: WORD ("|" WORD)*  -> named_type
     def named_type(self, meta, children):
-        return m.NamedType([str(c) for c in children], self._at(meta))
+        return m.NamedType([self._word(c) for c in children], self._at(meta))
 
     # type_ref: "list" "of" type_ref  -> list_type
     def list_type(self, meta, children):
@@ -320,7 +323,7 @@ class _Builder(Transformer):
 
     # prices: "prices" WORD scope* _NL header separator? row*
     def prices(self, meta, children):
-        kind = str(children[0])
+        kind = self._word(children[0])
         regions: tuple[str, ...] = ()
         when = charging = None
         columns: tuple = ()
@@ -359,7 +362,7 @@ class _Builder(Transformer):
     # scope: "charging" WORD per?
     def scope_charging(self, meta, children):
         per = children[1] if len(children) > 1 else Decimal(1)
-        return m.Charging(str(children[0]), per, self._at(meta))
+        return m.Charging(self._word(children[0]), per, self._at(meta))
 
     # per: "per" NUMBER
     def per(self, meta, children):
@@ -370,10 +373,10 @@ class _Builder(Transformer):
         return ("header", tuple(children))
 
     def key_column(self, meta, children):
-        return m.KeyColumn(str(children[0]), self._at(meta))
+        return m.KeyColumn(self._word(children[0]), self._at(meta))
 
     def charge_column(self, meta, children):
-        return m.ChargeColumn(str(children[0]), children[1], self._at(meta))
+        return m.ChargeColumn(self._word(children[0]), children[1], self._at(meta))
 
     def condition_column(self, meta, children):
         return m.ConditionColumn(children[0], self._at(meta))
@@ -442,14 +445,14 @@ class _Builder(Transformer):
 
     # example_item: "item" WORD STRING? _NL example_field*
     def example_item(self, meta, children):
-        kind = str(children[0])
+        kind = self._word(children[0])
         name = _text(children[1]) if len(children) > 1 and isinstance(children[1], Token) else None
         fields = [c for c in children if isinstance(c, tuple)]
         return m.ExampleItem(kind, name, fields, self._at(meta))
 
     # example_field: WORD ":" value _NL
     def example_field(self, meta, children):
-        return (str(children[0]), children[1])
+        return (self._word(children[0]), children[1])
 
     # conditions
     # `?rule … -> alias` keeps single children wrapped; unwrap them here.
@@ -463,19 +466,19 @@ class _Builder(Transformer):
         return m.Not(children[0], self._at(meta))
 
     def equals(self, meta, children):
-        return m.Equals(str(children[0]), children[2], False, self._at(meta))
+        return m.Equals(self._word(children[0]), children[2], False, self._at(meta))
 
     def not_equals(self, meta, children):
-        return m.Equals(str(children[0]), children[2], True, self._at(meta))
+        return m.Equals(self._word(children[0]), children[2], True, self._at(meta))
 
     def member(self, meta, children):
-        return m.Member(str(children[0]), children[1], False, self._at(meta))
+        return m.Member(self._word(children[0]), children[1], False, self._at(meta))
 
     def not_member(self, meta, children):
-        return m.Member(str(children[0]), children[1], True, self._at(meta))
+        return m.Member(self._word(children[0]), children[1], True, self._at(meta))
 
     def contains(self, meta, children):
-        return m.Contains(str(children[0]), children[1], self._at(meta))
+        return m.Contains(self._word(children[0]), children[1], self._at(meta))
 
     def compare(self, meta, children):
         left, op, right = children
@@ -490,17 +493,17 @@ class _Builder(Transformer):
         return m.Number(Decimal(str(children[0])), self._at(meta))
 
     def field_ref(self, meta, children):
-        return m.FieldRef(str(children[0]), self._at(meta))
+        return m.FieldRef(self._word(children[0]), self._at(meta))
 
     def call(self, meta, children):
-        return m.Call(str(children[0]), children[1:], self._at(meta))
+        return m.Call(self._word(children[0]), children[1:], self._at(meta))
 
     def sum_each(self, meta, children):
-        return m.SumEach(children[0], str(children[1]), self._at(meta))
+        return m.SumEach(children[0], self._word(children[1]), self._at(meta))
 
     # names: WORD ("," WORD)*
     def names(self, meta, children):
-        return tuple(str(c) for c in children)
+        return tuple(self._word(c) for c in children)
 
     # values
     def word_value(self, meta, children):

@@ -59,7 +59,7 @@ def bill_snapshot(request: pytest.FixtureRequest) -> Any:
     its old and new amount, then shows the JSON diff.
     """
     try:
-        import syrupy  # noqa: F401
+        import syrupy  # noqa: F401  # optional dependency: the `pytest` extra
 
         installed = True
     except ImportError:
@@ -82,7 +82,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @functools.cache
 def _extension() -> type:
     """The syrupy extension, defined on first use so that importing this plugin never imports syrupy."""
-    from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+    from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode  # optional dependency
 
     class BillSnapshotExtension(SingleFileSnapshotExtension):
         """One bill per file, as the CLI's JSON bytes."""

@@ -32,7 +32,7 @@ from .bill import to_data as bill_data
 from .differ import Diff, percent_text, signed
 from .differ import to_data as diff_data
 from .display import visible
-from .interpreter import exact_sum
+from .semantics import exact_sum
 from .totals import Totals, group_text, where
 from .totals import to_data as totals_data
 

@@ -4,53 +4,65 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import compiler
 from .bill import Bill
-from .interpreter import evaluate_items
+from .errors import Problem
+from .interpreter import Pricer, evaluate_items
+from .loader import BUNDLED_NAME, load_program
 from .model import Example
-from .resources import bundled_rules
-from .usage import check_items, items_of, read_document
+from .program import Program
+from .totals import Accumulator, Totals
+from .usage import Item, check_items, items_of, read_document
 
-if TYPE_CHECKING:
-    from .totals import Totals
-
-# How messages and bills name the bundled ruleset's folder, wherever it is installed.
-BUNDLED_NAME = "rulesets/bedrock"
+__all__ = ["BUNDLED_NAME", "Ruleset", "load"]
 
 
 class Ruleset:
     """A compiled ruleset. Immutable once loaded, so one instance serves every thread."""
 
-    __slots__ = ("_compiled", "_pricer")
+    __slots__ = ("_program", "_pricer")
 
-    def __init__(self, compiled: compiler.Compiled):
-        self._compiled = compiled
-        self._pricer = None  # made on first use; its plan caches are safe to share between threads
+    def __init__(self, program: Program):
+        self._program = program
+        self._pricer: Pricer | None = None  # made on first use; its plan caches are safe to share between threads
 
-    def _shared_pricer(self):
-        from .interpreter import Pricer
-
+    def _shared_pricer(self) -> Pricer:
         if self._pricer is None:
-            self._pricer = Pricer(self._compiled)  # two threads may both make one: either serves
+            self._pricer = Pricer(self._program)  # two threads may both make one: either serves
         return self._pricer
 
     @property
-    def compiled(self) -> compiler.Compiled:
-        return self._compiled
+    def program(self) -> Program:
+        """What the rules mean, resolved: for the tools (check, explain, diff) built on a ruleset."""
+        return self._program
+
+    @property
+    def compiled(self) -> Program:
+        """The same as `program`: the log reader's name for it."""
+        return self._program
+
+    @property
+    def sources(self) -> Mapping[str, tuple[str, ...]]:
+        """Each rule file's lines, by the name messages show for it."""
+        return self._program.sources
 
     @property
     def currency(self) -> str:
-        return self._compiled.currency
+        return self._program.currency
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return tuple(self._compiled.kinds)
+        return tuple(self._program.kinds)
+
+    @property
+    def item_fields(self) -> frozenset[str]:
+        """What a usage item can be grouped by: `kind`, `name`, and every field and quantity of a kind."""
+        return self._program.item_fields
 
     @property
     def examples(self) -> tuple[Example, ...]:
-        return self._compiled.examples
+        return self._program.examples
 
     def evaluate(self, document: Mapping[str, Any], source: str | None = None) -> Bill:
         """Price a usage document (`{"usage": [...]}`); raises UsageError when refused."""
@@ -58,8 +70,22 @@ class Ruleset:
 
     def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None) -> Bill:
         """Price usage items given one by one, without building a document."""
-        checked, problems = check_items(self._compiled, list(items), source)
-        return evaluate_items(self._compiled, checked, problems)
+        checked, problems = self.check_items(items, source)
+        return self.bill(checked, problems)
+
+    def check_items(
+        self, items: Iterable[Any], source: str | None = None, start: int = 1
+    ) -> tuple[list[Item], list[Problem]]:
+        """Raw usage items checked against their kinds: the checked items and every problem."""
+        return check_items(self._program, list(items), source, start)
+
+    def bill(self, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
+        """The bill of checked items; raises UsageError with `problems` and every refusal."""
+        return evaluate_items(self._program, items, problems)
+
+    def accumulator(self, group_by: Sequence[str] = ()) -> Accumulator:
+        """An empty running total, sharing this ruleset's pricing plans."""
+        return Accumulator(self._program, group_by, self._shared_pricer())
 
     def totals(self, items: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ()) -> Totals:
         """Totals-only pricing of a stream of usage items, in constant memory.
@@ -67,19 +93,16 @@ class Ruleset:
         Unlike `evaluate`, items the rules cannot price do not stop the run: they are
         counted per reason in `Totals.unpriced` (with their positions, 1-based).
         """
-        from .totals import Accumulator
-
-        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
+        accumulator = self.accumulator(group_by)
         accumulator.add_items(items)
         return accumulator.result()
 
     def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:
         """Totals of model invocation log records given as JSON lines (see logs.py)."""
-        from .logs import read_records
-        from .totals import Accumulator
+        from .logs import read_records  # start-up time: only log totals need the log reader
 
-        accumulator = Accumulator(self._compiled, group_by, self._shared_pricer())
-        accumulator.add_records(read_records(self._compiled, lines, attributes=bool(group_by)))
+        accumulator = self.accumulator(group_by)
+        accumulator.add_records(read_records(self._program, lines, attributes=bool(group_by)))
         return accumulator.result()
 
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:
@@ -92,8 +115,4 @@ def load(path: str | Path | None = None) -> Ruleset:
 
     Raises RuleFileError listing every problem in every file.
     """
-    if path is None:
-        root = bundled_rules()
-        return Ruleset(compiler.load_files(compiler.rule_paths(root), root, BUNDLED_NAME, prebuilt=True))
-    root = Path(path)
-    return Ruleset(compiler.load_files(compiler.rule_paths(root), root))
+    return Ruleset(load_program(path))

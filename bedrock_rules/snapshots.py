@@ -21,11 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from . import limits
 from .bill import Bill, decimal_text, dump
-from .compiler import EXACT
 from .display import clip, visible
 from .errors import Problem, UsageError
+from .semantics import EXACT
 from .usage import items_of, read_document
 
 USAGE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -55,11 +57,11 @@ def documents_of(folder: str | Path) -> list[Path]:
     """The usage documents to snapshot; UsageError for a folder that would test nothing or clash."""
     root = Path(folder)
     if not root.is_dir():
-        raise UsageError([Problem("no such folder of usage documents", source=str(folder))])
+        raise UsageError([Problem("no such folder of usage documents", source=str(folder), code="BU001")])
     paths = usage_paths(root)
     if not paths:
-        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder))])
-    problems = [Problem(clash, source=str(folder)) for clash in same_stem(paths)]
+        raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder), code="BU001")])
+    problems = [Problem(clash, source=str(folder), code="BU001") for clash in same_stem(paths)]
     problems.extend(problem for path in paths if (problem := outside(root, path)) is not None)
     if problems:
         raise UsageError(problems)
@@ -81,15 +83,15 @@ def outside(folder: Path, path: Path) -> Problem | None:
         except (OSError, RuntimeError):  # a loop of links
             inside = False
         if not inside:
-            return Problem(f"a link to a file outside {name}; links out of the folder are not followed", source=str(path))
+            return Problem(f"a link to a file outside {name}; links out of the folder are not followed", source=str(path), code="BU001")
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:  # a stored bill not written yet (or a link to nothing inside the folder)
         return None
     except OSError as error:
-        return Problem(f"cannot read: {error.strerror or error}", source=str(path))
+        return Problem(f"cannot read: {error.strerror or error}", source=str(path), code="BU001")
     if not stat.S_ISREG(mode):
-        return Problem("not a regular file; only files are read and written", source=str(path))
+        return Problem("not a regular file; only files are read and written", source=str(path), code="BU001")
     return None
 
 
@@ -128,10 +130,11 @@ def read_usage(path: Path) -> Any:
             text = file.read(limit + 1)  # an oversized document is refused without being held whole
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {clip(reason)}", source=source)]) from None
+        raise UsageError([Problem(f"cannot read usage document: {clip(reason)}", source=source, code="BU001")]) from None
     too_large = limits.document_size(text)
     if too_large is not None:
-        raise UsageError([Problem(too_large.replace(f"{len(text):,} characters", f"more than {limit:,} characters"), source=source)])
+        message = too_large.replace(f"{len(text):,} characters", f"more than {limit:,} characters")
+        raise UsageError([Problem(message, source=source, code="BU003")])
     try:
         document = read_document(text, source)
         items_of(document, source)
@@ -141,7 +144,7 @@ def read_usage(path: Path) -> Any:
 
 
 def _capped(problem: Problem) -> Problem:
-    return Problem(clip(problem.message), problem.item, problem.item_name, problem.field, problem.source)
+    return attrs.evolve(problem, message=clip(problem.message))
 
 
 def bill_path(usage: Path) -> Path:

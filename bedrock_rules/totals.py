@@ -13,15 +13,15 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from .bill import Charge, decimal_text, rate_text
-from .compiler import EXACT, Compiled
 from .display import align, csv_cell, encodable, visible
-from .interpreter import Pricer, exact_sum, line_charge, round_amount
-from .logs import Record
+from .interpreter import Pricer, line_charge, round_amount
+from .program import Program
+from .semantics import EXACT, exact_sum
 
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
 MAX_REASONS = 1_000  # distinct unpriced reasons kept; past it they are counted together
@@ -68,6 +68,18 @@ class Totals:
         return not self.unpriced and not self.malformed
 
 
+class Entry(Protocol):
+    """What a reader above (a log reader) feeds `add_record`: one usage item and its
+    grouping attributes, or the reason there is none. Totals name no record format."""
+
+    line: int
+    item: Mapping[str, Any] | None
+    attributes: Mapping[str, str]
+    unpriced: str | None  # the reason the record cannot be priced
+    error_code: str | None  # a failed call: counted, not priced
+    malformed: str | None  # the line is not a record
+
+
 class Accumulator:
     """Adds usage items (or log records) one at a time; `result()` gives the Totals.
 
@@ -77,7 +89,7 @@ class Accumulator:
     the rules round each charge, amounts are summed item by item instead.
     """
 
-    def __init__(self, compiled: Compiled, group_by: Sequence[str] = (), pricer: Pricer | None = None):
+    def __init__(self, compiled: Program, group_by: Sequence[str] = (), pricer: Pricer | None = None):
         self.compiled = compiled
         self.pricer = pricer or Pricer(compiled)  # a shared one keeps its plans across streams
         self.group_by = tuple(group_by)
@@ -111,7 +123,7 @@ class Accumulator:
         """The running total (for progress reports)."""
         return exact_sum(_amount(line) for line in self._lines.values())
 
-    def add_record(self, record: Record) -> None:
+    def add_record(self, record: Entry) -> None:
         self.read += 1
         if record.malformed is not None:
             _count(self._malformed, self._from_source(record.malformed), record.line)
@@ -135,20 +147,30 @@ class Accumulator:
         """
         self._add_positioned(enumerate(items, start))
 
-    def add_records(self, records: Iterable[Record]) -> None:
-        """Many log records; their usage items are batched like `add_items` when the
-        grouping needs nothing but the items' own fields."""
-        if not set(self.group_by) <= {"model", "region", "kind"}:
+    def add_records(self, records: Iterable[Entry]) -> None:
+        """Many records; their usage items are batched like `add_items` when each record's
+        grouping attributes say no more than its item's own fields (batches group by those)."""
+        group_by = self.group_by
+        if not set(group_by) <= self.compiled.item_fields:  # grouped by what only the records say (a day, a tag)
             for record in records:
                 self.add_record(record)
             return
 
         def positioned() -> Iterator[tuple[int, Mapping[str, Any]]]:
             for record in records:
-                if record.item is None:
+                item = record.item
+                if item is None:
                     self.add_record(record)
+                    continue
+                attributes = record.attributes
+                for name in group_by:
+                    if name in attributes:
+                        said, value = attributes[name], item.get(name)
+                        if said != value and said != group_text(value):  # the first test spares a call per record
+                            self.add_record(record)  # grouped by what the record says, item by item
+                            break
                 else:
-                    yield record.line, record.item
+                    yield record.line, item
 
         self._add_positioned(positioned())
 

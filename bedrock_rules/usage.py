@@ -11,17 +11,15 @@ import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from . import limits
-from . import types as t
-from .compiler import Missing
 from .errors import Problem, UsageError, did_you_mean
-
-Lookups = Mapping[str, Mapping[str, str]]
+from .fields import convert_fields, shown_value
+from .program import Program
+from .semantics import Missing
 
 
 @attrs.frozen
@@ -85,7 +83,7 @@ def _yaml_loader() -> type:
 
     Built on first use: most documents are JSON, and importing yaml costs start-up time.
     """
-    import yaml
+    import yaml  # start-up time: most documents are JSON
 
     class Loader(yaml.SafeLoader):
         depth = 0
@@ -181,7 +179,7 @@ def read_document(text: str, source: str) -> Any:
     """Parse a usage document; JSON when it looks like JSON or is named .json."""
     too_large = limits.document_size(text)
     if too_large:
-        raise UsageError([Problem(too_large, source=source)])
+        raise UsageError([Problem(too_large, source=source, code="BU003")])
     stripped = text.lstrip()
     as_json = source.endswith(".json") or (
         not source.endswith((".yaml", ".yml")) and stripped[:1] in ("{", "[")
@@ -189,7 +187,7 @@ def read_document(text: str, source: str) -> Any:
     if as_json:
         too_deep = limits.json_depth(text)
         if too_deep:
-            raise UsageError([Problem(too_deep, source=source)])
+            raise UsageError([Problem(too_deep, source=source, code="BU003")])
         try:
             return json.loads(
                 text,
@@ -202,174 +200,70 @@ def read_document(text: str, source: str) -> Any:
             said, pos = json_error(error)
             line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
             message = f"not valid JSON: {said} at line {line}, column {column}"
-            raise UsageError([Problem(message, source=source)]) from None
+            raise UsageError([Problem(message, source=source, code="BU002")]) from None
         except limits.LimitExceeded as error:
-            raise UsageError([Problem(str(error), source=source)]) from None
+            raise UsageError([Problem(str(error), source=source, code="BU003")]) from None
         except ValueError as error:
-            raise UsageError([Problem(f"not valid JSON: {error}", source=source)]) from None
-    import yaml
+            raise UsageError([Problem(f"not valid JSON: {error}", source=source, code="BU002")]) from None
+    import yaml  # start-up time: most documents are JSON
 
     try:
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError([Problem(f"not valid YAML: {error.problem or error.context}{where}", source=source)]) from None
+        raise UsageError([Problem(f"not valid YAML: {error.problem or error.context}{where}", source=source, code="BU002")]) from None
     except (yaml.YAMLError, decimal.InvalidOperation) as error:
-        raise UsageError([Problem(f"not valid YAML: {error}", source=source)]) from None
+        raise UsageError([Problem(f"not valid YAML: {error}", source=source, code="BU002")]) from None
 
 
 # Checking ---------------------------------------------------------------------
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return str(value)
-
-
-def convert(value: Any, field_type: t.FieldType, lookups: Lookups) -> tuple[Any, str | None]:
-    """A document value as the engine holds it, or a sentence saying what is wrong.
-
-    Nested problems are reported for the first element at fault, with its place.
-    """
-    problems = _convert(value, field_type, lookups, "")
-    if isinstance(problems, _Bad):
-        where = f"{problems.path}: " if problems.path else ""
-        return None, f"{where}{problems.message}"
-    return problems, None
-
-
-@attrs.frozen
-class _Bad:
-    path: str
-    message: str
-
-
-def _expected(field_type: t.FieldType, value: Any, path: str) -> _Bad:
-    return _Bad(path, f"expected {field_type.describe()}, got {_shown(value)}")
-
-
-def _convert(value: Any, ft: t.FieldType, lookups: Lookups, path: str) -> Any:
-    if isinstance(ft, t.CountType):
-        if type(value) is int and value >= 0:
-            too_large = limits.number(value)
-            return _Bad(path, too_large) if too_large else value
-        return _expected(ft, value, path)
-    if isinstance(ft, t.DecimalType):
-        if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite() and value >= 0:
-            too_large = limits.number(value)
-            return _Bad(path, too_large) if too_large else Decimal(value)
-        return _expected(ft, value, path)
-    if isinstance(ft, t.FlagType):
-        return value if isinstance(value, bool) else _expected(ft, value, path)
-    if isinstance(ft, (t.ModelType, t.RegionType)):
-        what = "model" if isinstance(ft, t.ModelType) else "region"
-        table = lookups[what]
-        if isinstance(value, str) and value in table:
-            return table[value]
-        if not isinstance(value, str):
-            return _expected(ft, value, path)
-        return _Bad(path, f"unknown {what} {_shown(value)}{did_you_mean(value, table)}")
-    if isinstance(ft, t.EnumType):
-        if isinstance(value, str) and value in ft.values:
-            return value
-        hint = did_you_mean(value, ft.values) if isinstance(value, str) else ""
-        return _Bad(path, f"expected {ft.describe()}, got {_shown(value)}{hint}")
-    if isinstance(ft, t.ListOf):
-        if not isinstance(value, list):
-            return _expected(ft, value, path)
-        converted = []
-        for position, element in enumerate(value, 1):
-            result = _convert(element, ft.item, lookups, f"{path}[{position}]")
-            if isinstance(result, _Bad):
-                return result
-            converted.append(result)
-        return tuple(converted)
-    if isinstance(ft, t.RecordType):
-        if not isinstance(value, Mapping):
-            return _expected(ft, value, path)
-        record, problems = _fields(value, ft.fields, lookups, path)
-        return problems[0] if problems else record
-    raise AssertionError(ft)  # pragma: no cover
-
-
-def _fields(
-    given: Mapping[str, Any], specs: Sequence[t.FieldSpec], lookups: Lookups, path: str, ignore: frozenset[str] = frozenset()
-) -> tuple[dict[str, Any], list[_Bad]]:
-    known = {s.name for s in specs}
-    problems: list[_Bad] = []
-    prefix = f"{path}." if path else ""
-    for key in given:
-        if key not in known and key not in ignore:
-            shown = key if isinstance(key, str) else _shown(key)
-            hint = did_you_mean(shown, known) or f" (fields: {', '.join(s.name for s in specs)})"
-            problems.append(_Bad(f"{prefix}{shown}", f"unknown field{hint}"))
-    values: dict[str, Any] = {}
-    for spec in specs:
-        if spec.name not in given:
-            if spec.has_default:
-                values[spec.name] = spec.default
-            elif not spec.optional:
-                problems.append(_Bad(f"{prefix}{spec.name}", f"missing; expected {spec.type.describe()}"))
-            continue
-        result = _convert(given[spec.name], spec.type, lookups, f"{prefix}{spec.name}")
-        if isinstance(result, _Bad):
-            problems.append(result)
-        else:
-            values[spec.name] = result
-    return values, problems
-
-
-def check_items(compiled: Any, raw_items: Sequence[Any], source: str | None = None, start: int = 1) -> tuple[list[Item], list[Problem]]:
+def check_items(program: Program, raw_items: Sequence[Any], source: str | None = None, start: int = 1) -> tuple[list[Item], list[Problem]]:
     """Check raw usage items against the ruleset's kinds; every problem is returned."""
-    lookups = {"model": compiled.aliases, "region": {r: r for r in compiled.regions}}
+    lookups = {"model": program.aliases, "region": {r: r for r in program.regions}}
     items: list[Item] = []
     problems: list[Problem] = []
     for index, raw in enumerate(raw_items, start):
         if not isinstance(raw, Mapping):
-            problems.append(Problem(f"expected an object with `kind` and its fields, got {_shown(raw)}", index, source=source))
+            problems.append(Problem(
+                f"expected an object with `kind` and its fields, got {shown_value(raw)}", index, source=source, code="BU102"
+            ))
             continue
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
-            problems.append(Problem(f"expected a text, got {_shown(name)}", index, field="name", source=source))
+            problems.append(Problem(f"expected a text, got {shown_value(name)}", index, field="name", source=source, code="BU106"))
             name = None
         kind_name = raw.get("kind")
         if kind_name is None:
-            kinds = ", ".join(compiled.kinds)
-            problems.append(Problem(f"missing; expected one of {kinds}", index, name, "kind", source))
+            kinds = ", ".join(program.kinds)
+            problems.append(Problem(f"missing; expected one of {kinds}", index, name, "kind", source, code="BU103"))
             continue
-        kind = compiled.kinds.get(kind_name) if isinstance(kind_name, str) else None
+        kind = program.kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
-            hint = did_you_mean(kind_name, compiled.kinds) if isinstance(kind_name, str) else ""
+            hint = did_you_mean(kind_name, program.kinds) if isinstance(kind_name, str) else ""
             problems.append(Problem(
-                f"unknown kind {_shown(kind_name)}{hint}; expected one of {', '.join(compiled.kinds)}",
-                index, name, "kind", source,
+                f"unknown kind {shown_value(kind_name)}{hint}; expected one of {', '.join(program.kinds)}",
+                index, name, "kind", source, code="BU103",
             ))
             continue
-        values, bad = _fields(raw, kind.fields, lookups, "", frozenset({"kind", "name"}))
+        values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name"}))
         for b in bad:
-            problems.append(Problem(b.message, index, name, b.path, source))
+            problems.append(Problem(b.message, index, name, b.path, source, code=b.code))
         if bad:
             continue
         model_field = kind.model_field
         if model_field and model_field in values:
-            values["provider"] = compiled.models[values[model_field]].provider
+            values["provider"] = program.provider_of(values[model_field])
         failed = False
         for derived in kind.derived:
             try:
                 values[derived.name] = derived.compute(values)
             except decimal.DecimalException:
                 problems.append(Problem(
-                    f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source
+                    f"{derived.name} cannot be computed exactly from these numbers", index, name, derived.name, source,
+                    code="BU107",
                 ))
                 failed = True
                 continue
@@ -379,7 +273,7 @@ def check_items(compiled: Any, raw_items: Sequence[Any], source: str | None = No
                 problems.append(Problem(
                     f"{derived.name} comes to {values[derived.name]} for this usage; a quantity cannot be below 0 "
                     "(the rules should write it with max(…, 0))",
-                    index, name, derived.name, source,
+                    index, name, derived.name, source, code="BU107",
                 ))
                 failed = True
         if not failed:
@@ -390,16 +284,21 @@ def check_items(compiled: Any, raw_items: Sequence[Any], source: str | None = No
 def items_of(document: Any, source: str | None = None) -> list[Any]:
     """The raw items of a document, or UsageError when its shape is wrong."""
     if not isinstance(document, Mapping):
-        raise UsageError([Problem(f"expected an object with a `usage` list, got {_shown(document)}", source=source)])
+        raise UsageError([Problem(f"expected an object with a `usage` list, got {shown_value(document)}", source=source, code="BU101")])
     unknown = [k for k in document if k != "usage"]
-    problems = [Problem(f"unknown top-level key {_shown(k)}; a usage document holds `usage`", source=source) for k in unknown]
+    problems = [
+        Problem(f"unknown top-level key {shown_value(k)}; a usage document holds `usage`", source=source, code="BU101")
+        for k in unknown
+    ]
     usage = document.get("usage")
     if "usage" not in document:
-        problems.append(Problem("no `usage` list: a usage document is an object holding `usage`, a list of items", source=source))
+        problems.append(Problem(
+            "no `usage` list: a usage document is an object holding `usage`, a list of items", source=source, code="BU101"
+        ))
     elif not isinstance(usage, list):
-        problems.append(Problem(f"`usage` must be a list of items, got {_shown(usage)}", source=source))
+        problems.append(Problem(f"`usage` must be a list of items, got {shown_value(usage)}", source=source, code="BU101"))
     elif limits.item_count(len(usage)):
-        problems.append(Problem(limits.item_count(len(usage)), source=source))
+        problems.append(Problem(limits.item_count(len(usage)), source=source, code="BU003"))
     if problems:
         raise UsageError(problems)
     return usage

@@ -39,7 +39,7 @@ SEED = 20240702
 def text_combinations(rules: bedrock_rules.Ruleset) -> list[tuple[str, str, Decimal, Decimal]]:
     """(model ID, region, input rate, output rate) per 1,000 tokens, for every priced pair."""
     found = []
-    compiled = rules.compiled
+    compiled = rules.program
     for model, info in sorted(compiled.models.items()):
         model_id = info.aliases[0] if info.aliases else model
         for region in sorted(compiled.regions):

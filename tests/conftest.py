@@ -58,11 +58,14 @@ class JSONSnapshot(TextSnapshot):
 FOLDER_PROBLEMS = pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda path: shutil.rmtree(path / "usage"), "usage: no such folder of usage documents"),
-        (lambda path: [p.unlink() for p in (path / "usage").iterdir()], "usage: no usage documents (*.json, *.yaml, *.yml) in this folder"),
+        (lambda path: shutil.rmtree(path / "usage"), "usage: error[BU001]: no such folder of usage documents"),
+        (
+            lambda path: [p.unlink() for p in (path / "usage").iterdir()],
+            "usage: error[BU001]: no usage documents (*.json, *.yaml, *.yml) in this folder",
+        ),
         (
             lambda path: shutil.copy(path / "usage" / "monthly.yaml", path / "usage" / "monthly.json"),
-            "usage: monthly.json and monthly.yaml would share one bill (monthly.bill.json); rename one",
+            "usage: error[BU001]: monthly.json and monthly.yaml would share one bill (monthly.bill.json); rename one",
         ),
     ],
     ids=["missing-folder", "empty-folder", "same-stem"],

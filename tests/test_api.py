@@ -74,12 +74,14 @@ def test_usage_error_problems_name_item_and_field(rules):
     with pytest.raises(UsageError) as caught:
         rules.evaluate(document)
     assert caught.value.problems == (
-        Problem("expected a whole number ≥ 0, got 12.5", item=1, item_name="half", field="input_tokens"),
-        Problem("Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)", item=2),
-        Problem("unknown field (fields: region)", item=3, field="colour"),
+        Problem("expected a whole number ≥ 0, got 12.5", item=1, item_name="half", field="input_tokens", code="BU106"),
+        Problem("Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)", item=2, code="BU201"),
+        Problem("unknown field (fields: region)", item=3, field="colour", code="BU104"),
     )
     assert isinstance(caught.value, BedrockRulesError)
-    assert str(caught.value).startswith("usage refused: 3 problems, nothing was priced\n  item 1 (half), field input_tokens: ")
+    assert str(caught.value).startswith(
+        "usage refused: 3 problems, nothing was priced\n  item 1 (half), field input_tokens: error[BU106]: "
+    )
 
 
 def test_usage_error_for_a_document_of_the_wrong_shape(rules):
@@ -175,3 +177,13 @@ def test_py_typed_ships():
 
 def test_public_names():
     assert set(bedrock_rules.__all__) >= {"load", "Ruleset", "Bill", "ItemBill", "Charge", "dump", "UsageError", "RuleFileError"}
+
+
+def test_checked_usage_values_are_plain_text_not_the_rules_names(rules):
+    """Names in the rules carry their spans; the values a usage gets from them are plain str,
+    which the pricer's fast paths rely on (they check `type(v) is str`)."""
+    (item,), problems = rules.check_items([{"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-east-1"}])
+    assert problems == []
+    assert {name: type(value) for name, value in item.values.items() if isinstance(value, str)} == {
+        "model": str, "region": str, "provider": str, "mode": str,
+    }

@@ -88,8 +88,8 @@ def test_stdin_json_and_its_problems_name_stdin(in_tmp):
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         "usage refused: 2 problems, nothing was priced",
-        "  <stdin>, item 1, field colour: unknown field (fields: region)",
-        "  x.yaml: cannot read usage document: No such file or directory",
+        "  <stdin>, item 1, field colour: error[BU104]: unknown field (fields: region)",
+        "  x.yaml: error[BU001]: cannot read usage document: No such file or directory",
     ]
 
 
@@ -133,7 +133,7 @@ def test_rules_option_refuses_names_of_another_ruleset(tmp_path, in_tmp):
     (tmp_path / "tiny" / "tiny.rules").write_text(TINY_RULES, encoding="utf-8")
     run = run_cli("eval", "-", "--rules", "tiny", stdin="usage:\n  - kind: agent\n")
     assert (run.code, run.out) == (2, "")
-    assert run.err.splitlines()[1] == "  item 1, field kind: unknown kind \"agent\"; expected one of text"
+    assert run.err.splitlines()[1] == "  item 1, field kind: error[BU103]: unknown kind \"agent\"; expected one of text"
 
 
 def test_rules_option_with_a_missing_folder(in_tmp):
@@ -156,7 +156,7 @@ def test_missing_usage_file_is_refused(in_tmp):
     assert run.out == ""
     assert run.err == (
         "usage refused: 1 problem, nothing was priced\n"
-        "  missing.yaml: cannot read usage document: No such file or directory\n"
+        "  missing.yaml: error[BU001]: cannot read usage document: No such file or directory\n"
     )
 
 

@@ -103,8 +103,8 @@ def test_totals_streams_in_threads_sum_what_one_thread_sums(rules, documents):
 
 def test_one_pricer_shared_by_many_threads_prices_as_one_thread(rules, documents):
     stream = _stream(documents, 99, 300)
-    expected = [Pricer(rules.compiled).price(item) for item in stream]
-    shared = Pricer(rules.compiled)
+    expected = [Pricer(rules.program).price(item) for item in stream]
+    shared = Pricer(rules.program)
 
     def work(number: int) -> list:
         order = list(range(len(stream)))

@@ -72,13 +72,13 @@ def _items(cases):
 
 def _seen(rules, cases, field):
     seen = {item[field] for item in _items(cases) if field in item}
-    return {rules.compiled.aliases.get(v, v) for v in seen} if field == "model" else seen
+    return {rules.program.aliases.get(v, v) for v in seen} if field == "model" else seen
 
 
 def test_priced_cases_cover_every_kind_region_and_model(rules):
     assert _seen(rules, PRICED, "kind") == set(rules.kinds)
-    assert _seen(rules, PRICED, "region") == set(rules.compiled.regions)
-    assert _seen(rules, PRICED, "model") == set(rules.compiled.models)
+    assert _seen(rules, PRICED, "region") == set(rules.program.regions)
+    assert _seen(rules, PRICED, "model") == set(rules.program.models)
     assert _seen(rules, PRICED, "mode") == {"on_demand", "batch"}
     assert _seen(rules, PRICED, "commitment") == {"none", "1_month", "6_months"}
     assert _seen(rules, PRICED, "custom") == {True, False}
@@ -90,13 +90,13 @@ def test_priced_cases_use_every_price_rule_with_a_rate(rules, at_root):
     for case in PRICED:
         bill = json.loads(_eval(case).out)
         cited |= {charge["rule"] for item in bill["items"] for charge in item["charges"]}
-    rated = {rule.where for rule in rules.compiled.rules if rule.refusal is None}
+    rated = {rule.where for rule in rules.program.rules if rule.refusal is None}
     assert rated - cited == set()
 
 
 def test_refused_cases_reach_every_offer_refuse_require_and_refusal_cell(rules, at_root):
     errors = "".join(_eval(case).err for case in REFUSED)
-    compiled = rules.compiled
+    compiled = rules.program
     guards = {g.span.where for guards in compiled.guards.values() for g in guards}
     cells = {rule.where for rule in compiled.rules if rule.refusal is not None}
     assert guards and cells

@@ -140,11 +140,13 @@ def test_newly_refused_shows_the_reason(work):
     chat, opus = data["documents"]
     assert (chat["status"], chat["old"]["total"], chat["new"]["total"]) == ("newly refused", "6.324", None)
     assert chat["new"]["problems"] == [
-        "item 3 (triage): no rule prices text usage with model claude-instant, region us-west-2, mode on_demand; "
+        "item 3 (triage): error[BU202]: no rule prices text usage with model claude-instant, region us-west-2, mode on_demand; "
         "the closest rule (new/anthropic.rules:40) needs region in ap-northeast-1 (region is us-west-2)"
     ]
     assert (opus["status"], opus["old"]["total"], opus["new"]["total"]) == ("newly priced", None, "0.675")
-    assert opus["old"]["problems"] == ["item 1 (opus east): Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:14)"]
+    assert opus["old"]["problems"] == [
+        "item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:14)"
+    ]
     removed = [(r["change"], r["id"]) for r in data["rules"]]
     assert removed == [
         ("removed", "text/input_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
@@ -200,8 +202,8 @@ def test_unreadable_documents_are_refused_with_every_problem(work):
     assert run.out == ""
     assert run.err == (
         "usage refused: 2 problems, nothing was priced\n"
-        "  bad.json: not valid JSON: Expecting value at line 1, column 12\n"
-        "  missing.yaml: cannot read usage document: No such file or directory\n"
+        "  bad.json: error[BU002]: not valid JSON: Expecting value at line 1, column 12\n"
+        "  missing.yaml: error[BU001]: cannot read usage document: No such file or directory\n"
     )
 
 

@@ -21,8 +21,9 @@ from collections import Counter
 import pytest
 
 import bedrock_rules
-from bedrock_rules import compiler, examples
+from bedrock_rules import examples
 from bedrock_rules.bill import dump, render_table
+from bedrock_rules.compiler import compile_files
 from bedrock_rules.errors import BedrockRulesError, RuleFileError, UsageError
 from bedrock_rules.parser import parse
 from bedrock_rules.ruleset import Ruleset
@@ -180,8 +181,8 @@ def check_rule_file(name: str, text: str, shared) -> str:
     try:
         rule_file = parse(text, path)
         files = [rule_file] if name == "shared.rules" else [shared[0], rule_file]
-        # The compiler stage on its own: load_files would re-read and re-parse shared.rules per input.
-        compiled = compiler._Compiler(files, {path: text.splitlines(), "shared.rules": shared[1]}, "fuzz").compile()
+        # The compiler stage on its own: loading would re-read and re-parse shared.rules per input.
+        compiled = compile_files(files, {path: text.splitlines(), "shared.rules": shared[1]}, "fuzz")
     except RuleFileError as error:
         assert error.diagnostics
         lines = text.split("\n")

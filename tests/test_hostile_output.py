@@ -124,7 +124,7 @@ def test_a_refused_name_cannot_forge_lines_in_the_refusal(command, in_tmp):
     assert run.err.splitlines() == [
         "usage refused: 1 problem, nothing was priced",
         '  item 1 (x\\ntotal: 0.01 USD\\x1b[2J\\x1b]8;;http://evil\\x07\\u202eDSU\\u200b), field model: '
-        'unknown model "no-such\\n\\u001b[31mmodel"',
+        'error[BU106]: unknown model "no-such\\n\\u001b[31mmodel"',
     ]
 
 

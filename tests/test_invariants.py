@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 import bedrock_rules
 from bedrock_rules import examples
 from bedrock_rules.bill import dump
-from bedrock_rules.compiler import EXACT, fields_of
 from bedrock_rules.errors import UsageError
+from bedrock_rules.semantics import EXACT, fields_of
 from conftest import ROOT
 
 RULES = bedrock_rules.load()
-COMPILED = RULES.compiled
+COMPILED = RULES.program
 
 # Per kind, the count fields that doubling doubles; each charge of the kind doubles with them.
 DOUBLED = {

@@ -37,7 +37,7 @@ def rule_error(path) -> list[str]:
 def test_a_document_over_50_mib_is_refused_before_it_is_parsed(rules):
     text = "#" * limits.MAX_DOCUMENT_CHARS + "\n"
     assert refusal(lambda: rules.evaluate_text(text, "big.yaml")) == [
-        "big.yaml: document too large: 52,428,801 characters; the limit is 52,428,800 characters (50 MiB)"
+        "big.yaml: error[BU003]: document too large: 52,428,801 characters; the limit is 52,428,800 characters (50 MiB)"
     ]
 
 
@@ -51,7 +51,7 @@ def test_a_document_of_50_mib_is_read(rules):
 def test_more_than_a_million_items_are_refused_and_totals_streams_them(rules):
     agent = {"kind": "agent"}
     assert refusal(lambda: rules.evaluate({"usage": [agent] * 1_000_001})) == [
-        "too many items: 1,000,001 items; the limit is 1,000,000 items per document; price longer streams with Ruleset.totals"
+        "error[BU003]: too many items: 1,000,001 items; the limit is 1,000,000 items per document; price longer streams with Ruleset.totals"
     ]
     totals = rules.totals(agent for _ in range(1_000_001))
     assert (totals.read, totals.priced, totals.total) == (1_000_001, 1_000_001, 0)
@@ -65,7 +65,8 @@ def test_nesting_deeper_than_32_levels_is_refused(name):
     assert nested == []
     problem = "nested too deeply: more than 32 levels of lists and objects; the limit is 32 levels"
     where = "" if name.endswith(".json") else " at line 1, column 33"
-    prefix = "" if name.endswith(".json") else "not valid YAML: "
+    # YAML's reader reports a limit as the place where the YAML stops being readable
+    prefix = "error[BU003]: " if name.endswith(".json") else "error[BU002]: not valid YAML: "
     assert refusal(lambda: read_document("[" * 33 + "]" * 33, name)) == [f"{name}: {prefix}{problem}{where}"]
     # What would exhaust the parsers' recursion is refused the same way, quickly.
     assert len(refusal(lambda: read_document("[" * 200_000 + "]" * 200_000, name))) == 1
@@ -91,10 +92,10 @@ def test_forty_digits_are_the_most_a_number_may_have(rules):
     bill = rules.evaluate({"usage": [{**TEXT, "input_tokens": most}]})
     assert bill.total == Decimal("79999999999999999999999999999999999.999992")  # 0.008 USD per 1000 tokens
     assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": most + 1}]})) == [
-        "item 1, field input_tokens: number too large: 41 digits; the limit is 40 digits"
+        "item 1, field input_tokens: error[BU003]: number too large: 41 digits; the limit is 40 digits"
     ]
     assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": 10**5000}]})) == [
-        "item 1, field input_tokens: number too large: more than 40 digits; the limit is 40 digits"
+        "item 1, field input_tokens: error[BU003]: number too large: more than 40 digits; the limit is 40 digits"
     ]
 
 
@@ -102,13 +103,13 @@ def test_forty_digits_are_the_most_a_number_may_have(rules):
     ("name", "text", "problem"),
     [
         ("x.json", '{"usage": [{"kind": "agent", "region": ' + "9" * 200 + "}]}",
-         "x.json: number too large: 200 characters long; the limit is 40 digits"),
+         "x.json: error[BU003]: number too large: 200 characters long; the limit is 40 digits"),
         ("x.json", '{"usage": [{"kind": "agent", "region": 1e9999999999999999999}]}',
-         "x.json: number too large: '1e9999999999999999999'; the limit is 40 digits"),
+         "x.json: error[BU003]: number too large: '1e9999999999999999999'; the limit is 40 digits"),
         ("x.yaml", "usage:\n  - kind: agent\n    region: " + "9" * 200 + "\n",
-         "x.yaml: not valid YAML: number too large: 200 characters long; the limit is 40 digits at line 3, column 13"),
+         "x.yaml: error[BU002]: not valid YAML: number too large: 200 characters long; the limit is 40 digits at line 3, column 13"),
         ("x.yaml", "usage:\n  - kind: agent\n    region: 1.0e+9999999999999999999\n",
-         "x.yaml: not valid YAML: number too large: '1.0e+9999999999999999999'; the limit is 40 digits at line 3, column 13"),
+         "x.yaml: error[BU002]: not valid YAML: number too large: '1.0e+9999999999999999999'; the limit is 40 digits at line 3, column 13"),
     ],
     ids=["json-long-literal", "json-huge-exponent", "yaml-long-literal", "yaml-huge-exponent"],
 )
@@ -129,7 +130,7 @@ def test_what_exact_arithmetic_cannot_hold_is_refused_clearly(in_tmp):
     assert (run.code, run.out) == (2, "")
     assert run.err == (
         "usage refused: 1 problem, nothing was priced\n"
-        "  item 1, field abcd: the amount cannot be computed exactly at the rate of rules/big.rules:12\n"
+        "  item 1, field abcd: error[BU204]: the amount cannot be computed exactly at the rate of rules/big.rules:12\n"
     )
     (in_tmp / "usage.yaml").write_text(f"usage:\n  - {{kind: product, a: {factor}, b: {factor}, c: 2, d: 2}}\n")
     assert run_cli("eval", "usage.yaml", "--rules", "rules").code == 0
@@ -140,7 +141,7 @@ def test_booleans_are_not_counts(value, rules):
     for text, name in ((json.dumps({"usage": [{**TEXT, "input_tokens": value == "true"}]}), "x.json"),
                        (f"usage:\n  - {{kind: text, model: claude-2.1, region: us-east-1, input_tokens: {value}}}\n", "x.yaml")):
         assert refusal(lambda text=text, name=name: rules.evaluate_text(text, name)) == [
-            f"{name}, item 1, field input_tokens: expected a whole number ≥ 0, got {value}"
+            f"{name}, item 1, field input_tokens: error[BU106]: expected a whole number ≥ 0, got {value}"
         ]
 
 
@@ -155,7 +156,7 @@ def test_booleans_are_not_counts(value, rules):
     ids=["duplicate-keys", "nan", "infinity", "minus-infinity"],
 )
 def test_json_duplicate_keys_nan_and_infinity_are_refused(text, problem):
-    assert refusal(lambda: read_document(text, "x.json")) == [f"x.json: {problem}"]
+    assert refusal(lambda: read_document(text, "x.json")) == [f"x.json: error[BU002]: {problem}"]
 
 
 # YAML safety ----------------------------------------------------------------------
@@ -168,7 +169,9 @@ def test_json_duplicate_keys_nan_and_infinity_are_refused(text, problem):
 def test_yaml_constructs_no_objects(tag, in_tmp):
     text = f"usage:\n  - kind: agent\n    region: {tag} [touch owned]\n"
     problems = refusal(lambda: read_document(text, "x.yaml"))
-    assert problems[0].startswith(f"x.yaml: not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:{tag[2:]}")
+    assert problems[0].startswith(
+        f"x.yaml: error[BU002]: not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:{tag[2:]}"
+    )
     assert not (in_tmp / "owned").exists()
 
 
@@ -180,14 +183,15 @@ BILLION_LAUGHS = "".join(
 def test_a_billion_laughs_fails_at_the_first_alias(rules):
     text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + BILLION_LAUGHS + "usage: *i\n"
     assert refusal(lambda: rules.evaluate_text(text, "lol.yaml")) == [
-        "lol.yaml: not valid YAML: aliases (*name) are not accepted in usage documents; write the value out at line 2, column 8"
+        "lol.yaml: error[BU002]: not valid YAML: aliases (*name) are not accepted in usage documents; "
+        "write the value out at line 2, column 8"
     ]
 
 
 def test_even_one_alias_is_refused_and_an_anchor_alone_is_harmless(rules):
     aliased = "usage:\n  - &first {kind: agent}\n  - *first\n"
     assert refusal(lambda: rules.evaluate_text(aliased, "x.yaml")) == [
-        "x.yaml: not valid YAML: aliases (*name) are not accepted in usage documents; write the value out at line 3, column 5"
+        "x.yaml: error[BU002]: not valid YAML: aliases (*name) are not accepted in usage documents; write the value out at line 3, column 5"
     ]
     assert rules.evaluate_text("usage:\n  - &first {kind: agent}\n", "x.yaml").total == 0
 
@@ -203,6 +207,15 @@ def test_a_rule_file_over_5_mib_is_refused_unread(in_tmp):
     ]
     (in_tmp / "big.rules").write_text(head + "#" * (limits.MAX_RULE_FILE_BYTES - len(head) - 1) + "\n")
     assert bedrock_rules.load("big.rules").currency == "USD"
+
+
+def test_fmt_leaves_a_rule_file_over_5_mib_alone_as_loading_refuses_it(in_tmp):
+    text = "currency USD\n" + "#" * limits.MAX_RULE_FILE_BYTES + "\n"
+    (in_tmp / "big.rules").write_text(text)
+    run = run_cli("fmt", "big.rules")
+    assert (run.code, run.out) == (2, "")
+    assert run.err.startswith("big.rules:1:1: error[BR003]: rule file too large: ")
+    assert (in_tmp / "big.rules").read_text() == text
 
 
 def test_more_than_1000_rule_files_are_refused(in_tmp):
@@ -246,7 +259,7 @@ def test_the_cli_refuses_past_a_limit_with_status_2(in_tmp):
         2,
         "",
         "usage refused: 1 problem, nothing was priced\n"
-        "  <stdin>: nested too deeply: more than 32 levels of lists and objects; the limit is 32 levels\n",
+        "  <stdin>: error[BU003]: nested too deeply: more than 32 levels of lists and objects; the limit is 32 levels\n",
     )
 
 
@@ -271,5 +284,5 @@ def test_the_command_reads_no_more_of_a_huge_document_than_the_limit(tmp_path):
     run = run_cli("eval", str(big))
     assert run.code == 2
     assert run.err.endswith(
-        "big.yaml: document too large: more than 52,428,800 characters; the limit is 52,428,800 characters (50 MiB)\n"
+        "big.yaml: error[BU003]: document too large: more than 52,428,800 characters; the limit is 52,428,800 characters (50 MiB)\n"
     )

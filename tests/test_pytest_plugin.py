@@ -143,9 +143,9 @@ def test_an_unreadable_document_fails_the_collection_with_its_problem_and_no_tra
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
         "*usage refused: 3 problems, nothing was priced",
-        "*usage/broken.yaml: not valid YAML*",
-        "*usage/shapeless.json: unknown top-level key *items*",
-        "*usage/shapeless.json: no `usage` list*",
+        "*usage/broken.yaml: error[[]BU002]: not valid YAML*",
+        "*usage/shapeless.json: error[[]BU101]: unknown top-level key *items*",
+        "*usage/shapeless.json: error[[]BU101]: no `usage` list*",
     ])
     assert "Traceback" not in result.stdout.str()
 
@@ -202,7 +202,7 @@ def test_a_document_the_rules_refuse_fails_with_the_reasons(team):
     result.stdout.fnmatch_lines([
         "test_bills.py::test_bill[opus-east]: no bill to compare",
         "usage refused: 1 problem, nothing was priced",
-        "  item 1 (opus east): Claude 3 Opus is offered only in us-west-2 (rules/anthropic.rules:14)",
+        "  item 1 (opus east): error[[]BU201]: Claude 3 Opus is offered only in us-west-2 (rules/anthropic.rules:14)",
     ])
     assert "interpreter.py" not in result.stdout.str()
     assert not stored(team, "opus-east").exists()

@@ -131,8 +131,9 @@ def test_unreadable_or_refused_documents_are_refused_and_nothing_is_written(work
     assert run.out == ""
     assert run.err == (
         "usage refused: 2 problems, nothing was priced\n"
-        "  usage/broken.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1\n"
-        "  usage/opus-east.yaml, item 1 (opus east): Claude 3 Opus is offered only in us-west-2 (rules/anthropic.rules:14)\n"
+        "  usage/broken.yaml: error[BU002]: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1\n"
+        "  usage/opus-east.yaml, item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 "
+        "(rules/anthropic.rules:14)\n"
     )
     assert bills(work) == {}
 
@@ -201,5 +202,5 @@ def test_a_stored_bill_that_cannot_be_read_or_written_is_refused(tmp_path, monke
     for args in (("snapshot", "usage"), ("snapshot", "usage", "--update")):
         run = run_cli(*args)
         assert run.code == 2
-        assert run.err.endswith("usage/monthly.bill.json: not a regular file; only files are read and written\n")
+        assert run.err.endswith("usage/monthly.bill.json: error[BU001]: not a regular file; only files are read and written\n")
         assert "Traceback" not in run.err

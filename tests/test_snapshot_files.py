@@ -38,7 +38,7 @@ def test_update_does_not_write_through_a_linked_bill_to_a_file_outside(work):
         run = snapshot(*args)
         assert run.code == 2
         assert SECRET not in run.out + run.err
-        assert "usage/monthly.bill.json: a link to a file outside usage; links out of the folder are not followed" in run.err
+        assert "usage/monthly.bill.json: error[BU001]: a link to a file outside usage; links out of the folder are not followed" in run.err
     assert (work / "secrets.env").read_text(encoding="utf-8") == SECRET + "\n"
 
 
@@ -69,7 +69,7 @@ def test_a_fifo_is_refused_not_read(name, work):
     os.mkfifo(path)
     run = snapshot("--update")
     assert run.code == 2
-    assert f"usage/{name}: not a regular file; only files are read and written" in run.err
+    assert f"usage/{name}: error[BU001]: not a regular file; only files are read and written" in run.err
 
 
 def test_a_usage_document_linked_out_of_the_folder_is_not_read(work):
@@ -77,7 +77,7 @@ def test_a_usage_document_linked_out_of_the_folder_is_not_read(work):
     run = snapshot()
     assert run.code == 2
     assert SECRET not in run.out + run.err
-    assert "usage/leak.yaml: a link to a file outside usage; links out of the folder are not followed" in run.err
+    assert "usage/leak.yaml: error[BU001]: a link to a file outside usage; links out of the folder are not followed" in run.err
 
 
 def test_a_link_inside_the_folder_is_read_and_replaced_not_written_through(work):
@@ -137,4 +137,4 @@ def test_the_pytest_plugin_does_not_read_a_document_linked_out_of_the_folder(wor
     with pytest.raises(pytest.fail.Exception) as failed:
         usage_documents("usage")
     assert SECRET not in str(failed.value)
-    assert "usage/leak.yaml: a link to a file outside usage; links out of the folder are not followed" in str(failed.value)
+    assert "usage/leak.yaml: error[BU001]: a link to a file outside usage; links out of the folder are not followed" in str(failed.value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 import bedrock_rules
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 TEXT_ITEM = "  - kind: text\n    model: claude-2.1\n    region: us-east-1\n"
 
@@ -112,10 +115,10 @@ def test_counts_are_whole_numbers_at_least_zero(in_tmp):
     _, text = CASES["counts-refuse-decimals-text-flags-and-negatives"]
     assert _refusal("usage.yaml", text, in_tmp) == [
         "usage refused: 4 problems, nothing was priced",
-        "  item 1, field input_tokens: expected a whole number ≥ 0, got 12.5",
-        '  item 1, field output_tokens: expected a whole number ≥ 0, got "abc"',
-        "  item 2, field input_tokens: expected a whole number ≥ 0, got true",
-        "  item 2, field output_tokens: expected a whole number ≥ 0, got -1",
+        "  item 1, field input_tokens: error[BU106]: expected a whole number ≥ 0, got 12.5",
+        '  item 1, field output_tokens: error[BU106]: expected a whole number ≥ 0, got "abc"',
+        "  item 2, field input_tokens: error[BU106]: expected a whole number ≥ 0, got true",
+        "  item 2, field output_tokens: error[BU106]: expected a whole number ≥ 0, got -1",
     ]
 
 
@@ -130,20 +133,20 @@ def test_every_problem_is_reported_at_once_in_item_order(in_tmp):
         "  item 3 (typo), field model",
         "  item 5 (not a kind), field kind",
     ]
-    assert lines[3] == "  item 3 (typo), field modle: unknown field (did you mean 'model'?)"
+    assert lines[3] == "  item 3 (typo), field modle: error[BU104]: unknown field (did you mean 'model'?)"
 
 
 def test_invalid_yaml_names_line_and_column(in_tmp):
     _, text = CASES["invalid-yaml-with-line-and-column"]
     (problem,) = _refusal("usage.yaml", text, in_tmp)[1:]
-    assert problem.startswith("  usage.yaml: not valid YAML: ")
+    assert problem.startswith("  usage.yaml: error[BU002]: not valid YAML: ")
     assert problem.endswith(" at line 3, column 4")
 
 
 def test_invalid_json_names_line_and_column(in_tmp):
     _, text = CASES["invalid-json-with-line-and-column"]
     assert _refusal("usage.json", text, in_tmp)[1] == (
-        "  usage.json: not valid JSON: a comma before the closing '}' at line 2, column 19"
+        "  usage.json: error[BU002]: not valid JSON: a comma before the closing '}' at line 2, column 19"
     )
 
 
@@ -158,15 +161,15 @@ def test_invalid_json_names_line_and_column(in_tmp):
 )
 def test_json_errors_read_the_same_on_every_python(text, said, in_tmp):
     """Python 3.13 words a trailing comma differently from 3.10-3.12; the refusal does not change."""
-    assert _refusal("usage.json", text, in_tmp)[1] == f"  usage.json: not valid JSON: {said}"
+    assert _refusal("usage.json", text, in_tmp)[1] == f"  usage.json: error[BU002]: not valid JSON: {said}"
 
 
 def test_json_duplicate_keys_and_nan(in_tmp):
     assert _refusal("usage.json", CASES["json-duplicate-keys"][1], in_tmp)[1] == (
-        "  usage.json: not valid JSON: the key 'kind' appears twice in one object"
+        "  usage.json: error[BU002]: not valid JSON: the key 'kind' appears twice in one object"
     )
     assert _refusal("usage.json", CASES["json-nan-refused"][1], in_tmp)[1] == (
-        "  usage.json: not valid JSON: NaN is not a number a usage can hold"
+        "  usage.json: error[BU002]: not valid JSON: NaN is not a number a usage can hold"
     )
 
 
@@ -174,7 +177,7 @@ def test_a_refused_item_refuses_the_whole_document(in_tmp):
     text = f"usage:\n{TEXT_ITEM}    input_tokens: 1000\n  - kind: agent\n    colour: blue\n"
     assert _refusal("usage.yaml", text, in_tmp) == [
         "usage refused: 1 problem, nothing was priced",
-        "  item 2, field colour: unknown field (fields: region)",
+        "  item 2, field colour: error[BU104]: unknown field (fields: region)",
     ]
 
 
@@ -185,8 +188,8 @@ def test_problems_of_several_documents_name_their_document(in_tmp):
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         "usage refused: 2 problems, nothing was priced",
-        "  a.yaml, item 1, field colour: unknown field (fields: region)",
-        '  b.json: unknown top-level key "extra"; a usage document holds `usage`',
+        "  a.yaml, item 1, field colour: error[BU104]: unknown field (fields: region)",
+        '  b.json: error[BU101]: unknown top-level key "extra"; a usage document holds `usage`',
     ]
 
 
@@ -200,9 +203,56 @@ def test_yaml_numbers_are_read_as_json_would_read_them(rules):
     with pytest.raises(bedrock_rules.UsageError) as caught:
         rules.evaluate_text(text, "odd.yaml")
     assert [p.render() for p in caught.value.problems] == [
-        'odd.yaml, item 1, field hours: expected a whole number ≥ 0, got "1:30"',
-        'odd.yaml, item 2, field input_tokens: expected a whole number ≥ 0, got "0x10"',
-        'odd.yaml, item 2, field output_tokens: expected a whole number ≥ 0, got "1_000"',
+        'odd.yaml, item 1, field hours: error[BU106]: expected a whole number ≥ 0, got "1:30"',
+        'odd.yaml, item 2, field input_tokens: error[BU106]: expected a whole number ≥ 0, got "0x10"',
+        'odd.yaml, item 2, field output_tokens: error[BU106]: expected a whole number ≥ 0, got "1_000"',
     ]
     bill = rules.evaluate_text("usage:\n  - {kind: text, model: command, region: us-east-1, input_tokens: 010}\n", "ten.yaml")
     assert bill.items[0].charges[0].quantity == 10
+
+
+# docs/errors.md: every usage code, with a wrong and a fixed document that really do what it says.
+
+ERRORS_MD = ROOT / "docs" / "errors.md"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
+
+
+def _usage_docs() -> tuple[str, str, dict[str, list[tuple[str, str]]]]:
+    """The rules the snippets are priced by, the intro's example output, and each code's blocks."""
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    rule_codes, _, usage_codes = text.partition("\n## Usage documents")
+    prelude = next(body for lang, body in _BLOCK.findall(rule_codes.split("\n## ", 1)[0]) if lang == "rules")
+    intro, *parts = re.split(r"^### (BU\d+)", usage_codes, flags=re.M)
+    table = next(body for lang, body in _BLOCK.findall(intro) if lang == "rules")
+    example = next(body for lang, body in _BLOCK.findall(intro) if lang == "text")
+    sections = {code: _BLOCK.findall(body) for code, body in zip(parts[0::2], parts[1::2], strict=True)}
+    return prelude + "\n" + table, example, sections
+
+
+@pytest.fixture
+def doc_rules(in_tmp):
+    (in_tmp / "prelude.rules").write_text(_usage_docs()[0], encoding="utf-8")
+    return bedrock_rules.load("prelude.rules")
+
+
+def test_every_usage_code_the_engine_gives_is_documented_and_every_documented_one_given():
+    given = set()
+    for path in (ROOT / "bedrock_rules").rglob("*.py"):
+        given |= set(re.findall(r'"(BU\d{3})"', path.read_text(encoding="utf-8")))
+    assert given == set(_usage_docs()[2])
+
+
+@pytest.mark.parametrize("code", [c for c, blocks in _usage_docs()[2].items() if any(lang == "yaml" for lang, _ in blocks)])
+def test_the_documented_usage_snippets_do_what_they_say(code, doc_rules):
+    wrong, fixed = (body for lang, body in _usage_docs()[2][code] if lang == "yaml")
+    with pytest.raises(bedrock_rules.UsageError) as caught:
+        doc_rules.evaluate_text(wrong, "usage.yaml")
+    assert code in {p.code for p in caught.value.problems}, caught.value.render()
+    assert doc_rules.evaluate_text(fixed, "usage.yaml").total > 0
+
+
+def test_the_documented_refusal_is_what_the_engine_prints(doc_rules):
+    wrong = next(body for lang, body in _usage_docs()[2]["BU106"] if lang == "yaml")
+    with pytest.raises(bedrock_rules.UsageError) as caught:
+        doc_rules.evaluate(yaml.safe_load(wrong))
+    assert caught.value.render() + "\n" == _usage_docs()[1]

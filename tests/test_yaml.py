@@ -29,8 +29,8 @@ def test_only_true_and_false_are_flags(in_tmp):
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         "usage refused: 2 problems, nothing was priced",
-        '  item 1, field custom: expected true or false, got "no"',
-        '  item 2, field custom: expected true or false, got "off"',
+        '  item 1, field custom: error[BU106]: expected true or false, got "no"',
+        '  item 2, field custom: error[BU106]: expected true or false, got "off"',
     ]
 
 
@@ -41,10 +41,10 @@ def test_yaml_1_1_octals_sexagesimals_and_hex_are_not_numbers(in_tmp):
     run = run_cli("eval", "usage.yaml")
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines()[1:] == [
-        '  item 1, field input_tokens: expected a whole number ≥ 0, got "0o10"',
-        '  item 1, field output_tokens: expected a whole number ≥ 0, got "1:30"',
-        '  item 2, field input_tokens: expected a whole number ≥ 0, got "0x10"',
-        '  item 2, field output_tokens: expected a whole number ≥ 0, got "1_000"',
+        '  item 1, field input_tokens: error[BU106]: expected a whole number ≥ 0, got "0o10"',
+        '  item 1, field output_tokens: error[BU106]: expected a whole number ≥ 0, got "1:30"',
+        '  item 2, field input_tokens: error[BU106]: expected a whole number ≥ 0, got "0x10"',
+        '  item 2, field output_tokens: error[BU106]: expected a whole number ≥ 0, got "1_000"',
     ]
 
 

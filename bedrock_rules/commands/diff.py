@@ -42,9 +42,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             problems.extend(error.problems)
     if problems:  # a document that cannot be read is not a price change: refuse, as eval does
         raise UsageError(problems)
-    diff = compare(old.compiled, new.compiled, documents)
+    diff = compare(old.program, new.program, documents)
     if args.format == "html":
-        from ..report import render_diff
+        from ..report import render_diff  # start-up time: only the HTML page needs it
 
         out.write(render_diff(diff, args.old, args.new))
     else:

@@ -11,9 +11,11 @@ from .. import limits
 from ..bill import decimal_text, dump, render_table
 from ..cli import EXIT_OK, EXIT_UNPRICED, rules_option
 from ..errors import Problem, UsageError, did_you_mean
-from ..interpreter import evaluate_items
-from ..ruleset import load
-from ..usage import Item, check_items, items_of, read_document
+from ..ruleset import Ruleset, load
+from ..totals import Accumulator, render_csv, where
+from ..totals import dump as dump_totals
+from ..totals import render_table as table
+from ..usage import Item, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
 LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
@@ -65,14 +67,14 @@ def read_text(path: str) -> str:
                 text = document.read(limit + 1)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path)]) from None
+        raise UsageError([Problem(f"cannot read usage document: {reason}", source=path, code="BU001")]) from None
     if len(text) > limit:
         message = limits.exceeded("document too large", f"more than {limit:,} characters", f"{limit:,} characters (50 MiB)")
-        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path)])
+        raise UsageError([Problem(message, source="<stdin>" if path == "-" else path, code="BU003")])
     return text
 
 
-def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
+def read_items(rules: Ruleset, paths: list[str]) -> tuple[list[Item], list[Problem]]:
     """Every item of every document, checked; one document's items are named by position alone."""
     several = len(paths) > 1
     items: list[Item] = []
@@ -84,7 +86,7 @@ def read_items(compiled, paths: list[str]) -> tuple[list[Item], list[Problem]]:
         except UsageError as error:
             problems.extend(error.problems)
             continue
-        checked, bad = check_items(compiled, raw, source if several else None)
+        checked, bad = rules.check_items(raw, source if several else None)
         items.extend(checked)
         problems.extend(bad)
     return items, problems
@@ -95,25 +97,20 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.input == "invocation-log":
         return _run_logs(rules.compiled, args, out)
     if args.group_by:
-        fields = {"kind", "name"}
-        for kind in rules.compiled.kinds.values():
-            fields.update(f.name for f in kind.fields)
-            fields.update(d.name for d in kind.derived)
+        fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
-    items, problems = read_items(rules.compiled, args.usage)
-    bill = evaluate_items(rules.compiled, items, problems)
+    items, problems = read_items(rules, args.usage)
+    bill = rules.bill(items, problems)
     if args.format == "html":  # itemized, with --group-by's fields as more columns and charts
-        from ..report import render_bill
+        from ..report import render_bill  # start-up time: only the HTML page needs it
 
         out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
         return EXIT_OK
     if args.group_by or args.format == "csv":
-        from ..totals import Accumulator
-
-        accumulator = Accumulator(rules.compiled, args.group_by)
+        accumulator = rules.accumulator(args.group_by)
         for item, item_bill in zip(items, bill.items, strict=True):
             accumulator.add_bill_item(item_bill, item.values)
         return _write_totals(accumulator.result(), args.format, out, "item")
@@ -122,8 +119,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
-    from ..logs import open_log, read_records
-    from ..totals import Accumulator, where
+    from ..logs import open_log, read_records  # start-up time: only logs need the log reader
 
     for key in args.group_by:
         if key not in LOG_GROUPS and not key.startswith("tag:"):
@@ -157,7 +153,7 @@ def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
             for u in (*totals.malformed, *totals.unpriced)
         ])
     if args.format == "html":
-        from ..report import render_totals
+        from ..report import render_totals  # start-up time: only the HTML page needs it
 
         out.write(render_totals(totals, "line", _sources(args.usage)))
         status = EXIT_OK
@@ -171,10 +167,6 @@ def _sources(paths: list[str]) -> list[str]:
 
 
 def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
-    from ..totals import dump as dump_totals
-    from ..totals import render_csv
-    from ..totals import render_table as table
-
     out.write({"json": dump_totals, "csv": lambda t, p: render_csv(t), "table": table}[fmt](totals, place))
     return EXIT_OK
 

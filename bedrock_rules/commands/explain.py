@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TextIO
 
 from ..cli import EXIT_OK, EXIT_REFUSED, rules_option
-from ..explainer import dump, explain, read_sources, render_text
-from ..interpreter import evaluate_items
-from ..resources import bundled_rules
+from ..explainer import dump, explain, render_text
 from ..ruleset import load
 from .eval import read_items
 
@@ -24,10 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
-    items, problems = read_items(rules.compiled, args.usage)
+    items, problems = read_items(rules, args.usage)
     if problems:  # a document or a field that cannot be read: refused as `eval` refuses it, every problem at once
-        evaluate_items(rules.compiled, items, problems)
-    sources = read_sources(Path(args.rules) if args.rules else bundled_rules())
-    explanation = explain(rules.compiled, items, sources)
+        rules.bill(items, problems)
+    explanation = explain(rules.program, items)
     out.write(dump(explanation) if args.format == "json" else render_text(explanation))
     return EXIT_REFUSED if explanation.refused else EXIT_OK

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from pathlib import Path
 from typing import TextIO
 
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from ..errors import RuleFileError
 from ..formatter import format_text
+from ..loader import read_rule_text, rule_files_in, write_rule_text
 
 HELP = "rewrite rule files in the canonical layout (--check: only show the diff)"
 STDIN = "-"
@@ -27,13 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    files, refused = _files(args.paths or ["."])
+    files, refused = rule_files_in(args.paths or ["."])
     changed = False
     for path in files:
         try:
-            old = sys.stdin.read() if path == STDIN else Path(path).read_bytes().decode("utf-8")
+            old = sys.stdin.read() if path == STDIN else read_rule_text(path)
         except (OSError, UnicodeDecodeError) as error:
             refused.append(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}")
+            continue
+        except RuleFileError as error:
+            refused.append(error.render())
             continue
         shown = "<stdin>" if path == STDIN else path
         try:
@@ -48,29 +51,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         elif path == STDIN:
             out.write(new)
         elif new != old:
-            Path(path).write_bytes(new.encode("utf-8"))
+            write_rule_text(path, new)
             out.write(f"{path}\n")
     for message in refused:
         sys.stderr.write(message + "\n")
     if refused:
         return EXIT_REFUSED
     return EXIT_FAILED if changed else EXIT_OK
-
-
-def _files(paths: list[str]) -> tuple[list[str], list[str]]:
-    """The files the PATHs name, once each, and a message for each PATH that names none."""
-    files: list[str] = []
-    refused: list[str] = []
-    for path in paths:
-        folder = Path(path)
-        if path != STDIN and folder.is_dir():
-            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if p.is_file())
-            if not found:
-                refused.append(f"{path}: no *.rules files in this folder")
-            files.extend(found)
-        else:
-            files.append(path)
-    return list(dict.fromkeys(files)), refused
 
 
 def _diff(old: str, new: str, path: str) -> str:

@@ -1,0 +1,157 @@
+"""The one front door for rule files: read them, apply the file limits, parse, compile.
+
+Nothing else in the package opens a rule file. The loader keeps every file's text
+(the program carries its lines), so checks, explanations and diffs quote source lines
+without reading a file again. A program is compiled from a list of sources in order;
+layering more sources over a ruleset (dated versions, overlays) means adding to that
+list here, not teaching the compiler about files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from . import limits
+from . import model as m
+from .compiler import compile_files
+from .errors import Diagnostic, RuleFileError
+from .prebuilt import parsed_files
+from .program import Program
+from .resources import bundled_rules
+
+# How messages and bills name the bundled ruleset's folder, wherever it is installed.
+BUNDLED_NAME = "rulesets/bedrock"
+
+
+@attrs.frozen
+class RuleSource:
+    """The text of one rule file, under the name messages and bills show for it."""
+
+    shown: str
+    text: str
+
+
+def load_program(path: str | Path | None = None) -> Program:
+    """The program of a folder of rule files (or one file); the bundled ruleset by default.
+
+    Raises RuleFileError listing every problem in every file.
+    """
+    if path is None:
+        sources, root, unread = read_rules(bundled_rules(), BUNDLED_NAME)
+        return compile_sources(sources, root, prebuilt=True, unread=unread)
+    sources, root, unread = read_rules(Path(path))
+    return compile_sources(sources, root, unread=unread)
+
+
+def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSource], str, list[Diagnostic]]:
+    """The rule files of a folder (or the one file) in name order, and the folder's shown name.
+
+    Messages and bills name files relative to the working folder, or under `shown_root`
+    when given (the bundled ruleset is `rulesets/bedrock` wherever it is installed, so
+    bills do not change with the install location). Files that cannot be read or are
+    over the limits come back as diagnostics, to be reported with the parse's.
+    """
+    shown_dir = shown_root or shown_path(root)
+    paths = rule_paths(root)
+    too_many = limits.rule_file_count(len(paths))
+    if too_many:
+        raise RuleFileError([Diagnostic("BR003", too_many, m.Span(shown_dir, 1, 1))])
+    diagnostics: list[Diagnostic] = []
+    if not paths:
+        diagnostics.append(Diagnostic("BR002", "no rule files (*.rules) here", m.Span(shown_dir, 1, 1)))
+    sources: list[RuleSource] = []
+    for path in paths:
+        shown = f"{shown_root}/{path.name}" if shown_root else shown_path(path)
+        try:
+            too_large = limits.rule_file_size(path.stat().st_size)
+            if too_large:
+                diagnostics.append(Diagnostic("BR003", too_large, m.Span(shown, 1, 1)))
+                continue
+            sources.append(RuleSource(shown, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            diagnostics.append(Diagnostic("BR001", f"cannot read rule file: {reason}", m.Span(shown, 1, 1)))
+    return sources, shown_dir, diagnostics
+
+
+def compile_sources(
+    sources: Sequence[RuleSource], root: str, prebuilt: bool = False, unread: Sequence[Diagnostic] = ()
+) -> Program:
+    """Parse and compile rule texts, in order; raises RuleFileError listing every problem.
+
+    `prebuilt` lets the bundled ruleset use the parse its wheel ships (see prebuilt.py);
+    `unread` are the problems met reading the files, reported with the parse's.
+    """
+    texts = {source.shown: source.text for source in sources}
+    parsed = parsed_files(texts) if prebuilt else {}
+    files: list[m.RuleFile] = []
+    diagnostics: list[Diagnostic] = []
+    for shown, text in texts.items():
+        if shown in parsed:
+            files.append(parsed[shown])
+            continue
+        from .parser import parse  # start-up time: lark is imported only when a file is not prebuilt
+
+        try:
+            files.append(parse(text, shown))
+        except RuleFileError as error:
+            diagnostics.extend(error.diagnostics)
+    if unread or diagnostics:
+        raise RuleFileError([*unread, *diagnostics])
+    return compile_files(files, {shown: text.splitlines() for shown, text in texts.items()}, root)
+
+
+def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The rule files PATHs name (a folder's `*.rules`, in name order), once each, and a
+    message for each folder that holds none; `fmt` rewrites them."""
+    files: list[str] = []
+    refused: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if path != "-" and folder.is_dir():
+            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if p.is_file())
+            if not found:
+                refused.append(f"{path}: no *.rules files in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files)), refused
+
+
+def read_rule_text(path: str) -> str:
+    """One rule file's text, exactly as written (line ends kept), for `fmt`.
+
+    Raises OSError or UnicodeDecodeError when it cannot be read, and RuleFileError
+    (BR003) past the size limit, as loading would.
+    """
+    file = Path(path)
+    too_large = limits.rule_file_size(file.stat().st_size)
+    if too_large:
+        raise RuleFileError([Diagnostic("BR003", too_large, m.Span(path, 1, 1))])
+    return file.read_bytes().decode("utf-8")
+
+
+def write_rule_text(path: str, text: str) -> None:
+    """Rewrite a rule file (`fmt`), with the line ends the text has."""
+    Path(path).write_bytes(text.encode("utf-8"))
+
+
+def rule_paths(root: Path) -> list[Path]:
+    """The rule files of a folder in name order (or the one file given)."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise RuleFileError([Diagnostic("BR001", "no such rule file or folder", m.Span(shown_path(root), 1, 1))])
+    return sorted(root.glob("*.rules"))
+
+
+def shown_path(path: Path) -> str:
+    """A path as messages and bills show it: relative to the working folder when under it,
+    with `/` on every platform, so bills are byte-identical on Windows too."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,155 @@
+"""The compiled program: kinds, price rules, refusals and free rules, resolved and indexed.
+
+Values only: the compiler builds one, the interpreter and the tools read it. Conditions
+are kept both as syntax (to describe them) and as closures (to decide them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from . import fields as t
+from . import model as m
+from .semantics import Predicate, Values
+
+
+@attrs.frozen
+class ModelInfo:
+    name: str
+    title: str
+    provider: str
+    aliases: tuple[str, ...]
+    span: m.Span = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class DerivedSpec:
+    name: str
+    unit: str | None
+    expr: m.Expr
+    compute: Callable[[Values], Any] = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class KindSpec:
+    name: str
+    title: str
+    fields: tuple[t.FieldSpec, ...]
+    derived: tuple[DerivedSpec, ...]
+    span: m.Span = attrs.field(eq=False, repr=False)
+
+    @property
+    def field_map(self) -> dict[str, t.FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+    @property
+    def model_field(self) -> str | None:
+        """The field naming the model, if the kind has one."""
+        return next((f.name for f in self.fields if isinstance(f.type, t.ModelType)), None)
+
+    @property
+    def region_field(self) -> str | None:
+        """The field naming the region, if the kind has one."""
+        return next((f.name for f in self.fields if isinstance(f.type, t.RegionType)), None)
+
+    def unit_of(self, quantity: str) -> str | None:
+        for f in self.fields:
+            if f.name == quantity:
+                return f.unit
+        for d in self.derived:
+            if d.name == quantity:
+                return d.unit
+        return None
+
+
+@attrs.frozen
+class PriceRule:
+    """One cell of a price table: what it charges, at what rate, under which conditions."""
+
+    id: str
+    kind: str
+    quantity: str
+    per: Decimal
+    rate: Decimal | None  # None: free or not offered
+    free: str | None  # the reason a free cell gives, "" when it gives none
+    refusal: str | None  # the reason a not-offered cell gives
+    conditions: tuple[m.Condition, ...]
+    each: tuple[tuple[str, str], ...]  # list-field values that make the charge distinct
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+
+@attrs.frozen
+class Guard:
+    """A refusal (`refuse`, `require`, `offer`): when `refuses` holds, the usage is refused."""
+
+    kinds: frozenset[str]
+    reason: str
+    span: m.Span = attrs.field(eq=False)
+    refuses: Predicate = attrs.field(eq=False, repr=False)
+    condition: m.Condition | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class FreeRule:
+    kinds: frozenset[str]
+    reason: str
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+    conditions: tuple[m.Condition, ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+@attrs.frozen
+class Program:
+    """Everything a ruleset means, resolved; `Ruleset` wraps it with the public API."""
+
+    root: str
+    currency: str
+    rounding: tuple[m.Rounding, ...]
+    regions: Mapping[str, m.Region]
+    providers: Mapping[str, m.Provider]
+    models: Mapping[str, ModelInfo]
+    aliases: Mapping[str, str]  # every accepted spelling to the model's short name
+    kinds: Mapping[str, KindSpec]
+    rules: tuple[PriceRule, ...]
+    by_model: Mapping[str, Mapping[str, tuple[PriceRule, ...]]]
+    unindexed: Mapping[str, tuple[PriceRule, ...]]
+    quantities: Mapping[str, tuple[str, ...]]  # per kind, the quantities some rule charges
+    guards: Mapping[str, tuple[Guard, ...]]
+    frees: Mapping[str, tuple[FreeRule, ...]]
+    examples: tuple[m.Example, ...]
+    files: tuple[m.RuleFile, ...]
+    # Each file's lines by the name messages show, so diagnostics never read a file again.
+    sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def item_fields(self) -> frozenset[str]:
+        """The names a usage item's values can have: `kind`, `name`, every field and quantity of a kind."""
+        names = {"kind", "name"}
+        for kind in self.kinds.values():
+            names.update(f.name for f in kind.fields)
+            names.update(d.name for d in kind.derived)
+        return frozenset(names)
+
+    def refusing(self, kind: str, values: Values) -> list[Guard]:
+        """The guards (`offer`, `refuse`, `require`) that refuse a usage of a kind with these values."""
+        return [guard for guard in self.guards.get(kind, ()) if guard.refuses(values)]
+
+    def provider_of(self, model: str) -> str:
+        """The provider of a model, by its canonical name."""
+        return self.models[model].provider
+
+    def source_line(self, span: m.Span) -> str:
+        """The line of rule text a span starts on ("" when unknown)."""
+        lines = self.sources.get(span.path, ())
+        return lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+
+
