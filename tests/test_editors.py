@@ -245,3 +245,17 @@ def test_every_bundled_rule_file_is_scoped(path):
                     assert "punctuation.separator.table.bedrock-rules" in scopes[at], (line, at)
             for number in re.finditer(r"(?<=\| )\d+(\.\d+)?(?= )", line):
                 assert "constant.numeric.decimal.bedrock-rules" in scopes[number.start()], line
+
+
+def test_the_vscode_extension_contributes_the_grammar_and_the_server():
+    folder = ROOT / "editors" / "vscode"
+    manifest = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+    [language] = manifest["contributes"]["languages"]
+    assert language["extensions"] == [".rules"]
+    [grammar] = manifest["contributes"]["grammars"]
+    # The extension carries its own copy (an extension folder is installed on its own); the same bytes.
+    assert (folder / grammar["path"]).read_bytes() == GRAMMAR_PATH.read_bytes()
+    assert grammar["scopeName"] == GRAMMAR["scopeName"] and grammar["language"] == language["id"]
+    assert manifest["contributes"]["configuration"]["properties"]["bedrock-rules.command"]["default"] == ["bedrock-rules", "lsp"]
+    json.loads((folder / language["configuration"]).read_text(encoding="utf-8"))
+    assert (folder / manifest["main"]).is_file()

@@ -30,7 +30,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The log reader: Ruleset.totals_of_log hands it the program, so it sits below Ruleset.
     ("bedrock formats", ("logs", "bedrock")),
     ("public API", ("ruleset", "__init__")),
-    ("tools", ("examples", "snapshots", "explainer", "differ", "checker", "report", "pytest_plugin")),
+    ("tools", ("examples", "snapshots", "explainer", "differ", "checker", "report", "lsp", "pytest_plugin")),
     ("command line", ("cli", "commands", "__main__")),
 )
 ORDER = [name for _, names in STAGES for name in names]
