@@ -601,7 +601,3 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
     return None
 
 
-
-
-# The log reader's name for a program, until the reader moves to bedrock_rules/bedrock/.
-Compiled = Program

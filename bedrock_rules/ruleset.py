@@ -38,11 +38,6 @@ class Ruleset:
         return self._program
 
     @property
-    def compiled(self) -> Program:
-        """The same as `program`: the log reader's name for it."""
-        return self._program
-
-    @property
     def sources(self) -> Mapping[str, tuple[str, ...]]:
         """Each rule file's lines, by the name messages show for it."""
         return self._program.sources
@@ -95,14 +90,6 @@ class Ruleset:
         """
         accumulator = self.accumulator(group_by)
         accumulator.add_items(items)
-        return accumulator.result()
-
-    def totals_of_log(self, lines: Iterable[str], group_by: Sequence[str] = ()) -> Totals:
-        """Totals of model invocation log records given as JSON lines (see logs.py)."""
-        from .logs import read_records  # start-up time: only log totals need the log reader
-
-        accumulator = self.accumulator(group_by)
-        accumulator.add_records(read_records(self._program, lines, attributes=bool(group_by)))
         return accumulator.result()
 
     def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:

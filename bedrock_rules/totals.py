@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
@@ -26,6 +26,19 @@ from .semantics import EXACT, exact_sum
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
 MAX_REASONS = 1_000  # distinct unpriced reasons kept; past it they are counted together
 OTHER_REASONS = f"other reasons (past the first {MAX_REASONS:,} distinct ones)"
+
+
+@attrs.define  # not frozen: one is made per record read, and a frozen init costs twice as much
+class Entry:
+    """One entry of a stream read from outside (a log record): its usage items and
+    grouping attributes, or why it cannot be priced (some of its items may still be)."""
+
+    line: int
+    items: list[Mapping[str, Any]] = attrs.field(factory=list)
+    attributes: Mapping[str, str] = attrs.field(factory=dict)
+    unpriced: str | None = None  # why (part of) the entry cannot be priced
+    error_code: str | None = None  # a failed call: counted, not charged
+    malformed: str | None = None  # not an entry at all
 
 
 @attrs.frozen
@@ -66,18 +79,6 @@ class Totals:
     @property
     def complete(self) -> bool:
         return not self.unpriced and not self.malformed
-
-
-class Entry(Protocol):
-    """What a reader above (a log reader) feeds `add_record`: one usage item and its
-    grouping attributes, or the reason there is none. Totals name no record format."""
-
-    line: int
-    item: Mapping[str, Any] | None
-    attributes: Mapping[str, str]
-    unpriced: str | None  # the reason the record cannot be priced
-    error_code: str | None  # a failed call: counted, not priced
-    malformed: str | None  # the line is not a record
 
 
 class Accumulator:
@@ -124,16 +125,26 @@ class Accumulator:
         return exact_sum(_amount(line) for line in self._lines.values())
 
     def add_record(self, record: Entry) -> None:
+        """One entry: its items are charged; it counts as priced only when all of it is.
+
+        An entry is counted once: malformed, else not priced (any reason, its own or an
+        item's refusal, joined), else a failed call, else priced.
+        """
         self.read += 1
         if record.malformed is not None:
             _count(self._malformed, self._from_source(record.malformed), record.line)
+            return
+        reasons = [record.unpriced] if record.unpriced is not None else []
+        for item in record.items:
+            refusal = self._charge(item, record.attributes)
+            if refusal is not None:
+                reasons.append(refusal)
+        if reasons:
+            _count(self._unpriced, self._from_source("; ".join(reasons)), record.line)
         elif record.error_code is not None:
             self._failed[record.error_code] = self._failed.get(record.error_code, 0) + 1
-        elif record.unpriced is not None:
-            _count(self._unpriced, self._from_source(record.unpriced), record.line)
         else:
-            assert record.item is not None
-            self._price(record.item, record.attributes, record.line)
+            self.priced += 1
 
     MAX_UNBATCHABLE = 100_000  # keys remembered as not batching (a cache: past it, asked again)
     BATCH = 48  # items held per deciding-value combination: summed while still in the CPU's cache
@@ -148,8 +159,8 @@ class Accumulator:
         self._add_positioned(enumerate(items, start))
 
     def add_records(self, records: Iterable[Entry]) -> None:
-        """Many records; their usage items are batched like `add_items` when each record's
-        grouping attributes say no more than its item's own fields (batches group by those)."""
+        """Many records; their usage items are batched like `add_items` when a record holds one
+        item and its grouping attributes say no more than the item's own fields (batches group by those)."""
         group_by = self.group_by
         if not set(group_by) <= self.compiled.item_fields:  # grouped by what only the records say (a day, a tag)
             for record in records:
@@ -158,10 +169,11 @@ class Accumulator:
 
         def positioned() -> Iterator[tuple[int, Mapping[str, Any]]]:
             for record in records:
-                item = record.item
-                if item is None:
+                items = record.items
+                if len(items) != 1 or record.unpriced is not None or record.error_code is not None or record.malformed is not None:
                     self.add_record(record)
                     continue
+                item = items[0]
                 attributes = record.attributes
                 for name in group_by:
                     if name in attributes:
@@ -262,21 +274,26 @@ class Accumulator:
         self._add_charges(tuple(self._group_value(name, context, {}) for name in self.group_by), item.charges)
 
     def _price(self, raw: Mapping[str, Any], attributes: Mapping[str, str], place: int) -> None:
+        refusal = self._charge(raw, attributes)
+        if refusal is None:
+            self.priced += 1
+        else:
+            _count(self._unpriced, self._from_source(refusal), place)
+
+    def _charge(self, raw: Mapping[str, Any], attributes: Mapping[str, str]) -> str | None:
+        """The item's charges added to their lines; the reason when it is refused."""
         fast = None if self._per_item else self.pricer.fast(raw)
         if fast is not None:
             values, plan = fast
             if plan.refusal is not None:
-                _count(self._unpriced, self._from_source(plan.refusal), place)
-                return
-            self.priced += 1
+                return plan.refusal
             self._add_sums(self._group(raw, values, attributes), raw["kind"], plan, values, 1)
-            return
+            return None
         charges, checked = self.pricer.price(raw)
         if charges is None:
-            _count(self._unpriced, self._from_source(checked), place)
-            return
-        self.priced += 1
+            return checked
         self._add_charges(self._group(raw, checked, attributes), charges)
+        return None
 
     def _group(self, raw: Mapping[str, Any], values: Mapping[str, Any], attributes: Mapping[str, str]) -> tuple[str, ...]:
         """The item's group: its checked values (canonical model names), `kind` and `name`."""

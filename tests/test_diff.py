@@ -46,7 +46,9 @@ def one_price_changed(work: Path) -> None:
 
 def refusals_changed(work: Path) -> None:
     """Claude Instant's text row removed (chat.yaml is newly refused); Opus offered in us-east-1 too (newly priced)."""
-    edit(work / "new" / "anthropic.rules", "| claude-instant    | 0.0008                | 0.0024                 |\n", "")
+    row = next(line for line in (work / "new" / "anthropic.rules").read_text(encoding="utf-8").splitlines(True)
+               if line.startswith("| claude-instant    | 0.0008 "))
+    edit(work / "new" / "anthropic.rules", row, "")
     edit(work / "new" / "anthropic.rules", "offer claude-3-opus only in us-west-2", "offer claude-3-opus only in us-east-1, us-west-2")
 
 
@@ -151,6 +153,8 @@ def test_newly_refused_shows_the_reason(work):
     assert removed == [
         ("removed", "text/input_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
         ("removed", "text/output_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
+        ("removed", "text/cache_read_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
+        ("removed", "text/cache_write_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
     ]
     assert [(s["change"], s["reason"]) for s in data["statements"]] == [
         ("removed", "Claude 3 Opus is offered only in us-west-2"),

@@ -44,7 +44,10 @@ DOUBLED = {
     "training": ("tokens", "steps"),  # tokens_trained = tokens * epochs, images_seen = steps * batch_size
     "storage": ("months",),  # model_months = months * custom_models
     "human_evaluation": ("tasks", "prompts"),  # human_tasks = tasks + prompts * workers_per_prompt
-    "guardrail": ("texts[].count",),  # text_units = sum(ceil(characters / 1000) * count for each texts)
+    "guardrail": (  # text_units = sum(ceil(characters / 1000) * count for each texts); or AWS's units
+        "texts[].count", "content_policy_units", "topic_policy_units", "word_policy_units",
+        "sensitive_information_policy_units", "sensitive_information_policy_free_units",
+    ),
     "agent": (),
     "knowledge_base": (),
 }

@@ -27,9 +27,9 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rule text", ("prebuilt", "parser", "compiler", "formatter")),
     ("pricing", ("usage", "interpreter", "totals")),
     ("loading", ("loader",)),
-    # The log reader: Ruleset.totals_of_log hands it the program, so it sits below Ruleset.
-    ("bedrock formats", ("logs", "bedrock")),
     ("public API", ("ruleset", "__init__")),
+    # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
+    ("bedrock formats", ("bedrock",)),
     ("tools", ("examples", "snapshots", "explainer", "differ", "checker", "report", "lsp", "pytest_plugin")),
     ("command line", ("cli", "commands", "__main__")),
 )

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bedrock_rules
+from bedrock_rules.bedrock.logs import totals_of_log
 from conftest import ROOT, run_cli
 
 LOGS = ROOT / "tests" / "logs"
@@ -38,14 +39,14 @@ def test_a_mixed_log_is_priced_with_what_it_could_not_price(fmt, text_snapshot):
 
 
 def test_the_mixed_log_in_numbers(rules):
-    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"))
+    totals = totals_of_log(rules, open(MIXED, encoding="utf-8"))
     assert (totals.read, totals.priced) == (13, 7)
     assert totals.failed_calls == (("ThrottlingException", 1),)
     reasons = {u.reason: u.places for u in totals.unpriced}
     assert reasons == {
         "Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)": (9,),
         "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
-        "the rules price no cache_read_input_tokens for text usage (5000 in this call)": (13,),
+        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)": (13,),
         "unknown model 'acme.superlm-v9'": (7,),
     }
     assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
@@ -94,7 +95,7 @@ def test_stdin_plain_and_gzip(compress, monkeypatch):
 
 
 def test_group_by_day_and_identity(rules):
-    totals = rules.totals_of_log(open(MIXED, encoding="utf-8"), group_by=("day", "identity"))
+    totals = totals_of_log(rules, open(MIXED, encoding="utf-8"), group_by=("day", "identity"))
     days = {group[0] for group, _ in totals.subtotals}
     assert days == {"2024-07-02", "2024-07-03"}
     assert sum(subtotal for _, subtotal in totals.subtotals) == totals.total
@@ -176,7 +177,7 @@ def test_a_log_prices_like_the_same_usage_document(rules, generated):
         ]
     }
     bill = rules.evaluate(document)
-    totals = rules.totals_of_log(lines)
+    totals = totals_of_log(rules, lines)
     assert totals.complete
     assert totals.total == bill.total
     by_rule: dict[str, Decimal] = {}
@@ -358,3 +359,219 @@ def test_several_logs_name_the_file_of_each_unpriced_line():
     assert run.code == 3
     assert "  1 x tests/logs/mixed.jsonl: unknown model 'acme.superlm-v9' (line 7)\n" in run.out
     assert "records: 20 read, 14 priced, 1 failed calls (not charged), 4 not priced, 1 malformed\n" in run.out
+
+
+# Every priced dimension a record carries (guardrails, cache, scope, tier, latency).
+
+GUARDED = _relative(LOGS / "guarded.jsonl")
+
+
+def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not():
+    run = run_cli("eval", "--input", "invocation-log", GUARDED, "--format", "json")
+    assert run.code == 3, run.err
+    data = json.loads(run.out)
+    charges = {c["what"]: (c["quantity"], c["amount"]) for g in data["groups"] for c in g["charges"] if c["amount"] != "0"}
+    # Converse in 1+1 out 2+2, InvokeModel blocked 3, stream 1+1, unknown model's topic 1.
+    assert charges["content_policy_units"] == ("8", "0.006")
+    assert charges["topic_policy_units"] == ("4", "0.004")
+    assert charges["sensitive_information_policy_units"] == ("3", "0.0003")
+    assert charges["input_tokens"] == ("4550", "0.0011375")  # the global and us. profiles priced as in-region
+    assert data["total"] == "0.0123125"
+    assert data["counts"] == {"read": 14, "priced": 4, "failed_calls": 1, "unpriced": 9, "malformed": 0}
+    reasons = {u["reason"]: u["first_lines"] for u in data["unpriced"]}
+    assert reasons["guardrail units unknown: the record shows a guardrail ran but carries no unit counts"] == [4]
+    assert reasons["unknown model 'acme.superlm-v9'"] == [5]
+    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)"
+    assert reasons[cache.format("read")] == [7, 9]  # Converse usage; a stream's message_start
+    assert reasons[cache.format("write")] == [8]  # an Anthropic body's cache_creation_input_tokens
+    assert reasons["latency-optimized inference is not in the price list (mid-2024) (rulesets/bedrock/shared.rules:46)"] == [12]
+    assert [r for r in reasons if r.startswith("field contextual_grounding_policy_units: ")] != []
+    s3 = next(r for r in reasons if r.startswith("the request body is in S3 (s3://"))
+    assert s3.endswith("an image call cannot be priced from the record alone") and reasons[s3] == [11]
+    profile = next(r for r in reasons if "application inference profile" in r)
+    assert "map it to its model with --profiles FILE" in profile and reasons[profile] == [10]
+
+
+def test_a_service_tier_and_a_global_scope_reach_the_rules(rules):
+    from bedrock_rules.bedrock.logs import LogReader
+
+    record = json.loads((LOGS / "guarded.jsonl").read_text(encoding="utf-8").splitlines()[5])
+    record["input"]["inputBodyJson"]["serviceTier"] = {"type": "flex"}
+    entry = LogReader(rules.program).entry(record, 1)
+    assert entry.items[0]["scope"] == "global" and entry.items[0]["service_tier"] == "flex"
+    totals = totals_of_log(rules, [json.dumps(record)])
+    assert totals.total == 0 and [u.reason.split(":")[0] for u in totals.unpriced] == ["service tiers are not in the price list (mid-2024)"]
+    record["modelId"] = "eu." + record["modelId"].removeprefix("global.")
+    item = LogReader(rules.program).entry(record, 1).items[0]
+    assert (item["scope"], item["geography"]) == ("geographic", "eu")
+
+
+PROFILE = {
+    "inferenceProfileName": "support-bot", "createdAt": "2025-10-01T10:00:00Z",
+    "inferenceProfileArn": "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6",
+    "inferenceProfileId": "a1b2c3d4e5f6", "status": "ACTIVE", "type": "APPLICATION",
+    "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}],
+}
+
+
+@pytest.mark.parametrize("shape", ["get-inference-profile", "plain-yaml"])
+def test_profiles_resolve_application_inference_profiles(shape, tmp_path):
+    if shape == "get-inference-profile":
+        profiles = tmp_path / "profiles.json"
+        profiles.write_text(json.dumps(PROFILE), encoding="utf-8")
+    else:
+        profiles = tmp_path / "profiles.yaml"
+        profiles.write_text("a1b2c3d4e5f6: anthropic.claude-3-haiku-20240307-v1:0\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", GUARDED, "--profiles", str(profiles), "--format", "json")
+    data = json.loads(run.out)
+    assert data["total"] == "0.0138125"  # + 1000 x 0.00025 + 1000 x 0.00125 per 1000
+    assert data["counts"]["priced"] == 5
+    assert not any("application inference profile" in u["reason"] for u in data["unpriced"])
+
+
+def test_a_wrong_profiles_file_is_refused(tmp_path):
+    profiles = tmp_path / "profiles.json"
+    profiles.write_text(json.dumps({**PROFILE, "models": []}), encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", GUARDED, "--profiles", str(profiles))
+    assert run.code == 2 and run.out == ""
+    assert "profile 1: expected inferenceProfileArn or inferenceProfileId and models" in run.err
+
+
+# Hostile and careless records.
+
+def _haiku(**changes) -> str:
+    record = {"schemaType": "ModelInvocationLog", "region": "us-east-1", "operation": "InvokeModel",
+              "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+              "input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 1000}}
+    record.update(changes)
+    return json.dumps(record)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (_haiku(input={}, output={}), "no input_tokens count in the record"),
+    (_haiku(input={"inputTokenCount": None}), "no input_tokens count in the record"),
+    (_haiku(output={}), "no output_tokens count in the record"),
+    (_haiku(input="1000"), "input or output is not an object"),
+    (_haiku().replace('"inputTokenCount": 1000', '"inputTokenCount": 1000000, "inputTokenCount": 1'),
+     "duplicate key in the record: 'inputTokenCount'"),
+    (_haiku().replace('"modelId"', '"modelId": "anthropic.claude-3-opus-20240229-v1:0", "modelId"'),
+     "duplicate key in the record: 'modelId'"),
+], ids=["no-counts", "null", "one-of-two", "input-not-object", "duplicate-count", "duplicate-model"])
+def test_a_record_without_certain_counts_is_malformed_not_free(line, reason, tmp_path):
+    log = tmp_path / "calls.jsonl"
+    log.write_text(_haiku() + "\n" + line + "\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log))
+    assert run.code == 3
+    assert "total: 0.0015 USD" in run.out
+    assert "records: 2 read, 1 priced, 0 failed calls (not charged), 0 not priced, 1 malformed" in run.out
+    assert f"  1 x {reason} (line 2)" in run.out
+
+
+def test_a_gzip_bomb_line_is_malformed_and_memory_stays_flat(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from bedrock_rules import limits
+    from bedrock_rules.bedrock import containers
+
+    monkeypatch.setattr(limits, "MAX_LOG_RECORD_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        out.write(_haiku().encode() + b"\n" + b'{"modelId": "')
+        block = b"a" * (1 << 20)
+        for _ in range(64):  # one line of 64 MiB, the cap is 1 MiB
+            out.write(block)
+        out.write(b'"}\n' + _haiku().encode() + b"\n")
+    assert bomb.stat().st_size < 200_000
+    tracemalloc.start()
+    with containers.open_binary(str(bomb)) as raw:
+        found = [(place, type(value).__name__) for place, value in containers.records(raw)]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert found == [(1, "dict"), (2, "Malformed"), (3, "dict")]
+    assert peak < 8 << 20, peak  # the 64 MiB line was never held
+    run = run_cli("eval", "--input", "invocation-log", str(bomb))
+    assert run.code == 3
+    assert "1 x record too long: more than 1,048,576 bytes; the limit is 1,048,576 bytes (16 MiB) per record (line 2)" in run.out
+
+
+def test_a_lone_surrogate_in_a_grouped_field_does_not_stop_the_bill(tmp_path):
+    log = tmp_path / "calls.jsonl"
+    line = _haiku(identity={"arn": "arn:aws:sts::1:assumed-role/x/\\ud800"}, requestMetadata={"team": "\\udfff"})
+    log.write_text(line.replace("\\\\u", "\\u") + "\n", encoding="utf-8")
+    for fmt in ("table", "json", "csv"):
+        run = run_cli("eval", "--input", "invocation-log", str(log), "--group-by", "identity,tag:team", "--format", fmt)
+        assert run.code == 0, run.err
+        assert "\\ud800" in run.out and "0.00125" in run.out
+
+
+# The containers users have: the same seven records, however they are stored.
+
+def _priced_records() -> list[str]:
+    return gzip.decompress((LOGS / "priced.jsonl.gz").read_bytes()).decode().splitlines()
+
+
+def _csv(records: list[str]) -> str:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["@timestamp", "@message"])
+    for n, record in enumerate(records):
+        writer.writerow([f"2024-07-02 09:15:{n:02d}.000", record])
+    return out.getvalue()
+
+
+CONTAINERS = {
+    "bom-crlf": lambda r: "\ufeff" + "\r\n".join(r) + "\r\n",
+    "pretty-printed": lambda r: "\n".join(json.dumps(json.loads(x), indent=2) for x in r) + "\n",
+    "json-array": lambda r: "\ufeff" + json.dumps([json.loads(x) for x in r], indent=2),
+    "insights-csv": _csv,
+    "insights-messages": lambda r: json.dumps([{"@timestamp": "2024-07-02", "@message": x} for x in r]),
+    "get-query-results": lambda r: json.dumps({
+        "results": [[{"field": "@timestamp", "value": "2024-07-02"}, {"field": "@message", "value": x}] for x in r],
+        "statistics": {"recordsMatched": len(r), "recordsScanned": len(r), "bytesScanned": 1.0}, "status": "Complete",
+    }, indent=1),
+}
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_every_container_gives_the_same_bill(container, tmp_path):
+    records = _priced_records()
+    log = tmp_path / "export"
+    log.write_text(CONTAINERS[container](records), encoding="utf-8", newline="")
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json")
+    assert run.code == 0, run.out + run.err
+    data = json.loads(run.out)
+    expected = run_cli("eval", "--input", "invocation-log", _relative(LOGS / "priced.jsonl.gz"), "--format", "json")
+    assert data["total"] == json.loads(expected.out)["total"]
+    assert data["counts"]["read"] == data["counts"]["priced"] == 7  # records, not lines
+
+
+def test_a_folder_of_gzipped_logs_is_read_recursively_in_order(tmp_path):
+    records = _priced_records()
+    for n, record in enumerate(records):
+        part = tmp_path / "AWSLogs" / "111122223333" / "BedrockModelInvocationLogs" / "us-east-1" / "2024" / "07" / f"{n:02d}"
+        part.mkdir(parents=True)
+        (part / f"20240702T{n:02d}00Z_abc.json.gz").write_bytes(gzip.compress((record + "\n").encode()))
+    (tmp_path / "AWSLogs" / "111122223333" / "BedrockModelInvocationLogs" / "us-east-1" / "2024" / "07" / "03" / "bad.json.gz").write_bytes(
+        gzip.compress(b"{not json}\n"))
+    run = run_cli("eval", "--input", "invocation-log", str(tmp_path))
+    assert run.code == 3
+    assert "records: 8 read, 7 priced, 0 failed calls (not charged), 0 not priced, 1 malformed" in run.out
+    assert "07/03/bad.json.gz: not valid JSON" in run.out
+
+
+def test_a_broken_json_array_reports_the_rest_as_unreadable(tmp_path):
+    log = tmp_path / "calls.json"
+    log.write_text("[" + _haiku() + ",\n" + _haiku() + ",\n{oops}\n, " + _haiku() + "]", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log))
+    assert run.code == 3
+    assert "records: 3 read, 2 priced" in run.out
+    assert "the rest of the file cannot be read (line 3)" in run.out
+
+
+def test_an_embedding_record_needs_no_output_count(rules):
+    line = _haiku(modelId="cohere.embed-english-v3", output={"outputBodyJson": {"embeddings": [[0.1]]}})
+    totals = totals_of_log(rules, [line, _haiku(output={})])
+    assert (totals.priced, totals.total) == (1, Decimal("0.0001"))
+    assert [u.reason for u in totals.malformed] == ["no output_tokens count in the record"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zlib
 from typing import TextIO
 
 from .. import limits
@@ -12,13 +13,12 @@ from ..bill import decimal_text, dump, render_table
 from ..cli import EXIT_OK, EXIT_UNPRICED, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..ruleset import Ruleset, load
-from ..totals import Accumulator, render_csv, where
 from ..totals import dump as dump_totals
+from ..totals import render_csv, where
 from ..totals import render_table as table
 from ..usage import Item, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
-LOG_GROUPS = ("model", "region", "day", "identity", "operation", "kind")
 HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
 
 
@@ -30,7 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("usage", "invocation-log"),
         default="usage",
         help="usage: JSON or YAML usage documents (default); invocation-log: Bedrock model invocation logs "
-        "(JSON lines, plain or .gz)",
+        "(JSON lines, plain or .gz, JSON arrays, Logs Insights CSV or JSON exports, or folders of them)",
+    )
+    parser.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help="invocation logs: application inference profiles to their models (JSON or YAML: the output of "
+        "`aws bedrock get-inference-profile`, or {profile ARN or ID: model ID})",
     )
     parser.add_argument(
         "--format",
@@ -95,7 +101,7 @@ def read_items(rules: Ruleset, paths: list[str]) -> tuple[list[Item], list[Probl
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
     if args.input == "invocation-log":
-        return _run_logs(rules.compiled, args, out)
+        return _run_logs(rules, args, out)
     if args.group_by:
         fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
@@ -118,32 +124,35 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _run_logs(compiled, args: argparse.Namespace, out: TextIO) -> int:
-    from ..logs import open_log, read_records  # start-up time: only logs need the log reader
+def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
+    from ..bedrock import containers  # start-up time: only logs need the log reader
+    from ..bedrock.logs import LogReader, check_groups, read_file  # start-up time: as above
+    from ..bedrock.profiles import load_profiles  # start-up time: as above
 
-    for key in args.group_by:
-        if key not in LOG_GROUPS and not key.startswith("tag:"):
-            raise UsageError([Problem(f"cannot group invocation logs by {key!r}; use {', '.join(LOG_GROUPS)} or tag:KEY")])
+    check_groups(args.group_by)
     group_by = args.group_by
     if args.format == "html":  # the page charts cost by model, region and day
         group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
-    accumulator = Accumulator(compiled, group_by)
-    progress = _Progress(compiled.currency) if sys.stderr.isatty() else None
-    for path in args.usage:
+    profiles = load_profiles(args.profiles) if args.profiles else None
+    reader = LogReader(rules.program, bool(group_by), profiles)
+    accumulator = rules.accumulator(group_by)
+    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
+    files = [found for path in args.usage for found in containers.files_of(path)]
+    for label, path in files:
         try:
-            lines = open_log(path)
+            raw = containers.open_binary(path)
         except OSError as error:
             raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
-        if len(args.usage) > 1:
-            accumulator.source = "<stdin>" if path == "-" else path  # add_records ends with no batch held
-        with lines:
-            records = read_records(compiled, lines, attributes=bool(group_by))
-            if progress is not None:
-                records = progress.follow(records, accumulator)
+        if len(files) > 1:
+            accumulator.source = label  # add_records ends with no batch held
+        with raw:
             try:
+                records = read_file(reader, raw)
+                if progress is not None:
+                    records = progress.follow(records, accumulator)
                 accumulator.add_records(records)
-            except (OSError, EOFError) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=path)]) from None
+            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
     if progress is not None:
         progress.done()
     totals = accumulator.result()

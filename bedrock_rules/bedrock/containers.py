@@ -1,0 +1,320 @@
+"""The files invocation logs come in, as a stream of decoded records with their places.
+
+S3 delivery writes JSON Lines (gzipped, LF or CRLF); CloudWatch Logs Insights exports
+are CSV with a `@message` column, the JSON of GetQueryResults, or a JSON array of
+objects with `@message`; people also save a record pretty-printed or an array of
+records, often with a UTF-8 BOM. Every container is read in bounded memory: JSON Lines
+one capped line at a time, JSON documents with `raw_decode` over a window that holds
+at most one record (`limits.MAX_LOG_RECORD_BYTES`) and the next chunk.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from .. import limits
+
+BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 20  # bytes read at a time when a JSON document is parsed incrementally
+_SKIP = 1 << 16  # bytes read at a time while skipping the rest of an over-long line
+_RESULTS = re.compile(r'\{\s*"results"\s*:\s*\[')
+
+
+@attrs.frozen
+class Malformed:
+    """A place in a file that holds no record: the reason why."""
+
+    reason: str
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object with each key once: a record that names a field twice is ambiguous."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise DuplicateKey(f"duplicate key {twice!r}")
+    return value
+
+
+DECODER = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_unique)
+_LENIENT = json.JSONDecoder(parse_float=Decimal)  # only to step over a record already refused
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+
+
+def decode(text: str) -> Any:
+    """One JSON value filling `text` (surrounding whitespace allowed); raises ValueError."""
+    value, end = DECODER.raw_decode(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
+    if end != len(text) and not text[end:].isspace():
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def problem(error: Exception) -> str:
+    """A decoding error as a malformed-record reason."""
+    if isinstance(error, DuplicateKey):
+        return f"duplicate key in the record: {str(error).removeprefix('duplicate key ')}"
+    if isinstance(error, RecursionError):
+        return "not a log record: nested too deeply"
+    detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+    return f"not valid JSON: {detail}"
+
+
+def too_long() -> str:
+    cap = limits.MAX_LOG_RECORD_BYTES
+    return limits.exceeded("record too long", f"more than {cap:,} bytes", f"{cap:,} bytes (16 MiB) per record")
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """A log file (or stdin for `-`) as bytes; gzip is recognised by its magic number."""
+    if path == "-":
+        raw: IO[bytes] = sys.stdin.buffer
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
+    if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), CHUNK)  # type: ignore[arg-type]
+    return raw
+
+
+def files_of(path: str) -> list[tuple[str, str]]:
+    """(label, path) of every log a path names: a folder gives its files, recursively, sorted."""
+    if path == "-":
+        return [("<stdin>", "-")]
+    folder = Path(path)
+    if not folder.is_dir():
+        return [(path, path)]
+    found = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    return [(str(p), str(p)) for p in found]
+
+
+def records(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """(line where it starts, decoded record or Malformed) for every record of a file."""
+    head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
+    start = head[len(BOM):] if head.startswith(BOM) else head
+    first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
+    if first.startswith(b"[") or first == b"{":
+        yield from _document(raw)
+    elif first.lstrip(b'"').startswith(b"@") and b"@message" in first:
+        yield from _insights_csv(raw)
+    else:
+        yield from _json_lines(raw)
+
+
+def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """Numbered lines of at most MAX_LOG_RECORD_BYTES; a longer one is None, skipped unread."""
+    cap = limits.MAX_LOG_RECORD_BYTES
+    readline = raw.readline
+    number = 0
+    while True:
+        line = readline(cap + 1)
+        if not line:
+            return
+        number += 1
+        if number == 1 and line.startswith(BOM):
+            line = line[len(BOM):]
+        if len(line) > cap and not (len(line) == cap + 1 and line.endswith(b"\n")):
+            while line and not line.endswith(b"\n"):
+                line = readline(_SKIP)
+            yield number, None
+            continue
+        yield number, line
+
+
+def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    for number, line in lines(raw):
+        if line is None:
+            yield number, Malformed(too_long())
+            continue
+        text = line.decode("utf-8", "replace")
+        if not text or text.isspace():
+            continue
+        try:
+            value = decode(text)
+        except (ValueError, RecursionError) as error:
+            yield number, Malformed(problem(error))
+            continue
+        yield number, value
+
+
+def _insights_csv(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """A Logs Insights CSV export: the record is the JSON text of the `@message` column."""
+    # The csv module's cell limit (128 KiB) is process-wide; a record may be up to the log limit.
+    csv.field_size_limit(max(csv.field_size_limit(), limits.MAX_LOG_RECORD_BYTES))
+    column: int | None = None
+    for number, line in lines(raw):
+        if line is None:
+            yield number, Malformed(too_long())
+            continue
+        text = line.decode("utf-8", "replace")
+        if not text.strip():
+            continue
+        row = next(csv.reader([text]), [])
+        if column is None:
+            column = row.index("@message")
+            continue
+        if len(row) <= column:
+            yield number, Malformed("no @message column in this row")
+            continue
+        yield number, _message(row[column])
+
+
+def _message(text: str) -> Any:
+    try:
+        return decode(text)
+    except (ValueError, RecursionError) as error:
+        return Malformed(problem(error))
+
+
+def _element(value: Any) -> Any:
+    """A record from an element of an export: itself, its `@message`, or a GetQueryResults row."""
+    if type(value) is dict and type(value.get("@message")) is str:
+        return _message(value["@message"])
+    if type(value) is list and all(type(cell) is dict and "field" in cell for cell in value):
+        message = next((cell.get("value") for cell in value if cell.get("field") == "@message"), None)
+        if type(message) is str:
+            return _message(message)
+        return Malformed("no @message field in this result row")
+    return value
+
+
+class _Invalid(Exception):
+    pass
+
+
+class _Window:
+    """A JSON text read in chunks: at most one value (capped) and a chunk are held."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        self.buf = ""
+        self.pos = 0
+        self.consumed_lines = 1
+        self.eof = False
+
+    def more(self, size: int = CHUNK) -> bool:
+        if self.eof:
+            return False
+        chunk = self.text.read(size)
+        if not chunk:
+            self.eof = True
+            return False
+        self.consumed_lines += self.buf.count("\n", 0, self.pos)
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+        return True
+
+    def line(self) -> int:
+        return self.consumed_lines + self.buf.count("\n", 0, self.pos)
+
+    def peek(self) -> str | None:
+        """The next character that is not whitespace, or None at the end."""
+        while True:
+            self.pos = _WHITESPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return None
+
+    def value(self, decoder: json.JSONDecoder = DECODER) -> Any:
+        """The JSON value at the position; more is read until it is whole or too long."""
+        cap = limits.MAX_LOG_RECORD_BYTES
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.buf, self.pos)
+            except DuplicateKey:
+                self.value(_LENIENT)  # past the refused value, so the next one can be read
+                raise
+            except (ValueError, RecursionError) as error:
+                held = len(self.buf) - self.pos
+                if held > cap:
+                    raise _Invalid(too_long()) from None
+                if not self.more(max(CHUNK, held)):
+                    raise _Invalid(problem(error)) from None
+                continue
+            self.pos = end
+            return value
+
+    def starts(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        if len(self.buf) - self.pos < 64:
+            self.more()
+        return pattern.match(self.buf, self.pos)
+
+
+def _document(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """Pretty-printed records, arrays of records or of exports' rows, GetQueryResults JSON."""
+    window = _Window(raw)
+    try:
+        while (char := window.peek()) is not None:
+            if char == "[":
+                window.pos += 1
+                yield from _array(window)
+            elif char == "{" and (match := window.starts(_RESULTS)):
+                window.pos = match.end()
+                yield from _array(window)
+                _rest_of_object(window)
+            else:
+                line = window.line()
+                try:
+                    yield line, _element(window.value())
+                except DuplicateKey as error:
+                    yield line, Malformed(problem(error))
+    except _Invalid as error:
+        yield window.line(), Malformed(f"{error}; the rest of the file cannot be read")
+
+
+def _array(window: _Window) -> Iterator[tuple[int, Any]]:
+    """The elements of an array whose `[` was just read."""
+    if window.peek() == "]":
+        window.pos += 1
+        return
+    while True:
+        window.peek()
+        line = window.line()
+        try:
+            yield line, _element(window.value())
+        except DuplicateKey as error:
+            yield line, Malformed(problem(error))
+        char = window.peek()
+        window.pos += 1
+        if char == "]":
+            return
+        if char != ",":
+            raise _Invalid("not valid JSON: expected ',' or ']' between records")
+
+
+def _rest_of_object(window: _Window) -> None:
+    """The keys after `results` in a GetQueryResults object (statistics, status): skipped."""
+    while True:
+        char = window.peek()
+        window.pos += 1
+        if char == "}":
+            return
+        if char != ",":
+            raise _Invalid("not valid JSON: expected ',' or '}'")
+        window.peek()
+        window.value()
+        if window.peek() != ":":
+            raise _Invalid("not valid JSON: expected ':'")
+        window.pos += 1
+        window.peek()
+        window.value()

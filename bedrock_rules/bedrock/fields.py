@@ -1,0 +1,91 @@
+"""Which fields of an invocation-log record feed which usage fields: one table.
+
+A new field AWS adds is one line here (and one row in docs/logs.md). A path is read
+from the record; `output.outputBodyJson[]` means "each event of a streamed response"
+(read from the last event back). The first path that holds a value gives the field.
+
+`when_undeclared` says what happens when the usage kind the rules use for the call
+does not declare the field: `refuse` a value other than `neutral` (a nonzero count the
+rules cannot price is reported, never dropped), or `omit` it (it only describes the call).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+BODY = "output.outputBodyJson"
+EVENTS = "output.outputBodyJson[]"
+REQUEST = "input.inputBodyJson"
+
+
+@attrs.frozen
+class Source:
+    usage_field: str
+    paths: tuple[str, ...]
+    neutral: object  # the value that costs nothing extra: 0, `standard`
+    when_undeclared: str  # "refuse" or "omit"
+
+
+TOKEN_FIELDS: tuple[Source, ...] = (
+    Source("input_tokens", (
+        "input.inputTokenCount",
+        f"{BODY}.usage.inputTokens",  # Converse
+        f"{EVENTS}.metadata.usage.inputTokens",  # ConverseStream's metadata event
+        f"{EVENTS}.amazon-bedrock-invocationMetrics.inputTokenCount",  # a stream's last event
+    ), 0, "refuse"),
+    Source("output_tokens", (
+        "output.outputTokenCount",
+        f"{BODY}.usage.outputTokens",
+        f"{EVENTS}.metadata.usage.outputTokens",
+        f"{EVENTS}.amazon-bedrock-invocationMetrics.outputTokenCount",
+    ), 0, "refuse"),
+    Source("cache_read_tokens", (
+        "input.cacheReadInputTokenCount",
+        f"{BODY}.usage.cacheReadInputTokens",  # Converse
+        f"{EVENTS}.metadata.usage.cacheReadInputTokens",
+        f"{BODY}.usage.cache_read_input_tokens",  # Anthropic InvokeModel body
+        f"{EVENTS}.amazon-bedrock-invocationMetrics.cacheReadInputTokenCount",
+        f"{EVENTS}.message.usage.cache_read_input_tokens",  # Anthropic stream: message_start
+        f"{EVENTS}.usage.cache_read_input_tokens",  # Anthropic stream: message_delta
+    ), 0, "refuse"),
+    Source("cache_write_tokens", (
+        "input.cacheWriteInputTokenCount",
+        f"{BODY}.usage.cacheWriteInputTokens",
+        f"{EVENTS}.metadata.usage.cacheWriteInputTokens",
+        f"{BODY}.usage.cache_creation_input_tokens",
+        f"{EVENTS}.amazon-bedrock-invocationMetrics.cacheWriteInputTokenCount",
+        f"{EVENTS}.message.usage.cache_creation_input_tokens",
+        f"{EVENTS}.usage.cache_creation_input_tokens",
+    ), 0, "refuse"),
+    # The tier's log field is not confirmed from a published record: the request body's
+    # `serviceTier` (a string or `{"type": …}`), or the record's or response's own.
+    Source("service_tier", (
+        f"{REQUEST}.serviceTier", "serviceTier", f"{BODY}.serviceTier", f"{EVENTS}.metadata.serviceTier",
+    ), "standard", "refuse"),
+    Source("latency", (f"{REQUEST}.performanceConfig.latency", "performanceConfig.latency"), "standard", "refuse"),
+    Source("inference_region", ("inferenceRegion",), None, "omit"),
+)
+
+# Counts a record must carry when the rules price them for its model (an embedding's
+# output is "not applicable"): without them the record is malformed, not billed 0.
+REQUIRED_COUNTS = ("input_tokens", "output_tokens")
+
+# Guardrail units, as AWS counts them per policy in `invocationMetrics.usage`.
+GUARDRAIL_UNITS: tuple[tuple[str, str], ...] = (
+    ("contentPolicyUnits", "content_policy_units"),
+    ("contentPolicyImageUnits", "content_policy_image_units"),
+    ("topicPolicyUnits", "topic_policy_units"),
+    ("wordPolicyUnits", "word_policy_units"),
+    ("sensitiveInformationPolicyUnits", "sensitive_information_policy_units"),
+    ("sensitiveInformationPolicyFreeUnits", "sensitive_information_policy_free_units"),
+    ("contextualGroundingPolicyUnits", "contextual_grounding_policy_units"),
+    ("automatedReasoningPolicyUnits", "automated_reasoning_policy_units"),
+)
+
+# Service tier and latency spellings, to the usage values the rules declare.
+TIERS = {"default": "standard", "standard": "standard", "priority": "priority", "flex": "flex"}
+LATENCIES = {"standard": "standard", "optimized": "optimized"}
+
+# `modelId` prefixes of the system-defined cross-region inference profiles.
+GLOBAL_PREFIX = "global"
+GEOGRAPHIES = ("us", "eu", "apac", "jp", "au", "us-gov")
