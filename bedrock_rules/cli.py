@@ -36,7 +36,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 MAX_PERCENT_EXPONENT = 1_000_000
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot", "lsp")
+COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot", "init", "lsp")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
