@@ -116,6 +116,14 @@ def test_a_rule_file_with_a_typo_and_a_gap(rules, in_tmp):
         seen["formatting"] = await asyncio.wait_for(editor.client.text_document_formatting_async(lsp.DocumentFormattingParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri), options=lsp.FormattingOptions(tab_size=2, insert_spaces=True),
         )), TIMEOUT)
+        # The analyst fixes the typo, unsaved: the diagnostics follow the text in the editor.
+        async with editor.published:
+            del editor.diagnostics[uri]
+        editor.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text.replace("= stabilty:", "= stability:"))],
+        ))
+        seen["fixed"] = await editor.diagnostics_of(uri)
 
     session(in_tmp, script)
 
@@ -144,6 +152,9 @@ def test_a_rule_file_with_a_typo_and_a_gap(rules, in_tmp):
     labels = [item.label for item in seen["completion"].items]
     assert "sdxl-1.0" in labels and "sdxl-0.8" in labels
     assert all(label.startswith("sdxl-") for label in labels)
+
+    assert [d.code for d in seen["fixed"]] == ["BR302"]
+    assert (seen["fixed"][0].range.start.line, seen["fixed"][0].range.start.character) == (15, 13)
 
     [edit] = seen["formatting"]
     formatted = run_cli("fmt", "-", stdin=text)
@@ -174,6 +185,8 @@ def test_definition_references_and_symbols(in_tmp):
             text_document=document, position=position(text, 12, "image"))), TIMEOUT)
         seen["field"] = await asyncio.wait_for(editor.client.text_document_definition_async(lsp.DefinitionParams(
             text_document=document, position=position(text, 12, "images"))), TIMEOUT)
+        seen["model"] = await asyncio.wait_for(editor.client.text_document_hover_async(lsp.HoverParams(
+            text_document=document, position=at_row)), TIMEOUT)
         seen["symbols"] = await asyncio.wait_for(editor.client.text_document_document_symbol_async(
             lsp.DocumentSymbolParams(text_document=document)), TIMEOUT)
 
@@ -190,6 +203,11 @@ def test_definition_references_and_symbols(in_tmp):
     assert shared[region.range.start.line].startswith("region us-east-1")
     assert "**kind `image`**" in seen["kind"].contents.value and "`steps`" in seen["kind"].contents.value
     assert all(loc.uri.endswith("/rules/shared.rules") for loc in seen["field"])
+    model_hover = seen["model"].contents.value
+    assert model_hover.startswith("**model `sdxl-1.0`** SDXL 1.0 (provider `stability`)")
+    assert "model ids: `stability.stable-diffusion-xl-v1`" in model_hover
+    assert "images: 0.04 USD each — `rules/stability.rules:17`" in model_hover
+    assert "model_hours: 49.86 USD each — `rules/stability.rules:23`" in model_hover
     names = [s.name for s in seen["symbols"]]
     assert names[0] == "stability" and [c.name for c in seen["symbols"][0].children] == ["sdxl-0.8", "sdxl-1.0"]
     assert "prices image" in names and "prices provisioned" in names
