@@ -30,13 +30,15 @@ from .examples import document
 from .interpreter import evaluate_items
 from .program import KindSpec, PriceRule, Program
 from .ruleset import BUNDLED_NAME, load
-from .semantics import compile_condition, describe, expr_fields, fields_of
+from .semantics import compile_condition, conjuncts, describe, expr_fields, fields_of
 from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
 OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
+UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
+ONLY_ANY_REGION = "BR310"
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -88,7 +90,8 @@ def check(path: str | Path | None = None) -> Report:
 def analyse(program: Program) -> list[Finding]:
     """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
-        *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_examples(program),
+        *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
+        *_only_any_region(program), *_examples(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -312,7 +315,8 @@ class _Search:
     def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
             models = self.program.models
-            chosen = [n for n in models if n in {self.program.aliases.get(x, x) for x in named}]
+            canonical = {self.program.aliases.get(x, x) for x in named}
+            chosen = [n for n in models if n in canonical]
             chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
                        if any(info.provider == p for info in models.values())]
             chosen += [n for n in models if n not in chosen][:1]
@@ -438,7 +442,7 @@ def _overlaps(program: Program) -> list[Finding]:
     # One finding per pair of rows, naming every quantity they both price.
     pairs: dict[tuple, tuple[PriceRule, PriceRule, list[str], _Found]] = {}
     for (kind, quantity, _), rules in groups.items():
-        for first, second in itertools.combinations(rules, 2):
+        for first, second in _candidate_pairs(rules, program.kinds[kind], program.aliases):
             rows = (_row(first), _row(second))
             if rows in pairs:
                 if quantity not in pairs[rows][2]:
@@ -458,6 +462,119 @@ def _overlaps(program: Program) -> list[Finding]:
             message = f"this rule and the one at {first.where} both price {what} for the same `{first.kind}` usage"
         findings.append(Finding(OVERLAP, message, second.span, example=found.item, related=(first.span,)))
     return findings
+
+
+def _candidate_pairs(rules: Sequence[PriceRule], kind: KindSpec, aliases: Mapping[str, str]) -> Iterable[tuple[PriceRule, PriceRule]]:
+    """The pairs of rules that might match one usage, in file order, without trying all n² pairs.
+
+    Rules are bucketed by the values their conditions allow for the model (then the
+    region) field: two rules that allow no common model can never match one usage. In a
+    bucket, rules whose conditions bound one number (`x <= 512`, `x > 512`) are sorted
+    by the lower bound and swept, pairing only intervals that intersect. A table of n
+    rows for n models is then n buckets of one rule, not n² searches.
+    """
+    order = {id(rule): i for i, rule in enumerate(rules)}
+    pairs: set[tuple[int, int]] = set()
+    for bucket in _buckets(rules, [f for f in (kind.model_field, kind.region_field) if f is not None], aliases):
+        for first, second in _swept(bucket):
+            a, b = sorted((order[id(first)], order[id(second)]))
+            pairs.add((a, b))
+    for a, b in sorted(pairs):
+        yield rules[a], rules[b]
+
+
+def _allowed(rule: PriceRule, field: str, aliases: Mapping[str, str]) -> frozenset[str] | None:
+    """The values a rule's top-level conditions allow for `field`; None when they do not restrict it."""
+    allowed: frozenset[str] | None = None
+    for cond in conjuncts(rule.conditions):
+        if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and isinstance(cond.value, m.Word):
+            values = frozenset({cond.value.text})
+        elif isinstance(cond, m.Member) and cond.field == field and not cond.negated:
+            values = frozenset(cond.values)
+        else:
+            continue
+        values = frozenset(aliases.get(v, v) for v in values)  # a model by any of its names
+        allowed = values if allowed is None else allowed & values
+    return allowed
+
+
+def _buckets(rules: Sequence[PriceRule], fields: Sequence[str], aliases: Mapping[str, str]) -> list[list[PriceRule]]:
+    """Groups of rules such that two rules that can match one usage share a group."""
+    if not fields or len(rules) < 2:
+        return [list(rules)]
+    field, rest = fields[0], fields[1:]
+    by_value: dict[str, list[PriceRule]] = defaultdict(list)
+    anywhere = []
+    for rule in rules:
+        allowed = _allowed(rule, field, aliases)
+        if allowed is None:
+            anywhere.append(rule)
+        else:
+            for value in allowed:
+                by_value[value].append(rule)
+    if not by_value:
+        return _buckets(rules, rest, aliases)
+    buckets = []
+    for bucket in by_value.values():
+        buckets.extend(_buckets([*bucket, *anywhere], rest, aliases))
+    if len(anywhere) > 1:
+        buckets.extend(_buckets(anywhere, rest, aliases))
+    return buckets
+
+
+def _swept(rules: Sequence[PriceRule]) -> Iterable[tuple[PriceRule, PriceRule]]:
+    """Pairs of rules whose bounds on one number may intersect (all pairs when they do not all bound one)."""
+    intervals = [_interval(rule) for rule in rules]
+    fields = {iv[0] for iv in intervals if iv is not None}
+    if len(rules) < 3 or None in intervals or len(fields) != 1:
+        yield from itertools.combinations(rules, 2)
+        return
+    # Sort by lower bound; a rule pairs with the later ones that start before it ends.
+    ordered = sorted(zip(intervals, rules, strict=True), key=lambda x: _low_key(x[0][1]))  # type: ignore[index]
+    for i, ((_, tier), rule) in enumerate(ordered):  # type: ignore[misc]
+        for (_, other), later in ordered[i + 1:]:  # type: ignore[misc]
+            if not _may_meet(tier, other):
+                break
+            yield rule, later
+
+
+def _interval(rule: PriceRule) -> tuple[str, _Tier] | None:
+    """The range one numeric field takes under a rule's top-level comparisons, if it has exactly one such field."""
+    found: dict[str, _Tier] = {}
+    for cond in conjuncts(rule.conditions):
+        simple = _simple_compare(cond)
+        if simple is None:
+            continue
+        field, op, value = simple
+        tier = _Tier.of(op, value, rule.span)
+        found[field] = _meet(found[field], tier) if field in found else tier
+    if len(found) != 1:
+        return None
+    return next(iter(found.items()))
+
+
+def _meet(a: _Tier, b: _Tier) -> _Tier:
+    lo, lo_closed = max((a.lo, a.lo_closed), (b.lo, b.lo_closed), key=lambda x: _low_key(_Tier(x[0], x[1], None, False, "", a.span)))
+    hi, hi_closed = min((a.hi, a.hi_closed), (b.hi, b.hi_closed), key=lambda x: _high_key(x[0], x[1]))
+    return _Tier(lo, lo_closed, hi, hi_closed, a.text, a.span)
+
+
+def _low_key(tier: _Tier) -> tuple[int, Decimal, int]:
+    # Unbounded first; at one value, a closed bound (`>= 5`) starts before an open one (`> 5`).
+    return (0, Decimal(0), 0) if tier.lo is None else (1, tier.lo, 0 if tier.lo_closed else 1)
+
+
+def _high_key(hi: Decimal | None, closed: bool) -> tuple[int, Decimal, int]:
+    return (1, Decimal(0), 0) if hi is None else (0, hi, 1 if closed else 0)
+
+
+def _may_meet(earlier: _Tier, later: _Tier) -> bool:
+    """Whether `later` (which starts no lower) starts before `earlier` ends."""
+    if earlier.hi is None or later.lo is None:
+        return True
+    if later.lo != earlier.hi:
+        return later.lo < earlier.hi
+    return later.lo_closed and earlier.hi_closed
 
 
 def _price_text(rule: PriceRule) -> str:
@@ -539,7 +656,43 @@ def _gaps(program: Program) -> list[Finding]:
 
             findings.extend(_key_gaps(table, rows, rules_of, search))
             findings.extend(_column_gaps(table, rows, rules_of, search))
+    findings.extend(_when_gaps(program))
     return findings
+
+
+def _when_gaps(program: Program) -> Iterable[Finding]:
+    """Tables split by `when x < 10` / `when x > 10` (all else equal) that leave a hole, as condition columns can."""
+    groups: dict[tuple, list[tuple[_Tier, m.PriceTable, m.Condition]]] = defaultdict(list)
+    for rule_file in program.files:
+        for table in rule_file.statements:
+            if not isinstance(table, m.PriceTable) or table.when is None or table.kind not in program.kinds:
+                continue
+            parts = conjuncts([table.when])
+            for i, part in enumerate(parts):
+                simple = _simple_compare(part)
+                if simple is None:
+                    continue
+                field, op, value = simple
+                rest = tuple(sorted(describe(p) for j, p in enumerate(parts) if j != i))
+                key = (table.kind, field, tuple(sorted(table.regions)), rest)
+                groups[key].append((_Tier.of(op, value, part.span), table, part))
+    for (kind, field, _, _), tiered in groups.items():
+        if len(tiered) < 2:
+            continue
+        search = _Search(program, program.kinds[kind])
+        hole = _hole([tier for tier, _, _ in tiered], _integral(search, field))
+        if hole is None:
+            continue
+        value, below, above = hole
+        table, part = next((table, part) for tier, table, part in tiered if tier is above)
+        rows = {cell.span.line for row in table.rows for cell in row}
+        rule = next((r for r in program.rules if r.span.path == table.span.path and r.span.line in rows), None)
+        if rule is None:
+            continue
+        conditions = [c for c in conjuncts(rule.conditions) if c != part]
+        finding = _gap_finding(search, conditions, field, value, below, above, " (the tables' `when`)")
+        if finding is not None:
+            yield finding
 
 
 def _key_gaps(table, rows, rules_of, search: _Search) -> Iterable[Finding]:
@@ -727,6 +880,130 @@ def _admits(rule: PriceRule, field: str, value: str) -> bool:
         if isinstance(cond, m.Member) and cond.field == field and (value in cond.values) == cond.negated:
             return False
     return True
+
+
+# Billable quantities no rule charges -------------------------------------------------
+
+
+def _uncharged(program: Program) -> list[Finding]:
+    """Billable quantities that no rule charges at all (BR308), or that some models of a
+    kind are charged for and another model, where it is priced, neither charges, frees
+    nor refuses (BR309). `eval` refuses such usage when the quantity is nonzero; `check`
+    says so before any usage meets it."""
+    declared: dict[tuple[str, str], m.Span] = {}
+    for rule_file in program.files:
+        for kind in (s for s in rule_file.statements if isinstance(s, m.Kind)):
+            for part in (*kind.fields, *kind.derived):
+                declared[(kind.name, part.name)] = part.span
+    findings = []
+    for kind in program.kinds.values():
+        rules = [r for r in program.rules if r.kind == kind.name]
+        charged = {r.quantity for r in rules}
+        if not rules and not program.frees.get(kind.name):
+            continue  # a kind no rule prices at all is refused whole, with its own message
+        for quantity in program.quantities.get(kind.name, ()):
+            if quantity not in charged:
+                message = (
+                    f"`{quantity}` of `{kind.name}` is a billable quantity no rule charges: usage with it is refused; "
+                    "price it, mark it `free` or refuse it in a table, or declare it without a unit if it is not billed"
+                )
+                findings.append(Finding(UNCHARGED, message, declared.get((kind.name, quantity), kind.span)))
+        findings.extend(_uncharged_for_model(program, kind, rules))
+    return findings
+
+
+def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[PriceRule]) -> Iterable[Finding]:
+    model_field, region_field = kind.model_field, kind.region_field
+    if model_field is None:
+        return
+    fields = {f.name for f in kind.fields}
+    regions: list[str | None] = list(program.regions) if region_field is not None else [None]
+    by_model = program.by_model.get(kind.name, {})
+    unindexed = program.unindexed.get(kind.name, ())
+    charged_for: dict[str, list[str]] = defaultdict(list)  # quantity -> models some rule charges it for
+    for model in program.models:
+        for rule in (*by_model.get(model, ()), *unindexed):
+            if _admits(rule, model_field, model) and model not in charged_for[rule.quantity]:
+                charged_for[rule.quantity].append(model)
+    search = _Search(program, kind)
+    for model in program.models:
+        own = [r for r in (*by_model.get(model, ()), *unindexed) if _admits(r, model_field, model)]
+        if not any(r in by_model.get(model, ()) for r in own):
+            continue  # the kind does not price this model anywhere: nothing forgotten
+        for quantity in program.quantities.get(kind.name, ()):
+            others = [o for o in charged_for.get(quantity, ()) if o != model]
+            if not others or quantity not in fields:
+                continue
+            missing = []
+            for region in regions:
+                here = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
+                if not here or any(r.quantity == quantity for r in here):
+                    continue
+                at = [m.Equals(model_field, m.Word(model))]
+                if region is not None:
+                    at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
+                found = search.find(at)
+                if found.item is not None:
+                    missing.append((region, found.item))
+            if not missing:
+                continue
+            where = "" if regions == [None] else " in " + ", ".join(str(r) for r, _ in missing)
+            message = (
+                f"`{quantity}` of `{kind.name}` is charged for model {others[0]} but not for model {model}{where}: "
+                "such usage is refused; price it, mark it `free` or refuse it with a reason in a table"
+            )
+            example = (*missing[0][1], (quantity, 1))
+            yield Finding(UNCHARGED_FOR_MODEL, message, next(r for r in own if r in by_model.get(model, ())).span, example=example)
+
+
+# Regions only `in any` tables price -------------------------------------------------
+
+
+def _only_any_region(program: Program) -> list[Finding]:
+    """A region no rule names while tables list regions: what a new `region` line picks up.
+
+    Such a region is priced by every `in any` table and by none of the tables that list
+    their regions: usually a region just added, whose per-region prices are not written yet.
+    """
+    tables = [s for f in program.files for s in f.statements if isinstance(s, m.PriceTable)]
+    listed = [t for t in tables if t.regions]
+    anywhere = [t.span.where for t in tables if t.any_region]
+    if not listed or not anywhere:
+        return []
+    named: set[str] = {r for t in listed for r in t.regions}
+    conditions = [c for rule in program.rules for c in rule.conditions]
+    conditions += [g.condition for gs in program.guards.values() for g in gs if g.condition is not None]
+    conditions += [c for fs in program.frees.values() for f in fs for c in f.conditions]
+    for cond in conditions:
+        named |= _words(cond)
+    for f in program.files:
+        for statement in f.statements:
+            if isinstance(statement, m.Offer):
+                named |= set(statement.regions)
+            elif isinstance(statement, m.Example):
+                named |= {v.text for item in statement.items for _, v in item.fields if isinstance(v, m.Word)}
+    findings = []
+    for name, region in program.regions.items():
+        if name not in named:
+            message = (
+                f"region {name} is named by no rule: the `in any` tables ({', '.join(anywhere)}) price there, "
+                "and no table that lists its regions does; list it where it is sold, or leave it out"
+            )
+            findings.append(Finding(ONLY_ANY_REGION, message, region.span))
+    return findings
+
+
+def _words(cond: m.Condition) -> set[str]:
+    """The names a condition compares a field with."""
+    if isinstance(cond, (m.AllOf, m.AnyOf)):
+        return set().union(*(_words(p) for p in cond.parts))
+    if isinstance(cond, m.Not):
+        return _words(cond.part)
+    if isinstance(cond, m.Member):
+        return set(cond.values)
+    if isinstance(cond, m.Equals) and isinstance(cond.value, m.Word):
+        return {cond.value.text}
+    return set()
 
 
 # Worked examples -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
 from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program
-from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, fields_of, to_plain
+from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, expr_fields, fields_of, to_plain
 
 
 def compile_files(files: Sequence[m.RuleFile], sources: Mapping[str, Sequence[str]], root: str) -> Program:
@@ -90,6 +90,8 @@ class _Compiler:
                     by_model[rule.kind][name].append(rule)
             if rule.quantity not in quantities[rule.kind]:
                 quantities[rule.kind].append(rule.quantity)
+        for name, billable in _billable(self.kinds, rules, guards, frees).items():
+            quantities[name].extend(q for q in billable if q not in quantities[name])
         return Program(
             root=self.root,
             currency=currency,
@@ -371,6 +373,17 @@ class _Compiler:
 
     def _table(self, table: m.PriceTable, kind: KindSpec) -> list[PriceRule]:
         common: list[m.Condition] = []
+        if table.any_region and kind.region_field is None:
+            self.error("BR200", f"kind `{kind.name}` has no region field; remove `in any`", table.span)
+            return []
+        if not table.regions and not table.any_region and kind.region_field is not None:
+            # A new `region` line must not silently join a table: the table says where it applies.
+            self.error(
+                "BR220",
+                f"this table does not say where it applies: add `in REGION, …` or `in any` (kind `{kind.name}` has a region)",
+                table.span,
+            )
+            return []
         if table.regions:
             region_field = kind.region_field
             if region_field is None:
@@ -601,3 +614,36 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
     return None
 
 
+
+
+def _billable(
+    kinds: Mapping[str, KindSpec], rules: Sequence[PriceRule], guards: Sequence[Guard], frees: Sequence[FreeRule]
+) -> dict[str, list[str]]:
+    """Per kind, the quantities that are billable without a rule charging them.
+
+    A count, decimal or derived quantity with a unit is billable unless it is an input:
+    read by a derived quantity or by a condition (of a table, `refuse`, `require` or
+    `free`). A nonzero billable quantity that no matching rule charges or frees refuses
+    the item, so a quantity the rules forgot can never be priced 0.
+    """
+    read: dict[str, set[str]] = defaultdict(set)
+    for rule in rules:
+        for cond in rule.conditions:
+            read[rule.kind] |= fields_of(cond)
+    for guard in guards:
+        if guard.condition is not None:
+            for name in guard.kinds:
+                read[name] |= fields_of(guard.condition)
+    for free in frees:
+        for cond in free.conditions:
+            for name in free.kinds:
+                read[name] |= fields_of(cond)
+    billable: dict[str, list[str]] = {}
+    for name, kind in kinds.items():
+        inputs = set(read[name])
+        for derived in kind.derived:
+            inputs |= expr_fields(derived.expr)
+        measured = [f.name for f in kind.fields if f.unit is not None and t.is_numeric(f.type)]
+        measured += [d.name for d in kind.derived if d.unit is not None]
+        billable[name] = [q for q in measured if q not in inputs]
+    return billable

@@ -124,6 +124,8 @@ class Diff:
     rules: tuple[RuleChange, ...]
     statements: tuple[StatementChange, ...]
     documents: tuple[DocumentDiff, ...]
+    # Regions the new rules declare and the old did not, each with the `in any` tables that price there.
+    new_regions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def compared(self) -> tuple[DocumentDiff, ...]:
@@ -195,7 +197,25 @@ def compare(old: Program, new: Program, documents: Sequence[tuple[str, Sequence[
         changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
-    return Diff(old.currency, new.currency, rules, statements, tuple(diffs))
+    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new))
+
+
+def new_regions(old: Program, new: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What each region new to the rules picks up: the `in any` tables, which price there without naming it."""
+    anywhere = tuple(
+        table.span.where
+        for rule_file in new.files for table in rule_file.statements
+        if isinstance(table, m.PriceTable) and table.any_region
+    )
+    return tuple((region, anywhere) for region in new.regions if region not in old.regions)
+
+
+def _region_lines(diff: Diff) -> list[str]:
+    lines = []
+    for region, tables in diff.new_regions:
+        picked = f"priced by the `in any` tables at {', '.join(tables)}" if tables else "no `in any` table prices there"
+        lines.append(f"new region {region}: {picked}")
+    return lines
 
 
 def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int]:
@@ -212,8 +232,8 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
         return found
 
     before, after = keyed(old), keyed(new)
+    unchanged = _same_charges(before, after)
     changes: list[ChargeChange] = []
-    unchanged = 0
     for key in [*before, *(k for k in after if k not in before)]:
         old_charge = before.get(key, (None, None))[1]
         new_charge = after.get(key, (None, None))[1]
@@ -226,6 +246,28 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
         changes.append(ChargeChange(item.index, item.name, item.kind, charge_key, charge.what, old_amount, new_amount))
     changes.sort(key=lambda c: c.item)
     return changes, unchanged
+
+
+def _same_charges(before: dict[tuple, tuple[Any, Charge, str]], after: dict[tuple, tuple[Any, Charge, str]]) -> int:
+    """Drop the charges whose key changed but not what the item pays: same item, quantity,
+    amount charged, rate and amount. A table that gains a condition column (`mode`) gives
+    its rules new ids; a charge priced the same is the same charge, not one removed and
+    one added. Returns how many pairs were dropped."""
+    def what(entry: tuple[Any, Charge, str]) -> tuple[Any, ...]:
+        item, charge, _ = entry
+        return item.index, charge.what, charge.quantity, charge.rate, charge.per, charge.amount, charge.note
+
+    waiting: dict[tuple[Any, ...], list[tuple]] = {}
+    for key in [k for k in after if k not in before]:
+        waiting.setdefault(what(after[key]), []).append(key)
+    paired = 0
+    for key in [k for k in before if k not in after]:
+        candidates = waiting.get(what(before[key]))
+        if candidates:
+            del after[candidates.pop(0)]
+            del before[key]
+            paired += 1
+    return paired
 
 
 def compare_rules(old: Program, new: Program) -> tuple[tuple[RuleChange, ...], tuple[StatementChange, ...]]:
@@ -371,6 +413,7 @@ def render_table(diff: Diff) -> str:
     out = [_summary(diff)]
     if diff.old_currency != diff.currency:
         out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
+    out.extend(visible(line) for line in _region_lines(diff))
     if diff.rules or diff.statements:
         rows = [("change", "rule", "old", "new")]
         rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
@@ -435,6 +478,8 @@ def render_markdown(diff: Diff) -> str:
     out.extend(["", "<details><summary>Details</summary>", ""])
     if diff.old_currency != diff.currency:
         out.extend([f"The currency changes from {diff.old_currency} to {diff.currency}.", ""])
+    if diff.new_regions:
+        out.extend(["#### New regions", "", *(f"- {markdown(line)}" for line in _region_lines(diff)), ""])
     if diff.rules or diff.statements:
         out.extend(["#### Rules", "", "| change | rule | old | new |", "| --- | --- | --- | --- |"])
         for r in diff.rules:
@@ -495,6 +540,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
             {"change": s.change, "statement": s.statement, "reason": s.reason, "kinds": list(s.kinds), "rule": s.where}
             for s in diff.statements
         ],
+        "new_regions": [{"region": region, "tables": list(tables)} for region, tables in diff.new_regions],
         "documents": [
             {
                 "document": d.source,

@@ -58,6 +58,13 @@ def priced_rules(rules: Ruleset) -> list[PriceRule]:
 
 
 def uncovered(rules: Ruleset, results: list[ExampleResult]) -> list[PriceRule]:
-    """The price rules no example's bill used, in file order."""
-    used = {charge.rule_id for r in results if r.bill for item in r.bill.items for charge in item.charges}
+    """The price rules no example's bill used for a nonzero quantity, in file order.
+
+    A line for 0 tokens proves nothing about the rate, so it does not count as a test.
+    """
+    used = {
+        charge.rule_id
+        for r in results if r.bill for item in r.bill.items for charge in item.charges
+        if charge.quantity != 0
+    }
     return [rule for rule in priced_rules(rules) if rule.id not in used]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from . import limits
+from . import limits, parsecache
 from . import model as m
 from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
@@ -93,12 +93,18 @@ def compile_sources(
         if shown in parsed:
             files.append(parsed[shown])
             continue
+        cached = parsecache.load(text, shown)
+        if cached is not None:
+            files.append(cached)
+            continue
         from .parser import parse  # start-up time: lark is imported only when a file is not prebuilt
 
         try:
             files.append(parse(text, shown))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
+            continue
+        parsecache.store(text, shown, files[-1])
     if unread or diagnostics:
         raise RuleFileError([*unread, *diagnostics])
     return compile_files(files, {shown: text.splitlines() for shown, text in texts.items()}, root)

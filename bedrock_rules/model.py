@@ -374,6 +374,7 @@ class PriceTable:
         converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
     )
     span: Span = _span()
+    any_region: bool = False  # `in any`: every region, including those declared later
 
 
 # Availability, constraints, free items --------------------------------------

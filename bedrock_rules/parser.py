@@ -325,6 +325,7 @@ class _Builder(Transformer):
     def prices(self, meta, children):
         kind = self._word(children[0])
         regions: tuple[str, ...] = ()
+        any_region = False
         when = charging = None
         columns: tuple = ()
         rows = []
@@ -341,6 +342,7 @@ class _Builder(Transformer):
                 seen.add(part)
             if isinstance(child, tuple) and child and child[0] == "regions":
                 regions = child[1]
+                any_region = child[1] == ()
             elif isinstance(child, tuple) and child and child[0] == "when":
                 when = child[1]
             elif isinstance(child, m.Charging):
@@ -349,11 +351,15 @@ class _Builder(Transformer):
                 columns = child[1]
             elif isinstance(child, tuple) and child and child[0] == "row":
                 rows.append(child[1])
-        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta))
+        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), any_region=any_region)
 
     # scope: "in" names
     def scope_regions(self, meta, children):
         return ("regions", children[0])
+
+    # scope: "in" "any"
+    def scope_any_region(self, meta, children):
+        return ("regions", ())
 
     # scope: "when" condition
     def scope_when(self, meta, children):

@@ -122,7 +122,7 @@ class Program:
     rules: tuple[PriceRule, ...]
     by_model: Mapping[str, Mapping[str, tuple[PriceRule, ...]]]
     unindexed: Mapping[str, tuple[PriceRule, ...]]
-    quantities: Mapping[str, tuple[str, ...]]  # per kind, the quantities some rule charges
+    quantities: Mapping[str, tuple[str, ...]]  # per kind, the billable quantities (compiler._billable)
     guards: Mapping[str, tuple[Guard, ...]]
     frees: Mapping[str, tuple[FreeRule, ...]]
     examples: tuple[m.Example, ...]

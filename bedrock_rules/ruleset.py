@@ -9,6 +9,7 @@ from typing import Any
 from .bill import Bill
 from .errors import Problem
 from .interpreter import Pricer, evaluate_items
+from .limits import MAX_ITEMS
 from .loader import BUNDLED_NAME, load_program
 from .model import Example
 from .program import Program
@@ -61,10 +62,20 @@ class Ruleset:
 
     def evaluate(self, document: Mapping[str, Any], source: str | None = None) -> Bill:
         """Price a usage document (`{"usage": [...]}`); raises UsageError when refused."""
+        if type(document) is dict and len(document) == 1:
+            usage = document.get("usage")
+            if type(usage) is list and len(usage) <= MAX_ITEMS:
+                bill = self._shared_pricer().bill(usage, source)  # the same bill, from the plans
+                if bill is not None:
+                    return bill
         return self.evaluate_items(items_of(document, source), source)
 
     def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None) -> Bill:
         """Price usage items given one by one, without building a document."""
+        items = list(items)
+        bill = self._shared_pricer().bill(items, source)
+        if bill is not None:
+            return bill
         checked, problems = self.check_items(items, source)
         return self.bill(checked, problems)
 

@@ -93,13 +93,24 @@ def _value_text(value: m.Value) -> str:
     return value.text if isinstance(value, (m.Word, m.Text)) else str(getattr(value, "value", value))
 
 
+_LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
 def describe_expr(expr: m.Expr) -> str:
     if isinstance(expr, m.Number):
         return str(expr.value)
     if isinstance(expr, m.FieldRef):
         return expr.name
     if isinstance(expr, m.Binary):
-        return f"{describe_expr(expr.left)} {expr.op} {describe_expr(expr.right)}"
+        # Parentheses where the tree needs them, so that two different expressions never
+        # read the same: `2 * (x - 1)`, `a - (b - c)`; operators are left-associative.
+        level = _LEVEL[expr.op]
+        left, right = describe_expr(expr.left), describe_expr(expr.right)
+        if isinstance(expr.left, m.Binary) and _LEVEL[expr.left.op] < level:
+            left = f"({left})"
+        if isinstance(expr.right, m.Binary) and _LEVEL[expr.right.op] <= level:
+            right = f"({right})"
+        return f"{left} {expr.op} {right}"
     if isinstance(expr, m.Call):
         return f"{expr.function}({', '.join(describe_expr(a) for a in expr.args)})"
     return f"sum({describe_expr(expr.body)} for each {expr.list_field})"

@@ -148,6 +148,8 @@ class Accumulator:
 
     MAX_UNBATCHABLE = 100_000  # keys remembered as not batching (a cache: past it, asked again)
     BATCH = 48  # items held per deciding-value combination: summed while still in the CPU's cache
+    MAX_HELD = 20_000  # items held in all batches together: past it every batch is summed, so memory
+    # stays flat however many distinct combinations a stream has
 
     def add_items(self, items: Iterable[Mapping[str, Any]], start: int = 1) -> None:
         """Many usage items: those sharing their deciding fields are checked and summed together.
@@ -199,6 +201,7 @@ class Accumulator:
         find = batches.get
         unbatchable: set[tuple] = set()
         limit = self.BATCH
+        held = 0
         for position, raw in pairs:
             # One read of the item while it is at hand: the deciding fields (the batch
             # key), then the counts, the name and the size, from which a batch is checked.
@@ -223,8 +226,15 @@ class Accumulator:
             rows.append(row_of(raw))
             known[2].append(raw)
             known[3].append(position)
+            held += 1
             if len(rows) >= limit:
+                held -= len(rows)
                 self._flush(known)
+            elif held >= self.MAX_HELD:
+                for each in batches.values():
+                    self._flush(each)
+                batches.clear()  # combinations seen once do not stay in memory either
+                held = 0
         for known in batches.values():
             self._flush(known)
 

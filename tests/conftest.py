@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import attrs
@@ -16,6 +19,11 @@ import bedrock_rules
 from bedrock_rules.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Parsed rule files are cached per user (bedrock_rules/parsecache.py): the tests keep
+# theirs in a private folder of their own, so no run sees another's entries.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bedrock-rules-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 @attrs.frozen

@@ -47,7 +47,7 @@ kind text "Text"
   input_tokens: count = 0 unit tokens
 end
 
-prices text
+prices text in any
 | model  | input_tokens per 1000 |
 |--------|-----------------------|
 | widget | 0.5                   |

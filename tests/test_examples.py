@@ -60,7 +60,7 @@ def _tiny_rules(tmp_path, rest: str) -> str:
 
 def test_min_coverage_fails_below_the_bar(tmp_path):
     rules = _tiny_rules(
-        tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text\n| input_tokens per 1 |\n| 2 |\n"
+        tmp_path, "prices text in r-1\n| input_tokens per 1000 |\n| 0.5 |\nprices text in any\n| input_tokens per 1 |\n| 2 |\n"
     )
     run = run_cli("test", rules, "--coverage", "--min-coverage", "50")
     assert run.code == 1
@@ -71,7 +71,7 @@ def test_min_coverage_fails_below_the_bar(tmp_path):
 def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
     rules = _tiny_rules(
         tmp_path,
-        "prices text\n| input_tokens per 1000 |\n| 0.5 |\n"
+        "prices text in any\n| input_tokens per 1000 |\n| 0.5 |\n"
         'example "two thousand tokens" expect 2\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
     )
     run = run_cli("test", rules)
@@ -79,3 +79,22 @@ def test_a_wrong_expectation_fails_with_the_charges(tmp_path):
     assert "expected 2, got 1" in run.out
     assert "input_tokens = 1" in run.out
     assert run.out.endswith("0 passed, 1 failed\n")
+
+
+def test_coverage_counts_a_row_only_for_a_nonzero_quantity(tmp_path):
+    # The example gives input tokens only: its bill has an output line for 0 tokens,
+    # which says nothing about the output rate, so that rate is not covered.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.rules").write_text(
+        "currency USD\nregion r-1\nkind text\n  region: region\n  input_tokens: count = 0 unit tokens\n"
+        "  output_tokens: count = 0 unit tokens\nend\n"
+        "prices text in any\n| input_tokens per 1000 | output_tokens per 1000 |\n| 0.5 | 1.5 |\n"
+        'example "input only" expect 1\n  item text\n    region: r-1\n    input_tokens: 2000\nend\n',
+        encoding="utf-8",
+    )
+    run = run_cli("test", str(rules), "--coverage", "--min-coverage", "100")
+    assert run.code == 1, run.out
+    assert "NOT COVERED  " in run.out and "text/output_tokens" in run.out
+    assert "text/input_tokens" not in run.out
+    assert "coverage: 1 of 2 price rules exercised by examples (50.0%)" in run.out

@@ -315,7 +315,7 @@ def test_check_on_stdin_prints_the_diff(in_tmp, text_snapshot):
 
 
 def test_a_file_that_does_not_parse_is_refused_and_left_alone(messy, in_tmp, text_snapshot):
-    broken = "prices text\n| model | input_tokens per 1000 |\n| claude-2.1 | 0.008\nregion   us-east-1 us-west-2\n"
+    broken = "prices text in any\n| model | input_tokens per 1000 |\n| claude-2.1 | 0.008\nregion   us-east-1 us-west-2\n"
     (in_tmp / "broken.rules").write_text(broken, encoding="utf-8")
     run = run_cli("fmt", "broken.rules", "prices.rules")
     assert run.code == 2

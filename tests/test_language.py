@@ -24,7 +24,7 @@ kind job
   spare = tokens - 1000 unit tokens
 end
 require job steps <= 150: "at most 150 steps"
-prices job
+prices job in any
 | model | tokens per 1000 | spare per 1000 |
 |-------|-----------------|----------------|
 | a     | 1               | 2              |

@@ -299,7 +299,7 @@ end
 provider p
   model m
 end
-prices text
+prices text in any
 | model | input_tokens per PER | extra per 1 |
 |-------|----------------------|-------------|
 | m     | RATE                 | 2           |

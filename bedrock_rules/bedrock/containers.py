@@ -14,8 +14,11 @@ import csv
 import gzip
 import io
 import json
+import os
+import queue
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +68,63 @@ def decode(text: str) -> Any:
     return value
 
 
+class _Quick:
+    """msgspec's decoder where it gives exactly what `decode` gives; else `decode` decides.
+
+    A line is taken from msgspec only when msgspec's own encoding of what it read is the
+    line itself: then the text held no duplicate key (`decode` refuses those; msgspec
+    keeps the last), every number was written the way its value is (floats become
+    Decimal from their text, as `parse_float=Decimal` makes them), and it is valid UTF-8
+    with standard escapes. Anything else (spaced JSON, `1e5`, a lone surrogate, a
+    duplicate key, bad bytes, deep nesting) goes to `decode`, which gives the value or
+    the exact reason it is malformed. AWS writes its records compact, so they pass.
+    """
+
+    TRIES = 64  # lines that all fail the check before a file is read the standard way only
+
+    def __init__(self) -> None:
+        import msgspec  # start-up time: only JSON lines need it (absent, the standard library reads them)
+
+        self.decoder = msgspec.json.Decoder(float_hook=Decimal)
+        self.encode = msgspec.json.Encoder(decimal_format="number").encode
+        self.errors = (msgspec.DecodeError, ValueError, RecursionError)
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, line: bytes) -> Any:
+        """The record of a line, or _STANDARD when `decode` must read it."""
+        body = line.strip(b" \t\r\n")  # JSON's whitespace only: `decode` refuses a form feed
+        if not body or (len(body) > 2 * _QUICK_DEPTH and body.count(b"{") + body.count(b"[") > _QUICK_DEPTH):
+            # Possibly deep (a shorter line cannot nest that far): the standard limits apply.
+            return _STANDARD
+        try:
+            value = self.decoder.decode(body)
+        except self.errors:
+            return _STANDARD
+        if self.encode(value) != body:
+            self.failed += 1
+            return _STANDARD
+        self.passed += 1
+        return value
+
+    def worth_it(self) -> bool:
+        return self.passed > 0 or self.failed < self.TRIES
+
+
+_STANDARD = object()
+_QUICK_DEPTH = 400  # brackets in a line (strings included) past which the standard decoder reads it
+
+
+def quick_decoder() -> _Quick | None:
+    """A new quick decoder for one file, or None when msgspec is not installed or not wanted."""
+    if os.environ.get("BEDROCK_RULES_JSON") == "stdlib":
+        return None
+    try:
+        return _Quick()
+    except ImportError:
+        return None
+
+
 def problem(error: Exception) -> str:
     """A decoding error as a malformed-record reason."""
     if isinstance(error, DuplicateKey):
@@ -89,8 +149,78 @@ def open_binary(path: str) -> IO[bytes]:
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
     if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(_Inflating(gzip.GzipFile(fileobj=raw), raw), CHUNK)
     return raw
+
+
+class _Inflating(io.RawIOBase):
+    """A gzip stream decompressed on a thread of its own, a few chunks ahead of the reader.
+
+    zlib lets go of the GIL while it inflates, so decompressing and parsing overlap. The
+    thread runs GzipFile itself: a corrupt or truncated file raises the same error, in
+    the reader, after the data that came before it. At most AHEAD chunks wait.
+    """
+
+    AHEAD = 4  # pieces waiting: enough to keep both threads busy
+    PIECE = 1 << 18  # bytes inflated at a time: the pieces waiting hold at most 1 MiB
+
+    def __init__(self, packed: gzip.GzipFile, raw: IO[bytes]):
+        super().__init__()
+        self._packed = packed
+        self._raw = raw
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._left = b""
+        self._at = 0  # how much of `_left` was read: sliced, a chunk would be copied each time
+        self._done = False
+        self._thread = threading.Thread(target=self._inflate, name="bedrock-rules-gunzip", daemon=True)
+        self._thread.start()
+
+    def _inflate(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._packed.read(self.PIECE)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the reader, which raises it
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._at >= len(self._left):
+            if self._done:
+                return 0
+            item = self._chunks.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return 0
+            self._left, self._at = item, 0
+        size = min(len(buffer), len(self._left) - self._at)
+        buffer[:size] = memoryview(self._left)[self._at:self._at + size]
+        self._at += size
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            self._thread.join()
+            self._packed.close()
+            self._raw.close()
+        super().close()
 
 
 def files_of(path: str) -> list[tuple[str, str]]:
@@ -141,10 +271,18 @@ def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    quick = quick_decoder()
     for number, line in lines(raw):
         if line is None:
             yield number, Malformed(too_long())
             continue
+        if quick is not None:
+            value = quick(line)
+            if value is not _STANDARD:
+                yield number, value
+                continue
+            if not quick.worth_it():  # spaced JSON: every line would be read twice
+                quick = None
         text = line.decode("utf-8", "replace")
         if not text or text.isspace():
             continue

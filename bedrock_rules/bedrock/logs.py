@@ -42,6 +42,18 @@ _UNIT_NAMES = dict(GUARDRAIL_UNITS)
 _NOT_UNITS = frozenset({"automatedReasoningPolicies"})
 
 
+# Groups every priced item states itself, the same as its record says them: grouped by
+# these alone, a record's attributes are never read. (Not `model`: a guardrail item is
+# grouped under the model of the call it guarded, which only the record says.)
+ITEM_GROUPS = frozenset({"region", "kind"})
+
+
+def needs_attributes(group_by: Iterable[str]) -> frozenset[str]:
+    """The record attributes grouping by `group_by` reads; empty when its items say it all."""
+    wanted = frozenset(group_by)
+    return frozenset() if wanted <= ITEM_GROUPS else wanted
+
+
 def check_groups(group_by: Iterable[str]) -> None:
     """Refuse a grouping the log reader cannot give."""
     for key in group_by:
@@ -50,7 +62,7 @@ def check_groups(group_by: Iterable[str]) -> None:
 
 
 def read_records(
-    compiled: Program, lines: Iterable[str], attributes: bool = True, profiles: Mapping[str, str] | None = None,
+    compiled: Program, lines: Iterable[str], attributes: bool | Iterable[str] = True, profiles: Mapping[str, str] | None = None,
 ) -> Iterator[Entry]:
     """Every record of JSON lines given as text, as an Entry (for callers holding lines)."""
     reader = LogReader(compiled, attributes, profiles)
@@ -79,16 +91,19 @@ def totals_of_log(
 ) -> Totals:
     """Totals of invocation-log records given as JSON lines, in constant memory."""
     accumulator = rules.accumulator(tuple(group_by))
-    accumulator.add_records(read_records(rules.program, lines, attributes=bool(accumulator.group_by), profiles=profiles))
+    accumulator.add_records(read_records(rules.program, lines, attributes=needs_attributes(accumulator.group_by), profiles=profiles))
     return accumulator.result()
 
 
 class LogReader:
     """Turns records into entries, remembering what each model ID resolved to."""
 
-    def __init__(self, compiled: Program, attributes: bool = True, profiles: Mapping[str, str] | None = None):
+    def __init__(self, compiled: Program, attributes: bool | Iterable[str] = True, profiles: Mapping[str, str] | None = None):
+        """`attributes`: whether entries carry the record's grouping attributes (all of them),
+        or the names of those wanted (no other is computed)."""
         self.compiled = compiled
-        self.attributes = attributes
+        self._wanted = None if isinstance(attributes, bool) else frozenset(attributes)
+        self.attributes = bool(self._wanted) if self._wanted is not None else attributes
         self.profiles = dict(profiles or {})
         self._models: dict[str, tuple[str | None, dict[str, str], str | None]] = {}
         self._kinds: dict[tuple[str, str], tuple[str | None, str | None]] = {}
@@ -173,7 +188,7 @@ class LogReader:
         output = record.get("output", {})
         if type(given) is not dict or type(output) is not dict:
             return Entry(place, malformed="input or output is not an object")
-        attributes = _attributes(record) if self.attributes else {}
+        attributes = _attributes(record, self._wanted) if self.attributes else {}
         items: list[dict[str, Any]] = []
         reasons: list[str] = []
         self._guardrail(record, output, items, reasons)
@@ -186,7 +201,7 @@ class LogReader:
         if model is None:
             reasons.insert(0, why or "")
             return Entry(place, items, attributes, _joined(reasons))
-        if self.attributes:
+        if self.attributes and (self._wanted is None or "model" in self._wanted):
             attributes["model"] = model
         problem = self._call(record, given, output, model, served, items, reasons)
         if problem is not None:
@@ -227,24 +242,36 @@ class LogReader:
             if name in declared:
                 item[name] = value
         answer = output.get("outputBodyJson")
-        roots = {
-            "record": record, "input": given, "output": output,
-            "request": body if type(body) is dict else None,
-            "body": answer if type(answer) is dict else None,
-            "events": answer if type(answer) is list else None,
-        }
-        for source, paths in _PATHS:
-            value = _first(roots, paths)
+        request = body if type(body) is dict else None
+        response = answer if type(answer) is dict else None
+        events = answer if type(answer) is list else None
+        roots = {"record": record, "input": given, "output": output, "request": request, "body": response, "events": events}
+        regions = self.compiled.regions
+        for field, paths, required, refuse, neutral, normal in _FIELDS_FROM[request is not None, response is not None, events is not None]:
+            value = None
+            for root, keys in paths:  # _first, inline: this runs for every field of every record
+                if root == "events":
+                    value = _first(roots, ((root, keys),))
+                else:
+                    value = roots[root]
+                    for key in keys:
+                        if type(value) is not dict:
+                            value = None
+                            break
+                        value = value.get(key)
+                if value is not None:
+                    break
             if value is None:
-                if source.usage_field in REQUIRED_COUNTS and self._charged(kind, model, source.usage_field):
-                    return f"no {source.usage_field} count in the record"
+                if required and self._charged(kind, model, field):
+                    return f"no {field} count in the record"
                 continue
-            value = _normal(source.usage_field, value)
-            if source.usage_field in declared:
-                if source.usage_field != "inference_region" or value in self.compiled.regions:
-                    item[source.usage_field] = value
-            elif source.when_undeclared == "refuse" and value != source.neutral:
-                reasons.insert(0, f"the rules price no {source.usage_field} for {kind} usage ({clean(str(value))} in this call)")
+            if normal:
+                value = _normal(field, value)
+            if field in declared:
+                if field != "inference_region" or value in regions:
+                    item[field] = value
+            elif refuse and value != neutral:
+                reasons.insert(0, f"the rules price no {field} for {kind} usage ({clean(str(value))} in this call)")
                 return None
         items.insert(0, item)
         return None
@@ -347,6 +374,27 @@ def _compile(path: str) -> Path:
 
 # The table's paths, split once: this runs for every record.
 _PATHS = tuple((source, tuple(_compile(p) for p in source.paths)) for source in TOKEN_FIELDS)
+# The same, without the paths from parts a record lacks, by (request body, response
+# body, response events) present: most records have no bodies, and skip most paths.
+_PATHS_FROM = {
+    (request, body, events): tuple(
+        (source, tuple(
+            (root, keys) for root, keys in paths
+            if {"request": request, "body": body, "events": events}.get(root, True)
+        ))
+        for source, paths in _PATHS
+    )
+    for request in (False, True) for body in (False, True) for events in (False, True)
+}
+# The same as (field, paths, required, refused when undeclared, neutral, spelled several ways).
+_FIELDS_FROM = {
+    present: tuple(
+        (source.usage_field, paths, source.usage_field in REQUIRED_COUNTS, source.when_undeclared == "refuse",
+         source.neutral, source.usage_field in ("service_tier", "latency"))
+        for source, paths in table
+    )
+    for present, table in _PATHS_FROM.items()
+}
 
 
 def _first(roots: Mapping[str, Any], paths: tuple[Path, ...]) -> Any:
@@ -389,17 +437,19 @@ def clean(text: str) -> str:
     return text
 
 
-def _attributes(record: Mapping[str, Any]) -> dict[str, str]:
+def _attributes(record: Mapping[str, Any], wanted: frozenset[str] | None = None) -> dict[str, str]:
+    """The record's grouping attributes; only those `wanted` (and tags when one is) when given."""
     identity = record.get("identity")
-    attributes = {
-        "region": clean(str(record.get("region") or "(none)")),
-        "day": clean(str(record.get("timestamp") or "")[:10]) or "(none)",
-        "identity": clean(str(identity.get("arn"))) if isinstance(identity, dict) and identity.get("arn") else "(none)",
-        "operation": clean(str(record.get("operation") or "(none)")),
-        "model": clean(str(record.get("modelId") or "(none)")),
+    found = {
+        "region": lambda: clean(str(record.get("region") or "(none)")),
+        "day": lambda: clean(str(record.get("timestamp") or "")[:10]) or "(none)",
+        "identity": lambda: clean(str(identity.get("arn"))) if isinstance(identity, dict) and identity.get("arn") else "(none)",
+        "operation": lambda: clean(str(record.get("operation") or "(none)")),
+        "model": lambda: clean(str(record.get("modelId") or "(none)")),
     }
+    attributes = {name: value() for name, value in found.items() if wanted is None or name in wanted}
     metadata = record.get("requestMetadata")
-    if isinstance(metadata, dict):
+    if isinstance(metadata, dict) and (wanted is None or any(name.startswith("tag:") for name in wanted)):
         attributes.update({f"tag:{clean(str(k))}": clean(str(v)) for k, v in metadata.items()})
     return attributes
 

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     from ..bedrock import containers  # start-up time: only logs need the log reader
-    from ..bedrock.logs import LogReader, check_groups, read_file  # start-up time: as above
+    from ..bedrock.logs import LogReader, check_groups, needs_attributes, read_file  # start-up time: as above
     from ..bedrock.profiles import load_profiles  # start-up time: as above
 
     check_groups(args.group_by)
@@ -134,7 +134,7 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "html":  # the page charts cost by model, region and day
         group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
     profiles = load_profiles(args.profiles) if args.profiles else None
-    reader = LogReader(rules.program, bool(group_by), profiles)
+    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
     accumulator = rules.accumulator(group_by)
     progress = _Progress(rules.currency) if sys.stderr.isatty() else None
     files = [found for path in args.usage for found in containers.files_of(path)]
