@@ -3,7 +3,7 @@
 Exit status (README "Errors and exit status" lists the same):
 
 - 0: done, nothing to report.
-- 1: findings or failures: `check` findings, `test` failures, `fmt --check` changes,
+- 1: findings or failures: `check` and `pricelist check` findings, `test` failures, `fmt --check` changes,
   `diff --fail-above` exceeded, `snapshot` differences.
 - 2: refused input: rule files, usage documents or options; nothing is priced.
 - 3: `eval` of invocation logs held records the rules cannot price (unless --strict).
@@ -36,7 +36,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 MAX_PERCENT_EXPONENT = 1_000_000
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test", "explain", "diff", "check", "fmt", "snapshot", "init", "lsp")
+COMMANDS = ("eval", "test", "explain", "prices", "pricelist", "diff", "check", "fmt", "snapshot", "init", "lsp")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, SkuRule
 from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, expr_fields, fields_of, to_plain
 
 
@@ -66,6 +66,7 @@ class _Compiler:
         rules = self._price_rules()
         guards = self._guards()
         frees = self._frees()
+        sku_rules = self._sku_rules()
         examples = tuple(self.statements(m.Example))
         for example in examples:
             for item in example.items:
@@ -109,6 +110,7 @@ class _Compiler:
             frees={k: tuple(f for f in frees if k in f.kinds) for k in self.kinds},
             examples=examples,
             files=tuple(self.files),
+            sku_rules=tuple(sku_rules),
             sources=self.sources,
         )
 
@@ -537,6 +539,69 @@ class _Compiler:
         )
 
     # refusals and free items --------------------------------------------------------
+    # pricelist tables ----------------------------------------------------------
+    def _sku_rules(self) -> list[SkuRule]:
+        found: list[SkuRule] = []
+        for table in self.statements(m.PriceList):
+            kind = self.kinds.get(table.kind)
+            if kind is None:
+                self._unknown("kind", table.kind, self.kinds, table.span)
+                continue
+            if table.per <= 0:
+                self.error("BR203", "`per` needs a number above 0", table.span)
+                continue
+            found.extend(self._sku_table(table, kind))
+        return found
+
+    def _sku_table(self, table: m.PriceList, kind: KindSpec) -> list[SkuRule]:
+        scope = self._scope(kind)
+        quantities = {name for name, field_type in scope.items() if t.is_numeric(field_type)}
+        columns: list[tuple[str, str]] = []  # (what, name): attribute, field or quantity
+        for column in table.columns:
+            if not isinstance(column, m.KeyColumn):
+                self.error("BR211", "a pricelist column names a SKU attribute, a field of the kind or `quantity`", column.span)
+                return []
+            name = str(column.field)
+            columns.append(("quantity" if name == "quantity" else "field" if name in scope else "attribute", name))
+        if not any(what == "quantity" for what, _ in columns) or not any(what == "attribute" for what, _ in columns):
+            self.error("BR211", "a pricelist table needs a `quantity` column and a SKU attribute column (`usagetype`)", table.span)
+            return []
+        rules = []
+        for row in table.rows:
+            if len(row) != len(columns):
+                self.error("BR211", f"this row has {len(row)} cells; the header has {len(columns)}", row[0].span)
+                continue
+            attributes, values, quantity, ok = [], [], None, True
+            for (what, name), cell in zip(columns, row, strict=True):
+                if isinstance(cell, m.AnyCell) and what != "quantity":
+                    continue
+                if what == "attribute":
+                    if not isinstance(cell, m.NotOfferedCell) or cell.reason is None:
+                        self.error("BR211", f'a `{name}` cell is a quoted pattern ("USE1-*-input-tokens") or `any`', cell.span)
+                        ok = False
+                        continue
+                    attributes.append((name, cell.reason))
+                    continue
+                if not isinstance(cell, m.ValueCell) or len(cell.values) != 1:
+                    self.error("BR211", f"a `{name}` cell is one name" + ("" if what == "quantity" else " or `any`"), cell.span)
+                    ok = False
+                    continue
+                if what == "quantity":
+                    if cell.values[0] not in quantities:
+                        self._unknown(f"quantity of kind `{kind.name}`", cell.values[0], quantities, cell.span)
+                        ok = False
+                    quantity = str(cell.values[0])
+                    continue
+                value = self._value_word(cell.values[0], scope[name], name, cell.span)
+                if value is None:
+                    ok = False
+                    continue
+                values.append((name, value))
+            if ok and quantity is not None:
+                span = m.Span(table.span.path, row[0].span.line, 1)
+                rules.append(SkuRule(kind.name, str(table.offer), table.unit, table.per, tuple(attributes), tuple(values), quantity, span))
+        return rules
+
     def _kinds(self, names: Sequence[str], span: m.Span, needs: Sequence[str] = ()) -> list[KindSpec]:
         if not names:  # `any`: every kind that has the fields the condition needs
             return [k for k in self.kinds.values() if all(n in self._scope(k) or (n == "provider" and k.model_field) for n in needs)]

@@ -174,8 +174,9 @@ class _Layout:
                 indent = 1 if is_item else 2
             elif block:
                 indent = 1
-            elif line.first in ("provider", "kind", "record", "example", "prices"):
-                block = "kind" if line.first == "record" else line.first
+            elif line.first in ("provider", "kind", "record", "example", "prices", "pricelist"):
+                # A pricelist's table is laid out as a price table's.
+                block = {"record": "kind", "pricelist": "prices"}.get(line.first, line.first)
                 if block == "prices":
                     self.tables.append(_Table(-1, None, []))
             self.indent[index] = indent

@@ -22,6 +22,7 @@ MAX_RULE_FILES = 1_000  # rule files in one ruleset folder
 MAX_RULE_DEPTH = 100  # levels of a rule file's parse tree: nested conditions, long sums, nested values
 MAX_SYNTAX_ERRORS = 100  # per rule file: each one re-parses the rest of the file
 MAX_LOG_RECORD_BYTES = 16 * 1024 * 1024  # one invocation-log record (a line, or a JSON value); longer is malformed
+MAX_OFFER_BYTES = 512 * 1024 * 1024  # one AWS Price List offer file (AmazonBedrock's is tens of MB)
 MAX_ROUND_PLACES = 20  # `round … to N places`: money needs few; each place costs a digit of precision
 
 

@@ -377,6 +377,26 @@ class PriceTable:
     any_region: bool = False  # `in any`: every region, including those declared later
 
 
+@attrs.frozen
+class PriceList:
+    """`pricelist KIND from OFFER unit "UNIT" per N` and its table: Price List SKUs to usages.
+
+    Columns name SKU attributes (cells are quoted patterns), fields of the kind (cells
+    are values) or `quantity` (the quantity the SKU's price charges); `any` leaves a
+    cell open. A SKU's price is for `per` of the quantity, in the offer's `unit`.
+    """
+
+    kind: str
+    offer: str
+    unit: str
+    per: Decimal
+    columns: tuple[Column, ...] = attrs.field(converter=tuple, factory=tuple)
+    rows: tuple[tuple[Cell, ...], ...] = attrs.field(
+        converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
+    )
+    span: Span = _span()
+
+
 # Availability, constraints, free items --------------------------------------
 
 
@@ -439,7 +459,7 @@ class Example:
     span: Span = _span()
 
 
-Statement = Currency | Rounding | Region | Provider | Kind | Record | PriceTable | Offer | Refuse | Require | Free | Example
+Statement = Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
 
 
 @attrs.frozen

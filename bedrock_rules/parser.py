@@ -33,7 +33,7 @@ KEYWORDS = frozenset(
     optional or per sum unit when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices offer refuse require free example".split()
+    "currency round region provider kind record prices pricelist offer refuse require free example".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -352,6 +352,18 @@ class _Builder(Transformer):
             elif isinstance(child, tuple) and child and child[0] == "row":
                 rows.append(child[1])
         return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), any_region=any_region)
+
+    # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*
+    def pricelist(self, meta, children):
+        kind, offer, unit, per = self._word(children[0]), self._word(children[1]), _text(children[2]), children[3]
+        columns: tuple = ()
+        rows = []
+        for child in children[4:]:
+            if child[0] == "header":
+                columns = child[1]
+            elif child[0] == "row":
+                rows.append(child[1])
+        return m.PriceList(kind, offer, unit, per, columns, rows, self._at(meta))
 
     # scope: "in" names
     def scope_regions(self, meta, children):

@@ -108,6 +108,46 @@ class FreeRule:
 
 
 @attrs.frozen
+class SkuRule:
+    """One row of a `pricelist` table: which Price List SKUs it matches and the usage they price."""
+
+    kind: str
+    offer: str  # the offer file's `offerCode`
+    unit: str  # the unit its price dimensions give (`1M tokens`)
+    per: Decimal  # how much of the quantity one unit is
+    attributes: tuple[tuple[str, str], ...]  # SKU attribute to pattern (`*` any text)
+    values: tuple[tuple[str, str], ...]  # usage field to value, canonical
+    quantity: str
+    span: m.Span = attrs.field(eq=False)
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether a SKU's attributes fit every pattern of the row."""
+        return all(_glob(pattern, attributes.get(name)) for name, pattern in self.attributes)
+
+
+def _glob(pattern: str, text: Any) -> bool:
+    """`*` stands for any text (none too); everything else is itself (no `?` or `[…]`: usagetypes hold them)."""
+    if not isinstance(text, str):
+        return False
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return text == pattern
+    if not text.startswith(parts[0]) or not text.endswith(parts[-1]) or len(text) < len(parts[0]) + len(parts[-1]):
+        return False
+    position, end = len(parts[0]), len(text) - len(parts[-1])
+    for part in parts[1:-1]:
+        found = text.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
+@attrs.frozen
 class Program:
     """Everything a ruleset means, resolved; `Ruleset` wraps it with the public API."""
 
@@ -127,6 +167,7 @@ class Program:
     frees: Mapping[str, tuple[FreeRule, ...]]
     examples: tuple[m.Example, ...]
     files: tuple[m.RuleFile, ...]
+    sku_rules: tuple[SkuRule, ...] = ()  # `pricelist` rows: how Price List offer files name the prices
     # Each file's lines by the name messages show, so diagnostics never read a file again.
     sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
 

@@ -1,0 +1,195 @@
+"""Every rate that applies to one model: the question "what does this model cost?", answered from the rules.
+
+A rate is a price rule whose model condition names the model; the conditions the
+model (and, when asked, the region) already settle are left out, the others are shown
+as the rule's "when". Refusals (`offer … only in`, `refuse`, `require`) that name the
+model are listed beside the rates, with their own remaining conditions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from . import model as m
+from .bill import decimal_text
+from .display import align, encodable, visible
+from .errors import did_you_mean
+from .explainer import rate_text
+from .program import KindSpec, Program
+from .semantics import compile_condition, conjuncts, describe, fields_of
+
+
+class UnknownName(Exception):
+    """A model or region the rules do not name; `problems` holds every one, each naming its option."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(problems))
+
+
+@attrs.frozen
+class Rate:
+    kind: str
+    quantity: str
+    rate: Decimal | None  # None: free or not offered
+    per: Decimal
+    price: str  # as the rule's cell says it: `0.003 USD per 1000`, `free`, `not offered: "…"`
+    when: tuple[str, ...]  # the rule's conditions the model and region do not settle
+    rule: str  # file:line
+    id: str
+
+
+@attrs.frozen
+class Refusal:
+    kinds: tuple[str, ...]  # the kinds the same refusal holds for (an `offer` line guards every kind)
+    reason: str
+    when: tuple[str, ...]  # empty: always refused for this model (and region)
+    rule: str
+
+
+@attrs.frozen
+class ModelRates:
+    model: str
+    title: str
+    provider: str
+    region: str | None
+    known: tuple[tuple[str, str], ...]  # other field values given (the scope a profile prefix names)
+    currency: str
+    rates: tuple[Rate, ...]
+    refusals: tuple[Refusal, ...]
+
+
+def model_rates(
+    program: Program, model: str, region: str | None = None, known: Mapping[str, str] | None = None
+) -> ModelRates:
+    """The rates and refusals of a model (any spelling the rules accept), in one region or all.
+
+    `known` gives other field values the question settles (`scope: global`); a kind
+    without such a field ignores it. Raises UnknownName when the model or region is not
+    in the rules.
+    """
+    problems = []
+    name = program.aliases.get(model)
+    if name is None:
+        problems.append(f"unknown model {model!r}{did_you_mean(model, program.aliases)}")
+    if region is not None and region not in program.regions:
+        problems.append(f"--region: unknown region {region!r}{did_you_mean(region, program.regions)}")
+    if problems or name is None:
+        raise UnknownName(problems)
+    given = dict(known or {})
+    info = program.models[name]
+    rates: list[Rate] = []
+    refusals: dict[tuple[str, tuple[str, ...], str], list[str]] = {}
+    for kind in program.kinds.values():
+        if kind.model_field is None:
+            continue
+        # A rule for any model (or chosen by provider) applies when its model conditions hold.
+        for rule in (*program.by_model.get(kind.name, {}).get(name, ()), *program.unindexed.get(kind.name, ())):
+            when = _remaining(kind, rule.conditions, name, info.provider, region, given)
+            if when is not None:
+                rates.append(Rate(
+                    kind.name, rule.quantity, rule.rate, rule.per, rate_text(rule, program.currency), when, rule.where, rule.id
+                ))
+        for guard in program.guards.get(kind.name, ()):
+            if guard.condition is None or kind.model_field not in _fields(guard.condition):
+                continue  # a refusal of every model is the kind's, not this model's
+            when = _remaining(kind, (guard.condition,), name, info.provider, region, given)
+            if when is not None:
+                refusals.setdefault((guard.reason, when, guard.span.where), []).append(kind.name)
+    return ModelRates(
+        name, info.title, info.provider, region, tuple(sorted(given.items())), program.currency, tuple(rates),
+        tuple(Refusal(tuple(kinds), reason, when, where) for (reason, when, where), kinds in refusals.items()),
+    )
+
+
+def _fields(condition: m.Condition) -> set[str]:
+    names = fields_of(condition)
+    return names | ({"model"} if "provider" in names else set())
+
+
+def _remaining(
+    kind: KindSpec,
+    conditions: Sequence[m.Condition],
+    model: str,
+    provider: str,
+    region: str | None,
+    given: Mapping[str, str],
+) -> tuple[str, ...] | None:
+    """The conditions left once the model and region are known; None when they rule the rule out.
+
+    Only a condition on the model (or its provider) and region alone is decided here: one
+    that also reads another field stays, shown, since the usage decides it.
+    """
+    types_ = {f.name: f.type for f in kind.fields}
+    known: dict[str, Any] = {kind.model_field or "model": model, "provider": provider}
+    settled = {kind.model_field, "provider"}
+    if region is not None and kind.region_field is not None:
+        known[kind.region_field] = region
+        settled.add(kind.region_field)
+    for name, value in given.items():
+        if name in types_:
+            known[name] = value
+            settled.add(name)
+    left: list[str] = []
+    for condition in conjuncts(conditions):
+        if fields_of(condition) <= settled:
+            if not compile_condition(condition, types_)(known):
+                return None
+            continue
+        left.append(describe(condition))
+    return tuple(left)
+
+
+# Output -------------------------------------------------------------------------------
+
+
+def render_text(found: ModelRates) -> str:
+    """The rates as a table for people, then the refusals."""
+    where = f" in {found.region}" if found.region else ""
+    where += "".join(f", {name} {value}" for name, value in found.known)
+    out = [f"{found.title} ({found.model}, {found.provider}){where}: {len(found.rates)} rate{'s' if len(found.rates) != 1 else ''}"]
+    if found.rates:
+        rows = [["kind", "quantity", "price", "when", "rule"]]
+        rows.extend([r.kind, r.quantity, r.price, " and ".join(r.when) or "always", r.rule] for r in found.rates)
+        out.extend(align(rows, indent="  ", ruled=True))
+    if found.refusals:
+        out.append("refused:")
+        for refusal in found.refusals:
+            when = f" when {' and '.join(refusal.when)}" if refusal.when else ""
+            out.append(f"  {', '.join(refusal.kinds)}{when}: {refusal.reason} — {refusal.rule}")
+    return "\n".join(map(visible, out)) + "\n"
+
+
+def to_data(found: ModelRates) -> dict[str, Any]:
+    """The rates as JSON-ready data: rates as decimal strings, keys in a fixed order."""
+    return {
+        "model": found.model,
+        "title": found.title,
+        "provider": found.provider,
+        "region": found.region,
+        **{name: value for name, value in found.known},
+        "currency": found.currency,
+        "rates": [
+            {
+                "kind": r.kind,
+                "quantity": r.quantity,
+                "rate": None if r.rate is None else decimal_text(r.rate),
+                "per": decimal_text(r.per),
+                "price": r.price,
+                "when": list(r.when),
+                "rule": r.rule,
+                "id": r.id,
+            }
+            for r in found.rates
+        ],
+        "refusals": [{"kinds": list(r.kinds), "reason": r.reason, "when": list(r.when), "rule": r.rule} for r in found.refusals],
+    }
+
+
+def dump(found: ModelRates) -> str:
+    return encodable(json.dumps(to_data(found), indent=2, ensure_ascii=False)) + "\n"
