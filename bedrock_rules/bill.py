@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .display import align, encodable
+from .model import Window
 
 
 def item_label(index: int, name: str | None) -> str:
@@ -29,6 +30,20 @@ class Charge:
     rule: str  # file:line of the rule
     rule_id: str  # stable across edits that keep the rule's meaning
     note: str | None = None  # why a charge is free
+    valid: Window | None = None  # the days of the version that priced it; None: an undated rule
+    # A relative price: (rule, factor) outermost first, then (base rule, its rate); else empty.
+    basis: tuple[tuple[str, Decimal | None], ...] = ()
+
+    @property
+    def cited(self) -> str:
+        """The rule as the table cites it: `file:line`, its window when dated, and for a
+        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`)."""
+        if self.basis:
+            steps = [f"{where} ×{decimal_text(factor)}" for where, factor in self.basis[:-1] if factor is not None]
+            text = " of ".join([*steps, self.basis[-1][0]])
+        else:
+            text = self.rule
+        return text + (f" ({self.valid})" if self.valid is not None else "")
 
 
 @attrs.frozen
@@ -39,6 +54,7 @@ class ItemBill:
     charges: tuple[Charge, ...] = attrs.field(converter=tuple)
     subtotal: Decimal = Decimal(0)
     source: str | None = None
+    at: str | None = None  # the item's date, normalised (2024-12-05, 2024-12-05T10:00:00Z)
 
     @property
     def label(self) -> str:
@@ -74,6 +90,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
                 "name": item.name,
                 **({"document": item.source} if item.source else {}),
                 "kind": item.kind,
+                **({"at": item.at} if item.at is not None else {}),
                 "subtotal": decimal_text(item.subtotal),
                 "charges": [
                     {
@@ -86,12 +103,29 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         "amount": decimal_text(charge.amount),
                         "rule": charge.rule,
                         **({"note": charge.note} if charge.note else {}),
+                        **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
+                        **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
                     }
                     for charge in item.charges
                 ],
             }
             for item in bill.items
         ],
+    }
+
+
+def _basis_data(basis: tuple[tuple[str, Decimal | None], ...]) -> list[dict[str, str | None]]:
+    steps: list[dict[str, str | None]] = [
+        {"rule": where, "factor": decimal_text(factor)} for where, factor in basis[:-1] if factor is not None
+    ]
+    where, rate = basis[-1]
+    return [*steps, {"rule": where, "rate": None if rate is None else decimal_text(rate)}]
+
+
+def _window_data(window: Window) -> dict[str, str | None]:
+    return {
+        "from": None if window.start is None else window.start.isoformat(),
+        "until": None if window.end is None else window.end.isoformat(),
     }
 
 
@@ -121,7 +155,7 @@ def render_table(bill: Bill) -> str:
             quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
             rate = rate_text(charge, bill.currency)
             label = f"{item.label} ({item.kind})" if position == 0 else ""
-            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.rule))
+            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.cited))
         rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
     out = align([header, *rows], right={2, 4}, ruled=True)
     out.append(f"total: {decimal_text(bill.total)} {bill.currency}")

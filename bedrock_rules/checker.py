@@ -35,6 +35,8 @@ from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
 OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
+SHADOWED = "BR312"  # a relative rule a table that prices the case itself shadows
+DEAD_UNTIL = "BR311"  # an `until` past the `from` of the version that replaces the rule
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
 UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
@@ -91,7 +93,7 @@ def analyse(program: Program) -> list[Finding]:
     """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
-        *_only_any_region(program), *_examples(program),
+        *_only_any_region(program), *_examples(program), *_shadowed_relatives(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -441,6 +443,7 @@ def _overlaps(program: Program) -> list[Finding]:
     searches = {name: _Search(program, kind) for name, kind in program.kinds.items()}
     # One finding per pair of rows, naming every quantity they both price.
     pairs: dict[tuple, tuple[PriceRule, PriceRule, list[str], _Found]] = {}
+    dead: dict[tuple[str, str], tuple[PriceRule, PriceRule, _Found]] = {}
     for (kind, quantity, _), rules in groups.items():
         for first, second in _candidate_pairs(rules, program.kinds[kind], program.aliases):
             rows = (_row(first), _row(second))
@@ -448,10 +451,31 @@ def _overlaps(program: Program) -> list[Finding]:
                 if quantity not in pairs[rows][2]:
                     pairs[rows][2].append(quantity)
                 continue
+            if not _windows_meet(first.window, second.window):
+                continue  # never on one day
+            relative_fields = {rel.field for rel in program.relatives.get(kind, ()) if rel.field is not None}
+            if any(_mentions(first, f) != _mentions(second, f) for f in relative_fields):
+                continue  # where a relative rule on the field applies, the table naming it wins (BR310 says where)
+            if first.start != second.start:  # versions: the later `from` replaces on its days
+                earlier, later = sorted((first, second), key=lambda r: r.start)
+                if earlier.window is not None and earlier.window.end is not None and (earlier.id, later.id) not in dead:
+                    found = searches[kind].find([*first.conditions, *second.conditions])
+                    if found.item is not None and first.matches(found.values) and second.matches(found.values):
+                        dead[earlier.id, later.id] = (earlier, later, found)
+                continue
             found = searches[kind].find([*first.conditions, *second.conditions])
             if found.item is not None and first.matches(found.values) and second.matches(found.values):
                 pairs[rows] = (first, second, [quantity], found)
     findings = []
+    for earlier, later, found in dead.values():
+        assert earlier.window is not None and later.window is not None and later.window.start is not None
+        example = (*found.item, ("at", later.window.start.isoformat()))
+        findings.append(Finding(
+            DEAD_UNTIL,
+            f"this rule's window ({earlier.window}) runs past the start of the version at {later.where} "
+            f"({later.window}), which replaces it from that day: the end is never reached; end it the day before",
+            earlier.span, example=example, related=(later.span,),
+        ))
     for first, second, quantities, found in pairs.values():
         what = " and ".join(f"`{q}`" for q in quantities)
         if first.id == second.id:
@@ -462,6 +486,49 @@ def _overlaps(program: Program) -> list[Finding]:
             message = f"this rule and the one at {first.where} both price {what} for the same `{first.kind}` usage"
         findings.append(Finding(OVERLAP, message, second.span, example=found.item, related=(first.span,)))
     return findings
+
+
+def _mentions(rule: PriceRule, field: str) -> bool:
+    return any(field in fields_of(cond) for cond in rule.conditions)
+
+
+def _shadowed_relatives(program: Program) -> list[Finding]:
+    """BR310: a relative rule a table shadows, because the table prices the case itself
+    (its conditions name the field) for some usage the relative rule matches."""
+    findings = []
+    for kind, relatives in program.relatives.items():
+        search = _Search(program, program.kinds[kind])
+        for rel in relatives:
+            if rel.field is None:
+                continue
+            cases = m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span)
+            for rule in program.rules:
+                if rule.kind != kind or rule.refusal is not None or not any(rel.field in fields_of(c) for c in rule.conditions):
+                    continue
+                if not _windows_meet(rel.window, rule.window):
+                    continue
+                found = search.find([*rel.conditions, *rule.conditions, cases])
+                values = found.values
+                if found.item is None or values is None or values.get(rel.field) not in rel.cases:
+                    continue
+                if rel.matches(values) and rule.matches(values):
+                    findings.append(Finding(
+                        SHADOWED,
+                        f"the table at {rule.where} prices {rule.quantity} of this case itself, so this relative rule "
+                        f"({rel.text}) does not apply there; narrow its `when`, or delete the copied table",
+                        rel.span, example=found.item, related=(rule.span,),
+                    ))
+                    break
+    return findings
+
+
+def _windows_meet(first: m.Window | None, second: m.Window | None) -> bool:
+    """Whether two windows (None: every day) share a day."""
+    if first is None or second is None:
+        return True
+    starts = [d for d in (first.start, second.start) if d is not None]
+    ends = [d for d in (first.end, second.end) if d is not None]
+    return not starts or not ends or max(starts) <= min(ends)
 
 
 def _candidate_pairs(rules: Sequence[PriceRule], kind: KindSpec, aliases: Mapping[str, str]) -> Iterable[tuple[PriceRule, PriceRule]]:

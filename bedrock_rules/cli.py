@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from . import __version__
 from .errors import BedrockRulesError
+from .fields import Instant, read_instant
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNPRICED = 0, 1, 2, 3
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a CI gate must not read a bug as "findings"
@@ -76,6 +77,25 @@ def percent(text: str) -> Decimal:
 def _cut(text: str, limit: int = 40) -> str:
     """An argument as a message shows it: quoted, and cut when long."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text):,} characters)"
+
+
+def instant(text: str) -> Instant:
+    """An argparse type: a date (2024-12-05) or a time with its zone, as usage `at:` takes it."""
+    read = read_instant(text)
+    if isinstance(read, str):
+        raise argparse.ArgumentTypeError(read)
+    return read
+
+
+def at_option(parser: argparse.ArgumentParser) -> None:
+    """`--at DATE`, shared by the commands that price usage."""
+    parser.add_argument(
+        "--at",
+        metavar="DATE",
+        type=instant,
+        help="price items that carry no `at:` of their own at this date (2024-12-05 or 2024-12-05T10:00:00Z); "
+        "an item's own `at:` always wins",
+    )
 
 
 def rules_option(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,19 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, SkuRule
-from .semantics import EXACT, FUNCTIONS, RESERVED_FIELDS, ROUNDING_MODES, all_of, compile_expr, describe, expr_fields, fields_of, to_plain
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule
+from .semantics import (
+    EXACT,
+    FUNCTIONS,
+    RESERVED_FIELDS,
+    ROUNDING_MODES,
+    all_of,
+    compile_expr,
+    describe,
+    expr_fields,
+    fields_of,
+    to_plain,
+)
 
 
 def compile_files(files: Sequence[m.RuleFile], sources: Mapping[str, Sequence[str]], root: str) -> Program:
@@ -66,6 +77,7 @@ class _Compiler:
         rules = self._price_rules()
         guards = self._guards()
         frees = self._frees()
+        relatives = self._relatives()
         sku_rules = self._sku_rules()
         examples = tuple(self.statements(m.Example))
         for example in examples:
@@ -112,6 +124,13 @@ class _Compiler:
             files=tuple(self.files),
             sku_rules=tuple(sku_rules),
             sources=self.sources,
+            relatives={k: _field_order(self.kinds[k], [r for r in relatives if r.kind == k]) for k in {r.kind for r in relatives}},
+            dated_kinds=frozenset(
+                {r.kind for r in rules if r.window is not None}
+                | {r.kind for r in relatives if r.window is not None}
+                | {k for g in guards if g.dated for k in g.kinds}
+                | {k for f in frees if f.window is not None for k in f.kinds}
+            ),
         )
 
     def _currency(self) -> str:
@@ -209,7 +228,7 @@ class _Compiler:
         name = ref.names[0]
         builtin = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
-            "model": t.ModelType(), "region": t.RegionType(),
+            "model": t.ModelType(), "region": t.RegionType(), "date": t.DateType(),
         }
         if name in builtin:
             return builtin[name]
@@ -242,6 +261,9 @@ class _Compiler:
             return True
         if isinstance(expr, m.FieldRef):
             field_type = records.get(expr.name) or scope.get(expr.name)
+            if field_type is None and expr.name == "at":
+                self._at_in_condition(expr.name, expr.span)
+                return False
             if field_type is None:
                 self._unknown("quantity", expr.name, [*scope, *records], expr.span)
                 return False
@@ -304,12 +326,23 @@ class _Compiler:
             return None
         return attrs.evolve(cond, value=m.Word(resolved, value.span))
 
+    def _at_in_condition(self, name: str, span: m.Span) -> None:
+        self.error(
+            "BR207",
+            "`at` cannot be tested in a condition: dates are stated with `from`/`until` at the end of the line, "
+            "so `check` and the refusal of undated usage can see them",
+            m.span_of(name, span),
+        )
+
     def _scope(self, kind: KindSpec) -> dict[str, t.FieldType]:
         scope = {f.name: f.type for f in kind.fields}
         scope.update({d.name: t.DecimalType() for d in kind.derived})
         return scope
 
     def _field_type(self, name: str, kind: KindSpec, span: m.Span) -> t.FieldType | None:
+        if name == "at":
+            self._at_in_condition(name, span)
+            return None
         if name == "provider" and kind.model_field:
             return t.EnumType(tuple(self.providers))
         scope = self._scope(kind)
@@ -424,7 +457,7 @@ class _Compiler:
             for column, cell in zip(table.columns, row, strict=False):
                 if isinstance(column, m.KeyColumn):
                     continue
-                rule = self._cell_rule(table, kind, column, columns[id(column)], cell, [*common, *keys])
+                rule = self._cell_rule(table, kind, column, columns[id(column)], cell, [*common, *keys], table.window)
                 if rule is not None:
                     rules.append(rule)
         return rules
@@ -499,7 +532,7 @@ class _Compiler:
                 keys.append(checked)
         return keys if ok else None
 
-    def _cell_rule(self, table, kind, column, resolved, cell, conditions) -> PriceRule | None:
+    def _cell_rule(self, table, kind, column, resolved, cell, conditions, window=None) -> PriceRule | None:
         quantity, per, extra = resolved
         if extra is not None:
             conditions = [*conditions, extra]
@@ -523,7 +556,9 @@ class _Compiler:
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
-        rule_id = f"{kind.name}/{quantity}[" + "; ".join(describe(c) for c in conditions) + "]"
+        # A dated rule's id names its window: two versions of one charge are two rules.
+        parts = [describe(c) for c in conditions] + ([str(window)] if window is not None else [])
+        rule_id = f"{kind.name}/{quantity}[" + "; ".join(parts) + "]"
         return PriceRule(
             id=rule_id,
             kind=kind.name,
@@ -536,6 +571,7 @@ class _Compiler:
             each=each,
             span=cell.span,
             matches=all_of(conditions, kind.fields),
+            window=window,
         )
 
     # refusals and free items --------------------------------------------------------
@@ -622,6 +658,15 @@ class _Compiler:
                 if resolved is None:
                     self._unknown("model", model_name, self.aliases, offer.span)
                     continue
+                if offer.window is not None:  # refuses every day outside the window
+                    reason = f"{self.models[resolved].title} is offered {offer.window}"
+                    for kind in self.kinds.values():
+                        if kind.model_field is not None:
+                            when = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
+                            dated = self._guard((kind.name,), when, reason, offer.span)
+                            guards.extend(attrs.evolve(g, outside=offer.window) for g in dated)
+                if not offer.regions:
+                    continue
                 reason = f"{self.models[resolved].title} is offered only in {regions}"
                 for kind in self.kinds.values():
                     region_field = kind.region_field
@@ -636,22 +681,104 @@ class _Compiler:
                     )
                     guards.extend(self._guard((kind.name,), when, reason, offer.span))
         for refuse in self.statements(m.Refuse):
-            guards.extend(self._guard(refuse.kinds, refuse.when, refuse.reason, refuse.span))
+            guards.extend(self._guard(refuse.kinds, refuse.when, refuse.reason, refuse.span, refuse.window))
         for require in self.statements(m.Require):
             when = m.Not(require.condition, require.span)
             if require.when is not None:
                 when = m.AllOf([require.when, when], require.span)
-            guards.extend(self._guard(require.kinds, when, require.reason, require.span))
+            guards.extend(self._guard(require.kinds, when, require.reason, require.span, require.window))
         return guards
 
-    def _guard(self, kind_names, when, reason, span) -> list[Guard]:
+    def _guard(self, kind_names, when, reason, span, window=None) -> list[Guard]:
         kinds = self._kinds(kind_names, span, sorted(fields_of(when)))
         guards = []
         for kind in kinds:
             checked = self._check_condition(when, kind)
             if checked is not None:
-                guards.append(Guard(frozenset({kind.name}), reason, span, all_of([checked], kind.fields), checked))
+                guards.append(Guard(frozenset({kind.name}), reason, span, all_of([checked], kind.fields), checked, window))
         return guards
+
+    # relative prices -------------------------------------------------------------
+    def _relatives(self) -> list[RelativeRule]:
+        found: list[RelativeRule] = []
+        for rel in self.statements(m.Relative):
+            for kind in self._kinds(rel.kinds, rel.span):
+                rule = self._relative(rel, kind)
+                if rule is not None:
+                    found.append(rule)
+        # BR212: following case -> base (per field) or quantity -> base quantity must end.
+        graphs: dict[tuple[str, str | None], dict[Any, list[tuple[Any, RelativeRule]]]] = defaultdict(lambda: defaultdict(list))
+        for rule in found:
+            for case in rule.cases:
+                graphs[rule.kind, rule.field][case].append((rule.base, rule))
+        for graph in graphs.values():
+            cycle = _cycle({node: [b for b, _ in edges] for node, edges in graph.items()})
+            if cycle:
+                involved = [r for node in cycle for b, r in graph[node] if b in cycle]
+                places = " and ".join(dict.fromkeys(f"{r.text} ({r.where})" for r in involved))
+                self.error("BR212", f"relative prices that go round in a circle: {places}; one of them must be a price", involved[0].span)
+        return found
+
+    def _relative(self, rel: m.Relative, kind: KindSpec) -> RelativeRule | None:
+        scope = self._scope(kind)
+        numeric = {name for name, ft in scope.items() if t.is_numeric(ft)}
+        bad = len(self.diagnostics)
+        if rel.factor <= 0:
+            self.error("BR213", f"a relative price's factor is above 0, not {rel.factor_text}", rel.span)
+        cases: list[Any] = []
+        base: Any = rel.base
+        if rel.field is not None:
+            ft = scope.get(rel.field)
+            if not isinstance(ft, (t.EnumType, t.FlagType)):
+                self.error(
+                    "BR213",
+                    f"`{rel.field}` is not a choice of kind `{kind.name}`: a relative price is of another value of a choice "
+                    "(`mode = batch at 0.5 of on_demand`) or of another quantity (`cache_read_tokens at 0.1 of input_tokens`)",
+                    m.span_of(rel.field, rel.span),
+                )
+                return None
+            values = ft.values if isinstance(ft, t.EnumType) else ("true", "false")
+            for value in (*rel.cases, rel.base):
+                if value not in values:
+                    self.error(
+                        "BR213", f"`{value}` is not a value of `{rel.field}`{did_you_mean(value, values)}; expected {ft.describe()}",
+                        m.span_of(value, rel.span),
+                    )
+            if rel.base in rel.cases:
+                self.error("BR213", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+            cases = [t.literal(ft, str(v)) for v in rel.cases if v in values]
+            base = t.literal(ft, str(rel.base)) if rel.base in values else rel.base
+        else:
+            for quantity in (rel.cases[0], rel.base):
+                if quantity not in numeric:
+                    self._unknown(f"quantity of kind `{kind.name}`", quantity, numeric, m.span_of(quantity, rel.span))
+            if rel.cases[0] == rel.base:
+                self.error("BR213", f"`{rel.base}` cannot be priced at a factor of itself", m.span_of(rel.base, rel.span))
+            cases = [str(rel.cases[0])]
+            base = str(rel.base)
+        for quantity in rel.quantities:
+            if quantity not in numeric:
+                self._unknown(f"quantity of kind `{kind.name}`", quantity, numeric, m.span_of(quantity, rel.span))
+        conditions: list[m.Condition] = []
+        if rel.regions:
+            if kind.region_field is None:
+                self.error("BR200", f"kind `{kind.name}` has no region field; remove `in …`", rel.span)
+                return None
+            checked = self._check_condition(m.Member(kind.region_field, rel.regions, False, rel.span), kind)
+            if checked is not None:
+                conditions.append(checked)
+        if rel.when is not None:
+            checked = self._check_condition(rel.when, kind)
+            if checked is not None:
+                conditions.append(checked)
+        if len(self.diagnostics) > bad:
+            return None
+        case = f"{rel.field} {'= ' + rel.cases[0] if len(rel.cases) == 1 else 'in ' + ', '.join(rel.cases)}" if rel.field else rel.cases[0]
+        return RelativeRule(
+            kind=kind.name, field=None if rel.field is None else str(rel.field), cases=frozenset(cases), base=base,
+            factor=rel.factor, quantities=frozenset(map(str, rel.quantities)), conditions=tuple(conditions), window=rel.window,
+            text=f"{case} at {rel.factor_text} of {rel.base}", span=rel.span, matches=all_of(conditions, kind.fields),
+        )
 
     def _frees(self) -> list[FreeRule]:
         frees = []
@@ -663,8 +790,44 @@ class _Compiler:
                     if checked is None:
                         continue
                     conditions.append(checked)
-                frees.append(FreeRule(frozenset({kind.name}), free.reason, free.span, all_of(conditions, kind.fields), tuple(conditions)))
+                frees.append(FreeRule(
+                    frozenset({kind.name}), free.reason, free.span, all_of(conditions, kind.fields), tuple(conditions), free.window
+                ))
         return frees
+
+
+def _field_order(kind: KindSpec, rules: list[RelativeRule]) -> tuple[RelativeRule, ...]:
+    """Relative rules in the order they apply: by their field's place in the kind (outermost
+    first), the quantity form last."""
+    places = {f.name: i for i, f in enumerate(kind.fields)}
+    return tuple(sorted(rules, key=lambda r: places.get(r.field, len(places)) if r.field else len(places) + 1))
+
+
+def _cycle(edges: Mapping[Any, Any]) -> list[Any] | None:
+    """A cycle in a graph of node -> following nodes, as the nodes on it; None when acyclic."""
+    state: dict[Any, int] = {}
+    path: list[Any] = []
+
+    def visit(node: Any) -> list[Any] | None:
+        state[node] = 1
+        path.append(node)
+        for following in edges.get(node, ()):
+            if state.get(following) == 1:
+                return path[path.index(following):]
+            if following not in state:
+                found = visit(following)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in list(edges):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
 
 
 def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | None:

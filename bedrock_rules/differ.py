@@ -126,6 +126,7 @@ class Diff:
     documents: tuple[DocumentDiff, ...]
     # Regions the new rules declare and the old did not, each with the `in any` tables that price there.
     new_regions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    dates: tuple[str, str] | None = None  # one ruleset, every item priced at each date
 
     @property
     def compared(self) -> tuple[DocumentDiff, ...]:
@@ -151,8 +152,12 @@ class Diff:
 # Comparing -----------------------------------------------------------------------------
 
 
-def outcome(compiled: Program, raw_items: Sequence[Any]) -> Outcome:
-    """Price a document's items as `eval` would: every item, or the problems that refuse it."""
+def outcome(compiled: Program, raw_items: Sequence[Any], at: str | None = None) -> Outcome:
+    """Price a document's items as `eval` would: every item, or the problems that refuse it.
+
+    `at` replaces every item's own date (the diff of one ruleset between two dates)."""
+    if at is not None:
+        raw_items = [{**raw, "at": at} if isinstance(raw, Mapping) else raw for raw in raw_items]
     items, problems = check_items(compiled, raw_items)
     try:
         bill = evaluate_items(compiled, items, problems)
@@ -186,18 +191,22 @@ def _charge_keys(compiled: Program, bill: Bill, values: Mapping[int, Mapping[str
     return keys
 
 
-def compare(old: Program, new: Program, documents: Sequence[tuple[str, Sequence[Any]]]) -> Diff:
-    """Compare two rulesets over documents given as (name, raw items)."""
+def compare(
+    old: Program, new: Program, documents: Sequence[tuple[str, Sequence[Any]]], dates: tuple[str, str] | None = None
+) -> Diff:
+    """Compare two rulesets over documents given as (name, raw items); or, with `dates`,
+    one ruleset (old and new the same) with every item priced at each of the two dates."""
     diffs = []
+    before_at, after_at = dates or (None, None)
     for source, raw_items in documents:
-        before, after = outcome(old, raw_items), outcome(new, raw_items)
+        before, after = outcome(old, raw_items, before_at), outcome(new, raw_items, after_at)
         if before.bill is None or after.bill is None:
             diffs.append(DocumentDiff(source, before, after))
             continue
         changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
-    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new))
+    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new), dates)
 
 
 def new_regions(old: Program, new: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -411,6 +420,8 @@ def render_table(diff: Diff) -> str:
     """The diff for people: rule changes, then each document's changed charges, then the total."""
     currency = diff.currency
     out = [_summary(diff)]
+    if diff.dates is not None:
+        out.insert(0, f"each item priced at {diff.dates[0]} and at {diff.dates[1]}")
     if diff.old_currency != diff.currency:
         out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
     out.extend(visible(line) for line in _region_lines(diff))
@@ -528,6 +539,7 @@ def to_data(diff: Diff) -> dict[str, Any]:
     return {
         "currency": currency,
         "old_currency": diff.old_currency,
+        **({"dates": {"before": diff.dates[0], "after": diff.dates[1]}} if diff.dates is not None else {}),
         "total": {
             "documents": len(diff.compared),
             "old": decimal_text(diff.old_total),

@@ -9,6 +9,7 @@ import attrs
 
 from .bill import Bill
 from .errors import BedrockRulesError
+from .fields import Instant
 from .model import Example
 from .program import PriceRule
 from .ruleset import Ruleset
@@ -31,22 +32,25 @@ class ExampleResult:
 
 
 def document(example: Example) -> dict[str, Any]:
-    """The usage document an example describes."""
+    """The usage document an example describes; `example … at DATE` dates the items with no `at:`."""
     usage = []
     for item in example.items:
         raw: dict[str, Any] = {"kind": item.kind}
         if item.name:
             raw["name"] = item.name
+        if example.at is not None:
+            raw["at"] = example.at.text
         raw.update((name, to_plain(value)) for name, value in item.fields)
         usage.append(raw)
     return {"usage": usage}
 
 
-def run(rules: Ruleset) -> list[ExampleResult]:
+def run(rules: Ruleset, at: Instant | None = None) -> list[ExampleResult]:
+    """Every example's bill or refusal; `at` dates the items an example leaves undated."""
     results = []
     for example in rules.examples:
         try:
-            results.append(ExampleResult(example, rules.evaluate(document(example)), None))
+            results.append(ExampleResult(example, rules.evaluate(document(example), at=at), None))
         except BedrockRulesError as error:
             results.append(ExampleResult(example, None, error.render()))
     return results

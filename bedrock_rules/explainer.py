@@ -40,6 +40,10 @@ class ChargeWhy:
     arithmetic: str
     derivation: str | None  # how a derived quantity is computed, e.g. `model_hours = model_units * hours`
     quote: Quote
+    # A relative price: its rate's arithmetic, outermost first (`rate 0.0015 = 0.003 × 0.5 (…)`),
+    # and the rules involved after the first: each relative rule, then the base cell.
+    steps: tuple[str, ...] = ()
+    involved: tuple[Quote, ...] = ()
 
 
 @attrs.frozen
@@ -141,6 +145,7 @@ def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
     kind = program.kinds[item.kind]
     if bill is not None:
         charges = tuple(
+            _relative_why(program, charge, quoter, kind) if charge.basis else
             ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge))
             for charge in bill.charges
         )
@@ -154,6 +159,26 @@ def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
         candidates=tuple(candidates(program, item)),
         model=item.values.get(model_field) if model_field else None,
     )
+
+
+def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindSpec) -> ChargeWhy:
+    """A charge priced by relative rules: each factor's arithmetic, and every rule involved."""
+    *factors, (base_where, base_rate) = charge.basis
+    rates = [base_rate]
+    for _, factor in reversed(factors):
+        rates.insert(0, None if rates[0] is None or factor is None else EXACT.multiply(rates[0], factor))
+    steps = []
+    for position, (where, factor) in enumerate(factors):
+        rule = quoter.relatives.get(where)
+        what = f" ({rule.text})" if rule is not None else ""
+        if rates[position] is not None:
+            steps.append(
+                f"rate {decimal_text(rates[position])} = {decimal_text(rates[position + 1])} × {decimal_text(factor or 0)}{what}"
+            )
+    quotes = [quoter.statement(quoter.relatives[where].span) for where, _ in factors if where in quoter.relatives]
+    base = quoter.by_place.get((base_where, base_rate))
+    quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
+    return ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, base), quotes[0], tuple(steps), tuple(quotes[1:]))
 
 
 def _refusal(problem: Problem) -> str:
@@ -204,6 +229,9 @@ class _Quoter:
     def __init__(self, program: Program):
         self.sources = program.sources
         self.rules = {(rule.id, rule.where): rule for rule in program.rules}
+        # A base rule by its place and rate (a row holds several cells, and a line one row).
+        self.by_place = {(rule.where, rule.rate): rule for rule in reversed(program.rules)}
+        self.relatives = {rel.where: rel for rels in program.relatives.values() for rel in rels}
         self.frees: dict[str, FreeRule] = {free.span.where: free for frees in program.frees.values() for free in frees}
         # Each price cell's table and row, by the cell's place (spans are values).
         self.cells: dict[m.Span, tuple[m.PriceTable, tuple[m.Cell, ...]]] = {}
@@ -260,7 +288,10 @@ def render_text(explanation: Explanation) -> str:
                 out.append(f"  {why.charge.what}: {why.arithmetic}")
                 if why.derivation:
                     out.append(f"    where {why.derivation}")
+                out.extend(f"    {step}" for step in why.steps)
                 out.extend(_quote_lines(why.quote, "    "))
+                for quote in why.involved:
+                    out.extend(_quote_lines(quote, "    "))
             out.append("")
             continue
         out.append(f"{document}item {item.label} ({item.kind}): refused")
@@ -335,6 +366,7 @@ def _item_data(item: ItemWhy, currency: str) -> dict[str, Any]:
                 "arithmetic": why.arithmetic,
                 **({"derivation": why.derivation} if why.derivation else {}),
                 "source": _quote_data(why.quote),
+                **({"steps": list(why.steps), "involved": [_quote_data(q) for q in why.involved]} if why.steps else {}),
             }
             for why in item.charges
         ]

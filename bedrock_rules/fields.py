@@ -6,7 +6,10 @@ functions, so a default means exactly what the same value in a usage document me
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -83,7 +86,66 @@ class RecordType:
         return "an object with " + ", ".join(f.name for f in self.fields)
 
 
-FieldType = CountType | DecimalType | FlagType | ModelType | RegionType | EnumType | ListOf | RecordType
+@attrs.frozen
+class DateType:
+    """An ISO 8601 date, or a date and time with its zone (held in UTC)."""
+
+    def describe(self) -> str:
+        return "a date (2025-03-01) or a time with its zone (2025-03-01T10:11:12Z)"
+
+
+FieldType = CountType | DecimalType | FlagType | ModelType | RegionType | EnumType | ListOf | RecordType | DateType
+
+
+@attrs.frozen(order=True)
+class Instant:
+    """A usage's date: its UTC day (what windows compare) and its text, normalised to UTC."""
+
+    day: datetime.date
+    text: str = attrs.field(order=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?\Z")
+
+
+def read_instant(text: str) -> Instant | str:
+    """A date or a zoned datetime as an Instant, or a sentence saying why it is not one.
+
+    Nothing is assumed: a time without a zone is refused, never read as local or UTC.
+    """
+    match = _DATE.match(text)
+    if match is None:
+        return f"{json.dumps(text)} is not a date; write 2025-03-01 or 2025-03-01T10:11:12Z"
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    if not 1 <= month <= 12:
+        return f"{text[:10]} is not a date: there is no month {month}"
+    days = calendar.monthrange(year, month)[1] if year >= 1 else 31
+    if year < 1 or not 1 <= day <= days:
+        return f"{text[:10]} is not a date: {calendar.month_name[month]} {year} has {days} days"
+    if match[4] is None:
+        return Instant(datetime.date(year, month, day), text)
+    if match[8] is None:
+        return f"a time needs a zone: write {text}Z; nothing is assumed"
+    hour, minute, second = int(match[4]), int(match[5]), int(match[6] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return f"{text} is not a time of day"
+    zone = datetime.timezone.utc
+    if match[8] != "Z":
+        sign = 1 if match[8][0] == "+" else -1
+        zh, zm = int(match[8][1:3]), int(match[8][4:6])
+        if zh > 23 or zm > 59:
+            return f"{match[8]} is not a time zone"
+        zone = datetime.timezone(sign * datetime.timedelta(hours=zh, minutes=zm))
+    fraction = match[7] or ""
+    try:
+        moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=zone).astimezone(datetime.timezone.utc)
+    except OverflowError:
+        return f"{text} is not a date the calendar holds"
+    normal = moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return Instant(moment.date(), normal)
 
 NUMERIC = (CountType, DecimalType)
 
@@ -192,6 +254,19 @@ def _convert(value: Any, ft: FieldType, lookups: Lookups, path: str) -> Any:
                 return result
             converted.append(result)
         return tuple(converted)
+    if isinstance(ft, DateType):
+        if isinstance(value, Instant):
+            return value
+        if isinstance(value, datetime.datetime):  # a caller's own value (YAML gives text)
+            if value.tzinfo is None:
+                return Bad(path, f"a time needs a zone: write {value.isoformat()}Z; nothing is assumed", "BU108")
+            value = value.isoformat()
+        elif isinstance(value, datetime.date):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            return _expected(ft, value, path)
+        instant = read_instant(value)
+        return Bad(path, instant, "BU108") if isinstance(instant, str) else instant
     if isinstance(ft, RecordType):
         if not isinstance(value, Mapping):
             return _expected(ft, value, path)

@@ -21,13 +21,13 @@ from .resources import grammar_path
 
 INDENT = "  "
 # Which tokens sit tight against their neighbour; every other pair gets one space.
-_TIGHT_BEFORE = frozenset(", : ) ] }".split())
+_TIGHT_BEFORE = frozenset(", : ) ] } %".split())
 _TIGHT_AFTER = frozenset("( [ {".split())
 _LINE_BREAK = re.compile(r"\r?\n")
 
 
 class Token(NamedTuple):
-    kind: str  # word, number, string or op
+    kind: str  # word, number, string, date or op
     text: str
 
 
@@ -63,7 +63,7 @@ def format_text(text: str, path: str) -> str:
 @functools.cache
 def _terminal(name: str) -> str:
     """A terminal's regular expression as the grammar writes it, so the two cannot drift."""
-    match = re.search(rf"^{name}: /(.*)/$", grammar_path().read_text(encoding="utf-8"), re.MULTILINE)
+    match = re.search(rf"^{name}(?:\.\d+)?: /(.*)/$", grammar_path().read_text(encoding="utf-8"), re.MULTILINE)
     if match is None:  # pragma: no cover - the grammar defines all four
         raise FormatterBug(f"the grammar has no terminal {name}")
     return match.group(1)
@@ -76,7 +76,9 @@ def _lexeme() -> re.Pattern[str]:
         r"[\t ]+",
         r"(?P<comment>#.*)",
         rf"(?P<string>{_terminal('STRING')})",
-        r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—])",
+        # Dates before names and numbers, as the grammar's DATE.2 is: `2024-12-01` is one token.
+        rf"(?P<date>{_terminal('DATE')})",
+        r"(?P<op><=|>=|!=|[|,:()\[\]{}=<>+\-*/—%])",
         rf"(?P<word>{_terminal('WORD')})",
         rf"(?P<number>{_terminal('NUMBER')})",
     ]

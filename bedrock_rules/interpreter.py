@@ -19,6 +19,7 @@ from . import fields as t
 from . import limits
 from .bill import Bill, Charge, ItemBill
 from .errors import Problem, UsageError
+from .fields import Instant, read_instant
 from .program import PriceRule, Program
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
@@ -27,7 +28,15 @@ from .usage import Item, check_items
 def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Problem]]:
     """The item's charges, or the problems that refuse it."""
     values = item.values
-    refusals = [_problem(item, f"{guard.reason} ({guard.span.where})", code="BU201") for guard in program.refusing(item.kind, item.values)]
+    at = values.get("at")
+    if at is None and item.kind in program.dated_kinds:
+        undated = _undated(program, item)
+        if undated is not None:
+            return None, [undated]
+    refusals = [
+        _problem(item, f"{guard.reason} ({guard.span.where})" + (f"; this item is dated {at}" if guard.dated else ""), code="BU201")
+        for guard in program.refusing(item.kind, item.values)
+    ]
     if refusals:
         return None, refusals
 
@@ -81,15 +90,162 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
     charges.extend(line_charge(program, item.kind, free) for free in frees)
     if problems:
         return None, problems
-    return ItemBill(item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source), []
+    at = values.get("at")
+    return ItemBill(
+        item.index, item.name, item.kind, charges, exact_sum(c.amount for c in charges), item.source, None if at is None else str(at)
+    ), []
 
 
 def _matching(program: Program, item: Item) -> tuple[tuple[PriceRule, ...], list[PriceRule], list[Any]]:
-    """The candidate price rules of an item, those that match it, and the free statements that do."""
+    """The candidate price rules of an item, those that match it, and the free statements that do.
+
+    On a dated item only the rules whose window holds its day match, and of several that
+    price one charge the one with the latest `from` (a later version) replaces the others.
+    """
     candidates = candidate_rules(program, item)
-    matched = [rule for rule in candidates if rule.matches(item.values)]
     frees = [free for free in program.frees.get(item.kind, ()) if free.matches(item.values)]
-    return candidates, matched, frees
+    at = item.values.get("at")
+    if at is not None and item.kind in program.dated_kinds:
+        day = at.day
+        frees = [free for free in frees if free.window is None or free.window.contains(day)]
+    return candidates, _priced_by(program, item.kind, item.values, candidates), frees
+
+
+def _priced_by(program: Program, kind: str, values: Mapping[str, Any], candidates: Sequence[PriceRule] | None = None) -> list[PriceRule]:
+    """The price rules that price a usage with these values: the tables' rules, and the
+    rules relative prices derive from them (see `_relative`)."""
+    if candidates is None:
+        candidates = candidate_rules(program, Item(0, None, kind, values))
+    matched = [rule for rule in candidates if rule.matches(values)]
+    at = values.get("at")
+    day = None if at is None or kind not in program.dated_kinds else at.day
+    if day is not None:
+        matched = _latest([rule for rule in matched if rule.window is None or rule.window.contains(day)])
+    relatives = program.relatives.get(kind)
+    if not relatives:
+        return matched
+    return _relative(program, kind, values, matched, relatives, day)
+
+
+def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]:
+    """`matched` with the charges relative rules price put in.
+
+    Precedence: a table rule that prices the case itself (its conditions name the field;
+    for the quantity form, any rule charging the quantity) wins; else the first matching
+    relative rule, in the kind's field order, prices it from the base usage's own price
+    (found the same way, so chains and dated bases are followed); else a table rule that
+    does not name the field.
+    """
+    applying = [
+        rel for rel in relatives
+        if (rel.field is None or values.get(rel.field) in rel.cases)
+        and (day is None or rel.window is None or rel.window.contains(day))
+        and rel.matches(values)
+    ]
+    if day is not None:  # of two versions of one relative rule, the later `from`
+        def version(rel: Any) -> tuple:
+            return (rel.field, rel.base if rel.field is None else None, tuple(sorted(map(str, rel.cases))))
+
+        newest: dict[Any, Any] = {}
+        for rel in applying:
+            newest[version(rel)] = max(newest.get(version(rel), rel.start), rel.start)
+        applying = [rel for rel in applying if rel.start == newest[version(rel)]]
+    result = list(matched)
+    derived: set[tuple] = set()
+    for rel in applying:
+        if rel.field is not None:
+            base_rules = _priced_by(program, kind, {**values, rel.field: rel.base})
+            own = {
+                (rule.quantity, rule.each) for rule in matched
+                if any(rel.field in fields_of(cond) for cond in rule.conditions)
+            }
+            # Where a table prices the case itself, it wins over the tables that do not name the field.
+            result = [
+                r for r in result
+                if r.basis or (r.quantity, r.each) not in own or any(rel.field in fields_of(c) for c in r.conditions)
+            ]
+            for base in base_rules:
+                key = (base.quantity, base.each)
+                if key in own or key in derived or (rel.quantities and base.quantity not in rel.quantities):
+                    continue
+                derived.add(key)
+                result = _replace(result, key, _scaled(base, rel, base.quantity))
+        else:
+            case = next(iter(rel.cases))
+            if any(rule.quantity == case for rule in matched):
+                continue  # a table prices the quantity itself
+            for base in [r for r in result if r.quantity == rel.base]:
+                key = (case, base.each)
+                if key in derived:
+                    continue
+                derived.add(key)
+                result.append(_scaled(base, rel, case))
+    return result
+
+
+def _replace(rules: list[PriceRule], key: tuple, derived: PriceRule) -> list[PriceRule]:
+    """`rules` with the table rules of charge `key` replaced by `derived`, in their place (bill order)."""
+    out: list[PriceRule] = []
+    placed = False
+    for rule in rules:
+        if (rule.quantity, rule.each) == key and not rule.basis:
+            if not placed:
+                out.append(derived)
+                placed = True
+            continue
+        out.append(rule)
+    if not placed:
+        out.append(derived)
+    return out
+
+
+def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
+    """The rule a relative price derives from its base's: rate × factor, cited as both."""
+    rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
+    refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
+    basis = ((rel.where, rel.factor), *(base.basis or ((base.where, base.rate),)))
+    conditions = base.id[len(f"{base.kind}/{base.quantity}"):]  # `[model = a]`, under the charge's own name
+    rule_id = f"{base.kind}/{quantity}" + (f"{conditions[:-1]}; {rel.text}]" if conditions.endswith("]") else f"[{rel.text}]")
+    return attrs.evolve(
+        base, id=rule_id,
+        quantity=quantity, rate=rate, refusal=refusal, span=rel.span, basis=basis,
+    )
+
+
+def _latest(rules: list[PriceRule]) -> list[PriceRule]:
+    """Per charge, the rules with the latest `from`: one, or several that overlap (refused as ambiguous)."""
+    newest: dict[tuple, Any] = {}
+    for rule in rules:
+        key = (rule.quantity, rule.each)
+        newest[key] = max(newest.get(key, rule.start), rule.start)
+    return [rule for rule in rules if rule.start == newest[(rule.quantity, rule.each)]]
+
+
+def _undated(program: Program, item: Item) -> Problem | None:
+    """The refusal of an item with no date that dated statements could price, refuse or free.
+
+    Nothing is priced by today's clock: the item needs `at:` or `--at`.
+    """
+    values = item.values
+    dated: list[tuple[Any, Any]] = [
+        (rule.span, rule.window) for rule in candidate_rules(program, item) if rule.window is not None and rule.matches(values)
+    ]
+    dated += [
+        (guard.span, guard.window or guard.outside)
+        for guard in program.guards.get(item.kind, ()) if guard.dated and guard.refuses(values)
+    ]
+    dated += [(free.span, free.window) for free in program.frees.get(item.kind, ()) if free.window is not None and free.matches(values)]
+    if not dated:
+        return None
+    cited = ", ".join(dict.fromkeys(f"{span.where} {window}" for span, window in dated))
+    days = [w.start for _, w in dated if w.start is not None] or [w.end for _, w in dated if w.end is not None]
+    hint = max(days).isoformat()
+    return _problem(
+        item,
+        f"{item.kind} usage is priced differently by date ({cited}) and this item has no date; "
+        f"give it `at:` (e.g. at: {hint}) or price undated items at one date with `--at DATE`",
+        code="BU205",
+    )
 
 
 def candidate_rules(program: Program, item: Item) -> tuple[PriceRule, ...]:
@@ -130,6 +286,9 @@ def _closest(program: Program, item: Item, candidates: Iterable[PriceRule]) -> s
         failing = failing_conditions(rule.conditions, kind.fields, item.values)
         if best is None or len(failing) < len(best):
             best, best_rule = failing, rule
+    at = item.values.get("at")
+    if best_rule is not None and not best and at is not None and best_rule.window is not None:
+        return f"; the closest rule ({best_rule.where}) prices it {best_rule.window}, and this item is dated {at}"
     if best_rule is None or not best:
         return ""
     return f"; the closest rule ({best_rule.where}) needs " + " and ".join(best)
@@ -154,10 +313,10 @@ _ZERO = Decimal(0)
 def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amount: Decimal = Decimal(0)) -> Charge:
     """The bill line a price rule (or a `free` statement) gives for `quantity`."""
     if not isinstance(rule, PriceRule):  # a free statement: one zero line for the item
-        return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason)
+        return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason, rule.window)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
     unit = program.kinds[kind].unit_of(rule.quantity)
-    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free)
+    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
 
 
 def free_id(kind: str, free: Any) -> str:
@@ -230,7 +389,7 @@ class Pricer:
         all its other fields are counts.
         """
         fast_kind = self._kinds.get(kind)
-        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived:
+        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or fast_kind.dated:
             return None
         counts = []
         for field, simple, has_default, default, optional in fast_kind.rest:
@@ -265,8 +424,8 @@ class Pricer:
             fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
         except (AttributeError, TypeError):  # not a mapping, or a list for a kind: the slow way says so
             return None
-        if fast_kind is None or not fast_kind.allowed.issuperset(raw):
-            return None
+        if fast_kind is None or fast_kind.dated or not fast_kind.allowed.issuperset(raw):
+            return None  # a dated kind's price depends on the day: the slow way decides
         if fast_kind.raw_key is not None:
             # The deciding values are fields as written: look the plan up before checking them.
             raw_key = tuple(map(raw.get, fast_kind.raw_key, fast_kind.absent))
@@ -360,8 +519,11 @@ class Pricer:
                     except decimal.DecimalException:
                         return None  # refused the slow way, with its message
                 subtotal = EXACT.add(subtotal, amount)
-                charges.append(Charge(line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note))
-            priced.append(ItemBill(index, raw.get("name"), raw["kind"], charges, subtotal, source))
+                charges.append(Charge(
+                    line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note, line.valid, line.basis
+                ))
+            at = values.get("at")
+            priced.append(ItemBill(index, raw.get("name"), raw["kind"], charges, subtotal, source, None if at is None else str(at)))
             total = EXACT.add(total, subtotal)
         if self._rounds_total:
             try:
@@ -401,7 +563,9 @@ class _FastKind:
         self.derived = kind.derived
         self.model_field = kind.model_field
         self.provider_of = program.provider_of
-        self.allowed = frozenset({"kind", "name", *(f.name for f in kind.fields)})
+        self.dated = name in program.dated_kinds
+        # `at` changes no price of an undated kind: it is checked, and kept for the bill.
+        self.allowed = frozenset({"kind", "name", "at", *(f.name for f in kind.fields)})
         # (name, quick check or None, has default, default, optional)
         self.fields = tuple(
             (spec.name, _simple_check(spec.type, program), spec.has_default, spec.default, spec.optional)
@@ -422,6 +586,11 @@ class _FastKind:
         for free in program.frees.get(name, ()):
             for cond in free.conditions:
                 read |= fields_of(cond)
+        for rel in program.relatives.get(name, ()):
+            for cond in rel.conditions:
+                read |= fields_of(cond)
+            if rel.field is not None:
+                read.add(rel.field)
         read.discard("provider")  # follows from the model
         self.key_fields = tuple(sorted(discrete | read))
         # When every deciding value is a field as written (no derived quantity), plans can
@@ -456,6 +625,12 @@ class _FastKind:
         name = raw.get("name")
         if name is not None and type(name) is not str:
             return None
+        if "at" in raw:
+            at = raw["at"]
+            instant = read_instant(at) if type(at) is str else None
+            if not isinstance(instant, Instant):
+                return None
+            values["at"] = instant
         for field, simple, has_default, default, optional in fields:
             if field in raw:
                 if simple is None:

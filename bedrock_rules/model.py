@@ -6,6 +6,7 @@ files that differ only in layout (what `fmt` changes) have equal models.
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import attrs
@@ -132,7 +133,36 @@ class RecordValue:
     span: Span = _span()
 
 
-Value = Word | Number | Text | ListValue | RecordValue
+@attrs.frozen
+class DateValue:
+    """A date as written (`2024-12-05`, `2024-12-05T10:00:00Z`): the text is kept, so
+    `fmt` writes it back as it was and a usage reads it as a document would."""
+
+    text: str
+    span: Span = _span()
+
+
+Value = Word | Number | Text | ListValue | RecordValue | DateValue
+
+
+@attrs.frozen
+class Window:
+    """`from D until E`: the whole UTC days from `start` to `end`, both included; None is open."""
+
+    start: datetime.date | None
+    end: datetime.date | None
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        parts = []
+        if self.start is not None:
+            parts.append(f"from {self.start.isoformat()}")
+        if self.end is not None:
+            parts.append(f"until {self.end.isoformat()}")
+        return " ".join(parts)
+
+    def contains(self, day: datetime.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
 
 
 # Conditions ----------------------------------------------------------------
@@ -374,6 +404,7 @@ class PriceTable:
         converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
     )
     span: Span = _span()
+    window: Window | None = None
     any_region: bool = False  # `in any`: every region, including those declared later
 
 
@@ -402,11 +433,12 @@ class PriceList:
 
 @attrs.frozen
 class Offer:
-    """`offer MODELS only in REGIONS`."""
+    """`offer MODELS only in REGIONS [WINDOW]` or `offer MODELS WINDOW`; regions empty for the latter."""
 
     models: tuple[str, ...] = attrs.field(converter=tuple)
     regions: tuple[str, ...] = attrs.field(converter=tuple)
     span: Span = _span()
+    window: Window | None = None
 
 
 @attrs.frozen
@@ -417,6 +449,7 @@ class Refuse:
     when: Condition
     reason: str
     span: Span = _span()
+    window: Window | None = None
 
 
 @attrs.frozen
@@ -428,6 +461,7 @@ class Require:
     when: Condition | None
     reason: str
     span: Span = _span()
+    window: Window | None = None
 
 
 @attrs.frozen
@@ -438,6 +472,28 @@ class Free:
     when: Condition | None
     reason: str
     span: Span = _span()
+    window: Window | None = None
+
+
+@attrs.frozen
+class Relative:
+    """`relative KINDS CASE at FACTOR of BASE [in …] [when …] [charging …] [WINDOW]`.
+
+    The case form names a field, the values it prices (`cases`) and the base value; the
+    quantity form (`field` None) prices quantity `cases[0]` at a factor of quantity `base`.
+    """
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    field: str | None
+    cases: tuple[str, ...] = attrs.field(converter=tuple)
+    factor: Decimal
+    base: str
+    regions: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    when: Condition | None = None
+    quantities: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    window: Window | None = None
+    span: Span = _span()
+    factor_text: str = attrs.field(default="", eq=False)  # as written (`50%`), for messages
 
 
 # Worked examples ---------------------------------------------------------------
@@ -457,9 +513,13 @@ class Example:
     expect: Decimal
     items: tuple[ExampleItem, ...] = attrs.field(converter=tuple)
     span: Span = _span()
+    at: DateValue | None = None  # dates every item that has no `at:` of its own
 
 
-Statement = Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
+Statement = (
+    Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
+    | Relative
+)
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
+from .fields import Instant, read_instant
 from .prebuilt import parser_tables
 from .resources import grammar_path
 
@@ -29,11 +30,11 @@ from .resources import grammar_path
 # a name is refused. Statement keywords (`model`, `region`, …) are only keywords at the
 # start of a line and stay free for fields.
 KEYWORDS = frozenset(
-    """aka and any charging contains each end expect for free in item list not of only
-    optional or per sum unit when""".split()
+    """aka and any at charging contains each end expect for free from in item list not of only
+    optional or per sum unit until when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices pricelist offer refuse require free example".split()
+    "currency round region provider kind record prices pricelist offer refuse require free example relative".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -52,6 +53,7 @@ _TOKEN_NAMES = {
     "NOT_OFFERED": "`-`",
     "OPTIONAL": "`optional`",
     "ROUND_TARGET": "`each charge` or `the total`",
+    "DATE": "a date (2024-12-01)",
 }
 
 
@@ -187,6 +189,10 @@ def _span(path: str, meta_or_token: Any) -> m.Span:
         meta_or_token.end_line,
         meta_or_token.end_column,
     )
+
+
+def _window(children: list[Any]) -> m.Window | None:
+    return next((c for c in children if isinstance(c, m.Window)), None)
 
 
 def _text(token: Token) -> str:
@@ -351,7 +357,40 @@ class _Builder(Transformer):
                 columns = child[1]
             elif isinstance(child, tuple) and child and child[0] == "row":
                 rows.append(child[1])
-        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), any_region=any_region)
+        window = next((c for c in children if isinstance(c, m.Window)), None)
+        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), window, any_region=any_region)
+
+    # window: "from" DATE ("until" DATE)? -> window_from | "until" DATE -> window_until
+    def window_until(self, meta, children):
+        return m.Window(None, self._day(children[0]), self._at(meta))
+
+    def window_from(self, meta, children):
+        days = [self._day(token) for token in children]
+        start, end = days[0], days[1] if len(days) > 1 else None
+        if start is not None and end is not None and end < start:
+            self.diagnostics.append(Diagnostic(
+                "BR206", f"this window ends ({end}) before it starts ({start})", self._at(meta), self.lines[meta.line - 1]
+            ))
+        return m.Window(start, end, self._at(meta))
+
+    def _day(self, token: Token):
+        """A whole day of a window: a valid date with no time (BR205 otherwise)."""
+        instant = read_instant(str(token))
+        problem = instant if isinstance(instant, str) else None
+        if problem is None and "T" in str(token):
+            problem = f"validity bounds are whole days: write {str(token)[:10]}"
+        if problem is not None:
+            self.diagnostics.append(Diagnostic("BR205", problem, self._at(token), self.lines[token.line - 1]))
+            return None
+        assert isinstance(instant, Instant)
+        return instant.day
+
+    def _instant(self, token: Token) -> m.DateValue:
+        """A date or time as an example writes it, checked (BR205)."""
+        instant = read_instant(str(token))
+        if isinstance(instant, str):
+            self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[token.line - 1]))
+        return m.DateValue(str(token), self._at(token))
 
     # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*
     def pricelist(self, meta, children):
@@ -428,26 +467,67 @@ class _Builder(Transformer):
     def reason_cell(self, meta, children):
         return m.NotOfferedCell(_text(children[0]), self._at(meta))
 
-    # offer: "offer" names "only" "in" names _NL
+    # offer: "offer" names "only" "in" names window? _NL | "offer" names window _NL
     def offer(self, meta, children):
-        return m.Offer(children[0], children[1], self._at(meta))
+        window = _window(children)
+        names = [c for c in children if isinstance(c, tuple)]
+        regions = names[1] if len(names) > 1 else ()
+        return m.Offer(names[0], regions, self._at(meta), window)
 
-    # refuse: "refuse" kinds "when" condition ":" STRING _NL
+    # refuse: "refuse" kinds "when" condition window? ":" STRING _NL
     def refuse(self, meta, children):
-        kinds, when, reason = children
-        return m.Refuse(kinds, when, _text(reason), self._at(meta))
+        window = _window(children)
+        kinds, when, reason = [c for c in children if not isinstance(c, m.Window)]
+        return m.Refuse(kinds, when, _text(reason), self._at(meta), window)
 
-    # require: "require" kinds condition ("when" condition)? ":" STRING _NL
+    # require: "require" kinds condition ("when" condition)? window? ":" STRING _NL
     def require(self, meta, children):
-        kinds, condition, *rest = children
+        window = _window(children)
+        kinds, condition, *rest = [c for c in children if not isinstance(c, m.Window)]
         when = rest[0] if len(rest) == 2 else None
-        return m.Require(kinds, condition, when, _text(rest[-1]), self._at(meta))
+        return m.Require(kinds, condition, when, _text(rest[-1]), self._at(meta), window)
 
-    # free: "free" kinds ("when" condition)? ":" STRING _NL
+    # free: "free" kinds ("when" condition)? window? ":" STRING _NL
     def free(self, meta, children):
-        kinds, *rest = children
+        window = _window(children)
+        kinds, *rest = [c for c in children if not isinstance(c, m.Window)]
         when = rest[0] if len(rest) == 2 else None
-        return m.Free(kinds, when, _text(rest[-1]), self._at(meta))
+        return m.Free(kinds, when, _text(rest[-1]), self._at(meta), window)
+
+    # relative: "relative" kinds relative_case "at" ratio "of" WORD relative_scope* window? _NL
+    def relative(self, meta, children):
+        kinds, (field, cases), (factor, written), base, *rest = children
+        regions: tuple = ()
+        when = None
+        quantities: tuple = ()
+        for part in rest:
+            if isinstance(part, tuple) and part[0] == "regions":
+                regions = part[1]
+            elif isinstance(part, tuple) and part[0] == "when":
+                when = part[1]
+            elif isinstance(part, tuple) and part[0] == "quantities":
+                quantities = part[1]
+        return m.Relative(
+            kinds, field, cases, factor, self._word(base), regions, when, quantities, _window(rest), self._at(meta), written
+        )
+
+    def case_value(self, meta, children):
+        return (self._word(children[0]), (self._word(children[2]),))
+
+    def case_values(self, meta, children):
+        return (self._word(children[0]), children[1])
+
+    def case_quantity(self, meta, children):
+        return (None, (self._word(children[0]),))
+
+    # ratio: NUMBER PERCENT?  (50% is 0.5, exactly)
+    def ratio(self, meta, children):
+        number = Decimal(str(children[0]))
+        percent = len(children) > 1
+        return (number.scaleb(-2) if percent else number, "".join(map(str, children)))
+
+    def scope_quantities(self, meta, children):
+        return ("quantities", children[0])
 
     # kinds: "any" -> any_kind | names
     def any_kind(self, meta, children):
@@ -456,10 +536,14 @@ class _Builder(Transformer):
     def kinds(self, meta, children):
         return children[0]
 
-    # example: "example" STRING "expect" NUMBER _NL example_item+ "end" _NL
+    # example: "example" STRING ("at" DATE)? "expect" NUMBER _NL example_item+ "end" _NL
     def example(self, meta, children):
+        at = None
+        if isinstance(children[1], Token) and children[1].type == "DATE":
+            at = self._instant(children[1])
+            children = [children[0], *children[2:]]
         title, expect, *items = children
-        return m.Example(_text(title), Decimal(str(expect)), items, self._at(meta))
+        return m.Example(_text(title), Decimal(str(expect)), items, self._at(meta), at)
 
     # example_item: "item" WORD STRING? _NL example_field*
     def example_item(self, meta, children):
@@ -538,6 +622,9 @@ class _Builder(Transformer):
 
     def record_value(self, meta, children):
         return m.RecordValue(children, self._at(meta))
+
+    def date_value(self, meta, children):
+        return self._instant(children[0])
 
     def pair(self, meta, children):
         return (str(children[0]), children[1])

@@ -6,6 +6,7 @@ are kept both as syntax (to describe them) and as closures (to decide them).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -81,10 +82,49 @@ class PriceRule:
     each: tuple[tuple[str, str], ...]  # list-field values that make the charge distinct
     span: m.Span = attrs.field(eq=False)
     matches: Predicate = attrs.field(eq=False, repr=False)
+    window: m.Window | None = None  # the days it prices; None: every day
+    # A rate derived by relative rules: (rule place, factor) outermost first, then the base
+    # rule's (place, its rate). Empty for a table's own cell.
+    basis: tuple[tuple[str, Decimal | None], ...] = attrs.field(default=(), eq=False)
+
+    @property
+    def start(self) -> datetime.date:
+        """Its first day, for picking versions: an undated rule is from the beginning of time."""
+        return self.window.start if self.window is not None and self.window.start is not None else datetime.date.min
 
     @property
     def where(self) -> str:
         return self.span.where
+
+
+@attrs.frozen
+class RelativeRule:
+    """A price stated as a factor of another (`relative …`), for one kind.
+
+    `field` set: the values `cases` of it are priced at `factor` × the price of the same
+    usage with `field = base`. `field` None: quantity `cases[0]` at `factor` × the price
+    of quantity `base` of the same usage.
+    """
+
+    kind: str
+    field: str | None
+    cases: frozenset[str]
+    base: str
+    factor: Decimal
+    quantities: frozenset[str]  # `charging …`: only these; empty: every quantity the base prices
+    conditions: tuple[m.Condition, ...]
+    window: m.Window | None
+    text: str  # `mode = batch at 0.5 of on_demand`, as bills and explanations name it
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+    @property
+    def start(self) -> datetime.date:
+        return self.window.start if self.window is not None and self.window.start is not None else datetime.date.min
 
 
 @attrs.frozen
@@ -96,6 +136,20 @@ class Guard:
     span: m.Span = attrs.field(eq=False)
     refuses: Predicate = attrs.field(eq=False, repr=False)
     condition: m.Condition | None = attrs.field(default=None, eq=False, repr=False)
+    window: m.Window | None = None  # it refuses only on these days
+    outside: m.Window | None = None  # an offer's window: it refuses on every day outside it
+
+    def applies(self, day: datetime.date | None) -> bool:
+        """Whether it refuses on `day` when its condition holds (`None`: an undated usage)."""
+        if day is None:
+            return self.outside is None
+        if self.window is not None and not self.window.contains(day):
+            return False
+        return self.outside is None or not self.outside.contains(day)
+
+    @property
+    def dated(self) -> bool:
+        return self.window is not None or self.outside is not None
 
 
 @attrs.frozen
@@ -105,6 +159,7 @@ class FreeRule:
     span: m.Span = attrs.field(eq=False)
     matches: Predicate = attrs.field(eq=False, repr=False)
     conditions: tuple[m.Condition, ...] = attrs.field(default=(), eq=False, repr=False)
+    window: m.Window | None = None
 
 
 @attrs.frozen
@@ -170,6 +225,8 @@ class Program:
     sku_rules: tuple[SkuRule, ...] = ()  # `pricelist` rows: how Price List offer files name the prices
     # Each file's lines by the name messages show, so diagnostics never read a file again.
     sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
+    dated_kinds: frozenset[str] = frozenset()  # kinds some dated statement prices, refuses or frees
+    relatives: Mapping[str, tuple[RelativeRule, ...]] = attrs.field(factory=dict)  # per kind, in field order
 
     @property
     def item_fields(self) -> frozenset[str]:
@@ -182,7 +239,9 @@ class Program:
 
     def refusing(self, kind: str, values: Values) -> list[Guard]:
         """The guards (`offer`, `refuse`, `require`) that refuse a usage of a kind with these values."""
-        return [guard for guard in self.guards.get(kind, ()) if guard.refuses(values)]
+        at = values.get("at")
+        day = None if at is None else at.day
+        return [guard for guard in self.guards.get(kind, ()) if guard.applies(day) and guard.refuses(values)]
 
     def provider_of(self, model: str) -> str:
         """The provider of a model, by its canonical name."""

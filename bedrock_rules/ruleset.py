@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .bill import Bill
 from .errors import Problem
+from .fields import DateType, Instant, convert
 from .interpreter import Pricer, evaluate_items
 from .limits import MAX_ITEMS
 from .loader import BUNDLED_NAME, load_program
@@ -60,30 +62,34 @@ class Ruleset:
     def examples(self) -> tuple[Example, ...]:
         return self._program.examples
 
-    def evaluate(self, document: Mapping[str, Any], source: str | None = None) -> Bill:
-        """Price a usage document (`{"usage": [...]}`); raises UsageError when refused."""
-        if type(document) is dict and len(document) == 1:
+    def evaluate(self, document: Mapping[str, Any], source: str | None = None, at: When = None) -> Bill:
+        """Price a usage document (`{"usage": [...]}`); raises UsageError when refused.
+
+        `at` (a date, a zoned datetime, or their ISO text) dates the items with no `at` of their own.
+        """
+        if at is None and type(document) is dict and len(document) == 1:
             usage = document.get("usage")
             if type(usage) is list and len(usage) <= MAX_ITEMS:
                 bill = self._shared_pricer().bill(usage, source)  # the same bill, from the plans
                 if bill is not None:
                     return bill
-        return self.evaluate_items(items_of(document, source), source)
+        return self.evaluate_items(items_of(document, source), source, at)
 
-    def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None) -> Bill:
+    def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None, at: When = None) -> Bill:
         """Price usage items given one by one, without building a document."""
         items = list(items)
-        bill = self._shared_pricer().bill(items, source)
-        if bill is not None:
-            return bill
-        checked, problems = self.check_items(items, source)
+        if at is None:  # the quick way knows only the items' own dates
+            bill = self._shared_pricer().bill(items, source)
+            if bill is not None:
+                return bill
+        checked, problems = self.check_items(items, source, at=at)
         return self.bill(checked, problems)
 
     def check_items(
-        self, items: Iterable[Any], source: str | None = None, start: int = 1
+        self, items: Iterable[Any], source: str | None = None, start: int = 1, at: When = None
     ) -> tuple[list[Item], list[Problem]]:
         """Raw usage items checked against their kinds: the checked items and every problem."""
-        return check_items(self._program, list(items), source, start)
+        return check_items(self._program, list(items), source, start, _instant(at))
 
     def bill(self, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
         """The bill of checked items; raises UsageError with `problems` and every refusal."""
@@ -103,9 +109,23 @@ class Ruleset:
         accumulator.add_items(items)
         return accumulator.result()
 
-    def evaluate_text(self, text: str, source: str = "<usage>") -> Bill:
+    def evaluate_text(self, text: str, source: str = "<usage>", at: When = None) -> Bill:
         """Price a usage document given as JSON or YAML text."""
-        return self.evaluate(read_document(text, source), source)
+        return self.evaluate(read_document(text, source), source, at)
+
+
+# What `at=` takes: ISO text, a date, a zoned datetime, or None (items keep their own dates).
+When = str | datetime.date | Instant | None
+
+
+def _instant(at: Any) -> Instant | None:
+    """The `at` a caller gives, checked as a usage's `at:` is; ValueError when it is not a date."""
+    if at is None or isinstance(at, Instant):
+        return at
+    value, problem = convert(at, DateType(), {})
+    if problem:
+        raise ValueError(f"at: {problem}")
+    return value
 
 
 def load(path: str | Path | None = None) -> Ruleset:

@@ -27,7 +27,7 @@ EXACT = decimal.Context(
 _LOOSE = decimal.Context(prec=120, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
                          traps=[decimal.InvalidOperation, decimal.DivisionByZero])
 
-RESERVED_FIELDS = frozenset({"kind", "name", "provider"})
+RESERVED_FIELDS = frozenset({"kind", "name", "provider", "at"})
 FUNCTIONS = {"ceil": 1, "floor": 1, "max": None, "min": None}
 ROUNDING_MODES = {
     "half_up": decimal.ROUND_HALF_UP,
@@ -65,6 +65,8 @@ def to_plain(value: m.Value) -> Any:
         return value.text
     if isinstance(value, m.ListValue):
         return [to_plain(v) for v in value.items]
+    if isinstance(value, m.DateValue):
+        return value.text  # as a usage document writes a date
     return {k: to_plain(v) for k, v in value.pairs}
 
 

@@ -17,7 +17,7 @@ import attrs
 
 from . import limits
 from .errors import Problem, UsageError, did_you_mean
-from .fields import convert_fields, shown_value
+from .fields import DateType, Instant, convert, convert_fields, shown_value
 from .program import Program
 from .semantics import Missing
 
@@ -220,8 +220,13 @@ def read_document(text: str, source: str) -> Any:
 # Checking ---------------------------------------------------------------------
 
 
-def check_items(program: Program, raw_items: Sequence[Any], source: str | None = None, start: int = 1) -> tuple[list[Item], list[Problem]]:
-    """Check raw usage items against the ruleset's kinds; every problem is returned."""
+def check_items(
+    program: Program, raw_items: Sequence[Any], source: str | None = None, start: int = 1, at: Instant | None = None
+) -> tuple[list[Item], list[Problem]]:
+    """Check raw usage items against the ruleset's kinds; every problem is returned.
+
+    `at` dates the items that carry no `at` of their own (`--at DATE`).
+    """
     lookups = {"model": program.aliases, "region": {r: r for r in program.regions}}
     items: list[Item] = []
     problems: list[Problem] = []
@@ -248,9 +253,17 @@ def check_items(program: Program, raw_items: Sequence[Any], source: str | None =
                 index, name, "kind", source, code="BU103",
             ))
             continue
-        values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name"}))
+        values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name", "at"}))
         for b in bad:
             problems.append(Problem(b.message, index, name, b.path, source, code=b.code))
+        if "at" in raw:
+            instant, wrong = convert(raw["at"], DateType(), lookups)
+            if wrong:
+                problems.append(Problem(wrong, index, name, "at", source, code="BU108"))
+                bad = bad or [wrong]
+            values["at"] = instant
+        elif at is not None:
+            values["at"] = at
         if bad:
             continue
         model_field = kind.model_field

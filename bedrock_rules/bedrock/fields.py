@@ -66,6 +66,10 @@ TOKEN_FIELDS: tuple[Source, ...] = (
     Source("inference_region", ("inferenceRegion",), None, "omit"),
 )
 
+# The record's instant, which becomes each of its items' `at` (the day its prices are
+# those of) when the rules date anything; with no dated rule it changes no price.
+TIMESTAMP = "timestamp"
+
 # Counts a record must carry when the rules price them for its model (an embedding's
 # output is "not applicable"): without them the record is malformed, not billed 0.
 REQUIRED_COUNTS = ("input_tokens", "output_tokens")

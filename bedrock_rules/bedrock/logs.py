@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from ..errors import Problem, UsageError
+from ..fields import Instant, read_instant
 from ..program import Program
 from ..ruleset import Ruleset
 from ..totals import Entry, Totals
@@ -30,6 +31,7 @@ from .fields import (
     REQUEST,
     REQUIRED_COUNTS,
     TIERS,
+    TIMESTAMP,
     TOKEN_FIELDS,
 )
 
@@ -111,6 +113,8 @@ class LogReader:
         kinds = compiled.kinds.values()
         self._declared = {k.name: frozenset(f.name for f in k.fields) for k in kinds}
         self._guardrail_kind = next((k.name for k in kinds if self._declared[k.name] & set(_GUARDRAIL_FIELDS)), None)
+        # Only rules that date something need each record's date; reading it costs every record.
+        self._dated = bool(compiled.dated_kinds)
 
     # model IDs ----------------------------------------------------------------------
 
@@ -206,6 +210,14 @@ class LogReader:
         problem = self._call(record, given, output, model, served, items, reasons)
         if problem is not None:
             return Entry(place, attributes=attributes, malformed=problem)
+        if self._dated and items:
+            stamp = record.get(TIMESTAMP)
+            instant = read_instant(stamp) if type(stamp) is str else None
+            if not isinstance(instant, Instant):
+                why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
+                return Entry(place, attributes=attributes, malformed=f"{why}: the rules price by date")
+            for item in items:
+                item["at"] = instant.text
         return Entry(place, items, attributes, _joined(reasons))
 
     def _call(

@@ -6,20 +6,25 @@ import argparse
 import sys
 from typing import TextIO
 
-from ..cli import EXIT_FAILED, EXIT_OK, percent
+from ..cli import EXIT_FAILED, EXIT_OK, instant, percent
 from ..differ import compare, dump, over_limit, render_markdown, render_table
 from ..errors import Problem, UsageError
 from ..ruleset import load
 from ..usage import items_of, read_document
 from .eval import read_text
 
-HELP = "compare two rule folders over usage documents: changed charges, refusals and rules"
+HELP = "compare two rule folders (or one ruleset at two dates) over usage documents: changed charges, refusals and rules"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("old", metavar="OLD", help="folder of the rule files before the change")
-    parser.add_argument("new", metavar="NEW", help="folder of the rule files after the change")
-    parser.add_argument("usage", nargs="+", metavar="USAGE", help="JSON or YAML usage document; - reads stdin")
+    parser.add_argument(
+        "paths", nargs="+", metavar="OLD NEW USAGE",
+        help="the rule folders before and after the change, then JSON or YAML usage documents (- reads stdin); "
+        "with --at-before and --at-after, usage documents only",
+    )
+    parser.add_argument("--rules", metavar="DIR", help="with --at-before/--at-after: the ruleset (default: the bundled one)")
+    parser.add_argument("--at-before", type=instant, metavar="DATE", help="price every item at this date, then at --at-after's")
+    parser.add_argument("--at-after", type=instant, metavar="DATE", help="the second date (see --at-before)")
     parser.add_argument(
         "--format", choices=("table", "json", "markdown", "html"), default="table",
         help="table for people (default), json for machines, markdown for a pull-request comment, html for one page",
@@ -31,10 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    old, new = load(args.old), load(args.new)
+    dates = None
+    if (args.at_before is None) != (args.at_after is None):
+        raise UsageError([Problem("--at-before and --at-after go together: the two dates every item is priced at")])
+    if args.at_before is not None:
+        old = new = load(args.rules)
+        usage = args.paths
+        dates = (str(args.at_before), str(args.at_after))
+        shown = (f"{args.rules or 'bundled ruleset'} at {dates[0]}", f"{args.rules or 'bundled ruleset'} at {dates[1]}")
+    else:
+        if args.rules is not None or len(args.paths) < 3:
+            raise UsageError([Problem(
+                "diff takes OLD NEW USAGE… (two rule folders, then usage documents), "
+                "or --at-before DATE --at-after DATE [--rules DIR] USAGE…"
+            )])
+        old, new = load(args.paths[0]), load(args.paths[1])
+        usage = args.paths[2:]
+        shown = (args.paths[0], args.paths[1])
     documents = []
     problems: list[Problem] = []
-    for path in args.usage:
+    for path in usage:
         source = "<stdin>" if path == "-" else path
         try:
             documents.append((source, items_of(read_document(read_text(path), source), source)))
@@ -42,11 +63,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             problems.extend(error.problems)
     if problems:  # a document that cannot be read is not a price change: refuse, as eval does
         raise UsageError(problems)
-    diff = compare(old.program, new.program, documents)
+    diff = compare(old.program, new.program, documents, dates)
     if args.format == "html":
         from ..report import render_diff  # start-up time: only the HTML page needs it
 
-        out.write(render_diff(diff, args.old, args.new))
+        out.write(render_diff(diff, *shown))
     else:
         renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
         out.write(renderers[args.format](diff))

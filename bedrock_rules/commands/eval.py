@@ -10,8 +10,9 @@ from typing import TextIO
 
 from .. import limits
 from ..bill import decimal_text, dump, render_table
-from ..cli import EXIT_OK, EXIT_UNPRICED, rules_option
+from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
+from ..fields import Instant
 from ..ruleset import Ruleset, load
 from ..totals import dump as dump_totals
 from ..totals import render_csv, where
@@ -25,6 +26,7 @@ HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation log
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("usage", nargs="+", metavar="USAGE", help="usage document or log file; - reads stdin")
     rules_option(parser)
+    at_option(parser)
     parser.add_argument(
         "--input",
         choices=("usage", "invocation-log"),
@@ -80,7 +82,7 @@ def read_text(path: str) -> str:
     return text
 
 
-def read_items(rules: Ruleset, paths: list[str]) -> tuple[list[Item], list[Problem]]:
+def read_items(rules: Ruleset, paths: list[str], at: Instant | None = None) -> tuple[list[Item], list[Problem]]:
     """Every item of every document, checked; one document's items are named by position alone."""
     several = len(paths) > 1
     items: list[Item] = []
@@ -92,7 +94,7 @@ def read_items(rules: Ruleset, paths: list[str]) -> tuple[list[Item], list[Probl
         except UsageError as error:
             problems.extend(error.problems)
             continue
-        checked, bad = rules.check_items(raw, source if several else None)
+        checked, bad = rules.check_items(raw, source if several else None, at=at)
         items.extend(checked)
         problems.extend(bad)
     return items, problems
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
-    items, problems = read_items(rules, args.usage)
+    items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
     if args.format == "html":  # itemized, with --group-by's fields as more columns and charts
         from ..report import render_bill  # start-up time: only the HTML page needs it

@@ -9,7 +9,7 @@ from typing import TextIO
 import attrs
 
 from ..bill import Bill
-from ..cli import EXIT_FAILED, EXIT_OK, rules_option
+from ..cli import EXIT_FAILED, EXIT_OK, at_option, rules_option
 from ..errors import Problem, UsageError
 from ..ruleset import load
 from ..snapshots import (
@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("usage_dir", metavar="USAGE_DIR", help="folder of usage documents and their stored bills")
     rules_option(parser)
+    at_option(parser)
     parser.add_argument(
         "--update",
         action="store_true",
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if refused:
         raise UsageError(list(dict.fromkeys(refused)))
     rules = load(args.rules)
-    priced = _price_all(rules, documents)
+    priced = _price_all(rules, documents, args.at)
 
     counts = {"matched": 0, "changed": 0, "new": 0, "orphaned": 0}
     for document in priced:
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FAILED
 
 
-def _price_all(rules, documents: list[Path]) -> list[_Priced]:
+def _price_all(rules, documents: list[Path], at=None) -> list[_Priced]:
     """Every document's bill, or every problem of every document (exit 2, nothing written)."""
     priced: list[_Priced] = []
     problems: list[Problem] = []
@@ -131,7 +132,7 @@ def _price_all(rules, documents: list[Path]) -> list[_Priced]:
         source = str(path)
         try:
             # Priced without a source, so the bill is what `eval` prints for this one document.
-            priced.append(_Priced(path, rules.evaluate(read_usage(path))))
+            priced.append(_Priced(path, rules.evaluate(read_usage(path), at=at)))
         except UsageError as error:
             problems.extend(p if p.source else attrs.evolve(p, source=source) for p in error.problems)
     if problems:
@@ -152,7 +153,7 @@ def _orphans(folder: Path) -> list[Path]:
 
 
 def _command_args(args: argparse.Namespace) -> str:
-    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "")
+    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "") + (f" --at {args.at}" if args.at else "")
 
 
 def _read(path: Path) -> bytes:

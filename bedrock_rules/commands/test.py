@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import TextIO
 
 from ..bill import decimal_text
-from ..cli import EXIT_FAILED, EXIT_OK, percent
+from ..cli import EXIT_FAILED, EXIT_OK, at_option, percent
 from ..display import share_text
 from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
@@ -19,6 +19,7 @@ HELP = "run the worked examples written in the rule files"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rules", nargs="?", metavar="DIR", help="folder of rule files (default: the bundled ruleset)")
     parser.add_argument("--coverage", action="store_true", help="list the price rules no example exercises")
+    at_option(parser)
     parser.add_argument(
         "--min-coverage",
         type=percent,
@@ -40,7 +41,7 @@ def _failure(result: ExampleResult) -> str:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
-    results = run_examples(rules)
+    results = run_examples(rules, args.at)
     failed = 0
     for result in results:
         where = result.example.span.where
