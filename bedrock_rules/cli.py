@@ -39,7 +39,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 MAX_PERCENT_EXPONENT = 1_000_000
 
 # Each command's module provides HELP, add_arguments(parser) and run(args, out) -> status.
-COMMANDS = ("eval", "test", "explain", "prices", "pricelist", "diff", "check", "fmt", "snapshot", "reconcile")
+COMMANDS = ("eval", "test", "explain", "prices", "pricelist", "diff", "check", "fmt", "snapshot", "reconcile", "init", "lsp")
 
 
 def build_parser(only: str | None = None, config: Config | None = None) -> argparse.ArgumentParser:

@@ -120,7 +120,7 @@ def test_group_by_default_is_read_as_the_option_reads_it(project):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('rules = "rules"\n[defaults.eval]\nformat = "xml"\n', "format: expected one of table, json, csv, focus, got 'xml'"),
+        ('rules = "rules"\n[defaults.eval]\nformat = "xml"\n', "format: expected one of table, json, csv, focus, html, got 'xml'"),
         ('rules = "rules"\n[defaults.eval]\nstrict = "yes"\n', "[defaults.eval] strict: expected true or false"),
         ('rules = "rules"\n[defaults.eval]\nformat = 3\n', "[defaults.eval] format: expected a string, as it would be written after"),
         ('rules = "rules"\n[defaults.eval]\nrules = "x"\n', "[defaults.eval] rules: eval has no option --rules to default"),

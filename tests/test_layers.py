@@ -30,7 +30,10 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
     ("bedrock formats", ("bedrock",)),
-    ("tools", ("examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "pytest_plugin")),
+    ("tools", (
+        "examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "report", "scaffold", "lsp",
+        "pytest_plugin",
+    )),
     ("command line", ("config", "cli", "commands", "__main__")),
 )
 ORDER = [name for _, names in STAGES for name in names]

@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at-before", type=instant, metavar="DATE", help="price every item at this date, then at --at-after's")
     parser.add_argument("--at-after", type=instant, metavar="DATE", help="the second date (see --at-before)")
     parser.add_argument(
-        "--format", choices=("table", "json", "markdown"), default="table",
-        help="table for people (default), json for machines, markdown for a pull-request comment",
+        "--format", choices=("table", "json", "markdown", "html"), default="table",
+        help="table for people (default), json for machines, markdown for a pull-request comment, html for one page",
     )
     parser.add_argument(
         "--fail-above", type=percent, metavar="PERCENT",
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         old = new = load(choice.path)
         usage = args.paths
         dates = (str(args.at_before), str(args.at_after))
+        shown = tuple(f"{choice.path or 'bundled ruleset'} at {date}" for date in dates)
     else:
         if args.dated_rules is not None or len(args.paths) < 3:
             raise UsageError([Problem(
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"ruleset: {args.paths[0]} (old), {args.paths[1]} (new)\n")
         old, new = load(args.paths[0]), load(args.paths[1])
         usage = args.paths[2:]
+        shown = (args.paths[0], args.paths[1])
     documents = []
     problems: list[Problem] = []
     for path in usage:
@@ -70,8 +72,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if problems:  # a document that cannot be read is not a price change: refuse, as eval does
         raise UsageError(problems)
     diff = compare(old.program, new.program, documents, dates)
-    renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
-    out.write(renderers[args.format](diff))
+    if args.format == "html":
+        from ..report import render_diff  # start-up time: only the HTML page needs it
+
+        out.write(render_diff(diff, *shown))
+    else:
+        renderers = {"table": render_table, "json": dump, "markdown": render_markdown}
+        out.write(renderers[args.format](diff))
     if args.fail_above is not None:
         reasons = over_limit(diff, args.fail_above)
         if reasons:

@@ -20,6 +20,7 @@ from ..totals import render_table as table
 from ..usage import Item, items_of, read_document
 
 HELP = "price usage documents or invocation logs and print the bill"
+HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`aws bedrock get-inference-profile`, or {profile ARN or ID: model ID})",
     )
     parser.add_argument(
-        "--format", choices=("table", "json", "csv", "focus"), default="table",
-        help="table for people (default), json or csv for machines, focus for FinOps tools (FOCUS 1.2 rows, CSV or --output FILE)",
+        "--format", choices=("table", "json", "csv", "focus", "html"), default="table",
+        help="table for people (default), json or csv for machines, focus for FinOps tools (FOCUS 1.2 rows, CSV or --output FILE), "
+        "html for one self-contained page with charts",
     )
     parser.add_argument(
         "--period", metavar="YYYY-MM", type=_month,
@@ -136,6 +138,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         from ..bedrock.focus import charges_of_bill  # start-up time: only FOCUS output needs it
 
         return _write_focus(charges_of_bill(items, bill, args.period), rules.currency, args, out)
+    if args.format == "html":  # itemized, with --group-by's fields as more columns and charts
+        from ..report import render_bill  # start-up time: only the HTML page needs it
+
+        out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
+        return EXIT_OK
     if args.group_by or args.format == "csv":
         accumulator = rules.accumulator(args.group_by)
         for item, item_bill in zip(items, bill.items, strict=True):
@@ -155,9 +162,12 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
 
         args.group_by = LOG_GROUPS
     check_groups(args.group_by)
+    group_by = args.group_by
+    if args.format == "html":  # the page charts cost by model, region and day
+        group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
     profiles = load_profiles(args.profiles) if args.profiles else None
-    reader = LogReader(rules.program, needs_attributes(args.group_by), profiles)
-    accumulator = rules.accumulator(args.group_by)
+    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
+    accumulator = rules.accumulator(group_by)
     progress = _Progress(rules.currency) if sys.stderr.isatty() else None
     files = [found for path in args.usage for found in containers.files_of(path)]
     for label, path in files:
@@ -190,6 +200,11 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
         if not totals.complete:
             sys.stderr.write(f"{sum(u.count for u in (*totals.unpriced, *totals.malformed))} records could not be priced "
                              "and have no FOCUS row; eval without --format focus lists them\n")
+    elif args.format == "html":
+        from ..report import render_totals  # start-up time: only the HTML page needs it
+
+        out.write(render_totals(totals, "line", _sources(args.usage)))
+        status = EXIT_OK
     else:
         status = _write_totals(totals, args.format, out, "line")
     return status if totals.complete else EXIT_UNPRICED
@@ -232,6 +247,10 @@ def _write_focus(charges, currency: str, args: argparse.Namespace, out: TextIO) 
         raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=args.output)]) from None
     sys.stderr.write(f"{len(table)} FOCUS row{'s' if len(table) != 1 else ''} written to {args.output}\n")
     return EXIT_OK
+
+
+def _sources(paths: list[str]) -> list[str]:
+    return ["<stdin>" if path == "-" else path for path in paths]
 
 
 def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:

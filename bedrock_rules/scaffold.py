@@ -1,0 +1,119 @@
+"""`bedrock-rules init`: lay out an analyst's rules repository, ready for review in CI.
+
+What it writes is what docs/ci.md describes: the rules (the bundled ruleset, copied, and
+a file of the team's own beside it), a folder of usage documents with each one's stored
+bill, the configuration that names the rules, and the GitHub Actions workflow of
+docs/ci.md (check, fmt, test, snapshot, and the price diff posted on pull requests).
+Nothing is overwritten: if any file it would write exists, it writes none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .errors import Problem, UsageError
+from .examples import run as run_examples
+from .loader import BUNDLED_NAME, compile_sources, read_rules
+from .resources import bundled_rules
+from .ruleset import Ruleset
+from .snapshots import bill_bytes, bill_path, write_atomically
+
+RULES = "rules"
+USAGE = "usage"
+
+CONFIG = """\
+# bedrock-rules reads this file from here and from every folder below it.
+rules = "rules"     # the folder of *.rules files, relative to this file
+overlays = []       # overlay files over the rules, relative to this file
+"""
+
+TEAM_RULES = """\
+# The team's own rules, beside the Amazon Bedrock ruleset copied from bedrock-rules {version}.
+# Add regions, models, price tables or negotiated rates here, and a worked example for each:
+# `bedrock-rules test` checks every example's total, `bedrock-rules check` the whole ruleset.
+
+example "Our nightly summaries: Claude 2.1 in us-west-2, 11,000 input and 4,000 output tokens" expect 0.184
+  item text "nightly summaries"
+    model: claude-2.1
+    region: us-west-2
+    input_tokens: 11000
+    output_tokens: 4000
+end
+"""
+
+USAGE_DOCUMENT = """\
+# A month of our Bedrock usage. Its expected bill is monthly.bill.json beside it, written by
+# `bedrock-rules snapshot usage --update`; CI fails when a change of rules changes it.
+usage:
+  - name: nightly summaries
+    kind: text
+    model: anthropic.claude-v2:1
+    region: us-west-2
+    input_tokens: 11000
+    output_tokens: 4000
+  - name: search embeddings
+    kind: embedding
+    model: cohere.embed-english-v3
+    region: us-east-1
+    input_tokens: 2500000
+"""
+
+
+
+def workflow(version: str = __version__) -> str:
+    """docs/ci.md's workflow (templates/prices.yml), installing this version's wheel."""
+    template = resources.files("bedrock_rules").joinpath("templates", "prices.yml").read_text(encoding="utf-8")
+    return template.replace("@VERSION@", version)
+
+
+def files(version: str = __version__) -> dict[str, str]:
+    """The text files init writes, by path relative to the target folder (bills not included)."""
+    return {
+        "bedrock-rules.toml": CONFIG,
+        f"{RULES}/team.rules": TEAM_RULES.format(version=version),
+        f"{USAGE}/monthly.yaml": USAGE_DOCUMENT,
+        ".github/workflows/prices.yml": workflow(version),
+    }
+
+
+def init(target: Path) -> list[str]:
+    """Scaffold a rules repository in `target` (made if missing); the paths written, in order.
+
+    Raises UsageError, writing nothing, when any of those files exists already.
+    """
+    sources, _, unread = read_rules(bundled_rules(), BUNDLED_NAME)
+    if unread:  # the installed package is damaged: say so rather than write a partial repository
+        raise UsageError([Problem(d.message, source=d.span.path) for d in unread])
+    texts: dict[str, str] = {f"{RULES}/{Path(s.shown).name}": s.text for s in sources}
+    texts.update(files())
+    bill_name = bill_path(Path(USAGE, "monthly.yaml")).as_posix()
+    existing = [name for name in (*texts, bill_name) if (target / name).exists() or (target / name).is_symlink()]
+    if existing:
+        raise UsageError([Problem("exists already; init writes nothing over it", source=str(target / name)) for name in existing])
+    # The bill is priced before anything is written, by the rules as they will be in the
+    # repository, named as CI names them (`rules/anthropic.rules:28`) from the folder's root.
+    ruleset = Ruleset(compile_sources(
+        [type(sources[0])(name, text) for name, text in texts.items() if name.startswith(f"{RULES}/")], RULES
+    ))
+    failing = [r.example.title for r in run_examples(ruleset) if not r.passed]
+    if failing:  # a bug in the scaffold: never hand out a repository whose CI fails from the start
+        raise RuntimeError(f"the scaffold's worked examples do not add up: {failing}")
+    from .usage import read_document  # start-up time: only init prices a document while writing
+
+    bill = ruleset.evaluate(read_document(USAGE_DOCUMENT, f"{USAGE}/monthly.yaml"))
+    written = []
+    for name, text in _ordered(texts).items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text.encode("utf-8"))
+        written.append(name)
+    write_atomically(target / bill_name, bill_bytes(bill))
+    written.append(bill_name)
+    return written
+
+
+def _ordered(texts: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(texts.items()))
