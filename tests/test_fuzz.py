@@ -342,8 +342,8 @@ def _records(path) -> list[dict]:
 BASE_RECORDS = [
     r for r in _records(LOGS / "mixed.jsonl")
     if isinstance(r, dict) and isinstance(r.get("input"), dict) and "inputTokenCount" in r["input"] and "errorCode" not in r
-    # Image calls are priced per image; their token counts are 0 as AWS writes them (see the
-    # report: a nonzero one is not charged, which this target leaves to a test of its own).
+    # Image calls are priced per image, their token counts 0 as AWS writes them; a nonzero
+    # one is reported as not priced, which test_logs checks on its own.
     and not any(word in str(r.get("modelId")) for word in ("image", "stability."))
 ]
 COUNTS = {  # where a count is written, and the quantity the rules charge it as

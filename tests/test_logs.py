@@ -576,3 +576,25 @@ def test_an_embedding_record_needs_no_output_count(rules):
     totals = totals_of_log(rules, [line, _haiku(output={})])
     assert (totals.priced, totals.total) == (1, Decimal("0.0001"))
     assert [u.reason for u in totals.malformed] == ["no output_tokens count in the record"]
+
+
+def _sdxl(input_tokens: object) -> str:
+    record = {
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-07-02T09:15:00Z",
+        "accountId": "111122223333", "region": "us-east-1", "requestId": "5a0e3c1e-8f7a-4c55-9a61-2b1f3c8f0a12",
+        "operation": "InvokeModel", "modelId": "stability.stable-diffusion-xl-v1",
+        "input": {"inputBodyJson": {"text_prompts": [{"text": "a cat"}], "steps": 30, "width": 1024, "height": 1024},
+                  "inputTokenCount": input_tokens},
+        "output": {"outputTokenCount": 0, "outputImageHeight": 1024, "outputImageWidth": 1024},
+    }
+    return json.dumps(record)
+
+
+def test_an_image_call_with_a_nonzero_token_count_is_reported_not_dropped(rules):
+    priced = totals_of_log(rules, [_sdxl(0)])
+    assert (priced.priced, priced.total, priced.unpriced) == (1, Decimal("0.04"), ())
+    reported = totals_of_log(rules, [_sdxl(0), _sdxl(37)])
+    assert (reported.priced, reported.total) == (1, Decimal("0.04"))
+    assert [(u.reason, u.count) for u in reported.unpriced] == [
+        ("an image call with inputTokenCount 37: the rules price this model's images, not its tokens", 1),
+    ]

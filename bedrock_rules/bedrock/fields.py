@@ -70,6 +70,10 @@ TOKEN_FIELDS: tuple[Source, ...] = (
 # those of) when the rules date anything; with no dated rule it changes no price.
 TIMESTAMP = "timestamp"
 
+# The record-level token counts an image call leaves at 0 (image models are priced per
+# image): a nonzero one is reported with the call, never dropped.
+IMAGE_CALL_TOKENS: tuple[tuple[str, str], ...] = (("input", "inputTokenCount"), ("output", "outputTokenCount"))
+
 # Counts a record must carry when the rules price them for its model (an embedding's
 # output is "not applicable"): without them the record is malformed, not billed 0.
 REQUIRED_COUNTS = ("input_tokens", "output_tokens")

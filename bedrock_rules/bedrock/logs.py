@@ -27,6 +27,7 @@ from .fields import (
     GEOGRAPHIES,
     GLOBAL_PREFIX,
     GUARDRAIL_UNITS,
+    IMAGE_CALL_TOKENS,
     LATENCIES,
     REQUEST,
     REQUIRED_COUNTS,
@@ -241,6 +242,12 @@ class LogReader:
             kind, why = self._kind(model, "images")
             if kind is None:
                 reasons.insert(0, why or "")
+                return None
+            sides = {"input": given, "output": output}
+            tokens = [(key, sides[side].get(key)) for side, key in IMAGE_CALL_TOKENS if sides[side].get(key) not in (None, 0)]
+            if tokens:
+                counts = ", ".join(f"{key} {clean(str(count))}" for key, count in tokens)
+                reasons.insert(0, f"an image call with {counts}: the rules price this model's images, not its tokens")
                 return None
             items.insert(0, {"kind": kind, "model": model, "region": region, **image})
             return None
