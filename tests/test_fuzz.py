@@ -392,7 +392,13 @@ def log_records(draw) -> tuple[str, dict | None, bool]:
             twice = True
     elif how == 1:  # broken text
         line = line[: draw(st.integers(min_value=0, max_value=len(line)))] + draw(st.text(max_size=5))
-        return line.replace("\n", " "), None, False
+        line = line.replace("\n", " ")
+        try:
+            whole = json.loads(line)
+        except ValueError:
+            return line, None, False
+        # The cut fell where nothing was lost (or the text put back what it took): still a record.
+        return line, whole if isinstance(whole, dict) else None, False
     return line, record, twice
 
 
