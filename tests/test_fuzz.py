@@ -310,7 +310,8 @@ def test_mutations_are_reproducible():
 # nonzero quantity a rule charges of an item that prices is charged, or the item is
 # free by a `free` statement.
 
-import json  # noqa: E402 (the hypothesis targets' own imports, kept with them)
+import copy  # noqa: E402 (the hypothesis targets' own imports, kept with them)
+import json  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -372,7 +373,7 @@ def log_records(draw) -> tuple[str, dict | None, bool]:
     whether a key was given twice."""
     record = json.loads(json.dumps(draw(st.sampled_from(BASE_RECORDS))))
     for path in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
-        value = draw(VALUE)
+        value = copy.deepcopy(draw(VALUE))  # st.just({}) is one object: shared, it could come to hold itself
         holder = record
         for key in path[:-1]:
             holder = holder.get(key) if isinstance(holder, dict) else None
