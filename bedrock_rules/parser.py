@@ -181,7 +181,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
 
 
 # Names are matched against usage and logs character by character, so two names that
-# look alike are two names. A name mixing Latin with another script (`claude-3-hаiku`
+# look alike are two names. A name mixing Latin with another script (`model-а`
 # with a Cyrillic `а`) is refused rather than flagged: every name has a Latin letter (the
 # grammar asks for one), so a letter of another script in it has no use but to look
 # like a different name, and a warning a `check` run may never see would let the file
