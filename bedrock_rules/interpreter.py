@@ -355,6 +355,8 @@ class Plan:
     # Per charge, its quantity and bill line with quantity and amount 0 (a free item's
     # line as it is): an itemized bill copies the rest of each line from here.
     lines: tuple[tuple[str, Charge], ...] = ()
+    # The same lines as `_quick_lines` gives them, for one-item bills.
+    quick: tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...] = ()
 
 
 class Pricer:
@@ -483,7 +485,7 @@ class Pricer:
         charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
         charges += [("", free_id(kind_name, free), free) for free in frees]
         lines = tuple((quantity, line_charge(program, kind_name, rule)) for quantity, _, rule in charges)
-        return Plan(None, tuple(charges), tuple(zero), lines=lines)
+        return Plan(None, tuple(charges), tuple(zero), lines=lines, quick=_quick_lines(lines))
 
     def bill(self, raw_items: Sequence[Any], source: str | None = None) -> Bill | None:
         """The itemized bill of raw items the quick way, or None when any needs the slow way.
@@ -492,11 +494,12 @@ class Pricer:
         decisions, made once): an embedding program pricing one response at a time pays
         a few dictionary lookups and the arithmetic, not a full check of the rules.
         """
-        program = self.program
         each = self._rounds_each
         priced = []
         total = _ZERO
-        for index, raw in enumerate(raw_items, 1):
+        index = 0
+        for raw in raw_items:
+            index += 1
             fast = self.fast(raw)
             if fast is None:
                 return None
@@ -504,8 +507,8 @@ class Pricer:
             if plan.refusal is not None:
                 return None
             charges = []
-            subtotal = Decimal(0)
-            for quantity_name, line in plan.lines:
+            subtotal = _ZERO
+            for quantity_name, line, rate, per, fields in plan.quick:
                 if not quantity_name:  # a free item's line
                     charges.append(line)
                     subtotal = EXACT.add(subtotal, line.amount)
@@ -513,28 +516,65 @@ class Pricer:
                 quantity = values.get(quantity_name)
                 if quantity is None:  # an optional quantity left out: no line, as in price_item
                     continue
-                if line.rate is None:
+                if rate is None:
                     amount = _ZERO
                 else:
                     try:
-                        amount = EXACT.divide(EXACT.multiply(quantity, line.rate), line.per)
+                        amount = _exact_amount(quantity, rate, per)
                         if each:
-                            amount = round_amount(program, "each charge", amount)
+                            amount = round_amount(self.program, "each charge", amount)
                     except decimal.DecimalException:
                         return None  # refused the slow way, with its message
                 subtotal = EXACT.add(subtotal, amount)
-                charges.append(Charge(
-                    line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note, line.valid, line.basis
-                ))
+                charges.append(_charge_like(fields, quantity, amount))
             at = values.get("at")
-            priced.append(ItemBill(index, raw.get("name"), raw["kind"], charges, subtotal, source, None if at is None else str(at)))
+            priced.append(ItemBill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at)))
             total = EXACT.add(total, subtotal)
         if self._rounds_total:
             try:
-                total = round_amount(program, "the total", total)
+                total = round_amount(self.program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return Bill(program.currency, priced, total)
+        return Bill(self.program.currency, tuple(priced), total)
+
+
+# Exact arithmetic at a working precision that covers ordinary amounts: an exact result
+# is the same Decimal (digits and exponent) whatever the precision that holds it, and a
+# wider one is computed about three times more slowly. What does not fit (Rounded,
+# Inexact) is computed again in EXACT, which decides.
+_NARROW = decimal.Context(
+    prec=40, Emax=EXACT.Emax, Emin=EXACT.Emin,
+    traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+_narrow_multiply = _NARROW.multiply
+_narrow_divide = _NARROW.divide
+
+
+def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
+    """quantity x rate / per, exactly: the same value and digits as in `price_item`."""
+    try:
+        return _narrow_divide(_narrow_multiply(quantity, rate), per)
+    except decimal.DecimalException:
+        return EXACT.divide(EXACT.multiply(quantity, rate), per)
+
+
+# A bill line like a plan's, with its own quantity and amount; every other field of
+# Charge (whatever fields it has) is copied from the plan's line.
+_CHARGE_FIELDS = tuple(field.name for field in attrs.fields(Charge))
+_charge_like = eval(  # noqa: S307 - built from the class's own field names, once
+    "lambda t, quantity, amount: Charge(" + ", ".join(
+        name if name in ("quantity", "amount") else f"t[{i}]" for i, name in enumerate(_CHARGE_FIELDS)
+    ) + ")",
+    {"Charge": Charge},
+)
+
+
+def _quick_lines(lines: tuple[tuple[str, Charge], ...]) -> tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...]:
+    """A plan's bill lines as (quantity, line, rate or None, per, the line's field values)."""
+    return tuple(
+        (quantity, line, line.rate, line.per, tuple(getattr(line, name) for name in _CHARGE_FIELDS))
+        for quantity, line in lines
+    )
 
 
 _ABSENT = object()
