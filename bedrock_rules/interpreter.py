@@ -388,14 +388,15 @@ class Pricer:
                 return bill.charges, items[0].values
         return None, "; ".join(_reason(p) for p in problems)
 
-    def batch_counts(self, kind: str) -> tuple[tuple[str, int | None], ...] | None:
+    def batch_counts(self, kind: str, dated: bool = False) -> tuple[tuple[str, int | None], ...] | None:
         """The count fields of a kind that batches (see Batch), with their defaults; else None.
 
         A kind batches when its deciding fields are text (model, region, choices) and
-        all its other fields are counts.
+        all its other fields are counts; with `dated`, a dated kind too (its items
+        summed per window of days by the caller, see `plan_of`).
         """
         fast_kind = self._kinds.get(kind)
-        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or fast_kind.dated:
+        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or (fast_kind.dated and not dated):
             return None
         counts = []
         for field, simple, has_default, default, optional in fast_kind.rest:
@@ -467,6 +468,22 @@ class Pricer:
             if values.get(quantity, 0) != 0:
                 return None
         return values, plan
+
+    def plan_of(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
+        """`fast`, for dated kinds too: the checked values and plan of an item, or None when it
+        must go the slow way. A dated item's plan holds for the days its rules' windows hold
+        alike (see `Program.dated_kinds`); it is not kept here: callers key it by those days."""
+        fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
+        if fast_kind is None or not fast_kind.dated:
+            return self.fast(raw)
+        values = fast_kind.check(raw)
+        if values is None or values.get("at") is None:
+            return None
+        plan = self._plan(fast_kind.name, values)
+        for quantity in plan.zero:
+            if values.get(quantity, 0) != 0:
+                return None
+        return None if plan.slow else (values, plan)
 
     def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
         item = Item(0, None, kind_name, values)

@@ -277,6 +277,18 @@ class Accumulator:
                 line[1] = _add(line[1], quantity)
                 line[3] += count
 
+    def add_sums(self, group: tuple[str, ...], kind: str, plan: Any, sums: Mapping[str, Any], count: int) -> None:
+        """`count` priced items of one group, all priced by `plan` (`Pricer.plan_of`), whose
+        quantities add up to `sums`: what a reader that sums counts itself hands over."""
+        self.read += count
+        self.priced += count
+        self._add_sums(group, kind, plan, sums, count)
+
+    def add_failed(self, error_code: str, count: int = 1) -> None:
+        """`count` failed calls (not charged) with this error code."""
+        self.read += count
+        self._failed[error_code] = self._failed.get(error_code, 0) + count
+
     def add_item(self, raw: Mapping[str, Any], position: int, attributes: Mapping[str, str] | None = None) -> None:
         self.read += 1
         self._price(raw, attributes or {}, position)

@@ -237,14 +237,25 @@ def files_of(path: str) -> list[tuple[str, str]]:
     return [(str(p), str(p)) for p in found]
 
 
-def records(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """(line where it starts, decoded record or Malformed) for every record of a file."""
+def container(raw: IO[bytes]) -> str:
+    """What a file holds, from its start: "document" (pretty-printed records, arrays,
+    exports' JSON), "csv" (a Logs Insights export) or "lines" (JSON Lines)."""
     head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
     start = head[len(BOM):] if head.startswith(BOM) else head
     first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
     if first.startswith(b"[") or first == b"{":
+        return "document"
+    if first.lstrip(b'"').startswith(b"@") and b"@message" in first:
+        return "csv"
+    return "lines"
+
+
+def records(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """(line where it starts, decoded record or Malformed) for every record of a file."""
+    found = container(raw)
+    if found == "document":
         yield from _document(raw)
-    elif first.lstrip(b'"').startswith(b"@") and b"@message" in first:
+    elif found == "csv":
         yield from _insights_csv(raw)
     else:
         yield from _json_lines(raw)
@@ -271,27 +282,40 @@ def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    quick = quick_decoder()
+    reading = LineDecoder()
     for number, line in lines(raw):
         if line is None:
             yield number, Malformed(too_long())
             continue
+        value = reading(line)
+        if value is not BLANK:
+            yield number, value
+
+
+BLANK = object()  # a line holding no record
+
+
+class LineDecoder:
+    """One file's JSON lines as records (or Malformed), BLANK for an empty line."""
+
+    def __init__(self) -> None:
+        self.quick = quick_decoder()
+
+    def __call__(self, line: bytes) -> Any:
+        quick = self.quick
         if quick is not None:
             value = quick(line)
             if value is not _STANDARD:
-                yield number, value
-                continue
+                return value
             if not quick.worth_it():  # spaced JSON: every line would be read twice
-                quick = None
+                self.quick = None
         text = line.decode("utf-8", "replace")
         if not text or text.isspace():
-            continue
+            return BLANK
         try:
-            value = decode(text)
+            return decode(text)
         except (ValueError, RecursionError) as error:
-            yield number, Malformed(problem(error))
-            continue
-        yield number, value
+            return Malformed(problem(error))
 
 
 def _insights_csv(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:

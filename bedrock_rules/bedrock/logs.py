@@ -11,9 +11,14 @@ record the rules cannot price is reported with its reason, never dropped.
 
 from __future__ import annotations
 
+import bisect
+import datetime
+import operator
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
+from .. import limits
 from ..errors import Problem, UsageError
 from ..fields import Instant, read_instant
 from ..program import Program
@@ -502,3 +507,376 @@ def _size(fields: dict[str, Any], given: Mapping[str, Any], output: Mapping[str,
             fields[name] = given[name]
         elif logged in output:
             fields[name] = output[logged]
+
+
+# The quick way ---------------------------------------------------------------------
+#
+# Most records of a log are alike: a call to a model with its token counts at the
+# record's top level and nothing else. Such a record is read by msgspec into the few
+# fields it has (every key known, every value of the expected type), and only its
+# integer counts are added to the sums of its *shape*: the values that decide how it is
+# read and priced (model ID, region, tier, latency, inference region, which counts it
+# gives, the day window when the rules date prices, the grouping attributes). A shape is
+# worked out once, from its first record, by the standard reader and pricer; at the end
+# each shape's sums are priced once, exactly. Anything else (a body, a guardrail, an
+# image call, an unknown key, a duplicate key, a count that is not a whole number, a
+# shape the standard way refuses or prices per record, such as a tier on a request's
+# own size) is read the standard way, record by record, into the same totals.
+
+BLOCK = 1 << 20  # bytes read at a time
+
+
+def add_log(reader: LogReader, accumulator: Any, raw: IO[bytes]) -> None:
+    """Every record of one log file into `accumulator` (`Ruleset.accumulator`): the same
+    totals as `accumulator.add_records(read_file(reader, raw))`, the usual records summed
+    per shape."""
+    summing = _Summing.make(reader, accumulator) if containers.container(raw) == "lines" else None
+    if summing is None:
+        accumulator.add_records(read_file(reader, raw))
+        return
+    accumulator.add_records(summing.entries(raw))
+    summing.finish()
+
+
+def _structs() -> Any:
+    """The record's shape for msgspec, every key known (an unknown one sends it the standard way)."""
+    import msgspec  # start-up time: only logs need it
+
+    # A whole number ≥ 0 that fits 64 bits (a larger one is checked the standard way, which has its own bound).
+    count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None
+    text = str | None
+    # gc=False: records hold only text, numbers and each other, never a cycle, and the
+    # collector walking thousands of them per block costs more than reading them.
+    strict = {"forbid_unknown_fields": True, "omit_defaults": True, "gc": False}
+
+    def struct(name: str, fields: tuple[tuple[str, Any], ...], frozen: bool = False) -> Any:
+        return msgspec.defstruct(name, [(field, kind, None) for field, kind in fields], frozen=frozen, **strict)
+
+    identity = struct("Identity", (("arn", text),), frozen=True)
+    given = struct("Input", (
+        ("inputContentType", text), ("inputTokenCount", count),
+        ("cacheReadInputTokenCount", count), ("cacheWriteInputTokenCount", count),
+    ))
+    output = struct("Output", (("outputContentType", text), ("outputTokenCount", count)))
+    performance = struct("Performance", (("latency", text),), frozen=True)
+    Record = struct("Record", (
+        ("schemaType", text), ("schemaVersion", text), ("timestamp", text), ("accountId", text),
+        ("identity", identity | None), ("region", text), ("requestId", text), ("operation", text),
+        ("modelId", text), ("input", given | None), ("output", output | None), ("errorCode", text),
+        ("inferenceRegion", text), ("serviceTier", text), ("performanceConfig", performance | None),
+        ("requestMetadata", dict[str, str] | None),
+    ))
+    return msgspec, Record
+
+
+# The counts a bodiless record gives, as (Input or Output attribute, usage field): the
+# first path of each in the field table (the others are in bodies, which these records lack).
+_COUNTS = (
+    ("inputTokenCount", "input_tokens"),
+    ("outputTokenCount", "output_tokens"),
+    ("cacheReadInputTokenCount", "cache_read_tokens"),
+    ("cacheWriteInputTokenCount", "cache_write_tokens"),
+)
+_FIRST_PATHS = {source.usage_field: source.paths[0] for source in TOKEN_FIELDS}
+assert all(_FIRST_PATHS[usage].split(".")[-1] == name for name, usage in _COUNTS)  # the table and this list agree
+# A timestamp in the form AWS writes (UTC): its day is its first ten characters.
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
+
+
+class _Shape:
+    """How every record of one shape is priced: its group, kind and plan, which of its
+    counts feed which quantity, and which must be 0 (else the record goes the standard way)."""
+
+    __slots__ = ("group", "kind", "plan", "fields", "zero", "defaults", "sums")
+
+    def __init__(self, group, kind, plan, fields, zero, defaults):
+        self.group = group
+        self.kind = kind
+        self.plan = plan
+        self.fields = fields  # per count (in _COUNTS order): its usage field, or None
+        self.zero = zero  # indices of counts that must be 0
+        self.defaults = defaults  # (usage field, default) of the kind's counts the shape leaves out
+        self.sums = [0, 0, 0, 0, 0]  # records, then each count
+
+
+class _Summing:
+    """Sums the usual records of a log per shape (see above); hands the others on."""
+
+    MAX_SHAPES = 200_000  # past it, new shapes are read the standard way: memory stays bounded
+
+    def __init__(self, reader: LogReader, accumulator: Any, msgspec: Any, record_type: Any):
+        self.reader = reader
+        self.accumulator = accumulator
+        self.decode = msgspec.json.Decoder(record_type).decode
+        self.decode_many = msgspec.json.Decoder(list[record_type]).decode
+        self.encode = msgspec.json.Encoder().encode
+        self.errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
+        self.shapes: dict[tuple, _Shape | None] = {}
+        compiled = reader.compiled
+        self.dated = reader._dated
+        self.days: dict[str, int | None] = {}
+        self.bounds = _window_bounds(compiled) if self.dated else []
+        wanted = reader._wanted if reader.attributes else frozenset()
+        if wanted is None:
+            wanted = frozenset(GROUPS) | {"tag:"}
+        self.tags = tuple(sorted(name[4:] for name in wanted if name.startswith("tag:") and len(name) > 4))
+        self.any_tag = any(name.startswith("tag:") for name in wanted)
+        self.by_day = "day" in wanted
+        self.by_identity = "identity" in wanted
+        self.by_operation = "operation" in wanted
+        self.plans: dict[tuple, Any] = {}
+
+    @classmethod
+    def make(cls, reader: LogReader, accumulator: Any) -> _Summing | None:
+        """A summing reader, or None when the standard way must read everything: msgspec is
+        absent or not wanted, the rules round each charge, or the reader is not the plain one."""
+        if containers.quick_decoder() is None or accumulator._per_item or reader.compiled is not accumulator.compiled:
+            return None
+        if reader._wanted is None and reader.attributes:  # every attribute, tags included: the standard way
+            return None
+        try:
+            msgspec, record_type = _structs()
+        except ImportError:
+            return None
+        return cls(reader, accumulator, msgspec, record_type)
+
+    def entries(self, raw: IO[bytes]) -> Iterator[Entry]:
+        """The entries of the records that are not summed here, in order; summed ones are added up."""
+        cap = limits.MAX_LOG_RECORD_BYTES
+        shapes = self.shapes
+        dated = self.dated
+        days = self.days
+        stamp_ok = _STAMP.match
+        extra = self._extra
+        # What decides how a record is read and priced, and its counts, each in one C call.
+        fields_of = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
+        counts_of = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
+        standard = containers.LineDecoder()
+        reader = self.reader
+        read = raw.read
+        number = 0
+        carry = b""
+        skipping = False
+        first = True
+        while True:
+            chunk = read(BLOCK)
+            if not chunk:
+                break
+            if first:
+                first = False
+                while len(chunk) < len(containers.BOM) and containers.BOM.startswith(chunk):
+                    more = read(BLOCK)
+                    if not more:
+                        break
+                    chunk += more
+                if chunk.startswith(containers.BOM):
+                    chunk = chunk[len(containers.BOM):]
+            if skipping:  # the rest of an over-long line
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                chunk = chunk[end + 1:]
+                skipping = False
+            lines = (carry + chunk if carry else chunk).split(b"\n")
+            carry = lines.pop()
+            for line, record in zip(lines, self._decoded(lines, cap), strict=True):
+                number += 1
+                if record is not None:
+                    try:
+                        a, b, c, d = counts_of(record)  # input, output, cache read, cache write
+                    except AttributeError:  # no input or no output: the standard way
+                        a = False
+                    if a is not False:
+                        if dated:
+                            stamp = record.timestamp
+                            segment = days.get(stamp[:10], False) if type(stamp) is str and stamp_ok(stamp) else None
+                            if segment is False:
+                                segment = self._segment(stamp[:10])  # type: ignore[index]
+                        else:
+                            segment = 0
+                        if segment is not None:
+                            key = (
+                                fields_of(record), a is None, b is None, c is None, d is None, segment,
+                                extra(record) if extra else None,
+                            )
+                            shape = shapes.get(key, False)
+                            if shape is False:
+                                shape = self._shape(key, line, number)
+                            if shape is not None:
+                                zero = shape.zero
+                                if not zero or not any((a, b, c, d)[i] for i in zero):
+                                    sums = shape.sums
+                                    sums[0] += 1
+                                    if a:
+                                        sums[1] += a
+                                    if b:
+                                        sums[2] += b
+                                    if c:
+                                        sums[3] += c
+                                    if d:
+                                        sums[4] += d
+                                    continue
+                if len(line) > cap:
+                    yield Entry(number, malformed=containers.too_long())
+                    continue
+                value = standard(line)
+                if value is containers.BLANK:
+                    continue
+                if type(value) is Malformed:
+                    yield Entry(number, malformed=value.reason)
+                else:
+                    yield reader.entry(value, number)
+            if len(carry) > cap:
+                number += 1
+                yield Entry(number, malformed=containers.too_long())
+                carry = b""
+                skipping = True
+        if carry:
+            number += 1
+            value = standard(carry)
+            if value is not containers.BLANK:
+                yield Entry(number, malformed=value.reason) if type(value) is Malformed else reader.entry(value, number)
+
+    def _decoded(self, lines: list[bytes], cap: int) -> list[Any]:
+        """Each line's record, or None where the line must be read the standard way.
+
+        A record is taken only when msgspec's encoding of it is exactly as long as its
+        line: every key is one this reader knows and holds a value of the expected type,
+        so the encoding can only be shorter, and is shorter when the line named a key
+        twice (msgspec keeps the last, the standard way refuses the record), was spaced,
+        or wrote a value another way (`\\u00e9`, `null`). A whole block is read as one
+        array first; when anything in it is unusual, line by line.
+        """
+        if lines and len(lines[0]) <= cap:  # only the first can be longer than a block
+            try:
+                records = self.decode_many(b"[" + b",".join(lines) + b"]")
+            except self.errors:
+                pass
+            else:
+                if len(self.encode(records)) == sum(map(len, lines)) + len(lines) + 1:
+                    return records
+        found = []
+        for line in lines:
+            try:
+                record = self.decode(line)
+            except self.errors:
+                record = None
+            if record is not None and len(line) <= cap and len(self.encode(record)) != len(line):
+                record = None
+            found.append(record)
+        return found
+
+    @property
+    def _extra(self) -> Any:
+        """The grouping attributes a record's shape holds besides its fields, or None when none."""
+        parts = []
+        if self.by_day:
+            parts.append(lambda r: (r.timestamp or "")[:10])
+        if self.by_identity:
+            parts.append(lambda r: r.identity)
+        if self.by_operation:
+            parts.append(lambda r: r.operation)
+        if self.any_tag:
+            tags = self.tags
+            parts.append(lambda r: None if r.requestMetadata is None else tuple(r.requestMetadata.get(t) for t in tags))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return lambda r: tuple(part(r) for part in parts)
+
+    def _segment(self, day: str) -> int | None:
+        """Which span between the rules' window edges a day falls in; None when it is no date."""
+        if len(self.days) >= 100_000:
+            self.days.clear()
+        instant = read_instant(day)
+        found = bisect.bisect_right(self.bounds, instant.day) if isinstance(instant, Instant) else None
+        self.days[day] = found
+        return found
+
+    def _shape(self, key: tuple, line: bytes, number: int) -> _Shape | None:
+        """The shape of a record, from the standard reader and pricer; None: the standard way."""
+        shape = self._work_out(line, number)
+        if len(self.shapes) < self.MAX_SHAPES:
+            self.shapes[key] = shape
+        return shape
+
+    def _work_out(self, line: bytes, number: int) -> _Shape | None:
+        record = containers.decode(line.decode("utf-8"))
+        code = record.get("errorCode")
+        if code and type(record.get("input", {})) is dict and type(record.get("output", {})) is dict:
+            return _Shape(clean(code), None, None, (), (), ())  # a failed call: counted, whatever its counts
+        # The same record with every count 0: what it is read as, whatever its counts.
+        for index, (name, _) in enumerate(_COUNTS):
+            if _present(record, index):
+                record["output" if name == "outputTokenCount" else "input"][name] = 0
+        entry = self.reader.entry(record, number)
+        if entry.malformed is not None or entry.unpriced is not None or entry.error_code is not None or len(entry.items) != 1:
+            return None
+        item = entry.items[0]
+        kind = item.get("kind")
+        pricer = self.accumulator.pricer
+        if type(kind) is not str or pricer.batch_counts(kind, dated=True) is None:
+            return None  # a kind priced on more than its counts and names: record by record
+        found = pricer.plan_of(item)
+        if found is None:
+            return None
+        values, plan = found
+        if plan.refusal is not None:
+            return None
+        fields = tuple(usage if usage in item else None for _, usage in _COUNTS)
+        declared = self.reader._declared[kind]
+        # A count the kind does not declare must be 0 (the standard way refuses it otherwise);
+        # so must a quantity no matching rule prices (plan.zero).
+        zero = tuple(
+            index for index, (_, usage) in enumerate(_COUNTS)
+            if _present(record, index) and (usage not in declared or usage in plan.zero)
+        )
+        counts = dict(pricer.batch_counts(kind, dated=True) or ())
+        defaults = tuple((name, default) for name, default in counts.items() if name not in item)
+        if any(default is None for _, default in defaults):
+            return None
+        group = self.accumulator._group(item, values, entry.attributes)
+        return _Shape(group, kind, plan, fields, zero, defaults)
+
+    def finish(self) -> None:
+        """The sums, priced once per shape, into the accumulator."""
+        accumulator = self.accumulator
+        for shape in self.shapes.values():
+            if shape is None or not shape.sums[0]:
+                continue
+            count = shape.sums[0]
+            if shape.kind is None:
+                accumulator.add_failed(shape.group, count)
+                shape.sums[0] = 0
+                continue
+            sums = {usage: shape.sums[index + 1] for index, usage in enumerate(shape.fields) if usage is not None}
+            for name, default in shape.defaults:
+                sums[name] = default * count
+            accumulator.add_sums(shape.group, shape.kind, shape.plan, sums, count)
+            shape.sums = [0, 0, 0, 0, 0]
+
+
+def _present(record: Mapping[str, Any], index: int) -> bool:
+    name = _COUNTS[index][0]
+    side = record.get("output" if name == "outputTokenCount" else "input")
+    return type(side) is dict and name in side
+
+
+def _window_bounds(compiled: Program) -> list[Any]:
+    """The days on which some window of the rules opens, or closes (the day after its last):
+    between two of them, every window holds every day alike or none."""
+    windows = [rule.window for rule in compiled.rules]
+    for table in (compiled.frees, compiled.guards, compiled.relatives):
+        for statements in table.values():
+            for statement in statements:
+                windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
+    bounds = set()
+    for window in windows:
+        if window is None or not hasattr(window, "contains"):
+            continue
+        if window.start is not None:
+            bounds.add(window.start)
+        if window.end is not None:
+            bounds.add(window.end + datetime.timedelta(days=1))
+    return sorted(bounds)

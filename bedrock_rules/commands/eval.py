@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     from ..bedrock import containers  # start-up time: only logs need the log reader
-    from ..bedrock.logs import LogReader, check_groups, needs_attributes, read_file  # start-up time: as above
+    from ..bedrock.logs import LogReader, add_log, check_groups, needs_attributes, read_file  # start-up time: as above
     from ..bedrock.profiles import load_profiles  # start-up time: as above
 
     if args.format == "focus":
@@ -179,10 +179,10 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
             accumulator.source = label  # add_records ends with no batch held
         with raw:
             try:
-                records = read_file(reader, raw)
-                if progress is not None:
-                    records = progress.follow(records, accumulator)
-                accumulator.add_records(records)
+                if progress is None:
+                    add_log(reader, accumulator, raw)  # the usual records summed per shape, priced once
+                else:
+                    accumulator.add_records(progress.follow(read_file(reader, raw), accumulator))
             except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
                 raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
     if progress is not None:
