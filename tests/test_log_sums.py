@@ -1,0 +1,238 @@
+"""Records summed per shape (`bedrock.logs.add_log`) give the bill the standard way gives.
+
+The standard way reads every record into a usage item and prices it; the summing way
+adds the integer counts of the usual records per shape and prices each shape once.
+Both run on the same generated, real-shaped log (records compact as AWS writes them,
+with the odd ones a log can hold: a key named twice, `null`, counts as text or past 64
+bits, nonzero counts the rules do not price, failed calls, unknown models and regions,
+CRLF, blank lines, bodies, guardrails, images), with and without `--group-by`, under
+undated and dated rules, and must give the same bytes and exit status.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import bedrock_rules
+from bedrock_rules.bedrock import containers
+from bedrock_rules.bedrock.logs import LogReader, add_log, needs_attributes
+from bedrock_rules.totals import Accumulator
+from conftest import ROOT, run_cli
+from test_dates import RULES as DATED_RULES
+
+LOGS = ROOT / "tests" / "logs"
+
+
+def _record(n: int, model: str, region: str, rng: random.Random, day: str | None = None) -> dict:
+    record = {
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        "timestamp": day or f"2024-07-{1 + n % 5:02d}T{n % 24:02d}:15:00Z", "accountId": "111122223333",
+        "identity": {"arn": f"arn:aws:sts::111122223333:assumed-role/app/w{n % 3}"},
+        "region": region, "requestId": f"req-{n}", "operation": rng.choice(["InvokeModel", "Converse"]), "modelId": model,
+        "input": {"inputContentType": "application/json", "inputTokenCount": rng.randrange(20000)},
+        "output": {"outputContentType": "application/json", "outputTokenCount": rng.randrange(4000)},
+    }
+    if n % 7 == 0:
+        record["requestMetadata"] = {"team": f"t{n % 2}", "app": "chat"}
+    return record
+
+
+def _odd(model: str, region: str) -> list[bytes]:
+    """Bodiless records the summing way must leave to the standard way, or sum alike."""
+    head = f'{{"timestamp":"2024-07-02T10:00:00Z","region":"{region}","modelId":"{model}"'
+    counts = '"input":{"inputTokenCount":5},"output":{"outputTokenCount":7}'
+    return [line.encode() for line in (
+        head + ',"modelId":"' + model + '",' + counts + "}",  # a key twice
+        head + ',"identity":{"arn":"a","arn":"b"},' + counts + "}",  # a key twice, nested
+        head + ',"errorCode":null,' + counts + "}",
+        head + ',"input":{"inputTokenCount":"5"},"output":{"outputTokenCount":7}}',
+        head + ',"input":{"inputTokenCount":99999999999999999999},"output":{"outputTokenCount":7}}',
+        head + ',"input":{"inputTokenCount":-1},"output":{"outputTokenCount":7}}',
+        head + ',"input":{"inputTokenCount":5,"cacheReadInputTokenCount":300},"output":{"outputTokenCount":7}}',
+        head + ',"input":{"inputTokenCount":5,"cacheReadInputTokenCount":0},"output":{"outputTokenCount":7}}',
+        head + ',"input":{"inputTokenCount":5},"output":{}}',  # no output count
+        head + ',"input":{"inputTokenCount":5}}',  # no output at all
+        head + ',"errorCode":"ThrottlingException",' + counts + "}",
+        head + ',"errorCode":"ThrottlingException","input":{},"output":{}}',
+        head + ',"serviceTier":"priority",' + counts + "}",
+        head + ',"serviceTier":"default",' + counts + "}",
+        head + ',"performanceConfig":{"latency":"optimized"},' + counts + "}",
+        head + ',"inferenceRegion":"us-east-1",' + counts + "}",
+        head + ',"inferenceRegion":"mars-1",' + counts + "}",
+        head + ',"requestMetadata":{"team":"t0","team":"t1"},' + counts + "}",
+        head + ',"requestMetadata":{"team":"caf\\u00e9"},' + counts + "}",
+        head + ',"newField":1,' + counts + "}",  # a key the summing way does not know
+        head + ", " + counts + "}",  # spaced
+        head + "," + counts + "}\r",  # CRLF
+        f'{{"timestamp":"2024-07-02T10:00:00Z","region":"mars-1","modelId":"{model}",{counts}}}',
+        f'{{"timestamp":"2024-07-02T10:00:00Z","region":"{region}","modelId":"acme.superlm-v9",{counts}}}',
+        f'{{"timestamp":"2024-07-02T10:00:00Z","region":"{region}",{counts}}}',  # no modelId
+        f'{{"timestamp":"2024-07-02T10:00:00+02:00","region":"{region}","modelId":"{model}",{counts}}}',
+        f'{{"timestamp":"2024-02-30T10:00:00Z","region":"{region}","modelId":"{model}",{counts}}}',
+        f'{{"region":"{region}","modelId":"{model}",{counts}}}',  # no timestamp
+        b"".decode(), "   ", "{not json}", "[1,2]",
+    )]
+
+
+def _log(rules: bedrock_rules.Ruleset, pairs: list[tuple[str, str]], count: int, seed: int, days: list[str] | None = None) -> bytes:
+    rng = random.Random(seed)
+    fixtures = [
+        line.encode() for name in ("mixed.jsonl", "guarded.jsonl")
+        for line in (LOGS / name).read_text(encoding="utf-8").splitlines()
+    ]
+    lines = []
+    for n in range(count):
+        model, region = rng.choice(pairs)
+        day = rng.choice(days) if days else None
+        lines.append(json.dumps(_record(n, model, region, rng, day), separators=(",", ":")).encode())
+    for line in [*fixtures, *_odd(*pairs[0])]:
+        lines.insert(rng.randrange(len(lines)), line)
+    return containers.BOM + b"\n".join(lines) + b"\n"
+
+
+def _pairs(rules: bedrock_rules.Ruleset) -> list[tuple[str, str]]:
+    found = []
+    for model, info in sorted(rules.program.models.items()):
+        model_id = info.aliases[0] if info.aliases else model
+        for region in sorted(rules.program.regions):
+            probe = {"kind": "text", "model": model_id, "region": region, "input_tokens": 1, "output_tokens": 1, "at": "2024-07-02"}
+            try:
+                rules.evaluate({"usage": [probe]})
+            except bedrock_rules.UsageError:
+                continue
+            found.append((model_id, region))
+    return found
+
+
+@pytest.fixture(scope="module")
+def bundled_log(tmp_path_factory) -> dict[str, Path]:
+    rules = bedrock_rules.load()
+    folder = tmp_path_factory.mktemp("sums")
+    data = _log(rules, _pairs(rules), 1500, seed=5)
+    plain = folder / "log.jsonl"
+    plain.write_bytes(data)
+    packed = folder / "log.jsonl.gz"
+    packed.write_bytes(gzip.compress(data))
+    return {"plain": plain, "gz": packed}
+
+
+@pytest.fixture(scope="module")
+def dated(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("dated")
+    (folder / "rules").mkdir()
+    (folder / "rules" / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    rules = bedrock_rules.load(folder / "rules")
+    days = [f"2024-07-0{d}T{h:02d}:00:00Z" for d in (1, 2, 3, 4) for h in (0, 13, 23)]
+    log = folder / "dated.jsonl"
+    log.write_bytes(_log(rules, _pairs(rules), 400, seed=9, days=days))
+    return {"rules": folder / "rules", "log": log}
+
+
+def _both(args: list[str], monkeypatch) -> tuple:
+    summed = run_cli(*args)
+    monkeypatch.setenv("BEDROCK_RULES_JSON", "stdlib")  # no msgspec: every record the standard way
+    standard = run_cli(*args)
+    monkeypatch.delenv("BEDROCK_RULES_JSON")
+    assert (summed.code, summed.out, summed.err) == (standard.code, standard.out, standard.err)
+    return summed, standard
+
+
+@pytest.mark.parametrize("container", ["plain", "gz"])
+@pytest.mark.parametrize("fmt", ["json", "table"])
+@pytest.mark.parametrize("group_by", [None, "model,region", "day,identity", "tag:team,operation", "kind"])
+def test_summed_and_standard_bills_are_the_same(bundled_log, container, fmt, group_by, monkeypatch):
+    args = ["eval", "--input", "invocation-log", str(bundled_log[container]), "--format", fmt]
+    if group_by:
+        args += ["--group-by", group_by]
+    summed, _ = _both(args, monkeypatch)
+    assert summed.code == 3  # the odd records are reported, not priced
+    if fmt == "json":
+        counts = json.loads(summed.out)["counts"]
+        assert counts["priced"] > 1400 and counts["failed_calls"] >= 2
+        assert counts["unpriced"] >= 8 and counts["malformed"] >= 4
+
+
+@pytest.mark.parametrize("group_by", [None, "day", "model,region"])
+def test_dated_rules_are_summed_per_window_and_priced_by_date(dated, group_by, monkeypatch):
+    args = ["eval", "--rules", str(dated["rules"]), "--input", "invocation-log", str(dated["log"]), "--format", "json"]
+    if group_by:
+        args += ["--group-by", group_by]
+    summed, _ = _both(args, monkeypatch)
+    # Each priced record, priced on its own at its date through the public API, adds up to the same total.
+    rules = bedrock_rules.load(dated["rules"])
+    reader = LogReader(rules.program, False)
+    expected = Decimal(0)
+    for number, line in enumerate(dated["log"].read_bytes().removeprefix(containers.BOM).splitlines(), 1):
+        try:
+            record = containers.decode(line.decode("utf-8"))
+        except ValueError:
+            continue
+        entry = reader.entry(record, number)
+        if entry.malformed or entry.unpriced or entry.error_code:
+            continue
+        try:
+            expected += rules.evaluate_items(entry.items).total
+        except bedrock_rules.UsageError:  # refused: not priced, and not in the total
+            continue
+    data = json.loads(summed.out)
+    assert Decimal(data["total"]) == expected
+    rates = {charge["rate"] for group in data["groups"] for charge in group["charges"]}
+    assert {"0.008", "0.004"} <= rates  # both versions priced: before and from 2024-07-03
+
+
+def _summed_records(rules: bedrock_rules.Ruleset, path: Path, group_by: tuple[str, ...], monkeypatch) -> tuple[int, str]:
+    """Records the summing way priced itself, and the totals, in process."""
+    summed = []
+    original = Accumulator.add_sums
+
+    def spy(self, group, kind, plan, sums, count):
+        summed.append(count)
+        return original(self, group, kind, plan, sums, count)
+
+    monkeypatch.setattr(Accumulator, "add_sums", spy)
+    accumulator = rules.accumulator(group_by)
+    with containers.open_binary(str(path)) as raw:
+        add_log(LogReader(rules.program, needs_attributes(group_by)), accumulator, raw)
+    from bedrock_rules.totals import dump
+    return sum(summed), dump(accumulator.result())
+
+
+def test_the_usual_records_are_summed_not_read_one_by_one(bundled_log, dated, monkeypatch):
+    rules = bedrock_rules.load()
+    count, _ = _summed_records(rules, bundled_log["gz"], ("day",), monkeypatch)
+    assert count >= 1400  # of the 1,500 generated calls; the fixtures and odd records go the standard way
+    count, _ = _summed_records(bedrock_rules.load(dated["rules"]), dated["log"], (), monkeypatch)
+    assert count >= 350
+
+
+def test_a_long_context_tier_is_priced_record_by_record(tmp_path, monkeypatch):
+    """A price that depends on a request's own size cannot be summed first: such records are
+    priced one by one, and the bill is the same as the standard way's."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    text = DATED_RULES.split("prices text in any\n")[0] + (
+        "prices text in any when input_tokens <= 10000\n"
+        "| model      | input_tokens per 1000 | output_tokens per 1000 |\n"
+        "|------------|-----------------------|------------------------|\n"
+        "| claude-2.1 | 0.008                 | 0.024                  |\n"
+        "prices text in any when input_tokens > 10000\n"
+        "| model      | input_tokens per 1000 | output_tokens per 1000 |\n"
+        "|------------|-----------------------|------------------------|\n"
+        "| claude-2.1 | 0.016                 | 0.048                  |\n"
+    )
+    (rules_dir / "tiers.rules").write_text(text, encoding="utf-8")
+    rules = bedrock_rules.load(rules_dir)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(_log(rules, [("anthropic.claude-v2:1", "us-west-2")], 200, seed=3))
+    args = ["eval", "--rules", str(rules_dir), "--input", "invocation-log", str(log), "--format", "json"]
+    summed, _ = _both(args, monkeypatch)
+    rates = {charge["rate"] for group in json.loads(summed.out)["groups"] for charge in group["charges"]}
+    assert {"0.008", "0.016"} <= rates
+    count, _ = _summed_records(rules, log, (), monkeypatch)
+    assert count == 0
