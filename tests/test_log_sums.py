@@ -18,13 +18,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from test_dates import RULES as DATED_RULES
 
 import bedrock_rules
 from bedrock_rules.bedrock import containers
 from bedrock_rules.bedrock.logs import LogReader, add_log, needs_attributes
 from bedrock_rules.totals import Accumulator
 from conftest import ROOT, run_cli
-from test_dates import RULES as DATED_RULES
 
 LOGS = ROOT / "tests" / "logs"
 
