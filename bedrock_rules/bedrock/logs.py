@@ -761,7 +761,7 @@ class _Summing:
                 record = self.decode(line)
             except self.errors:
                 record = None
-            if record is not None and len(line) <= cap and len(self.encode(record)) != len(line):
+            if record is not None and (len(line) > cap or len(self.encode(record)) != len(line) - line.endswith(b"\r")):
                 record = None
             found.append(record)
         return found
