@@ -802,7 +802,10 @@ class _Summing:
         return shape
 
     def _work_out(self, line: bytes, number: int) -> _Shape | None:
-        record = containers.decode(line.decode("utf-8"))
+        try:
+            record = containers.decode(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # what msgspec read, the standard decoder does not: its way decides
+            return None
         code = record.get("errorCode")
         if code and type(record.get("input", {})) is dict and type(record.get("output", {})) is dict:
             return _Shape(clean(code), None, None, (), (), ())  # a failed call: counted, whatever its counts
