@@ -23,6 +23,7 @@ import importlib
 import io
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -159,15 +160,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Output:
-    """A command's standard output, held until the command is done."""
+    """A command's standard output, held until the command is done.
+
+    Held in memory while small and in a temporary file past `SPOOL` characters: the bill
+    of a million items is hundreds of megabytes of text, which memory need not hold.
+    """
+
+    SPOOL = 1 << 22  # characters
 
     def __init__(self) -> None:
-        self.held = io.StringIO()
+        self.held = tempfile.SpooledTemporaryFile(self.SPOOL, mode="w+", encoding="utf-8", errors="surrogatepass", newline="")
         self.started = False
 
     def write(self) -> None:
         self.started = True
-        sys.stdout.write(self.held.getvalue())
+        self.held.seek(0)
+        while True:
+            chunk = self.held.read(1 << 16)
+            if not chunk:
+                break
+            sys.stdout.write(chunk)
         sys.stdout.flush()
 
 

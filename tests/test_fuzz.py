@@ -11,6 +11,7 @@ fixed and printed; `BEDROCK_RULES_FUZZ_SEED=n` picks another.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -23,12 +24,13 @@ import pytest
 import bedrock_rules
 from bedrock_rules import examples
 from bedrock_rules.bill import dump, render_table
+from bedrock_rules.billstream import JsonBill, TableBill, price_documents
 from bedrock_rules.compiler import compile_files
 from bedrock_rules.errors import BedrockRulesError, RuleFileError, UsageError
 from bedrock_rules.parser import parse
 from bedrock_rules.ruleset import Ruleset
 from bedrock_rules.totals import dump as dump_totals
-from bedrock_rules.usage import items_of, read_document
+from bedrock_rules.usage import items_of, read_document, stream_items
 from conftest import ROOT
 
 LONG = os.environ.get("BEDROCK_RULES_FUZZ") == "long"
@@ -36,6 +38,7 @@ SEED = int(os.environ.get("BEDROCK_RULES_FUZZ_SEED", "20240601"))
 BUDGET = 2.0  # seconds per input
 RULE_INPUTS = 25_000 if LONG else 800
 USAGE_INPUTS = 100_000 if LONG else 2_000
+STREAMED_INPUTS = 20_000 if LONG else 500
 
 RULE_FILES = sorted((ROOT / "rulesets" / "bedrock").glob("*.rules")) + sorted((ROOT / "tests" / "rule_errors").glob("*.rules"))
 USAGE_FILES = [
@@ -211,6 +214,57 @@ def test_mutated_rule_files(shared, capsys):
 
 
 # Usage documents ---------------------------------------------------------------
+
+
+def streamed(rules: bedrock_rules.Ruleset, text: str, source: str) -> tuple[str, ...] | str:
+    """What `eval` writes for one document, read item by item: its JSON and table bills, or its refusal."""
+    json_bill, table = JsonBill(rules.currency), TableBill(rules.currency)
+
+    class Both:  # one read of the document for both formats
+        def add(self, item, values):
+            json_bill.add(item, values)
+            table.add(item, values)
+
+        def finish(self, total, out):
+            json_bill.finish(total, out)
+            table.finish(total, out)
+
+    out = io.StringIO()
+    try:
+        price_documents(rules.program, [(source, lambda: stream_items(text, source))], Both(), out)
+    except UsageError as error:
+        return error.render()
+    return (out.getvalue(),)
+
+
+def whole(rules: bedrock_rules.Ruleset, raw: list) -> tuple[str, ...] | str:
+    """The same from the document read whole and every item held, as `eval` once did."""
+    checked, problems = rules.check_items(raw, None)
+    try:
+        bill = rules.bill(checked, problems)
+    except UsageError as error:
+        return error.render()
+    return (dump(bill) + render_table(bill),)
+
+
+def check_streamed(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:
+    """A document read item by item gives the bytes, or the refusal, of the document read whole."""
+    source = name if len(text) % 3 else "<stdin>"
+    try:
+        raw = items_of(read_document(text, source), source)
+    except UsageError as error:
+        assert streamed(rules, text, source) == error.render()
+        return "unreadable"
+    expected = whole(rules, raw)
+    assert streamed(rules, text, source) == expected
+    return "priced" if isinstance(expected, tuple) else "refused"
+
+
+def test_mutated_usage_documents_read_item_by_item_give_the_same_bytes(rules, capsys):
+    texts = [(p.name, p.read_text(encoding="utf-8")) for p in USAGE_FILES]
+    inputs = mutants(texts, STREAMED_INPUTS, SEED + 1)
+    outcomes = run_all(lambda name, text: check_streamed(name, text, rules), inputs, "usage documents item by item", capsys)
+    assert outcomes["priced"] and outcomes["refused"] and outcomes["unreadable"]
 
 
 def check_usage(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:

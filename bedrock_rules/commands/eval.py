@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import zlib
-from typing import TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from .. import limits
-from ..bill import decimal_text, dump, render_table
+from ..bill import decimal_text
+from ..billstream import JsonBill, Sink, TableBill, TotalsOf, price_documents
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
@@ -17,7 +20,7 @@ from ..ruleset import Ruleset, load
 from ..totals import dump as dump_totals
 from ..totals import render_csv, where
 from ..totals import render_table as table
-from ..usage import Item, items_of, read_document
+from ..usage import Item, items_of, read_document, stream_items
 
 HELP = "price usage documents or invocation logs and print the bill"
 HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
@@ -132,6 +135,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
+    if args.format in ("table", "json", "csv"):
+        return _stream_bill(rules, args, out)
     items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
     if args.format == "focus":
@@ -143,13 +148,27 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
         out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
         return EXIT_OK
+    raise AssertionError(f"no writer for --format {args.format}")
+
+
+def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
+    """The bill or totals of usage documents, each item read, priced and written before the next
+    (memory does not grow with the items); nothing is written when any item is refused."""
+    sink: Sink
     if args.group_by or args.format == "csv":
-        accumulator = rules.accumulator(args.group_by)
-        for item, item_bill in zip(items, bill.items, strict=True):
-            accumulator.add_bill_item(item_bill, item.values)
-        return _write_totals(accumulator.result(), args.format, out, "item")
-    out.write(dump(bill) if args.format == "json" else render_table(bill))
+        sink = TotalsOf(rules.accumulator(args.group_by), lambda totals, to: _write_totals(totals, args.format, to, "item"))
+    elif args.format == "json":
+        sink = JsonBill(rules.currency)
+    else:
+        sink = TableBill(rules.currency)
+    documents = [(_sources([path])[0], functools.partial(_document_items, path)) for path in args.usage]
+    price_documents(rules.program, documents, sink, out, several=len(args.usage) > 1, at=args.at)
     return EXIT_OK
+
+
+def _document_items(path: str) -> Iterator[Any]:
+    source = "<stdin>" if path == "-" else path
+    return stream_items(read_text(path), source)
 
 
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
