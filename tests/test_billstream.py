@@ -15,7 +15,6 @@ import tracemalloc
 
 import pytest
 
-import bedrock_rules
 from bedrock_rules import limits
 from bedrock_rules.bill import dump, render_table
 from bedrock_rules.billstream import JsonBill, TableBill, price_documents
