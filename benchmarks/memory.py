@@ -1,7 +1,7 @@
 """Peak memory of `bedrock-rules eval` on large usage documents, per item.
 
-    python benchmarks/memory.py                    # 140,000 items, JSON; 20,000 items, YAML
-    python benchmarks/memory.py --count 1000000    # a million items (JSON, about 48 MB)
+    python benchmarks/memory.py                    # 140,000 items (JSON, indented: 24 MB); 20,000 items (YAML)
+    python benchmarks/memory.py --count 380000 --compact    # as many as 50 MiB holds (JSON, compact, no names)
     python benchmarks/memory.py --quick            # 2,000 items: checks the script
 
 Each document is generated (fixed seed) into a private temporary folder: text items over
@@ -53,20 +53,20 @@ def text_pairs(rules: bedrock_rules.Ruleset) -> list[tuple[str, str]]:
     return found
 
 
-def write_document(path: Path, pairs: list[tuple[str, str]], count: int) -> None:
+def write_document(path: Path, pairs: list[tuple[str, str]], count: int, compact: bool = False) -> None:
     rng = random.Random(SEED)
     items = []
     for number in range(count):
         model, region = rng.choice(pairs)
-        items.append({"name": f"call {number}", "kind": "text", "model": model, "region": region,
+        items.append({**({} if compact else {"name": f"call {number}"}), "kind": "text", "model": model, "region": region,
                       "input_tokens": rng.randrange(20000), "output_tokens": rng.randrange(4000)})
     if path.suffix == ".json":
-        path.write_text(json.dumps({"usage": items}, indent=1), encoding="utf-8")
+        text = json.dumps({"usage": items}, separators=(",", ":")) if compact else json.dumps({"usage": items}, indent=1)
+        path.write_text(text, encoding="utf-8")
     else:
         lines = ["usage:"]
         for item in items:
-            lines.append(f"  - name: {item['name']}")
-            lines.extend(f"    {key}: {value}" for key, value in item.items() if key != "name")
+            lines.extend(f"{'  - ' if n == 0 else '    '}{key}: {value}" for n, (key, value) in enumerate(item.items()))
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=140_000, help="items of the JSON document")
     parser.add_argument("--yaml-count", type=int, default=20_000, help="items of the YAML document (YAML reads slowly)")
+    parser.add_argument("--compact", action="store_true", help="JSON without spaces or names, so the most items fit in 50 MiB")
     parser.add_argument("--quick", action="store_true", help="2,000 items of each")
     options = parser.parse_args()
     counts = {".json": options.count, ".yaml": options.yaml_count}
@@ -93,7 +94,7 @@ def main() -> None:
         for suffix, count in counts.items():
             one, document = Path(folder) / f"one{suffix}", Path(folder) / f"usage-{count}{suffix}"
             write_document(one, pairs, 1)
-            write_document(document, pairs, count)
+            write_document(document, pairs, count, options.compact)
             size = document.stat().st_size
             print(f"{suffix[1:]}: {count:,} items, {size / 1e6:.1f} MB")
             for fmt in ("table", "json", "csv"):
