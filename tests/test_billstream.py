@@ -15,6 +15,7 @@ import tracemalloc
 
 import pytest
 
+import bedrock_rules
 from bedrock_rules import limits
 from bedrock_rules.bill import dump, render_table
 from bedrock_rules.billstream import JsonBill, TableBill, price_documents
@@ -37,8 +38,7 @@ def _items(count: int, start: int = 0) -> list[dict]:
 def _yaml(items: list[dict]) -> str:
     lines = ["usage:"]
     for item in items:
-        lines.append(f"  - name: {item['name']}")
-        lines.extend(f"    {key}: {value}" for key, value in item.items() if key != "name")
+        lines.extend(f"{'  - ' if n == 0 else '    '}{key}: {value}" for n, (key, value) in enumerate(item.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -185,3 +185,28 @@ def test_the_bill_waits_in_a_file_not_in_memory(rules, monkeypatch):
     out = io.StringIO()
     sink.finish(bill.total, out)
     assert out.getvalue() == dump(bill)
+
+
+def test_several_documents_dated_by_at_and_by_their_items_read_as_when_whole(in_tmp):
+    from test_dates import ITEM, RULES
+
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "main.rules").write_text(RULES, encoding="utf-8")
+    dated = bedrock_rules.load(in_tmp / "rules")
+    (in_tmp / "june.json").write_text(json.dumps({"usage": [ITEM, {**ITEM, "at": "2024-07-03T00:30:00+01:00"}]}), encoding="utf-8")
+    (in_tmp / "july.yaml").write_text(_yaml([{**ITEM, "at": "2024-07-03"}, ITEM]), encoding="utf-8")
+    paths = ["june.json", "july.yaml"]
+    for fmt in ("json", "table"):
+        run = run_cli("eval", *paths, "--rules", "rules", "--at", "2024-07-02", "--format", fmt)
+        checked, problems = [], []
+        for path in paths:
+            raw = items_of(read_document((in_tmp / path).read_text(encoding="utf-8"), path), path)
+            good, bad = dated.check_items(raw, path, at="2024-07-02")
+            checked.extend(good)
+            problems.extend(bad)
+        bill = dated.bill(checked, problems)
+        assert (run.code, run.out) == (0, dump(bill) if fmt == "json" else render_table(bill))
+    assert str(bill.total) == "0.644"  # 0.184 + 0.184 (the 2nd: 23:30 UTC on the 2nd) + 0.092 + 0.184
+    refused = run_cli("eval", *paths, "--rules", "rules")  # undated items, dated rules: every one listed, nothing written
+    assert (refused.code, refused.out) == (2, "")
+    assert refused.err.startswith("usage refused: 2 problems, nothing was priced\n  july.yaml, item 2")
