@@ -75,11 +75,12 @@ def width(text: str) -> int:
 def align(rows: Sequence[Sequence[str]], right: Iterable[int] = (), indent: str = "", ruled: bool = False) -> list[str]:
     """Rows of cells as lines of columns two spaces apart, padded by display width.
 
-    Cells are made `visible` first, so no cell can break its row. Columns in `right`
+    Cells are made `visible` first, so no cell can break its row, and cut at MAX_CELL
+    characters, so no cell can widen every row past reading. Columns in `right`
     are aligned right (amounts); trailing spaces are dropped. `ruled` draws a line of
     dashes under the first row (the header).
     """
-    shown = [[visible(cell) for cell in row] for row in rows]
+    shown = [[_cell(cell) for cell in row] for row in rows]
     if not shown:
         return []
     right = set(right)
@@ -87,6 +88,16 @@ def align(rows: Sequence[Sequence[str]], right: Iterable[int] = (), indent: str 
     if ruled:
         shown.insert(1, ["-" * size for size in widths])
     return [_line(row, widths, right, indent) for row in shown]
+
+
+# Characters of one cell a table shows (then `… (N characters)`). Every row is padded to
+# its column's widest cell: one name of 45 MB in a document of 40,000 items would make a
+# table of terabytes. The machine formats (JSON, CSV) keep every value whole.
+MAX_CELL = 500
+
+
+def _cell(text: str) -> str:
+    return visible(clip(text, MAX_CELL))
 
 
 def _line(shown: Sequence[str], widths: Sequence[int], right: set[int] | frozenset[int], indent: str) -> str:
@@ -115,11 +126,11 @@ class Aligner:
         self._right = frozenset(right)
         self._indent = indent
         self._ruled = ruled
-        self._header = [visible(cell) for cell in header]
+        self._header = [_cell(cell) for cell in header]
         self._widths = [width(cell) for cell in self._header]
 
     def add(self, row: Sequence[str]) -> None:
-        shown = [visible(cell) for cell in row]
+        shown = [_cell(cell) for cell in row]
         self._widths = [max(size, width(cell)) for size, cell in zip(self._widths, shown, strict=True)]
         self._rows.write("\t".join(shown) + "\n")
 
