@@ -210,3 +210,43 @@ def test_several_documents_dated_by_at_and_by_their_items_read_as_when_whole(in_
     refused = run_cli("eval", *paths, "--rules", "rules")  # undated items, dated rules: every one listed, nothing written
     assert (refused.code, refused.out) == (2, "")
     assert refused.err.startswith("usage refused: 2 problems, nothing was priced\n  july.yaml, item 2")
+
+
+_I = "{kind: text, model: anthropic.claude-v2:1, region: us-east-1, input_tokens: 5}"
+SHAPES = {
+    "flow.yaml": f"usage: [{_I}, {_I}]\n",
+    "markers.yaml": f"%YAML 1.2\n---\n# c\nusage:\n  - {_I}\n  - &x {_I}\n...\n",
+    "tagged.yaml": f"!!map\nusage:\n  - {_I}\n",
+    "seq-tag.yaml": f"usage: !!seq\n  - {_I}\n",
+    "anchored.yaml": f"&top\nusage:\n  - {_I}\n",
+    "alias.yaml": f"usage:\n  - &a {_I}\n  - *a\n",
+    "quoted-key.yaml": f"'usage':\n  - {_I}\n",
+    "complex-key.yaml": f"? usage\n: - {_I}\n",
+    "two-documents.yaml": f"usage:\n  - {_I}\n---\nusage: []\n",
+    "deep.yaml": "usage:\n  - " + "[" * 31 + "]" * 31 + "\n",
+    "deep-enough.yaml": "usage:\n  - " + "[" * 30 + "]" * 30 + "\n",
+    "deep.json": '{"usage": [' + "[" * 31 + "]" * 31 + "]}",
+    "deep-enough.json": '{"usage": [' + "[" * 30 + "]" * 30 + "]}",
+    "empty.yaml": "",
+    "null-usage.yaml": "usage:\n",
+    "bom.json": '\ufeff{"usage": []}',
+    "spaces.json": ' \n {"usage" :[ ] } \n',
+    "escaped-key.json": '{"us\\u0061ge": []}',
+    "trailing.json": '{"usage": []} x',
+    "nan.json": '{"usage": [NaN]}',
+    "duplicate.json": '{"usage": [{"kind":"text","kind":"text"}]}',
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_shape_of_document_reads_item_by_item_as_whole(name, rules):
+    # The item-by-item reader takes a plain `usage` list itself and hands every other shape
+    # (tags, anchors, other keys, broken text, limits) to the whole-document reader.
+    from test_fuzz import streamed, whole
+
+    text = SHAPES[name]
+    try:
+        expected = whole(rules, items_of(read_document(text, name), name))
+    except UsageError as error:
+        expected = error.render()
+    assert streamed(rules, text, name) == expected
