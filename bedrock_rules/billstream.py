@@ -55,12 +55,12 @@ def price_documents(
     `documents` are (source, items) with `items()` giving a document's raw items (or
     raising UsageError for the document); with `several`, items are named by document.
     """
-    problems = _Problems()
+    problems = Problems()
     total = Decimal(0)
     total_exact = True
     for source, items in documents:
         shown = source if several else None
-        found = _Problems()
+        found = Problems()
         try:
             for index, raw in enumerate(items(), 1):
                 bill = None
@@ -77,7 +77,7 @@ def price_documents(
                     except decimal.DecimalException:
                         total_exact = False
         except UsageError as error:  # the document as a whole: its items' problems are not reported (as `evaluate`)
-            found = _Problems()
+            found = Problems()
             found.extend(error.problems)
         problems.merge(found)
     if not problems.count:
@@ -92,7 +92,7 @@ def price_documents(
     sink.finish(total, out)
 
 
-class _Problems:
+class Problems:
     """Problems in the order a refusal lists them (by document, then item), holding at most
     the listed number and one more, and counting all."""
 
@@ -106,7 +106,7 @@ class _Problems:
             if len(self.held) <= MAX_LISTED_PROBLEMS:
                 self.held.append(problem)
 
-    def merge(self, other: _Problems) -> None:
+    def merge(self, other: Problems) -> None:
         # A stable sort by (document, item), as `evaluate` sorts: earlier documents first among equals.
         self.held = sorted([*self.held, *other.held], key=lambda p: (p.source or "", p.item or 0))[: MAX_LISTED_PROBLEMS + 1]
         self.count += other.count

@@ -250,3 +250,25 @@ def test_every_shape_of_document_reads_item_by_item_as_whole(name, rules):
     except UsageError as error:
         expected = error.render()
     assert streamed(rules, text, name) == expected
+
+
+def test_focus_rows_are_written_item_by_item_as_when_whole(in_tmp, rules):
+    from bedrock_rules.bedrock.focus import PROVIDER, charges_of_bill
+    from bedrock_rules.focus import Period, render_csv, rows
+
+    (in_tmp / "a.json").write_text(json.dumps({"usage": _items(40)}), encoding="utf-8")
+    (in_tmp / "b.yaml").write_text(_yaml(_items(5, start=100)), encoding="utf-8")
+    paths = ["a.json", "b.yaml"]
+    checked = []
+    for path in paths:
+        good, bad = rules.check_items(items_of(read_document((in_tmp / path).read_text(encoding="utf-8"), path), path), path)
+        assert not bad
+        checked.extend(good)
+    bill = rules.bill(checked)
+    expected = render_csv(rows(charges_of_bill(checked, bill, Period.month("2024-07")), PROVIDER, rules.currency, "1234"))
+    options = ("--format", "focus", "--period", "2024-07", "--billing-account", "1234")
+    run = run_cli("eval", *paths, *options)
+    assert (run.code, run.out) == (0, expected)
+    written = run_cli("eval", *paths, *options, "--output", "rows.csv")
+    assert (written.code, written.out, written.err) == (0, "", f"{expected.count(chr(10)) - 1} FOCUS rows written to rows.csv\n")
+    assert (in_tmp / "rows.csv").read_text(encoding="utf-8") == expected

@@ -7,12 +7,13 @@ import functools
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any, TextIO
 
 from .. import limits
-from ..bill import decimal_text
-from ..billstream import JsonBill, Sink, TableBill, TotalsOf, price_documents
+from ..bill import Bill, ItemBill, decimal_text
+from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_documents
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
-    if args.format in ("table", "json", "csv"):
+    if args.format in ("table", "json", "csv") or (args.format == "focus" and not (args.output or "").endswith(".parquet")):
         return _stream_bill(rules, args, out)
     items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
@@ -155,7 +156,9 @@ def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     """The bill or totals of usage documents, each item read, priced and written before the next
     (memory does not grow with the items); nothing is written when any item is refused."""
     sink: Sink
-    if args.group_by or args.format == "csv":
+    if args.format == "focus":
+        sink = _FocusRows(rules.currency, args)
+    elif args.group_by or args.format == "csv":
         sink = TotalsOf(rules.accumulator(args.group_by), lambda totals, to: _write_totals(totals, args.format, to, "item"))
     elif args.format == "json":
         sink = JsonBill(rules.currency)
@@ -164,6 +167,59 @@ def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     documents = [(_sources([path])[0], functools.partial(_document_items, path)) for path in args.usage]
     price_documents(rules.program, documents, sink, out, several=len(args.usage) > 1, at=args.at)
     return EXIT_OK
+
+
+class _FocusRows:
+    """FOCUS rows as CSV, an item's rows written as it is priced (Parquet needs every row at once).
+
+    A row that cannot be written (no exact PricingQuantity) refuses the whole output, as
+    it does when the rows are made at once, with every such problem."""
+
+    def __init__(self, currency: str, args: argparse.Namespace):
+        import tempfile  # start-up time: only FOCUS output needs it
+
+        self.currency = currency
+        self.args = args
+        self.rows = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8", newline="")
+        self.count = 0
+        self.problems = Problems()
+
+    def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
+        from ..bedrock.focus import PROVIDER, charges_of_bill  # start-up time: only FOCUS output needs it
+        from ..focus import render_csv, rows  # start-up time: as above
+
+        checked = Item(item.index, item.name, item.kind, values, item.source)
+        charges = charges_of_bill([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
+        try:
+            table = rows(charges, PROVIDER, self.currency, self.args.billing_account)
+        except UsageError as error:
+            self.problems.extend(error.problems)
+            return
+        text = render_csv(table)
+        self.rows.write(text[text.index("\n") + 1 :])  # without the header
+        self.count += len(table)
+
+    def finish(self, total: Decimal, out: TextIO) -> None:
+        from ..focus import render_csv  # start-up time: only FOCUS output needs it
+
+        if self.problems.count:
+            raise UsageError(self.problems.listed())
+        self.rows.seek(0)
+        if self.args.output is None:
+            _copy_into(out, render_csv([]), self.rows)
+            return
+        try:
+            with open(self.args.output, "w", encoding="utf-8", newline="") as file:
+                _copy_into(file, render_csv([]), self.rows)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=self.args.output)]) from None
+        sys.stderr.write(f"{self.count} FOCUS row{'s' if self.count != 1 else ''} written to {self.args.output}\n")
+
+
+def _copy_into(out: TextIO, head: str, rest: Any) -> None:
+    out.write(head)
+    while chunk := rest.read(1 << 16):
+        out.write(chunk)
 
 
 def _document_items(path: str) -> Iterator[Any]:
