@@ -178,6 +178,10 @@ class _FocusRows:
     def __init__(self, currency: str, args: argparse.Namespace):
         import tempfile  # start-up time: only FOCUS output needs it
 
+        from ..bedrock.focus import PROVIDER, charges_of_bill  # start-up time: as above
+        from ..focus import render_csv, rows  # start-up time: as above
+
+        self._charges, self._rows, self._csv, self._provider = charges_of_bill, rows, render_csv, PROVIDER
         self.currency = currency
         self.args = args
         self.rows = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8", newline="")
@@ -185,32 +189,27 @@ class _FocusRows:
         self.problems = Problems()
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
-        from ..bedrock.focus import PROVIDER, charges_of_bill  # start-up time: only FOCUS output needs it
-        from ..focus import render_csv, rows  # start-up time: as above
-
         checked = Item(item.index, item.name, item.kind, values, item.source)
-        charges = charges_of_bill([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
+        charges = self._charges([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
         try:
-            table = rows(charges, PROVIDER, self.currency, self.args.billing_account)
+            table = self._rows(charges, self._provider, self.currency, self.args.billing_account)
         except UsageError as error:
             self.problems.extend(error.problems)
             return
-        text = render_csv(table)
+        text = self._csv(table)
         self.rows.write(text[text.index("\n") + 1 :])  # without the header
         self.count += len(table)
 
     def finish(self, total: Decimal, out: TextIO) -> None:
-        from ..focus import render_csv  # start-up time: only FOCUS output needs it
-
         if self.problems.count:
             raise UsageError(self.problems.listed())
         self.rows.seek(0)
         if self.args.output is None:
-            _copy_into(out, render_csv([]), self.rows)
+            _copy_into(out, self._csv([]), self.rows)
             return
         try:
             with open(self.args.output, "w", encoding="utf-8", newline="") as file:
-                _copy_into(file, render_csv([]), self.rows)
+                _copy_into(file, self._csv([]), self.rows)
         except OSError as error:
             raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=self.args.output)]) from None
         sys.stderr.write(f"{self.count} FOCUS row{'s' if self.count != 1 else ''} written to {self.args.output}\n")
