@@ -243,3 +243,24 @@ def test_a_configuration_cannot_make_a_command_write(project, command, text):
     run = run_cli(command, "monthly.yaml")
     assert (run.code, run.out) == (2, "")
     assert "writes files, so it is given on the command line only" in run.err
+
+
+def test_configured_rules_that_are_a_fifo_are_refused_not_read(project):
+    import os
+
+    os.mkfifo(project / "prices.rules")
+    (project / "bedrock-rules.toml").write_text('rules = "prices.rules"\n', encoding="utf-8")
+    run = run_cli("eval", "monthly.yaml")  # reading it would hang
+    assert (run.code, run.out) == (2, "")
+    assert "prices.rules:1:1: error[BR004]: not a regular file: a FIFO (named pipe)" in run.err
+
+
+def test_configured_rules_through_a_link_out_of_the_project_are_named_on_stderr(project, tmp_path_factory):
+    # The configuration's owner chooses the folder, as --rules would; the command says which it used.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    shutil.copytree(ROOT / "rulesets" / "bedrock", elsewhere / "rules")
+    (project / "linked").symlink_to(elsewhere / "rules")
+    (project / "bedrock-rules.toml").write_text('rules = "linked"\n', encoding="utf-8")
+    run = run_cli("eval", "monthly.yaml")
+    assert run.code == 0
+    assert run.ruleset == f"ruleset: linked (from {project / 'bedrock-rules.toml'})"
