@@ -20,7 +20,7 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule, rule_identity
 from .semantics import (
     EXACT,
     FUNCTIONS,
@@ -558,9 +558,8 @@ class _Compiler:
         )
         # A dated rule's id names its window: two versions of one charge are two rules.
         parts = [describe(c) for c in conditions] + ([str(window)] if window is not None else [])
-        rule_id = f"{kind.name}/{quantity}[" + "; ".join(parts) + "]"
         return PriceRule(
-            id=rule_id,
+            id=rule_identity(kind.name, str(quantity), parts),
             kind=kind.name,
             quantity=str(quantity),
             per=per,

@@ -20,7 +20,7 @@ from . import limits
 from .bill import Bill, Charge, ItemBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
-from .program import PriceRule, Program
+from .program import PriceRule, Program, rule_identity
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
 
@@ -207,9 +207,9 @@ def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
     """The rule a relative price derives from its base's: rate × factor, cited as both."""
     rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
     refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
-    basis = ((rel.where, rel.factor), *(base.basis or ((base.where, base.rate),)))
-    conditions = base.id[len(f"{base.kind}/{base.quantity}"):]  # `[model = a]`, under the charge's own name
-    rule_id = f"{base.kind}/{quantity}" + (f"{conditions[:-1]}; {rel.text}]" if conditions.endswith("]") else f"[{rel.text}]")
+    conditions = base.id[len(f"{base.kind}/{base.quantity}[") : -1]  # `model = a`, under the charge's own name
+    rule_id = rule_identity(base.kind, quantity, [conditions, rel.text] if conditions else [rel.text])
+    basis = ((rel.where, rule_id, rel.factor), *(base.basis or ((base.where, base.id, base.rate),)))
     return attrs.evolve(
         base, id=rule_id,
         quantity=quantity, rate=rate, refusal=refusal, span=rel.span, basis=basis,
@@ -325,7 +325,7 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
 
 def free_id(kind: str, free: Any) -> str:
     """The stable id of a `free` statement's line: its kind and its reason."""
-    return f"{kind}/free[{free.reason}]"
+    return rule_identity(kind, "free", [free.reason])
 
 
 def _problem(item: Item, message: str, field: str | None = None, *, code: str) -> Problem:

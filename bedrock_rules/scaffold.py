@@ -87,14 +87,14 @@ def init(target: Path) -> list[str]:
     sources, _, unread = read_rules(bundled_rules(), BUNDLED_NAME)
     if unread:  # the installed package is damaged: say so rather than write a partial repository
         raise UsageError([Problem(d.message, source=d.span.path) for d in unread])
-    texts: dict[str, str] = {f"{RULES}/{Path(s.shown).name}": s.text for s in sources}
+    texts: dict[str, str] = {f"{RULES}/{s.name}": s.text for s in sources}
     texts.update(files())
     bill_name = bill_path(Path(USAGE, "monthly.yaml")).as_posix()
     existing = [name for name in (*texts, bill_name) if (target / name).exists() or (target / name).is_symlink()]
     if existing:
         raise UsageError([Problem("exists already; init writes nothing over it", source=str(target / name)) for name in existing])
     # The bill is priced before anything is written, by the rules as they will be in the
-    # repository, named as CI names them (`rules/anthropic.rules:28`) from the folder's root.
+    # repository, named as CI names them (`rules/anthropic.rules`) from the folder's root.
     ruleset = Ruleset(compile_sources(
         [type(sources[0])(name, text) for name, text in texts.items() if name.startswith(f"{RULES}/")], RULES
     ))

@@ -460,7 +460,8 @@ def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:
 # Output ---------------------------------------------------------------------------
 
 
-SCHEMA = "bedrock-rules/totals/1"  # bedrock_rules/schemas/totals.json
+# 2: a line names its rule by its stable id alone (1 also cited `file:line`).
+SCHEMA = "bedrock-rules/totals/2"  # bedrock_rules/schemas/totals.json
 
 
 def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
@@ -501,7 +502,6 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
         "per": decimal_text(line.per),
         "amount": decimal_text(line.amount),
         "items": line.items,
-        "rule": line.rule,
         **({"note": line.note} if line.note else {}),
     }
 
@@ -513,18 +513,19 @@ def dump(totals: Totals, place: str = "line") -> str:
 def render_csv(totals: Totals) -> str:
     """One row per summed charge; group columns first.
 
-    Text cells (groups, ids, names, units, rules) go through `csv_cell`, so a value
+    Rules are named by their stable ids (no `file:line`, which moves when a line is added).
+    Text cells (groups, ids, names, units) go through `csv_cell`, so a value
     written by someone else is never a spreadsheet formula; the number columns are
     exact decimals, written as they are.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items", "rule"])
+    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items"])
     for line in totals.lines:
         writer.writerow([
             *map(csv_cell, line.group), csv_cell(line.rule_id), csv_cell(line.what), decimal_text(line.quantity),
             csv_cell(line.unit or ""), "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
-            decimal_text(line.amount), line.items, csv_cell(line.rule),
+            decimal_text(line.amount), line.items,
         ])
     return out.getvalue()
 

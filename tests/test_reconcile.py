@@ -33,7 +33,7 @@ def rows_of(out: str) -> dict[tuple[str, ...], list[str]]:
 def test_a_matching_export_reconciles_within_the_stated_tolerance():
     run = run_cli("reconcile", "--cur", str(HERE / "cur-claude-2.1.csv"), str(HERE / "claude-2.1.jsonl"))
     assert run.code == 0, run.out + run.err
-    assert run.ruleset == "ruleset: rulesets/bedrock (bundled)"
+    assert run.ruleset == "ruleset: bedrock (bundled)"
     assert rows_of(run.out) == {
         # CUR's usage amount is in 1K tokens; its cost is a double's text, read exactly.
         ("2024-07-02", "us-west-2", "claude-2.1", "input_tokens"): ["11000", "11000", "0.08800000000000001", "0.088",

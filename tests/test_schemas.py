@@ -19,6 +19,8 @@ from bedrock_rules import bill, checker, differ, explainer, totals
 from bedrock_rules.bedrock.logs import totals_of_log
 from conftest import ROOT, run_cli, validate_json
 
+# Bills and totals name rules by their stable ids alone since version 2.
+VERSIONS = {"bill": 2, "totals": 2}
 SCHEMAS = {"bill": bill.SCHEMA, "totals": totals.SCHEMA, "diff": differ.SCHEMA, "explain": explainer.SCHEMA, "findings": checker.SCHEMA}
 
 
@@ -29,7 +31,7 @@ def test_each_schema_ships_in_the_package_and_names_its_version(name):
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema"] == {"const": SCHEMAS[name]}
-    assert SCHEMAS[name] == f"bedrock-rules/{name}/1"
+    assert SCHEMAS[name] == f"bedrock-rules/{name}/{VERSIONS.get(name, 1)}"
     assert "schema" in schema["required"]
 
 
@@ -60,7 +62,7 @@ def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
     written = sorted((in_tmp / "usage").glob("*.bill.json"))
     assert written
     for path in written:
-        assert validate_json(path.read_text(encoding="utf-8"))["schema"] == "bedrock-rules/bill/1"
+        assert validate_json(path.read_text(encoding="utf-8"))["schema"] == "bedrock-rules/bill/2"
 
 
 @pytest.mark.parametrize(
@@ -68,11 +70,12 @@ def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
     [
         (lambda b: b.update(total=29469.684), "29469.684 is not of type 'string'"),
         (lambda b: b.update(total="2.9E+4"), "does not match"),
-        (lambda b: b.update(schema="bedrock-rules/bill/2"), "'bedrock-rules/bill/1' was expected"),
-        (lambda b: b["items"][0]["charges"][0].pop("rule"), "'rule' is a required property"),
+        (lambda b: b.update(schema="bedrock-rules/bill/1"), "'bedrock-rules/bill/2' was expected"),
+        (lambda b: b["items"][0]["charges"][0].pop("id"), "'id' is a required property"),
+        (lambda b: b["items"][0]["charges"][0].update(rule="a.rules:3"), "Additional properties are not allowed"),
         (lambda b: b.update(extra=1), "Additional properties are not allowed"),
     ],
-    ids=["float", "exponent", "other-version", "no-rule", "unknown-key"],
+    ids=["float", "exponent", "other-version", "no-id", "file-and-line", "unknown-key"],
 )
 def test_the_bill_schema_refuses_what_a_bill_never_holds(rules, change, complaint):
     item = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1}
