@@ -170,6 +170,9 @@ class _Compiler:
                         )
                     else:
                         self.aliases[str(spelling)] = str(model.name)
+        for billed in self.statements(m.ModelBilled):
+            if billed.model not in self.models:  # by its name, as the block declaring it says it
+                self._unknown("model", billed.model, self.models, billed.span)
         for record in self.statements(m.Record):
             if record.name in self.records:
                 self._duplicate("record", record.name, self.records[record.name].span, record.span)

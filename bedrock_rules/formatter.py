@@ -182,7 +182,8 @@ class _Layout:
                 if block == "prices":
                     self.tables.append(_Table(-1, None, []))
             self.indent[index] = indent
-            aligned = line.first if (line.first, block) in (("model", "provider"), ("region", "")) else ""
+            # Runs of declarations align their columns; `model … billed …` lines outside a provider too.
+            aligned = line.first if (line.first, block) in (("model", "provider"), ("region", ""), ("model", "")) else ""
             if aligned != run_kind or not aligned:
                 run_kind, run = aligned, []
                 if aligned:

@@ -265,6 +265,15 @@ class Model:
 
 
 @attrs.frozen
+class ModelBilled:
+    """`model NAME billed CODE, …` outside a provider block: billing names for a declared model."""
+
+    model: str
+    names: tuple[str, ...] = attrs.field(converter=tuple)
+    span: Span = _span()
+
+
+@attrs.frozen
 class Provider:
     name: str
     title: str | None
@@ -529,7 +538,7 @@ class Example:
 
 Statement = (
     Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
-    | Relative
+    | Relative | ModelBilled
 )
 
 

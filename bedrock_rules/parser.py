@@ -391,6 +391,10 @@ class _Builder(Transformer):
     def billed(self, meta, children):
         return m.Billed(tuple(self._word(c) for c in children), self._at(meta))
 
+    # model_billed: "model" WORD billed _NL
+    def model_billed(self, meta, children):
+        return m.ModelBilled(self._word(children[0]), children[1].names, self._at(meta))
+
     # aliases: "aka" WORD ("," WORD)*
     def aliases(self, meta, children):
         return tuple(self._word(c) for c in children)

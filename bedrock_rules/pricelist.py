@@ -194,8 +194,13 @@ def render_text(report: Report) -> str:
     return "\n".join(map(visible, out)) + "\n"
 
 
+# The JSON's shape, named in it; bedrock_rules/schemas/pricelist.json describes it.
+SCHEMA = "bedrock-rules/pricelist/1"
+
+
 def to_data(report: Report) -> dict[str, Any]:
     return {
+        "schema": SCHEMA,
         "offers": [{"file": f, "offer": o, "version": v, "prices": n} for f, o, v, n in report.offers],
         "effective": list(report.effective),
         "matched": report.matched,
