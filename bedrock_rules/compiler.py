@@ -61,7 +61,11 @@ class _Compiler:
     def error(self, code: str, message: str, span: m.Span) -> None:
         lines = self.sources.get(span.path, [])
         source = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-        self.diagnostics.append(Diagnostic(code, message, span, source))
+        diagnostic = Diagnostic(code, message, span, source)
+        # One problem once: a statement checked for each of its kinds (`refuse text, image when
+        # mode = batc`) finds the same problem at the same place for each.
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
 
     def statements(self, cls: type) -> Iterable[Any]:
         for rule_file in self.files:

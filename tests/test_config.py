@@ -188,3 +188,22 @@ def test_diff_says_the_two_rulesets_it_compares(in_tmp):
     shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "new")
     run = run_cli("diff", "old", "new", str(EXAMPLE))
     assert (run.code, run.ruleset) == (0, "ruleset: old (old), new (new)")
+
+
+def test_fmt_without_a_path_formats_the_configured_rules(project, monkeypatch):
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\n', encoding="utf-8")
+    mistral = project / "rules" / "mistral.rules"
+    mistral.write_text(mistral.read_text(encoding="utf-8").replace("provider mistral", "provider   mistral"), encoding="utf-8")
+    monkeypatch.chdir(project / "reports" / "2026")
+    run = run_cli("fmt", "--check")
+    assert run.code == 1, run.err
+    assert run.ruleset == f"ruleset: ../../rules (from {project / 'bedrock-rules.toml'})"
+    assert run.out.startswith("--- ../../rules/mistral.rules\n")
+    assert run_cli("fmt").out == "../../rules/mistral.rules\n"
+    assert run_cli("fmt", "--check").code == 0
+
+
+def test_fmt_without_a_configuration_formats_the_current_folder(in_tmp):
+    (in_tmp / "a.rules").write_text("currency   USD\n", encoding="utf-8")
+    run = run_cli("fmt")
+    assert (run.code, run.out, run.ruleset, run.err) == (0, "a.rules\n", "", "")
