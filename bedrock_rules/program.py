@@ -69,7 +69,7 @@ class KindSpec:
 
 def rule_identity(kind: str, charge: str, parts: Sequence[str] = ()) -> str:
     """A rule's stable identity: `kind/charge[part; part]`, e.g.
-    `text/input_tokens[region in us-east-1; model = claude-2.1]`.
+    `text/input_tokens[region in us-east-1; model = alpha]`.
 
     Bills for machines (JSON, CSV, FOCUS, snapshots) name a charge's rule by it, and
     `diff` matches rules by it. It is built from what the rule means (its kind, what it
