@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from .display import align, encodable
-from .model import Window
+from .model import Window, as_tuple
 
 
 def item_label(index: int, name: str | None) -> str:
@@ -51,7 +51,7 @@ class ItemBill:
     index: int
     name: str | None
     kind: str
-    charges: tuple[Charge, ...] = attrs.field(converter=tuple)
+    charges: tuple[Charge, ...] = attrs.field(converter=as_tuple)
     subtotal: Decimal = Decimal(0)
     source: str | None = None
     at: str | None = None  # the item's date, normalised (2024-12-05, 2024-12-05T10:00:00Z)
@@ -65,7 +65,7 @@ class ItemBill:
 @attrs.frozen
 class Bill:
     currency: str
-    items: tuple[ItemBill, ...] = attrs.field(converter=tuple)
+    items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
 
 
@@ -149,7 +149,18 @@ def dump(bill: Bill) -> str:
     return encodable(json.dumps(to_data(bill), indent=2, ensure_ascii=False)) + "\n"
 
 
-def rate_text(charge: Charge, currency: str) -> str:
+class Rated(Protocol):
+    """What `rate_text` reads: a charge, or a line of totals."""
+
+    @property
+    def rate(self) -> Decimal | None: ...
+    @property
+    def per(self) -> Decimal: ...
+    @property
+    def note(self) -> str | None: ...
+
+
+def rate_text(charge: Rated, currency: str) -> str:
     """`0.008 USD per 1000`, `39.6 USD each`, or why a line is free."""
     if charge.rate is None:
         return charge.note or "free"

@@ -12,7 +12,7 @@ import decimal
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -59,7 +59,7 @@ class _Compiler:
 
     # diagnostics ------------------------------------------------------------
     def error(self, code: str, message: str, span: m.Span) -> None:
-        lines = self.sources.get(span.path, [])
+        lines: Sequence[str] = self.sources.get(span.path, [])
         source = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
         diagnostic = Diagnostic(code, message, span, source)
         # One problem once: a statement checked for each of its kinds (`refuse text, image when
@@ -221,7 +221,7 @@ class _Compiler:
             if field_type is None:
                 continue
             default, has_default = None, f.default is not None
-            if has_default:
+            if f.default is not None:
                 default = self._constant(f.default, field_type, f"the default of `{f.name}`")
             fields.append(t.FieldSpec(str(f.name), field_type, default, has_default, f.optional, f.unit))
         return tuple(fields)
@@ -233,7 +233,7 @@ class _Compiler:
         if len(ref.names) > 1:
             return t.EnumType(tuple(map(str, ref.names)))
         name = ref.names[0]
-        builtin = {
+        builtin: dict[str, t.FieldType] = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
             "model": t.ModelType(), "region": t.RegionType(), "date": t.DateType(),
         }
@@ -559,7 +559,7 @@ class _Compiler:
             return None
         scope = self._scope(kind)
         each = tuple(
-            (str(c.field), str(c.value.text))
+            (str(c.field), str(cast(m.Texted, c.value).text))
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
@@ -671,7 +671,7 @@ class _Compiler:
                     reason = f"{self.models[resolved].title} is offered {offer.window}"
                     for kind in self.kinds.values():
                         if kind.model_field is not None:
-                            when = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
+                            when: m.Condition = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
                             dated = self._guard((kind.name,), when, reason, offer.span)
                             guards.extend(attrs.evolve(g, outside=offer.window) for g in dated)
                 if not offer.regions:
@@ -845,7 +845,7 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
         return None
     for cond in rule.conditions:
         if isinstance(cond, m.Equals) and cond.field == model_field and not cond.negated:
-            return (cond.value.text,)
+            return (cast(m.Texted, cond.value).text,)
         if isinstance(cond, m.Member) and cond.field == model_field and not cond.negated:
             return tuple(cond.values)
     return None

@@ -171,10 +171,9 @@ def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindS
     for position, (where, _, factor) in enumerate(factors):
         rule = quoter.relatives.get(where)
         what = f" ({rule.text})" if rule is not None else ""
-        if rates[position] is not None:
-            steps.append(
-                f"rate {decimal_text(rates[position])} = {decimal_text(rates[position + 1])} × {decimal_text(factor or 0)}{what}"
-            )
+        rate, of = rates[position], rates[position + 1]
+        if rate is not None and of is not None:  # the rate it is a factor of is known whenever the rate is
+            steps.append(f"rate {decimal_text(rate)} = {decimal_text(of)} × {decimal_text(factor or 0)}{what}")
     quotes = [quoter.statement(quoter.relatives[where].span) for where, _, _ in factors if where in quoter.relatives]
     base = quoter.by_place.get((base_where, base_rate))
     quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))

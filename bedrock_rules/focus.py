@@ -93,7 +93,7 @@ class Charge:
     sku_id: str
     meter: str
     description: str
-    quantity: Decimal
+    quantity: Decimal | int
     unit: str | None
     per: Decimal
     list_rate: Decimal | None

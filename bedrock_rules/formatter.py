@@ -158,7 +158,8 @@ class _Layout:
 
     def _read_structure(self) -> None:
         block = ""  # provider, kind, example, prices, or "" at the top level
-        run_kind, run = "", []
+        run_kind = ""
+        run: list[int] = []
         for index, line in enumerate(self.lines):
             if not line.tokens:
                 if not line.comment:  # a blank line ends an aligned run; a comment does not

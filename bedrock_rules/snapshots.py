@@ -236,10 +236,10 @@ def _item_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
         yield f"{label} subtotal: {change}{_delta(old.get('subtotal'), new.get('subtotal'))}"
 
 
-def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+def _charges(item: dict[str, Any]) -> dict[tuple[Any, int], dict[str, Any]]:
     # Two charges of one item can share an id (two `free` lines): number them.
-    seen: Counter[str] = Counter()
-    keyed = {}
+    seen: Counter[Any] = Counter()
+    keyed: dict[tuple[Any, int], dict[str, Any]] = {}
     for charge in item.get("charges") or []:
         if isinstance(charge, dict):
             seen[charge.get("id")] += 1
@@ -249,6 +249,7 @@ def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
 
 def _charge_changes(label: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Iterator[str]:
     if old is None:
+        assert new is not None  # a charge is in one bill at least
         yield f"{label} {_shown(new.get('what'))}: new charge, {_shown(new.get('amount'))} ({_cited(new)})"
         return
     if new is None:

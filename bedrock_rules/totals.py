@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -36,7 +36,7 @@ class Entry:
     grouping attributes, or why it cannot be priced (some of its items may still be)."""
 
     line: int
-    items: list[Mapping[str, Any]] = attrs.field(factory=list)
+    items: Sequence[Mapping[str, Any]] = attrs.field(factory=list)
     attributes: Mapping[str, str] = attrs.field(factory=dict)
     unpriced: str | None = None  # why (part of) the entry cannot be priced
     error_code: str | None = None  # a failed call: counted, not charged
@@ -110,7 +110,7 @@ class Accumulator:
         # `kind`, and the grouping fields; a row is the count fields, `name` and the size.
         batching = [name for name in compiled.kinds if self.pricer.batch_counts(name) is not None]
         fast_kinds = self.pricer._kinds
-        deciding = {"kind", *(f for name in batching for f in fast_kinds[name].raw_key)}
+        deciding = {"kind", *(f for name in batching for f in fast_kinds[name].raw_key or ())}
         counts = sorted({f for name in batching for f, _ in self.pricer.batch_counts(name) or ()})
         self._layout: tuple[str, ...] | None = None
         if batching and set(self.group_by) <= deciding:
@@ -306,8 +306,8 @@ class Accumulator:
             return None
         charges, checked = self.pricer.price(raw)
         if charges is None:
-            return checked
-        self._add_charges(self._group(raw, checked, attributes), charges)
+            return cast(str, checked)  # refused: the reason
+        self._add_charges(self._group(raw, cast(Mapping[str, Any], checked), attributes), charges)
         return None
 
     def _group(self, raw: Mapping[str, Any], values: Mapping[str, Any], attributes: Mapping[str, str]) -> tuple[str, ...]:

@@ -204,6 +204,7 @@ def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, st
                 unexplained.append(Unexplained(where, usage_type, parsed, cost))
                 continue
             region, model, dimension = parsed
+            assert per is not None  # a line in a unit not converted was listed above
             key = (row[columns["day"]][:10], region, model, dimension)
             sums[key] = sums.get(key, Side()).plus(amount * per, cost)
     if problems:

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "leave out --at for the only prices they give\n"
         )
         return EXIT_REFUSED
-    model, known = args.model, {}
+    model = args.model
+    known: dict[str, str] = {}
     if model not in rules.program.aliases:
         model, known = profile_model(model)
     try:
