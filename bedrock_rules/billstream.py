@@ -167,7 +167,7 @@ class TableBill:
 class TotalsOf:
     """Running totals (`--group-by`, CSV): each priced item is added to an accumulator."""
 
-    def __init__(self, accumulator: Any, write: Callable[[Any, TextIO], None]):
+    def __init__(self, accumulator: Any, write: Callable[[Any, TextIO], object]):
         self.accumulator = accumulator
         self.write = write
 

@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -259,15 +259,16 @@ def check_items(
         values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name", "at"}))
         for b in bad:
             problems.append(Problem(b.message, index, name, b.path, source, code=b.code))
+        refused = bool(bad)
         if "at" in raw:
             instant, wrong = convert(raw["at"], DateType(), lookups)
             if wrong:
                 problems.append(Problem(wrong, index, name, "at", source, code="BU108"))
-                bad = bad or [wrong]
+                refused = True
             values["at"] = instant
         elif at is not None:
             values["at"] = at
-        if bad:
+        if refused:
             continue
         model_field = kind.model_field
         if model_field and model_field in values:
@@ -313,11 +314,11 @@ def items_of(document: Any, source: str | None = None) -> list[Any]:
         ))
     elif not isinstance(usage, list):
         problems.append(Problem(f"`usage` must be a list of items, got {shown_value(usage)}", source=source, code="BU101"))
-    elif limits.item_count(len(usage)):
-        problems.append(Problem(limits.item_count(len(usage)), source=source, code="BU003"))
+    elif too_many := limits.item_count(len(usage)):
+        problems.append(Problem(too_many, source=source, code="BU003"))
     if problems:
         raise UsageError(problems)
-    return usage
+    return cast(list[Any], usage)  # a list: anything else is a problem raised above
 
 
 # Streaming --------------------------------------------------------------------
@@ -366,12 +367,17 @@ def stream_items(text: str, source: str) -> Iterator[Any]:
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what json.loads skips between values
 
 
+def _skip_space(text: str, at: int) -> int:
+    """The position of the first character past `at` that json.loads would not skip."""
+    return _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # `*` matches anywhere
+
+
 def _json_items(text: str) -> Iterator[Any]:
     """The items of a JSON document `{"usage": [...]}`, decoded one at a time; _NotPlain otherwise."""
     decoder = json.JSONDecoder(**_JSON_EXACT)
-    space = _JSON_SPACE.match
+    space = _skip_space
     try:
-        at = space(text, 0).end()
+        at = space(text, 0)
         for expected in ("{", '"usage"', ":", "["):
             if expected == '"usage"':
                 if text[at : at + 1] != '"':
@@ -383,22 +389,22 @@ def _json_items(text: str) -> Iterator[Any]:
                 at += 1
             else:
                 raise _NotPlain
-            at = space(text, at).end()
+            at = space(text, at)
         if text[at : at + 1] == "]":
             at += 1
         else:
             while True:
                 item, at = decoder.raw_decode(text, at)
                 yield item
-                at = space(text, at).end()
+                at = space(text, at)
                 if text[at : at + 1] == "]":
                     at += 1
                     break
                 if text[at : at + 1] != ",":
                     raise _NotPlain
-                at = space(text, at + 1).end()
-        at = space(text, at).end()
-        if text[at : at + 1] != "}" or space(text, at + 1).end() != len(text):
+                at = space(text, at + 1)
+        at = space(text, at)
+        if text[at : at + 1] != "}" or space(text, at + 1) != len(text):
             raise _NotPlain
     except _NotPlain:
         raise
@@ -437,8 +443,8 @@ def _yaml_items(text: str) -> Iterator[Any]:
             yield loader.construct_document(node)
             index += 1
         loader.get_event()
-        for event in (yaml.MappingEndEvent, yaml.DocumentEndEvent, yaml.StreamEndEvent):
-            if not loader.check_event(event):
+        for end in (yaml.MappingEndEvent, yaml.DocumentEndEvent, yaml.StreamEndEvent):
+            if not loader.check_event(end):
                 raise _NotPlain
             loader.get_event()
     except _NotPlain:
