@@ -18,6 +18,7 @@ import attrs
 
 from . import limits
 from .errors import did_you_mean
+from .model import as_tuple
 
 # Per value type (`model`, `region`), every accepted spelling to its canonical name.
 Lookups = Mapping[str, Mapping[str, str]]
@@ -59,7 +60,7 @@ class RegionType:
 
 @attrs.frozen
 class EnumType:
-    values: tuple[str, ...] = attrs.field(converter=tuple)
+    values: tuple[str, ...] = attrs.field(converter=as_tuple)
 
     def describe(self) -> str:
         return "one of " + ", ".join(self.values)
@@ -80,7 +81,7 @@ class ListOf:
 @attrs.frozen
 class RecordType:
     name: str
-    fields: tuple[FieldSpec, ...] = attrs.field(converter=tuple)
+    fields: tuple[FieldSpec, ...] = attrs.field(converter=as_tuple)
 
     def describe(self) -> str:
         return "an object with " + ", ".join(f.name for f in self.fields)
@@ -108,7 +109,9 @@ class Instant:
         return self.text
 
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?\Z")
+# ASCII digits only: `\d` also takes full-width and Arabic-Indic digits, which would be read
+# as the date they stand for but shown (in bills, in `at`) as written.
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?\Z")
 
 
 def read_instant(text: str) -> Instant | str:

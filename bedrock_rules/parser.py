@@ -13,7 +13,7 @@ import io
 import re
 import unicodedata
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import lark
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -23,6 +23,10 @@ from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
 from .fields import Instant, read_instant
+from .lookalike import blank_format_characters as _blank_format_characters
+from .lookalike import foreign as _foreign
+from .lookalike import format_characters as _format_characters
+from .lookalike import skeleton as _skeleton
 from .prebuilt import parser_tables
 from .resources import grammar_path
 
@@ -106,45 +110,6 @@ def parse(text: str, path: str) -> m.RuleFile:
     return rule_file
 
 
-# Format characters (Unicode category Cf): bidi embeddings, overrides and isolates
-# (U+202A-U+202E, U+2066-U+2069), marks (U+200E, U+200F, U+061C), zero-width spaces and
-# joiners, the soft hyphen, a byte-order mark inside the text. Each is invisible or
-# reorders what an editor or a review shows, so rule text could read differently from
-# what it charges ("Trojan source"): refused wherever they stand, quoted text and comments too.
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _is_format(char: str) -> bool:
-    return unicodedata.category(char) == "Cf"
-
-
-def _blank_format_characters(text: str) -> str:
-    return _NON_ASCII.sub(lambda match: " " if _is_format(match.group()) else match.group(), text)
-
-
-def _format_characters(path: str, lines: list[str]) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    for number, line in enumerate(lines, 1):
-        if line.isascii():
-            continue
-        for match in _NON_ASCII.finditer(line):
-            char = match.group()
-            if not _is_format(char):
-                continue
-            column = match.start() + 1
-            name = unicodedata.name(char, "a format character")
-            found.append(Diagnostic(
-                "BR005",
-                f"invisible format character U+{ord(char):04X} ({name}): it can make the text read "
-                "differently from what it means; remove it",
-                m.Span(path, number, column, number, column + 1),
-                line,
-            ))
-            if len(found) >= limits.MAX_SYNTAX_ERRORS:
-                return found
-    return found
-
-
 def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     diagnostics: list[Diagnostic] = []
     tree = None
@@ -166,6 +131,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
             remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :]) + "\n"
     if diagnostics:
         raise RuleFileError(diagnostics)
+    assert tree is not None  # parsed: with no diagnostic, the loop ended on a parse
     too_deep = limits.too_deep(tree, limits.MAX_RULE_DEPTH)
     if too_deep is not None:  # building the model recurses once per level
         line, column = too_deep
@@ -180,29 +146,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     return rule_file
 
 
-# Names are matched against usage and logs character by character, so two names that
-# look alike are two names. A name mixing Latin with another script (`model-а`
-# with a Cyrillic `а`) is refused rather than flagged: every name has a Latin letter (the
-# grammar asks for one), so a letter of another script in it has no use but to look
-# like a different name, and a warning a `check` run may never see would let the file
-# price. Latin letters with accents stay allowed; two names of one file that differ
-# only in them (`cafe`, `café`), or in compatibility forms (`ﬁ` for `fi`), are refused too.
-_LATIN_LIKE = {"\u0131": "i", "\u0251": "a", "\u0261": "g", "\u01c0": "l", "\u0269": "i", "\u028f": "y"}
-
-
-def _skeleton(name: str) -> str:
-    """What a name looks like: compatibility forms folded, accents dropped, lookalike Latin
-    letters replaced by the ASCII letter they resemble, case ignored."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(_LATIN_LIKE.get(c, c) for c in decomposed if not unicodedata.combining(c))
-    return plain.casefold()
-
-
-def _foreign(char: str) -> bool:
-    """A character of a name that is neither ASCII nor a Latin letter."""
-    return not char.isascii() and not unicodedata.name(char, "").startswith("LATIN ")
-
-
+# Names of one file that look alike; lookalike.py says why, and compares names across files.
 def _lookalike_names(tree: Tree, path: str, lines: list[str]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     seen: dict[str, tuple[str, int]] = {}  # skeleton -> (the first name with it, its line)
@@ -286,6 +230,11 @@ def _one_of(options: list[str]) -> str:
     return "one of " + ", ".join(options)
 
 
+def _line(token: Token) -> int:
+    """A token's line: always set, as the parser keeps positions (lark types it as optional)."""
+    return cast(int, token.line)
+
+
 def _span(path: str, meta_or_token: Any) -> m.Span:
     return m.Span(
         path,
@@ -329,7 +278,7 @@ class _Builder(Transformer):
         """A declared name: not a keyword and, for fields and kinds, an identifier."""
         name = self._word(token)
         span = name.span
-        source = self.lines[token.line - 1]
+        source = self.lines[span.line - 1]
         if name in KEYWORDS:
             self.diagnostics.append(
                 Diagnostic("BR110", f"`{name}` is a keyword and cannot name a {what}", span, source)
@@ -390,6 +339,10 @@ class _Builder(Transformer):
     # billed: "billed" WORD ("," WORD)*
     def billed(self, meta, children):
         return m.Billed(tuple(self._word(c) for c in children), self._at(meta))
+
+    # model_billed: "model" WORD billed _NL
+    def model_billed(self, meta, children):
+        return m.ModelBilled(self._word(children[0]), children[1].names, self._at(meta))
 
     # aliases: "aka" WORD ("," WORD)*
     def aliases(self, meta, children):
@@ -493,7 +446,7 @@ class _Builder(Transformer):
         if problem is None and "T" in str(token):
             problem = f"validity bounds are whole days: write {str(token)[:10]}"
         if problem is not None:
-            self.diagnostics.append(Diagnostic("BR205", problem, self._at(token), self.lines[token.line - 1]))
+            self.diagnostics.append(Diagnostic("BR205", problem, self._at(token), self.lines[_line(token) - 1]))
             return None
         assert isinstance(instant, Instant)
         return instant.day
@@ -502,7 +455,7 @@ class _Builder(Transformer):
         """A date or time as an example writes it, checked (BR205)."""
         instant = read_instant(str(token))
         if isinstance(instant, str):
-            self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[token.line - 1]))
+            self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[_line(token) - 1]))
         return m.DateValue(str(token), self._at(token))
 
     # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*
