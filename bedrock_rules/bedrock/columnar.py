@@ -24,6 +24,7 @@ the project's reader whole.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -94,13 +95,7 @@ ABSENT = [
     "output.outputImageWidth", "output.outputImageHeight",
     "output.outputBodyJson.trace", "output.outputBodyJson.amazon-bedrock-trace", "output.outputBodyJson.metadata",
 ]
-_DIGITS = 18  # a count of at most 18 digits sums exactly as BIGINT into HUGEINT
-_VALUE = r'"([^"\\]|\\.)*"|true|false|null|-?(0|[1-9][0-9]{0,17})'
 _STRINGS = r'\{("([^"\\]|\\.)*":"([^"\\]|\\.)*"(,"([^"\\]|\\.)*":"([^"\\]|\\.)*")*)?\}'  # requestMetadata: text pairs
-
-
-# A group's key as one text: its values, types, which counts it has, and its tags.
-_KEY = "to_json(struct_pack(v := v, t := t, p := list_transform(c, lambda x: x IS NOT NULL), tags := tags))"
 
 
 def _quote(text: str) -> str:
@@ -111,62 +106,122 @@ def _paths(paths: Sequence[str]) -> str:
     return "[" + ", ".join(_quote(_json_path(p) if p else "$") for p in paths) + "]"
 
 
+def _structure(paths: Sequence[str]) -> str:
+    """A json_transform structure that gives each path's JSON text (nothing is cast)."""
+    root: dict[str, Any] = {}
+    for path in paths:
+        *outer, last = path.split(".")
+        node = root
+        for key in outer:
+            node = node.setdefault(key, {})
+        node[last] = "JSON"
+    return json.dumps(root)
+
+
+def _field(path: str) -> str:
+    return "s" + "".join(f"[{_quote(key)}]" for key in path.split("."))
+
+
+# The JSON types a value the reader reads as DuckDB does may have: text, true, false, null.
+_PLAIN = "left({0}, 1) = '\"' OR {0} IN ('true', 'false', 'null')"
+# A whole number written the one way its value is written (no sign on 0, no exponent, no point).
+_WHOLE = "{0} = CAST(TRY_CAST({0} AS {1}) AS VARCHAR)"
+
+
 @attrs.frozen
 class _Plan:
     """What is read from each line of one run, and the SQL that judges a line."""
 
     values: tuple[str, ...]  # record paths whose JSON text is part of the group key
-    checks: tuple[str, ...]  # SQL conditions a line must meet to be summed
+    typed: tuple[tuple[str, tuple[str, ...]], ...]  # more paths and the JSON types each may have
     day: int | None  # the position of `timestamp` in `values` when grouped by its day
     tags: bool  # grouped by request metadata: the object is part of the key
     parquet: bool
 
-    def judged(self, source: str, numbered: bool) -> str:
-        """SQL naming `judged`: per line, `clean` and the group key (`v`, `t`, `c`, `tags`)."""
-        types = ["", *CONTAINERS, *ABSENT]  # "" is the record itself
-        nulls = "list_transform({}, lambda x: nullif(x, 'null'))" if self.parquet else "{}"  # Parquet: NULL is absent
-        checks = [
-            "v IS NOT NULL AND c IS NOT NULL AND t IS NOT NULL AND k IS NOT NULL",
-            "t[1] = 'OBJECT'",
-            *(f"coalesce(t[{i + 2}], 'OBJECT') IN ('OBJECT'{', ' + _quote('NULL') if nullable else ''})"
-              for i, nullable in enumerate(CONTAINERS.values())),
-            *(f"t[{i + 2 + len(CONTAINERS)}] IS NULL" for i in range(len(ABSENT))),
-            f"list_bool_and(list_transform(v, lambda x: x IS NULL OR regexp_full_match(x, {_quote(_VALUE)})))",
-            f"list_bool_and(list_transform(c, lambda x: x IS NULL OR regexp_full_match(x, '[0-9]{{1,{_DIGITS}}}')))",
+    @property
+    def key(self) -> list[str]:
+        """The columns of a group's key."""
+        return [
+            *(f"v{i}" for i in range(len(self.values))), *(f"t{i}" for i in range(len(CONTAINERS))),
+            *(f"p{i}" for i in range(len(COUNTS))), "tags",
+        ]
+
+    def key_text(self) -> str:
+        """A group's key as one text (JSON text holds no raw control character)."""
+        parts = [f"coalesce(CAST({column} AS VARCHAR), chr(2))" for column in self.key]
+        return f"concat_ws(chr(1), {', '.join(parts)})"
+
+    def judged(self, source: str) -> str:
+        """SQL naming `judged`: per line `line`, `blank`, `clean`, the key columns and counts `c0`….
+
+        A line is parsed three times: its fields (as JSON text, by json_transform), the
+        JSON types of its containers, and every object's keys."""
+        nulls = "nullif({}, 'null')" if self.parquet else "{}"  # Parquet: NULL is absent
+        extracted = [*self.values, *COUNTS, *(["requestMetadata"] if self.tags else [])]
+        typed = [
+            ("", ("OBJECT",)),
+            *((path, ("OBJECT", "NULL") if nullable else ("OBJECT",)) for path, nullable in CONTAINERS.items()),
+            *((path, ()) for path in ABSENT),
+            *self.typed,
+        ]
+        columns = []
+        checks = ["s IS NOT NULL AND y IS NOT NULL AND k IS NOT NULL"]
+        for index, path in enumerate(self.values):
+            value = nulls.format(_field(path))
+            checks.append(f"v{index} IS NULL OR {_PLAIN.format(f'v{index}')} OR {_WHOLE.format(f'v{index}', 'HUGEINT')}")
+            if index == self.day:
+                # Grouped by day, a timestamp counts by its first 10 characters, as the reader's
+                # `day` takes them (one that is not text is its own group).
+                value = f"CASE WHEN left({value}, 1) = '\"' THEN to_json(left(json_extract_string({value}, '$'), 10)) ELSE {value} END"
+            columns.append(f"{value} AS v{index}")
+        for index, path in enumerate(COUNTS):
+            columns.append(f"{nulls.format(_field(path))} AS c{index}")
+            # Counts: whole numbers >= 0 below 2**64, summed as HUGEINT.
+            checks.append(f"c{index} IS NULL OR {_WHOLE.format(f'c{index}', 'UBIGINT')}")
+            columns.append(f"c{index} IS NOT NULL AS p{index}")
+        for index, (path, allowed) in enumerate(typed, 1):
+            if not allowed:
+                checks.append(f"coalesce(y[{index}], 'NULL') = 'NULL'" if self.parquet else f"y[{index}] IS NULL")
+            elif path:
+                checks.append(f"coalesce(y[{index}], {_quote(allowed[0])}) IN ({', '.join(map(_quote, allowed))})")
+            else:
+                checks.append(f"y[{index}] = {_quote(allowed[0])}")
+        for index in range(len(CONTAINERS)):
+            kind = f"y[{index + 2}]"
+            if self.parquet:
+                kind = f"nullif({kind}, 'NULL')"
+            columns.append(f"{kind} AS t{index}")
+        if self.tags:
+            columns.append(f"{nulls.format(_field('requestMetadata'))} AS tags")
+            checks.append(f"tags IS NULL OR regexp_full_match(tags, {_quote(_STRINGS)})")
+        else:
+            columns.append("NULL::VARCHAR AS tags")
+        checks += [
             # A duplicate key anywhere: the reader refuses the record, DuckDB keeps one of them.
             "NOT list_bool_or(list_transform(k, lambda x: len(x) <> len(list_distinct(x))))",
-            # What DuckDB's JSON reader takes and the reader does not: trailing commas, nan, inf.
-            "NOT regexp_matches(line, ',[ \\t\\r\\n]*[\\]}]')",
-            "NOT regexp_matches(line, '(?i)[:\\[,][ \\t\\r\\n]*[-+]?(nan|inf)')",
+            # What DuckDB's JSON reader takes and the reader does not: a trailing comma, nan, inf
+            # (each pattern starts with a literal character, which keeps the scan fast).
+            *(f"NOT regexp_matches(line, {_quote(pattern)})" for pattern in _LENIENT),
             # Deep nesting, where the reader stops (a line shorter than this cannot nest that far).
             "strlen(line) <= 800 OR strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) <= 400",
-            *self.checks,
         ]
         clean = " AND ".join(f"({check})" for check in checks)
-        value = nulls.format(f"try(json_extract(line, {_paths(self.values)}))")
-        if self.day is not None:
-            # Grouped by day, a timestamp counts by its first 10 characters, as the reader's
-            # `day` takes them (one that is not text fails the value check, and is read by line).
-            value = (f"list_transform(list_zip({value}, range(1, {len(self.values) + 1})), lambda p: CASE WHEN p[2] = {self.day + 1} "
-                     "AND p[1] LIKE '\"%' THEN to_json(left(json_extract_string(p[1], '$'), 10)) ELSE p[1] END)")
-        count = nulls.format(f"try(json_extract(line, {_paths(COUNTS)}))")
-        kind = f"try(json_type(line, {_paths(types)}))"
-        if self.parquet:
-            kind = f"list_transform({kind}, lambda x: nullif(x, 'NULL'))"
-        tags = "try(json_extract(line, '$.requestMetadata'))" if self.tags else "NULL::VARCHAR"
-        if self.tags and self.parquet:
-            tags = f"nullif({tags}, 'null')"
-        number = "row_number() OVER () AS n, " if numbered else ""
         return f"""
-            src AS (SELECT {number}line FROM {source}),
+            src AS (SELECT line FROM {source}),
             parsed AS (
-                SELECT *, {value} AS v, {count} AS c, {kind} AS t,
-                    try(json_keys('[' || line || ']', '$..*')) AS k, {tags} AS tags,
+                SELECT line, try(json_transform(line, {_quote(_structure(extracted))})) AS s,
+                    try(json_type(line, {_paths([p for p, _ in typed])})) AS y,
+                    try(json_keys('[' || line || ']', '$..*')) AS k,
                     line IS NULL OR regexp_full_match(line, '[ \\t\\r\\n]*') AS blank
                 FROM src
             ),
-            judged AS (SELECT *, NOT blank AND coalesce({clean}, false) AS clean FROM parsed)
+            columns AS (SELECT *, {", ".join(columns)} FROM parsed),
+            judged AS (SELECT *, NOT blank AND coalesce({clean}, false) AS clean FROM columns)
         """
+
+
+_WS = "[ \t\r\n]*"
+_LENIENT = (f",{_WS}[\\]}}]", *(f"{lead}{_WS}[-+]?[nNiI][aAnN]" for lead in (":", ",", "\\[")))
 
 
 def totals(
@@ -229,29 +284,34 @@ class _Run:
 
     def plan(self, parquet: bool) -> _Plan:
         values = list(VALUES)
-        checks = []
+        typed: list[tuple[str, tuple[str, ...]]] = []
         dated = bool(self.reader.compiled.dated_kinds)
         if dated or "day" in self.group_by:
             values.append("timestamp")  # dated rules price by the instant: it is part of the key
         if "identity" in self.group_by:
             values.append("identity.arn")
-            checks.append("coalesce(try(json_type(line, '$.identity')), 'OBJECT') IN ('OBJECT'" + (", 'NULL')" if parquet else ")"))
+            typed.append(("identity", ("OBJECT", "NULL") if parquet else ("OBJECT",)))
         if "operation" in self.group_by:
             values.append("operation")
         tags = any(key.startswith("tag:") for key in self.group_by)
-        if tags:
-            checks.append(f"tags IS NULL OR regexp_full_match(tags, {_quote(_STRINGS)})")
         day = values.index("timestamp") if "day" in self.group_by and not dated else None
-        return _Plan(tuple(values), tuple(checks), day, tags, parquet)
+        return _Plan(tuple(values), tuple(typed), day, tags, parquet)
 
     def price(self, plan: _Plan, source: str, path: str) -> None:
-        sums = ", ".join(f"sum(CASE WHEN clean THEN TRY_CAST(c[{i + 1}] AS BIGINT) END)::HUGEINT" for i in range(len(COUNTS)))
+        key = plan.key
+        sums = ", ".join(f"sum(TRY_CAST(c{i} AS UBIGINT))::HUGEINT" for i in range(len(COUNTS)))
         rows = self.connection.execute(f"""
-            WITH {plan.judged(source, numbered=False)}
-            SELECT CASE WHEN clean THEN {_KEY} END AS gk, any_value(v), any_value(t),
-                   any_value(list_transform(c, lambda x: x IS NOT NULL)), any_value(tags),
+            WITH {plan.judged(source)},
+            keyed AS (
+                SELECT clean, {", ".join(f"CASE WHEN clean THEN {column} END AS {column}" for column in key)},
+                       {", ".join(f"CASE WHEN clean THEN c{i} END AS c{i}" for i in range(len(COUNTS)))}, line
+                FROM judged WHERE NOT blank
+            )
+            SELECT CASE WHEN clean THEN {plan.key_text()} END, [{", ".join(f"v{i}" for i in range(len(plan.values)))}],
+                   [NULL, {", ".join(f"t{i}" for i in range(len(CONTAINERS)))}],
+                   [{", ".join(f"p{i}" for i in range(len(COUNTS)))}], tags,
                    count(*), {sums}, max(strlen(line))
-            FROM judged WHERE NOT blank GROUP BY gk
+            FROM keyed GROUP BY clean, {", ".join(key)}
         """).fetchall()
         if any(row[-1] is not None and row[-1] > limits.MAX_LOG_RECORD_BYTES - 2 for row in rows):
             raise _Whole  # the reader decides where a line that long ends
@@ -324,10 +384,10 @@ class _Run:
         keys = [*placed, *by_line]
         first_by_line = len(placed) + 1
         rows = self.connection.execute(f"""
-            WITH {plan.judged(source, numbered=False)},
+            WITH {plan.judged(source)},
             keyed AS (
-                SELECT coalesce(CASE WHEN clean THEN map_extract_value(MAP($keys::VARCHAR[], $ids::INTEGER[]), {_KEY}) END, 0) AS g,
-                       blank, clean, line
+                SELECT coalesce(CASE WHEN clean THEN map_extract_value(MAP($keys::VARCHAR[], $ids::INTEGER[]), {plan.key_text()}) END, 0)
+                       AS g, blank, clean, line
                 FROM judged
             ),
             numbered AS (
