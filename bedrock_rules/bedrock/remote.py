@@ -50,7 +50,7 @@ def files_of(path: str) -> list[tuple[str, str]]:
                 if not any(part.startswith(".") for part in p[len(base):].split("/") if part)
             )
         else:
-            found = [root]
+            found = [root] if filesystem.exists(root) else []
     except OSError as error:
         raise UsageError([Problem(f"cannot list invocation logs: {error}", source=path)]) from None
     urls = [f"{protocol}://{p}" for p in found]
@@ -81,5 +81,5 @@ def register(connection: Any, paths: list[str]) -> None:
     """Let a DuckDB connection read the URLs among `paths` through fsspec (no DuckDB extension needed)."""
     protocols = sorted({p.split("://", 1)[0] for p in paths if is_remote(p)})
     for protocol in protocols:
-        filesystem, _ = _filesystem(f"{protocol}://")
+        filesystem, _ = _filesystem(f"{protocol}://bucket")
         connection.register_filesystem(filesystem)
