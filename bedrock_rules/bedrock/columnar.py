@@ -142,8 +142,7 @@ class _Plan:
     def key(self) -> list[str]:
         """The columns of a group's key."""
         return [
-            *(f"v{i}" for i in range(len(self.values))), *(f"t{i}" for i in range(len(CONTAINERS))),
-            *(f"p{i}" for i in range(len(COUNTS))), "tags",
+            *(f"v{i}" for i in range(len(self.values))), "tk", "pm", "tags",
         ]
 
     def key_text(self) -> str:
@@ -168,7 +167,9 @@ class _Plan:
         checks = ["s IS NOT NULL AND y IS NOT NULL AND k IS NOT NULL"]
         for index, path in enumerate(self.values):
             value = nulls.format(_field(path))
-            checks.append(f"v{index} IS NULL OR {_PLAIN.format(f'v{index}')} OR {_WHOLE.format(f'v{index}', 'HUGEINT')}")
+            # CASE, not OR: the cast runs only for the values that are not plainly text or absent.
+            checks.append(f"CASE WHEN v{index} IS NULL OR left(v{index}, 1) = '\"' THEN true "
+                          f"ELSE v{index} IN ('true', 'false', 'null') OR {_WHOLE.format(f'v{index}', 'HUGEINT')} END")
             if index == self.day:
                 # Grouped by day, a timestamp counts by its first 10 characters, as the reader's
                 # `day` takes them (one that is not text is its own group).
@@ -177,8 +178,7 @@ class _Plan:
         for index, path in enumerate(COUNTS):
             columns.append(f"{nulls.format(_field(path))} AS c{index}")
             # Counts: whole numbers >= 0 below 2**64, summed as HUGEINT.
-            checks.append(f"c{index} IS NULL OR {_WHOLE.format(f'c{index}', 'UBIGINT')}")
-            columns.append(f"c{index} IS NOT NULL AS p{index}")
+            checks.append(f"CASE WHEN c{index} IS NULL THEN true ELSE {_WHOLE.format(f'c{index}', 'UBIGINT')} END")
         for index, (path, allowed) in enumerate(typed, 1):
             if not allowed:
                 checks.append(f"coalesce(y[{index}], 'NULL') = 'NULL'" if self.parquet else f"y[{index}] IS NULL")
@@ -186,11 +186,15 @@ class _Plan:
                 checks.append(f"coalesce(y[{index}], {_quote(allowed[0])}) IN ({', '.join(map(_quote, allowed))})")
             else:
                 checks.append(f"y[{index}] = {_quote(allowed[0])}")
+        kinds = []
         for index in range(len(CONTAINERS)):
             kind = f"y[{index + 2}]"
             if self.parquet:
                 kind = f"nullif({kind}, 'NULL')"
-            columns.append(f"{kind} AS t{index}")
+            kinds.append(f"coalesce({kind}, '-')")
+        columns.append(f"concat_ws(',', {', '.join(kinds)}) AS tk")
+        bits = " + ".join(f"CASE WHEN c{index} IS NULL THEN 0 ELSE {1 << index} END" for index in range(len(COUNTS)))
+        columns.append(f"{bits} AS pm")
         if self.tags:
             columns.append(f"{nulls.format(_field('requestMetadata'))} AS tags")
             checks.append(f"tags IS NULL OR regexp_full_match(tags, {_quote(_STRINGS)})")
@@ -198,7 +202,9 @@ class _Plan:
             columns.append("NULL::VARCHAR AS tags")
         checks += [
             # A duplicate key anywhere: the reader refuses the record, DuckDB keeps one of them.
-            "NOT list_bool_or(list_transform(k, lambda x: len(x) <> len(list_distinct(x))))",
+            # Most records name each key once in all their objects: only the others are looked at object by object.
+            "CASE WHEN list_unique(flatten(k)) = len(flatten(k)) THEN true "
+            "ELSE NOT list_bool_or(list_transform(k, lambda x: len(x) <> len(list_distinct(x)))) END",
             # What DuckDB's JSON reader takes and the reader does not: a trailing comma, nan, inf
             # (each pattern starts with a literal character, which keeps the scan fast).
             *(f"NOT regexp_matches(line, {_quote(pattern)})" for pattern in _LENIENT),
@@ -308,8 +314,7 @@ class _Run:
                 FROM judged WHERE NOT blank
             )
             SELECT CASE WHEN clean THEN {plan.key_text()} END, [{", ".join(f"v{i}" for i in range(len(plan.values)))}],
-                   [NULL, {", ".join(f"t{i}" for i in range(len(CONTAINERS)))}],
-                   [{", ".join(f"p{i}" for i in range(len(COUNTS)))}], tags,
+                   tk, pm, tags,
                    count(*), {sums}, max(strlen(line))
             FROM keyed GROUP BY clean, {", ".join(key)}
         """).fetchall()
@@ -355,7 +360,9 @@ class _Run:
         group whose outcome changes with its counts (beyond the counts its item carries)
         may hold records the reader treats differently.
         """
-        _, values, types, present, tags, _, *rest = row
+        _, values, kinds, mask, tags, _, *rest = row
+        types = kinds.split(",")
+        present = [bool(mask >> index & 1) for index in range(len(COUNTS))]
         summed = [int(total) if total is not None else 0 for total in rest[:len(COUNTS)]]
         with_sums = self.reader.entry(_record(plan, values, types, present, summed, tags))
         with_zeros = self.reader.entry(_record(plan, values, types, present, [0] * len(COUNTS), tags))
@@ -456,7 +463,7 @@ def _record(plan: _Plan, values: Sequence[str | None], types: Sequence[str | Non
             counts: Sequence[int], tags: str | None) -> dict[str, Any]:
     """A group's record: the fields the reader reads, as the group's records hold them, and `counts`."""
     record: dict[str, Any] = {}
-    for path, kind in zip(CONTAINERS, types[1:], strict=False):
+    for path, kind in zip(CONTAINERS, types, strict=True):
         if kind == "OBJECT":
             _set(record, path, {})
         elif kind == "NULL":
