@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,10 @@ def test_the_engine_option_applies_to_logs_only(tmp_path):
     result = run_cli("eval", str(document), "--engine", "duckdb")
     assert result.code == 2
     assert "--engine applies to --input invocation-log only" in result.err
+
+
+def test_without_duckdb_the_engine_option_says_how_to_get_it(logs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if the extra were not installed
+    result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(logs["plain"]))
+    assert result.code == 2
+    assert "pip install 'bedrock-rules[duckdb]'" in result.err
