@@ -175,3 +175,11 @@ def test_without_duckdb_the_engine_option_says_how_to_get_it(logs, monkeypatch):
     result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(logs["plain"]))
     assert result.code == 2
     assert "pip install 'bedrock-rules[duckdb]'" in result.err
+
+
+def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
+    broken = tmp_path / "calls.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(broken))
+    assert result.code == 2
+    assert f"{broken}: cannot read Parquet file" in result.err

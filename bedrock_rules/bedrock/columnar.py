@@ -11,7 +11,8 @@ DuckDB is lenient where the reader is strict: it casts (`"12"` to 12, `true` to 
 `1.6` to 2), takes one of two duplicate keys, reads `NaN`, `inf` and trailing commas,
 and turns a large integer into a float. So no value is cast in SQL: every field is
 taken as JSON text and kept only when its text is one the reader reads the same way
-(a string, `true`, `false`, `null`, or a whole number of at most 18 digits). Any other
+(a string, `true`, `false`, `null`, or a whole number written plainly; a count, a whole
+number from 0 to 2**64 - 1, summed as HUGEINT). Any other
 record (a count written `12.0` or `"12"`, a duplicate key anywhere, a trailing comma,
 deep nesting, a guardrail trace, a streamed response, an image call), and every record
 of a group whose outcome depends on more than the summed counts (a refusal quoting a
@@ -39,7 +40,7 @@ from . import containers, remote
 from .fields import BODY, EVENTS, REQUEST, TOKEN_FIELDS, Source
 from .logs import LogReader, check_groups, needs_attributes, read_file
 
-# Records whose outcome is worked out once per group, in SQL: the places kept per group.
+# The places kept for a group's records that are refused (as the accumulator keeps them).
 _PLACES = 5
 
 
@@ -283,7 +284,9 @@ class _Run:
         source = _source(path, parquet, not parquet and remote.is_gzip(path))
         try:
             self.price(plan, source, path)
-        except self.errors:  # not UTF-8, a line longer than DuckDB takes, a broken .gz: the reader says what
+        except self.errors as error:  # not UTF-8, a line longer than DuckDB takes, a broken .gz: the reader says what
+            if parquet:  # which the reader cannot: it reads JSON
+                raise UsageError([Problem(f"cannot read Parquet file: {str(error).splitlines()[0]}", source=label)]) from None
             self.whole(label, path)
         except _Whole:
             self.whole(label, path)
