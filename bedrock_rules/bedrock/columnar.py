@@ -71,7 +71,8 @@ def _table_path(path: str) -> str | None:
 
 
 def _counts_and_values(sources: Iterable[Source]) -> tuple[list[str], list[str]]:
-    counts, values = [], []
+    counts: list[str] = []
+    values: list[str] = []
     for source in sources:
         for path in source.paths:
             record_path = _table_path(path)
@@ -341,7 +342,7 @@ class _Run:
             if outcome[0] == "item":
                 self.accumulator.add_summed(outcome[1], count, (), outcome[2])
             else:
-                self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(key, ()))
+                self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
             self.stats.groups += 1
         for number, text in lines:

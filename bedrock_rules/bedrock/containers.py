@@ -145,7 +145,7 @@ def open_binary(path: str) -> IO[bytes]:
     if path == "-":
         raw: IO[bytes] = sys.stdin.buffer
         if not hasattr(raw, "peek"):
-            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
     if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
@@ -266,7 +266,7 @@ def form(raw: IO[bytes]) -> str:
 def unpack(raw: IO[bytes]) -> IO[bytes]:
     """A stream with `peek`, inflated (on a thread of its own) when it is gzip."""
     if not hasattr(raw, "peek"):
-        raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+        raw = io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
     if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
         return io.BufferedReader(_Inflating(gzip.GzipFile(fileobj=raw), raw), CHUNK)
     return raw
