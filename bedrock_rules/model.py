@@ -343,6 +343,7 @@ class ChargeColumn:
     quantity: str
     per: Decimal
     span: Span = _span()
+    block: bool = False  # `per block of N`: each started block of N charged whole
 
 
 @attrs.frozen
@@ -402,6 +403,7 @@ class Charging:
     quantity: str
     per: Decimal
     span: Span = _span()
+    block: bool = False
 
 
 @attrs.frozen
@@ -417,6 +419,7 @@ class PriceTable:
     span: Span = _span()
     window: Window | None = None
     any_region: bool = False  # `in any`: every region, including those declared later
+    monthly: str | None = None  # `monthly graduated` or `monthly volume`: tiers over a month's total
 
 
 @attrs.frozen
@@ -507,6 +510,18 @@ class Relative:
     factor_text: str = attrs.field(default="", eq=False)  # as written (`50%`), for messages
 
 
+@attrs.frozen
+class Minimum:
+    """`minimum AMOUNT monthly for KINDS [when CONDITION] [WINDOW]: "reason"`; kinds empty for `any`."""
+
+    amount: Decimal
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    when: Condition | None
+    reason: str
+    span: Span = _span()
+    window: Window | None = None
+
+
 # Worked examples ---------------------------------------------------------------
 
 
@@ -529,7 +544,7 @@ class Example:
 
 Statement = (
     Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
-    | Relative
+    | Relative | Minimum
 )
 
 

@@ -25,7 +25,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
     ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "formatter")),
-    ("pricing", ("usage", "interpreter", "totals", "focus")),
+    ("pricing", ("usage", "periods", "interpreter", "totals", "focus")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
