@@ -166,11 +166,12 @@ def to_data(bill: Bill) -> dict[str, Any]:
             }
             for item in bill.items
         ],
-        **({"periods": [_period_data(period) for period in bill.periods]} if bill.periods else {}),
+        **({"periods": [period_data(period) for period in bill.periods]} if bill.periods else {}),
     }
 
 
-def _period_data(period: PeriodBill) -> dict[str, Any]:
+def period_data(period: PeriodBill) -> dict[str, Any]:
+    """A month's period lines as JSON-ready data (bills and totals share it)."""
     return {
         "month": period.month,
         "total": decimal_text(period.total),
