@@ -115,7 +115,7 @@ class LogReader:
         self._declared = {k.name: frozenset(f.name for f in k.fields) for k in kinds}
         self._guardrail_kind = next((k.name for k in kinds if self._declared[k.name] & set(_GUARDRAIL_FIELDS)), None)
         # Only rules that date something need each record's date; reading it costs every record.
-        self._dated = bool(compiled.dated_kinds)
+        self._dated = bool(compiled.dated_kinds) or compiled.periodic  # monthly pricing needs the month too
 
     # model IDs ----------------------------------------------------------------------
 
