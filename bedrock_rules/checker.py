@@ -11,6 +11,7 @@ combinations) never claims that a rule is unreachable or that a gap is refused.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import re
@@ -41,6 +42,9 @@ EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
 UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
 ONLY_ANY_REGION = "BR310"
+MID_MONTH = "BR316"  # a monthly table's version that starts on another day than a 1st
+TIME_GAP = "BR317"  # a day between two versions that no rule prices
+BASELESS = "BR318"  # a relative rule whose base prices nothing (or is priced in monthly tiers)
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -94,6 +98,7 @@ def analyse(program: Program) -> list[Finding]:
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
         *_only_any_region(program), *_examples(program), *_shadowed_relatives(program),
+        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -211,7 +216,8 @@ class _Search:
         self.derived = {d.name: d for d in kind.derived}
         self.model_field = kind.model_field
         self.region_field = kind.region_field
-        self.guards = program.guards.get(kind.name, ())
+        # A dated guard refuses on some days only: it never makes a rule unreachable on the others.
+        self.guards = tuple(g for g in program.guards.get(kind.name, ()) if not g.dated)
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
 
@@ -522,6 +528,139 @@ def _shadowed_relatives(program: Program) -> list[Finding]:
                         rel.span, example=found.item, related=(rule.span,),
                     ))
                     break
+    return findings
+
+
+def _mid_month(program: Program) -> list[Finding]:
+    """BR316: a monthly table whose window starts or ends within a month. Each version's tier
+    set is its own, so a mid-month change restarts the month's tiers on that day."""
+    findings = []
+    seen: set[m.Span] = set()
+    for rule in program.rules:
+        window = rule.window
+        if rule.tiers is None or window is None or rule.span in seen:
+            continue
+        cut = [
+            day.isoformat() for day, first in ((window.start, True), (window.end, False))
+            if day is not None and (day.day != 1 if first else (day + datetime.timedelta(days=1)).day != 1)
+        ]
+        if cut:
+            seen.add(rule.span)
+            findings.append(Finding(
+                MID_MONTH,
+                f"this monthly table's window ({window}) cuts a month at {', '.join(cut)}: the month's tiers restart "
+                "with each version; start versions of a monthly table on a 1st (and end them on a month's last day)",
+                rule.span,
+            ))
+    return findings
+
+
+def _time_gaps(program: Program) -> list[Finding]:
+    """BR317: a day no rule prices between two days some rule prices, for one usage: a rule
+    `until` a day and the next version `from` a later day than the one after it."""
+    findings = []
+    for kind_name, kind in program.kinds.items():
+        rules = [r for r in program.rules if r.kind == kind_name]
+        ending = [r for r in rules if r.window is not None and r.window.end is not None and r.refusal is None]
+        if not ending:
+            continue
+        search = _Search(program, kind)
+        reported: set[str] = set()
+        for first in ending:
+            assert first.window is not None and first.window.end is not None
+            day = first.window.end + datetime.timedelta(days=1)
+            for later in rules:
+                start = later.window.start if later.window is not None else None
+                if (later.quantity, later.each) != (first.quantity, first.each) or start is None or start <= day:
+                    continue
+                if first.id in reported:
+                    break
+                found = search.find([*first.conditions, *later.conditions])
+                if found.item is None or found.values is None or not (first.matches(found.values) and later.matches(found.values)):
+                    continue
+                raw = dict(found.item)
+                if first.quantity in search.types:
+                    raw[first.quantity] = 1
+                if _charged(program, raw, first.window.end, first.quantity) and _charged(program, raw, start, first.quantity):
+                    refusal = _charged(program, raw, day, first.quantity, refusal=True)
+                    if refusal == "BU202":  # refused because no rule prices it, not by a guard
+                        reported.add(first.id)
+                        findings.append(Finding(
+                            TIME_GAP,
+                            f"no rule prices {first.quantity} of this usage from {day.isoformat()} until "
+                            f"{(start - datetime.timedelta(days=1)).isoformat()}: this rule ends {first.window.end.isoformat()} "
+                            f"and the next version ({later.where}) starts {start.isoformat()}; close the gap, or refuse those days "
+                            "with a dated `refuse`",
+                            first.span, example=(*((k, v) for k, v in raw.items() if k != "at"), ("at", day.isoformat())),
+                            related=(later.span,),
+                        ))
+                        break
+    return findings
+
+
+def _charged(program: Program, raw: Mapping[str, Any], day: Any, quantity: str, refusal: bool = False) -> Any:
+    """Whether a usage dated `day` gets a line for `quantity`; with `refusal`, the code that refuses it (None if priced)."""
+    items, problems = check_items(program, [{**raw, "at": day.isoformat()}])
+    if problems:
+        return problems[0].code if refusal else False
+    try:
+        bill = evaluate_items(program, items)
+    except UsageError as error:
+        return error.problems[0].code if refusal else False
+    if refusal:
+        return None
+    return any(charge.rule_id.startswith(f"{raw['kind']}/{quantity}") for item in bill.items for charge in item.charges)
+
+
+def _baseless_relatives(program: Program) -> list[Finding]:
+    """BR318: a relative rule that prices nothing: for no usage it applies to is its base usage
+    priced by a rule, or the base is priced by a monthly table (a factor needs a per-unit rate)."""
+    findings = []
+    for kind_name, relatives in program.relatives.items():
+        search = _Search(program, program.kinds[kind_name])
+        for rel in relatives:
+            own = list(rel.conditions)
+            if rel.field is not None:
+                own.append(m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span))
+            case = None if rel.field is not None else next(iter(rel.cases))
+            applies = search.find(own)
+            if applies.item is None:
+                continue  # the rule applies to no usage at all: another finding's business
+            priced, monthly, exhaustive = False, None, applies.exhaustive
+            for rule in program.rules:
+                if rule.kind != kind_name or rule.refusal is not None:
+                    continue
+                if rel.field is None and rule.quantity == case:
+                    priced = True  # a table prices the quantity itself: the rule is shadowed, not baseless
+                    break
+                if (rel.field is None and rule.quantity != rel.base) or (rel.quantities and rule.quantity not in rel.quantities):
+                    continue
+                # The base usage is this usage with the field set to the base value: drop the
+                # rule's conditions on the field, then test the rule on the base usage.
+                kept = [c for c in rule.conditions if rel.field is None or rel.field not in fields_of(c)]
+                found = search.find([*own, *kept])
+                exhaustive &= found.exhaustive
+                if found.item is None or found.values is None or not rel.matches(found.values):
+                    continue
+                base_values = {**found.values, rel.field: rel.base} if rel.field is not None else found.values
+                if rule.matches(base_values):
+                    if rule.tiers is not None:
+                        monthly = monthly or rule
+                        continue
+                    priced = True
+                    break
+            if priced or (monthly is None and not exhaustive):
+                continue
+            what = f"{rel.field} = {rel.base}" if rel.field is not None else rel.base
+            message = (
+                f"the base of this relative rule ({what}) is priced in monthly tiers at {monthly.where}: "
+                "a relative price needs a per-unit base rate"
+                if monthly is not None else
+                f"no rule prices the base of this relative rule ({what}) for any usage it applies to, so it prices nothing"
+            )
+            findings.append(Finding(
+                BASELESS, message, rel.span, example=applies.item, related=(monthly.span,) if monthly is not None else (),
+            ))
     return findings
 
 
