@@ -159,6 +159,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, t.Instant):
+        return str(value)
     return value
 
 
@@ -289,6 +291,9 @@ class _Search:
             return self._harvest(cond.part, mentioned)
         if isinstance(cond, m.Compare):
             for field_side, number_side in ((cond.left, cond.right), (cond.right, cond.left)):
+                if isinstance(field_side, m.FieldRef) and isinstance(number_side, m.DateValue):
+                    mentioned[field_side.name].add(number_side.text)  # a date field against a date
+                    return True
                 if isinstance(field_side, m.FieldRef) and isinstance(number_side, m.Number):
                     mentioned[field_side.name].add(str(number_side.value))
                     return True
@@ -343,6 +348,8 @@ class _Search:
             return _numeric(named, integral=True)
         if isinstance(field_type, t.DecimalType):
             return _numeric(named, integral=False)
+        if isinstance(field_type, t.DateType):
+            return _days(named)
         if isinstance(field_type, t.ListOf) and isinstance(field_type.item, t.EnumType):
             values = [v for v in field_type.item.values if v in named]
             others = [v for v in field_type.item.values if v not in named][:1]
@@ -363,6 +370,8 @@ class _Search:
             return 1
         if isinstance(field_type, t.DecimalType):
             return Decimal(1)
+        if isinstance(field_type, t.DateType):
+            return _days(set())[0]
         return ()
 
     def _realise(self, point: Mapping[str, Any], mentioned: Mapping[str, set[str]]) -> Iterable[tuple[UsageItem, Mapping[str, Any]]]:
@@ -438,7 +447,18 @@ def _number(value: Decimal) -> int | Decimal:
 
 
 def _raw(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return {k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, t.Instant) else v for k, v in values.items()}
+
+
+def _days(named: Iterable[str]) -> list[t.Instant]:
+    """A date field's candidates: each date a condition names, the day before and the day after
+    (conditions compare by UTC day); a day of 2000 when none is named."""
+    days: set[datetime.date] = set()
+    for text in named:
+        instant = t.read_instant(text)
+        if isinstance(instant, t.Instant):
+            days.update(instant.day + datetime.timedelta(days=n) for n in (-1, 0, 1))
+    return [t.Instant(day, day.isoformat()) for day in sorted(days or {datetime.date(2000, 1, 1)})]
 
 
 # Overlaps -------------------------------------------------------------------------

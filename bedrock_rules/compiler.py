@@ -43,6 +43,7 @@ from .semantics import (
     all_of,
     compile_expr,
     describe,
+    describe_expr,
     expr_fields,
     fields_of,
     to_plain,
@@ -322,6 +323,9 @@ class _Compiler:
             return None if part is None else attrs.evolve(cond, part=part)
         if isinstance(cond, m.Compare):
             scope = self._scope(kind)
+            sides = (cond.left, cond.right)
+            if any(self._is_date(side, scope) for side in sides):
+                return self._date_compare(cond, scope)
             ok = self._check_expr(cond.left, scope, {}) & self._check_expr(cond.right, scope, {})
             return cond if ok else None
         field_type = self._field_type(cond.field, kind, cond.span)
@@ -342,6 +346,24 @@ class _Compiler:
         if resolved is None:
             return None
         return attrs.evolve(cond, value=m.Word(resolved, value.span))
+
+    @staticmethod
+    def _is_date(expr: m.Expr, scope: Mapping[str, t.FieldType]) -> bool:
+        return isinstance(expr, m.DateValue) or (isinstance(expr, m.FieldRef) and isinstance(scope.get(expr.name), t.DateType))
+
+    def _date_compare(self, cond: m.Compare, scope: Mapping[str, t.FieldType]) -> m.Condition | None:
+        """`contract_start >= 2025-01-01`: a date field with a date (or another date field), by UTC day."""
+        for side in (cond.left, cond.right):
+            if isinstance(side, m.FieldRef) and side.name == "at":
+                self._at_in_condition(side.name, side.span)
+                return None
+            if not self._is_date(side, scope):
+                self.error(
+                    "BR203", f"a date is compared with a date (`contract_start >= 2025-01-01`), not with `{describe_expr(side)}`",
+                    side.span,
+                )
+                return None
+        return cond
 
     def _at_in_condition(self, name: str, span: m.Span) -> None:
         self.error(

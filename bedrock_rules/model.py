@@ -101,7 +101,6 @@ class SumEach:
     span: Span = _span()
 
 
-Expr = Number | FieldRef | Binary | Call | SumEach
 
 
 # Values (defaults, example fields, condition operands) ----------------------
@@ -142,6 +141,8 @@ class DateValue:
     span: Span = _span()
 
 
+# A date literal is an expression too: it is compared with a date field (`contract_start >= 2025-01-01`).
+Expr = Number | FieldRef | Binary | Call | SumEach | DateValue
 Value = Word | Number | Text | ListValue | RecordValue | DateValue
 
 

@@ -767,5 +767,9 @@ class _Builder(Transformer):
     def date_value(self, meta, children):
         return self._instant(children[0])
 
+    # factor: DATE -> date_literal (a date compared with a date field)
+    def date_literal(self, meta, children):
+        return self._instant(children[0])
+
     def pair(self, meta, children):
         return (str(children[0]), children[1])
