@@ -42,6 +42,7 @@ EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
 UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
 ONLY_ANY_REGION = "BR310"
+SPLIT_TIERS = "BR314"  # a monthly minimum whose scope holds some of a tier set's usage and not the rest
 MID_MONTH = "BR316"  # a monthly table's version that starts on another day than a 1st
 TIME_GAP = "BR317"  # a day between two versions that no rule prices
 BASELESS = "BR318"  # a relative rule whose base prices nothing (or is priced in monthly tiers)
@@ -98,7 +99,7 @@ def analyse(program: Program) -> list[Finding]:
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
         *_only_any_region(program), *_examples(program), *_shadowed_relatives(program),
-        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program),
+        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program), *_split_tier_sets(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -572,6 +573,36 @@ def _mid_month(program: Program) -> list[Finding]:
                 "with each version; start versions of a monthly table on a 1st (and end them on a month's last day)",
                 rule.span,
             ))
+    return findings
+
+
+def _split_tier_sets(program: Program) -> list[Finding]:
+    """BR314: a monthly minimum whose scope holds some usage a tier set prices and not other
+    usage of the same tier set: a month with both is refused (BU207), as the rules do not say
+    how to split a tier charge between the minimum and the rest."""
+    findings = []
+    for minimum in program.minimums:
+        if not minimum.conditions:
+            continue  # the whole kind: every tier set of it is in scope
+        search = _Search(program, program.kinds[minimum.kind])
+        outside = m.Not(m.AllOf(minimum.conditions, minimum.span), minimum.span)
+        for rule in program.rules:
+            if rule.kind != minimum.kind or rule.tiers is None or not _windows_meet(rule.window, minimum.window):
+                continue
+            inside = search.find([*rule.conditions, *minimum.conditions])
+            if inside.item is None or inside.values is None or not (rule.matches(inside.values) and minimum.matches(inside.values)):
+                continue
+            out = search.find([*rule.conditions, outside])
+            if out.item is None or out.values is None or not rule.matches(out.values) or minimum.matches(out.values):
+                continue
+            findings.append(Finding(
+                SPLIT_TIERS,
+                f"this minimum's scope holds some usage of the tier set at {rule.where} ({rule.tiers.label}) and not the "
+                f"rest (such as {inline(out.item)}): a month with both is refused; scope the minimum by the fields "
+                "that choose the tier set",
+                minimum.span, example=inside.item, related=(rule.span,),
+            ))
+            break
     return findings
 
 

@@ -741,7 +741,8 @@ class _Compiler:
                         continue
                     conditions.append(checked)
                 found.append(MinimumRule(
-                    kind.name, minimum.amount, minimum.reason, minimum.span, all_of(conditions, kind.fields), window, label
+                    kind.name, minimum.amount, minimum.reason, minimum.span, all_of(conditions, kind.fields), window, label,
+                    tuple(conditions),
                 ))
         return found
 

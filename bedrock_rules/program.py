@@ -140,6 +140,7 @@ class MinimumRule:
     matches: Predicate = attrs.field(eq=False, repr=False)
     window: m.Window | None = None
     label: str = ""  # `minimum 100 (provider = amazon)`, as true-up lines name it
+    conditions: tuple[m.Condition, ...] = attrs.field(default=(), eq=False, repr=False)  # its `when`, checked
 
     @property
     def where(self) -> str:

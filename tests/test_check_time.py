@@ -1,6 +1,7 @@
 """`check` on dates and derived prices: a gap in time between versions (BR317), a monthly
 table's version that cuts a month (BR316), a relative rule whose base prices nothing or is
-priced in monthly tiers (BR318). Each example a finding shows goes wrong as it says."""
+priced in monthly tiers (BR318), a monthly minimum that splits a tier set (BR314). Each example a
+finding shows goes wrong as it says."""
 
 from __future__ import annotations
 
@@ -134,3 +135,30 @@ relative text mode = on_demand at 2 of batch
     assert findings["BR318"].message == (
         "no rule prices the base of this relative rule (mode = on_demand) for any usage it applies to, so it prices nothing"
     )
+
+
+def test_a_minimum_that_splits_a_tier_set_is_reported_and_its_month_refused(in_tmp):
+    text = """\
+prices text in any monthly graduated
+| model | input_tokens | input_tokens per 1000 |
+|-------|--------------|-----------------------|
+| a     | <= 1000      | 0.004                 |
+| a     | > 1000       | 0.002                 |
+minimum 1 monthly for text when mode = batch: "batch commits to 1 USD a month"
+"""
+    folder = _folder(in_tmp, text)
+    (finding,) = check(folder).findings
+    assert (finding.code, finding.span.line, [s.line for s in finding.related]) == ("BR314", 17, [12])
+    assert inline(finding.example) == "{kind: text, model: a, region: r1, mode: batch}"
+    assert "and not the rest (such as {kind: text, model: a, region: r1}): a month with both is refused" in finding.message
+    both = [
+        {"kind": "text", "model": "a", "region": "r1", "mode": "batch", "input_tokens": 10, "at": "2026-03-01"},
+        {"kind": "text", "model": "a", "region": "r1", "input_tokens": 10, "at": "2026-03-02"},
+    ]
+    (in_tmp / "u.json").write_text(json.dumps({"usage": both}), encoding="utf-8")
+    refused = run_cli("eval", "--rules", folder, "u.json")
+    assert refused.code == 2 and "error[BU207]: period 2026-03: the tier set input_tokens (a)" in refused.err
+    # scoped by the tier set's own key (the model), the minimum holds whole tier sets: no finding
+    (in_tmp / "whole").mkdir()
+    (in_tmp / "whole" / "main.rules").write_text(HEAD + text.replace("when mode = batch", "when model = a"), encoding="utf-8")
+    assert check("whole").findings == ()
