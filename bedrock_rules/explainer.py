@@ -129,9 +129,14 @@ def rate_text(rule: PriceRule, currency: str) -> str:
     """What a rule's cell says: `0.008 USD per 1000`, `39.6 USD each`, `free`, `not offered`."""
     if rule.refusal is not None:
         return f'not offered: "{rule.refusal}"' if rule.refusal != "not offered" else "not offered"
+    per = f"per block of {decimal_text(rule.per)}" if rule.block else "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
+    if rule.tiers is not None:  # `monthly graduated: <= 1000 at 0.004, > 1000 at 0.002 USD per 1000`
+        tiers = ", ".join(
+            f"{tier.text} at {'free' if tier.rate is None else decimal_text(tier.rate)}" for tier in rule.tiers.tiers
+        )
+        return f"monthly {rule.tiers.mode}: {tiers} {currency} {per}"
     if rule.rate is None:
         return "free" if rule.free == "free" else f'free: "{rule.free}"'
-    per = "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
     return f"{decimal_text(rule.rate)} {currency} {per}"
 
 

@@ -229,3 +229,46 @@ def _tier_folder(mode: str, rows: list[tuple[str, Decimal]]) -> str:
         encoding="utf-8",
     )
     return str(folder)
+
+
+def test_diff_names_the_tier_line_and_the_true_up_a_rate_change_moves(april, in_tmp):
+    for side in ("old", "new"):
+        (in_tmp / side).mkdir()
+        text = (ROOT / EXAMPLES / "prices.rules").read_text(encoding="utf-8")
+        if side == "new":
+            text = text.replace("| > 1000000000  | 0.00002               |", "| > 1000000000  | 0.000025              |")
+        (in_tmp / side / "prices.rules").write_text(text, encoding="utf-8")
+    run = run_cli("diff", "old", "new", str(april), "--format", "json")  # checked against diff.json
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    assert [(r["change"], r["old"]["price"], r["new"]["price"]) for r in data["rules"]] == [(
+        "changed",
+        "monthly graduated: <= 1000000000 at 0.00003, > 1000000000 at 0.00002 USD per 1000",
+        "monthly graduated: <= 1000000000 at 0.00003, > 1000000000 at 0.000025 USD per 1000",
+    )]
+    # 500000000 / 1000 x 0.000025 = 12.5 (was 10); the true-up falls by as much: 100 - 43.9 = 56.1; the total stays 100.06
+    (document,) = data["documents"]
+    assert document["delta"] == "0"
+    assert [(c["item"], c["name"], c["what"], c["old"], c["new"]) for c in document["charges"]] == [
+        (0, "period 2026-04", "input_tokens (model = acme-micro) > 1000000000", "10", "12.5"),
+        (0, "period 2026-04", "true-up of minimum 100 (model = acme-micro)", "58.6", "56.1"),
+    ]
+
+
+def test_the_html_page_lists_the_period_lines_so_its_table_adds_up_to_the_total(april):
+    page = run_cli("eval", "--rules", str(ROOT / EXAMPLES), str(april), "--format", "html")
+    assert page.code == 0, page.err
+    assert 'amounting to <span class="shown-amount">100.06</span> USD' in page.out
+    assert "<td>period 2026-04</td>" in page.out or '<td class="short">period 2026-04</td>' in page.out
+    logs = run_cli("eval", "--rules", str(LOG_RULES), "--input", "invocation-log", str(LOG), "--format", "html")
+    assert logs.code == 0, logs.err
+    assert 'amounting to <span class="shown-amount">2.15</span> USD' in logs.out
+
+
+def test_focus_rows_are_refused_rather_than_short_of_the_period_lines(april):
+    account = ("--billing-account", "111122223333")
+    run = run_cli("eval", "--rules", str(ROOT / EXAMPLES), str(april), "--format", "focus", "--period", "2026-04", *account)
+    assert run.code == 2 and run.out == ""
+    assert "the month's tier lines and true-ups would be left out, so no FOCUS rows are written" in run.err
+    logs = run_cli("eval", "--rules", str(LOG_RULES), "--input", "invocation-log", str(LOG), "--format", "focus", *account)
+    assert logs.code == 2 and "no FOCUS rows are written" in logs.err
