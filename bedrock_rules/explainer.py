@@ -132,7 +132,7 @@ def rate_text(rule: PriceRule, currency: str) -> str:
     per = f"per block of {decimal_text(rule.per)}" if rule.block else "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
     if rule.tiers is not None:  # `monthly graduated: <= 1000 at 0.004, > 1000 at 0.002 USD per 1000`
         tiers = ", ".join(
-            f"{tier.text} at {'free' if tier.rate is None else decimal_text(tier.rate)}" for tier in rule.tiers.tiers
+            f"{tier.text} free" if tier.rate is None else f"{tier.text} at {decimal_text(tier.rate)}" for tier in rule.tiers.tiers
         )
         return f"monthly {rule.tiers.mode}: {tiers} {currency} {per}"
     if rule.rate is None:

@@ -272,3 +272,19 @@ def test_focus_rows_are_refused_rather_than_short_of_the_period_lines(april):
     assert "the month's tier lines and true-ups would be left out, so no FOCUS rows are written" in run.err
     logs = run_cli("eval", "--rules", str(LOG_RULES), "--input", "invocation-log", str(LOG), "--format", "focus", *account)
     assert logs.code == 2 and "no FOCUS rows are written" in logs.err
+
+
+def test_snapshot_names_the_period_lines_a_rate_change_moves(april, in_tmp):
+    (in_tmp / "rules").mkdir()
+    text = (ROOT / EXAMPLES / "prices.rules").read_text(encoding="utf-8")
+    (in_tmp / "rules" / "prices.rules").write_text(text, encoding="utf-8")
+    (in_tmp / "usage").mkdir()
+    april.rename(in_tmp / "usage" / "april.json")
+    assert run_cli("snapshot", "usage", "--rules", "rules", "--update").code == 0
+    (in_tmp / "rules" / "prices.rules").write_text(
+        text.replace("| > 1000000000  | 0.00002               |", "| > 1000000000  | 0.000025              |"), encoding="utf-8"
+    )
+    changed = run_cli("snapshot", "usage", "--rules", "rules")
+    assert changed.code == 1
+    assert "  period 2026-04 input_tokens (model = acme-micro) > 1000000000: 10 -> 12.5\n" in changed.out
+    assert "  period 2026-04 true-up of minimum 100 (model = acme-micro): 58.6 -> 56.1\n" in changed.out
