@@ -288,3 +288,9 @@ def test_snapshot_names_the_period_lines_a_rate_change_moves(april, in_tmp):
     assert changed.code == 1
     assert "  period 2026-04 input_tokens (model = acme-micro) > 1000000000: 10 -> 12.5\n" in changed.out
     assert "  period 2026-04 true-up of minimum 100 (model = acme-micro): 58.6 -> 56.1\n" in changed.out
+
+
+def test_reconcile_refuses_rather_than_compare_a_side_short_of_its_period_lines():
+    run = run_cli("reconcile", "--rules", str(LOG_RULES), "--cur", str(ROOT / "tests" / "reconcile" / "cur-july-2.csv"), str(LOG))
+    assert run.code == 2 and run.out == ""
+    assert "a month's tier lines and true-ups do not have: nothing was compared" in run.err
