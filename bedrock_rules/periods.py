@@ -59,9 +59,9 @@ def tier_portions(tier_set: TierSet, total: Decimal | int) -> list[tuple[Tier, D
     portions: list[tuple[Tier, Decimal | int]] = []
     for tier in tier_set.tiers:
         top = total if tier.upper is None else min(total, tier.upper)
-        portion = top - tier.lower
+        portion = EXACT.subtract(Decimal(top), tier.lower)  # exact: the default context keeps 28 digits
         if portion > 0:
-            portions.append((tier, portion))
+            portions.append((tier, int(portion) if type(total) is int else portion))
     return portions or [(tier_set.tiers[0], total)]
 
 

@@ -294,3 +294,14 @@ def test_reconcile_refuses_rather_than_compare_a_side_short_of_its_period_lines(
     run = run_cli("reconcile", "--rules", str(LOG_RULES), "--cur", str(ROOT / "tests" / "reconcile" / "cur-july-2.csv"), str(LOG))
     assert run.code == 2 and run.out == ""
     assert "a month's tier lines and true-ups do not have: nothing was compared" in run.err
+
+
+def test_tiers_over_a_month_of_huge_quantities_stay_exact():
+    # 35-digit quantities: the default decimal context (28 digits) would round the tier portions
+    big = 10**34 + 7
+    rules = bedrock_rules.load(_tier_folder("graduated", [("<= 3", Decimal("1")), ("> 3", Decimal("0.0001"))]))
+    bill = rules.evaluate({"usage": [{"kind": "run", "units": big, "at": "2026-03-01"}, {"kind": "run", "units": big, "at": "2026-03-09"}]})
+    # by hand: 3 / 100 x 1 = 0.03; 2 x (10^34 + 7) - 3 = 20000000000000000000000000000000011 units past the first
+    # tier, / 100 x 0.0001 = 20000000000000000000000000000.000011; total 20000000000000000000000000000.030011
+    assert [line.quantity for line in bill.periods[0].lines] == [3, 2 * big - 3]
+    assert bill.total == Decimal("20000000000000000000000000000.030011")
