@@ -13,7 +13,6 @@ the order of the items, and blocks and true-ups belong to no item.
 from __future__ import annotations
 
 import datetime
-import decimal
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -32,8 +31,10 @@ def month_of(at: Any) -> str:
 
 
 def blocks(quantity: Decimal | int, size: Decimal) -> Decimal:
-    """Started blocks of `size` in `quantity`: ceil(quantity / size), exactly."""
-    return EXACT.divide(Decimal(quantity), size).to_integral_value(rounding=decimal.ROUND_CEILING)
+    """Started blocks of `size` in `quantity`: ceil(quantity / size), exactly (a block of 3 divides
+    into no finite decimal, so whole blocks and the remainder, never the quotient)."""
+    whole = EXACT.divide_int(Decimal(quantity), size)
+    return EXACT.add(whole, 1) if EXACT.remainder(Decimal(quantity), size) > 0 else whole
 
 
 def amount_of(quantity: Decimal | int, rate: Decimal, per: Decimal, block: bool) -> Decimal:

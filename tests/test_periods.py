@@ -305,3 +305,18 @@ def test_tiers_over_a_month_of_huge_quantities_stay_exact():
     # tier, / 100 x 0.0001 = 20000000000000000000000000000.000011; total 20000000000000000000000000000.030011
     assert [line.quantity for line in bill.periods[0].lines] == [3, 2 * big - 3]
     assert bill.total == Decimal("20000000000000000000000000000.030011")
+
+
+def test_a_block_size_that_divides_into_no_finite_decimal_still_counts_whole_blocks(in_tmp):
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "main.rules").write_text(
+        "currency USD\nkind run\n  units: count = 0 unit units\nend\n"
+        "prices run\n| units per block of 3 |\n|---|\n| 0.5 |\n", encoding="utf-8"
+    )
+    rules = bedrock_rules.load(in_tmp / "rules")
+    # ceil(1000001 / 3) = 333334 blocks x 0.5 = 166667; ceil(3 / 3) = 1 x 0.5; 0 units, 0 blocks
+    bill = rules.evaluate({"usage": [{"kind": "run", "units": 1000001}, {"kind": "run", "units": 3}, {"kind": "run", "units": 0}]})
+    assert [item.subtotal for item in bill.items] == [Decimal("166667"), Decimal("0.5"), 0]
+    assert rules.totals([{"kind": "run", "units": 1000001}, {"kind": "run", "units": 3}]).total == Decimal("166667.5")
+    explained = run_cli("explain", "--rules", "rules", "--at", "2026-01-01", "-", stdin='{"usage": [{"kind": "run", "units": 1000001}]}')
+    assert "  units: ceil(1000001 units ÷ 3) = 333334 blocks × 0.5 USD = 166667 USD" in explained.out.splitlines()
