@@ -62,7 +62,7 @@ def tier_portions(tier_set: TierSet, total: Decimal | int) -> list[tuple[Tier, D
         top = total if tier.upper is None else min(total, tier.upper)
         portion = EXACT.subtract(Decimal(top), tier.lower)  # exact: the default context keeps 28 digits
         if portion > 0:
-            portions.append((tier, int(portion) if type(total) is int else portion))
+            portions.append((tier, portion))
     return portions or [(tier_set.tiers[0], total)]
 
 

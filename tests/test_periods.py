@@ -320,3 +320,14 @@ def test_a_block_size_that_divides_into_no_finite_decimal_still_counts_whole_blo
     assert rules.totals([{"kind": "run", "units": 1000001}, {"kind": "run", "units": 3}]).total == Decimal("166667.5")
     explained = run_cli("explain", "--rules", "rules", "--at", "2026-01-01", "-", stdin='{"usage": [{"kind": "run", "units": 1000001}]}')
     assert "  units: ceil(1000001 units ÷ 3) = 333334 blocks × 0.5 USD = 166667 USD" in explained.out.splitlines()
+
+
+def test_graduated_bands_may_end_between_whole_units():
+    # a band of a count may end at 1.5: a month of 1 + 2 = 3 units is 1.5 in each tier, per 100 units:
+    # 1.5 / 100 x 2 = 0.03; 1.5 / 100 x 1 = 0.015; total 0.045
+    rules = bedrock_rules.load(_tier_folder("graduated", [("<= 1.5", Decimal("2")), ("> 1.5", Decimal("1"))]))
+    bill = rules.evaluate({"usage": [{"kind": "run", "units": 1, "at": "2026-03-01"}, {"kind": "run", "units": 2, "at": "2026-03-02"}]})
+    assert [(line.tier, line.quantity, line.amount) for line in bill.periods[0].lines] == [
+        ("<= 1.5", Decimal("1.5"), Decimal("0.03")), ("> 1.5", Decimal("1.5"), Decimal("0.015")),
+    ]
+    assert bill.total == Decimal("0.045")
