@@ -331,3 +331,18 @@ def test_graduated_bands_may_end_between_whole_units():
         ("<= 1.5", Decimal("1.5"), Decimal("0.03")), ("> 1.5", Decimal("1.5"), Decimal("0.015")),
     ]
     assert bill.total == Decimal("0.045")
+
+
+def test_the_documents_of_one_eval_share_their_months(in_tmp):
+    # 800000000 in one document, 700000000 in the other, both March: one period, 30 + 10 = 40 (not 24 + 21)
+    for name, tokens, day in (("a.json", 800_000_000, "2026-03-03"), ("b.json", 700_000_000, "2026-03-20")):
+        (in_tmp / name).write_text(json.dumps({"usage": [_micro(tokens, day)]}), encoding="utf-8")
+    bill = json.loads(run_cli("eval", "--rules", str(ROOT / EXAMPLES), "a.json", "b.json", "--format", "json").out)
+    assert [item["document"] for item in bill["items"]] == ["a.json", "b.json"]
+    assert [(p["month"], p["total"]) for p in bill["periods"]] == [("2026-03", "40")]
+    grouped = run_cli("eval", "--rules", str(ROOT / EXAMPLES), "a.json", "b.json", "--group-by", "model")
+    assert grouped.out.splitlines()[-3:] == [
+        "period total                                                                                             40",
+        "total: 40 USD",
+        "items: 2 read, 2 priced",
+    ]
