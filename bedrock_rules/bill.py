@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from .display import align, encodable
-from .model import Window
+from .model import Window, as_tuple
 
 
 def item_label(index: int, name: str | None) -> str:
@@ -27,12 +27,12 @@ class Charge:
     rate: Decimal | None
     per: Decimal
     amount: Decimal
-    rule: str  # file:line of the rule
-    rule_id: str  # stable across edits that keep the rule's meaning
+    rule: str  # file:line of the rule, for people (the table, explain)
+    rule_id: str  # for machines: stable across edits that keep the rule's meaning (program.rule_identity)
     note: str | None = None  # why a charge is free
     valid: Window | None = None  # the days of the version that priced it; None: an undated rule
-    # A relative price: (rule, factor) outermost first, then (base rule, its rate); else empty.
-    basis: tuple[tuple[str, Decimal | None], ...] = ()
+    # A relative price: (rule, id, factor) outermost first, then (base rule, id, its rate); else empty.
+    basis: tuple[tuple[str, str, Decimal | None], ...] = ()
     block: bool = False  # `per` is a block size: amount = ceil(quantity / per) × rate
     # A monthly table's charge: the month (`2026-03`) whose period lines price the quantity,
     # and the tier set's id. Its amount is 0 here and counts in the period, not the item.
@@ -44,7 +44,7 @@ class Charge:
         """The rule as the table cites it: `file:line`, its window when dated, and for a
         relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`)."""
         if self.basis:
-            steps = [f"{where} ×{decimal_text(factor)}" for where, factor in self.basis[:-1] if factor is not None]
+            steps = [f"{where} ×{decimal_text(factor)}" for where, _, factor in self.basis[:-1] if factor is not None]
             text = " of ".join([*steps, self.basis[-1][0]])
         else:
             text = self.rule
@@ -56,7 +56,7 @@ class ItemBill:
     index: int
     name: str | None
     kind: str
-    charges: tuple[Charge, ...] = attrs.field(converter=tuple)
+    charges: tuple[Charge, ...] = attrs.field(converter=as_tuple)
     subtotal: Decimal = Decimal(0)
     source: str | None = None
     at: str | None = None  # the item's date, normalised (2024-12-05, 2024-12-05T10:00:00Z)
@@ -79,8 +79,8 @@ class PeriodLine:
     per: Decimal
     block: bool
     amount: Decimal
-    rule: str  # file:line of the tier's cell
-    rule_id: str  # the tier set's id
+    rule: str  # file:line of the tier's cell, for people (the table and explain)
+    rule_id: str  # the tier set's id, for machines (JSON, diff)
     mode: str  # graduated or volume
     blocks: Decimal | int | None = None  # `per block of N`: the blocks charged
     note: str | None = None  # a free tier's reason
@@ -94,8 +94,9 @@ class TrueUp:
     minimum: Decimal
     charged: Decimal
     amount: Decimal
-    rule: str
+    rule: str  # file:line of the statement, for people
     reason: str
+    rule_id: str = ""  # the minimum's stable id, for machines: `text/minimum[100; provider = amazon]`
 
 
 @attrs.frozen
@@ -103,17 +104,17 @@ class PeriodBill:
     """One calendar month (UTC) of an evaluation: its tier lines and true-ups."""
 
     month: str  # 2026-03
-    lines: tuple[PeriodLine, ...] = attrs.field(converter=tuple)
-    true_ups: tuple[TrueUp, ...] = attrs.field(converter=tuple, factory=tuple)
+    lines: tuple[PeriodLine, ...] = attrs.field(converter=as_tuple)
+    true_ups: tuple[TrueUp, ...] = attrs.field(converter=as_tuple, factory=tuple)
     total: Decimal = Decimal(0)
 
 
 @attrs.frozen
 class Bill:
     currency: str
-    items: tuple[ItemBill, ...] = attrs.field(converter=tuple)
+    items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
-    periods: tuple[PeriodBill, ...] = attrs.field(converter=tuple, factory=tuple)  # monthly tiers and minimums
+    periods: tuple[PeriodBill, ...] = attrs.field(converter=as_tuple, factory=tuple)  # monthly tiers and minimums
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -128,11 +129,17 @@ def decimal_text(value: Decimal | int) -> str:
 
 # The JSON bill's shape, named in the bill; bedrock_rules/schemas/bill.json describes it.
 # The number changes when a key is removed or changes meaning, never for an added key.
-SCHEMA = "bedrock-rules/bill/1"
+# 2: a charge names its rule by its stable id alone (1 also cited `file:line`, which moved
+# whenever a line above the rule was added).
+SCHEMA = "bedrock-rules/bill/2"
 
 
 def to_data(bill: Bill) -> dict[str, Any]:
-    """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings."""
+    """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings.
+
+    Rules are named by their stable ids, never by `file:line`: the same rules give the same
+    bytes after a comment is added or a rule moves to another file (`explain` gives the line).
+    """
     return {
         "schema": SCHEMA,
         "currency": bill.currency,
@@ -154,7 +161,6 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         "rate": None if charge.rate is None else decimal_text(charge.rate),
                         "per": decimal_text(charge.per),
                         "amount": None if charge.period is not None else decimal_text(charge.amount),
-                        "rule": charge.rule,
                         **({"block": True} if charge.block else {}),
                         **({"period": charge.period, "period_rule": charge.period_rule} if charge.period is not None else {}),
                         **({"note": charge.note} if charge.note else {}),
@@ -188,18 +194,17 @@ def period_data(period: PeriodBill) -> dict[str, Any]:
                 "per": decimal_text(line.per),
                 **({"block": True} if line.block else {}),
                 "amount": decimal_text(line.amount),
-                "rule": line.rule,
                 **({"note": line.note} if line.note else {}),
             }
             for line in period.lines
         ],
         "true_ups": [
             {
+                "id": true_up.rule_id,
                 "minimum": decimal_text(true_up.minimum),
                 "scope": true_up.label,
                 "charged": decimal_text(true_up.charged),
                 "amount": decimal_text(true_up.amount),
-                "rule": true_up.rule,
                 "reason": true_up.reason,
             }
             for true_up in period.true_ups
@@ -207,12 +212,12 @@ def period_data(period: PeriodBill) -> dict[str, Any]:
     }
 
 
-def _basis_data(basis: tuple[tuple[str, Decimal | None], ...]) -> list[dict[str, str | None]]:
+def _basis_data(basis: tuple[tuple[str, str, Decimal | None], ...]) -> list[dict[str, str | None]]:
     steps: list[dict[str, str | None]] = [
-        {"rule": where, "factor": decimal_text(factor)} for where, factor in basis[:-1] if factor is not None
+        {"id": rule_id, "factor": decimal_text(factor)} for _, rule_id, factor in basis[:-1] if factor is not None
     ]
-    where, rate = basis[-1]
-    return [*steps, {"rule": where, "rate": None if rate is None else decimal_text(rate)}]
+    _, rule_id, rate = basis[-1]
+    return [*steps, {"id": rule_id, "rate": None if rate is None else decimal_text(rate)}]
 
 
 def _window_data(window: Window) -> dict[str, str | None]:
@@ -231,7 +236,20 @@ def dump(bill: Bill) -> str:
     return encodable(json.dumps(to_data(bill), indent=2, ensure_ascii=False)) + "\n"
 
 
-def rate_text(charge: Charge | PeriodLine, currency: str) -> str:
+class Rated(Protocol):
+    """What `rate_text` reads: a charge, or a line of totals."""
+
+    @property
+    def rate(self) -> Decimal | None: ...
+    @property
+    def per(self) -> Decimal: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def block(self) -> bool: ...
+
+
+def rate_text(charge: Rated, currency: str) -> str:
     """`0.008 USD per 1000`, `5 USD per block of 100`, `39.6 USD each`, or why a line is free."""
     if charge.rate is None:
         return charge.note or "free"

@@ -13,7 +13,7 @@ import decimal
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -34,6 +34,7 @@ from .program import (
     SkuRule,
     Tier,
     TierSet,
+    rule_identity,
 )
 from .semantics import (
     EXACT,
@@ -74,9 +75,13 @@ class _Compiler:
 
     # diagnostics ------------------------------------------------------------
     def error(self, code: str, message: str, span: m.Span) -> None:
-        lines = self.sources.get(span.path, [])
+        lines: Sequence[str] = self.sources.get(span.path, [])
         source = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-        self.diagnostics.append(Diagnostic(code, message, span, source))
+        diagnostic = Diagnostic(code, message, span, source)
+        # One problem once: a statement checked for each of its kinds (`refuse text, image when
+        # mode = batc`) finds the same problem at the same place for each.
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
 
     def statements(self, cls: type) -> Iterable[Any]:
         for rule_file in self.files:
@@ -188,6 +193,9 @@ class _Compiler:
                         )
                     else:
                         self.aliases[str(spelling)] = str(model.name)
+        for billed in self.statements(m.ModelBilled):
+            if billed.model not in self.models:  # by its name, as the block declaring it says it
+                self._unknown("model", billed.model, self.models, billed.span)
         for record in self.statements(m.Record):
             if record.name in self.records:
                 self._duplicate("record", record.name, self.records[record.name].span, record.span)
@@ -232,7 +240,7 @@ class _Compiler:
             if field_type is None:
                 continue
             default, has_default = None, f.default is not None
-            if has_default:
+            if f.default is not None:
                 default = self._constant(f.default, field_type, f"the default of `{f.name}`")
             fields.append(t.FieldSpec(str(f.name), field_type, default, has_default, f.optional, f.unit))
         return tuple(fields)
@@ -244,7 +252,7 @@ class _Compiler:
         if len(ref.names) > 1:
             return t.EnumType(tuple(map(str, ref.names)))
         name = ref.names[0]
-        builtin = {
+        builtin: dict[str, t.FieldType] = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
             "model": t.ModelType(), "region": t.RegionType(), "date": t.DateType(),
         }
@@ -309,6 +317,9 @@ class _Compiler:
                 return False
             inner = {f.name: f.type for f in list_type.item.fields}
             return self._check_expr(expr.body, scope, inner)
+        if isinstance(expr, m.DateValue):  # `ceil(2025-01-01)`, `units + 2025-01-01`: dates are only compared
+            self.error("BR203", f"a date ({expr.text}) is compared with a date field, never computed with", expr.span)
+            return False
         raise AssertionError(expr)  # pragma: no cover
 
     def _check_condition(self, cond: m.Condition, kind: KindSpec) -> m.Condition | None:
@@ -593,15 +604,14 @@ class _Compiler:
             return None
         scope = self._scope(kind)
         each = tuple(
-            (str(c.field), str(c.value.text))
+            (str(c.field), str(cast(m.Texted, c.value).text))
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
         # A dated rule's id names its window: two versions of one charge are two rules.
         parts = [describe(c) for c in conditions] + ([str(window)] if window is not None else [])
-        rule_id = f"{kind.name}/{quantity}[" + "; ".join(parts) + "]"
         return PriceRule(
-            id=rule_id,
+            id=rule_identity(kind.name, str(quantity), parts),
             kind=kind.name,
             quantity=str(quantity),
             per=per,
@@ -660,7 +670,7 @@ class _Compiler:
             if conditions is None:
                 continue
             key = tuple(describe(c) for c in conditions)
-            values = [", ".join(cells[id(c)].values) for c in keys if isinstance(cells[id(c)], m.ValueCell)]
+            values = [", ".join(cell.values) for cell in (cells[id(c)] for c in keys) if isinstance(cell, m.ValueCell)]
             groups.setdefault(key, (conditions, values, []))[2].append((band, price))
         rules = []
         for conditions, values, bands in groups.values():
@@ -733,6 +743,9 @@ class _Compiler:
                 continue
             needs = sorted(fields_of(minimum.when)) if minimum.when is not None else []
             label = f"minimum {minimum.amount}" + (f" ({describe(minimum.when)})" if minimum.when is not None else "")
+            parts = [str(minimum.amount), *([describe(minimum.when)] if minimum.when is not None else [])]
+            parts += [str(window)] if window is not None else []
+            minimum_id = rule_identity(", ".join(minimum.kinds) or "any", "minimum", parts)
             for kind in self._kinds(minimum.kinds, minimum.span, needs):
                 conditions = []
                 if minimum.when is not None:
@@ -742,7 +755,7 @@ class _Compiler:
                     conditions.append(checked)
                 found.append(MinimumRule(
                     kind.name, minimum.amount, minimum.reason, minimum.span, all_of(conditions, kind.fields), window, label,
-                    tuple(conditions),
+                    tuple(conditions), minimum_id,
                 ))
         return found
 
@@ -837,7 +850,7 @@ class _Compiler:
                     reason = f"{self.models[resolved].title} is offered {offer.window}"
                     for kind in self.kinds.values():
                         if kind.model_field is not None:
-                            when = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
+                            when: m.Condition = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
                             dated = self._guard((kind.name,), when, reason, offer.span)
                             guards.extend(attrs.evolve(g, outside=offer.window) for g in dated)
                 if not offer.regions:
@@ -1011,7 +1024,7 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
         return None
     for cond in rule.conditions:
         if isinstance(cond, m.Equals) and cond.field == model_field and not cond.negated:
-            return (cond.value.text,)
+            return (cast(m.Texted, cond.value).text,)
         if isinstance(cond, m.Member) and cond.field == model_field and not cond.negated:
             return tuple(cond.values)
     return None

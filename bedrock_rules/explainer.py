@@ -240,19 +240,18 @@ def _explain_item(program: Program, item: Item, quoter: _Quoter, running: Mappin
 
 def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindSpec) -> ChargeWhy:
     """A charge priced by relative rules: each factor's arithmetic, and every rule involved."""
-    *factors, (base_where, base_rate) = charge.basis
+    *factors, (base_where, _, base_rate) = charge.basis
     rates = [base_rate]
-    for _, factor in reversed(factors):
+    for _, _, factor in reversed(factors):
         rates.insert(0, None if rates[0] is None or factor is None else EXACT.multiply(rates[0], factor))
     steps = []
-    for position, (where, factor) in enumerate(factors):
+    for position, (where, _, factor) in enumerate(factors):
         rule = quoter.relatives.get(where)
         what = f" ({rule.text})" if rule is not None else ""
-        if rates[position] is not None:
-            steps.append(
-                f"rate {decimal_text(rates[position])} = {decimal_text(rates[position + 1])} × {decimal_text(factor or 0)}{what}"
-            )
-    quotes = [quoter.statement(quoter.relatives[where].span) for where, _ in factors if where in quoter.relatives]
+        rate, of = rates[position], rates[position + 1]
+        if rate is not None and of is not None:  # the rate it is a factor of is known whenever the rate is
+            steps.append(f"rate {decimal_text(rate)} = {decimal_text(of)} × {decimal_text(factor or 0)}{what}")
+    quotes = [quoter.statement(quoter.relatives[where].span) for where, _, _ in factors if where in quoter.relatives]
     base = quoter.by_place.get((base_where, base_rate))
     quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
     return ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, base), quotes[0], tuple(steps), tuple(quotes[1:]))
@@ -415,11 +414,11 @@ def render_text(explanation: Explanation) -> str:
         else:
             out.append(f"  no price rule for {item.kind} usage{model}")
         out.append("")
-    for why in explanation.periods:
-        out.append(f"period {why.period.month}: {decimal_text(why.period.total)} {currency}")
-        for line, text in why.lines:
+    for period_why in explanation.periods:
+        out.append(f"period {period_why.period.month}: {decimal_text(period_why.period.total)} {currency}")
+        for line, text in period_why.lines:
             out.append(f"  {line.tier_set} {line.mode}, {line.tier}: {text} ({line.rule})")
-        for true_up, text in why.true_ups:
+        for true_up, text in period_why.true_ups:
             out.append(f"  {true_up.label}: {text} ({true_up.rule}: \"{true_up.reason}\")")
         out.append("")
     refused = explanation.refused

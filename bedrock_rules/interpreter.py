@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import decimal
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -21,7 +21,7 @@ from .bill import Bill, Charge, ItemBill, PeriodBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
 from .periods import PeriodTally, amount_of, minimums_of, month_of
-from .program import PriceRule, Program
+from .program import PriceRule, Program, rule_identity
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
 
@@ -227,9 +227,9 @@ def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
     if base.tiers is not None:  # whether its units would join the base's tiers is a contract question
         refusal = f"{rel.text} ({rel.where}) needs a per-unit base rate, and the base ({base.where}) is priced monthly in tiers"
         return attrs.evolve(base, quantity=quantity, rate=None, refusal=refusal, span=rel.span, tiers=None, block=False)
-    basis = ((rel.where, rel.factor), *(base.basis or ((base.where, base.rate),)))
-    conditions = base.id[len(f"{base.kind}/{base.quantity}"):]  # `[model = a]`, under the charge's own name
-    rule_id = f"{base.kind}/{quantity}" + (f"{conditions[:-1]}; {rel.text}]" if conditions.endswith("]") else f"[{rel.text}]")
+    conditions = base.id[len(f"{base.kind}/{base.quantity}[") : -1]  # `model = a`, under the charge's own name
+    rule_id = rule_identity(base.kind, quantity, [conditions, rel.text] if conditions else [rel.text])
+    basis = ((rel.where, rule_id, rel.factor), *(base.basis or ((base.where, base.id, base.rate),)))
     return attrs.evolve(
         base, id=rule_id,
         quantity=quantity, rate=rate, refusal=refusal, span=rel.span, basis=basis,
@@ -278,7 +278,8 @@ def candidate_rules(program: Program, item: Item) -> tuple[PriceRule, ...]:
     model_field = program.kinds[item.kind].model_field
     if model_field is None:
         return unindexed
-    return (*program.by_model.get(item.kind, {}).get(item.values.get(model_field), ()), *unindexed)
+    model = cast(str, item.values.get(model_field))  # None (no model given) finds no rule
+    return (*program.by_model.get(item.kind, {}).get(model, ()), *unindexed)
 
 
 def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
@@ -359,7 +360,7 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
 
 def free_id(kind: str, free: Any) -> str:
     """The stable id of a `free` statement's line: its kind and its reason."""
-    return f"{kind}/free[{free.reason}]"
+    return rule_identity(kind, "free", [free.reason])
 
 
 def _problem(item: Item, message: str, field: str | None = None, *, code: str) -> Problem:
@@ -430,11 +431,11 @@ class Pricer:
         fast_kind = self._kinds.get(kind)
         if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or fast_kind.dated:
             return None
-        counts = []
+        counts: list[tuple[str, int | None]] = []
         for field, simple, has_default, default, optional in fast_kind.rest:
             if simple is not _COUNT or optional:
                 return None
-            counts.append((field, default if has_default else None))
+            counts.append((field, cast(int, default) if has_default else None))  # a count's default is an int
         return tuple(counts)
 
     def batchable(self, raw: Mapping[str, Any], layout: Sequence[str]) -> Batch | None:
@@ -451,6 +452,7 @@ class Pricer:
         if plan.slow:
             return None
         fast_kind = self._kinds[raw["kind"]]
+        assert counts is not None and fast_kind.raw_key is not None  # counts are only given for such kinds
         decided = {name: values[name] for name in fast_kind.decided if name in values}
         present = sum(1 for name in (*fast_kind.raw_key, "kind") if raw.get(name) is not None)
         indices = tuple((layout.index(field), default) for field, default in counts)
@@ -465,6 +467,7 @@ class Pricer:
             return None
         if fast_kind is None or fast_kind.dated or not fast_kind.allowed.issuperset(raw):
             return None  # a dated kind's price depends on the day: the slow way decides
+        plan: Plan | None
         if fast_kind.raw_key is not None:
             # The deciding values are fields as written: look the plan up before checking them.
             raw_key = tuple(map(raw.get, fast_kind.raw_key, fast_kind.absent))
@@ -650,7 +653,7 @@ class _FastKind:
         self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
         always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
         if set(self.key_fields) <= always and len(self.key_fields) > 1:
-            self.key = operator.itemgetter(*self.key_fields)
+            self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)
         else:
             self.key = lambda values: tuple(values.get(name, _ABSENT) for name in self.key_fields)
 
@@ -749,7 +752,7 @@ class Batch:
         expected = self.present * n + named
         sums = []
         for index, default in self.counts:
-            column = columns[index]
+            column: Sequence[Any] = columns[index]
             missing = column.count(None)
             if missing:
                 if default is None:

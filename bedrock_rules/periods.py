@@ -171,7 +171,9 @@ class PeriodTally:
                     continue
                 charged = EXACT.add(self.charged.get((month, where), _ZERO), in_scope.get(where, _ZERO))
                 if charged < rule.amount:
-                    true_ups.append(TrueUp(rule.label, rule.amount, charged, EXACT.subtract(rule.amount, charged), where, rule.reason))
+                    true_ups.append(TrueUp(
+                        rule.label, rule.amount, charged, EXACT.subtract(rule.amount, charged), where, rule.reason, rule.id
+                    ))
             total = exact_sum([*(line.amount for line in lines), *(t.amount for t in true_ups)])
             if lines or true_ups:
                 periods.append(PeriodBill(month, lines, true_ups, total))

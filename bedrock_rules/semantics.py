@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from . import fields as t
 from . import model as m
@@ -240,7 +240,7 @@ def compile_condition(cond: m.Condition, types_: Mapping[str, t.FieldType]) -> P
         if listed:
             return lambda v: field in v and (not wanted.isdisjoint(v[field])) != negated
         return lambda v: field in v and (v[field] in wanted) != negated
-    target = _typed(cond.value.text, field_type)
+    target = _typed(cast(m.Texted, cond.value).text, field_type)
     if isinstance(cond, m.Contains) or listed:
         negated = isinstance(cond, m.Equals) and cond.negated
         return lambda v: field in v and (target in v[field]) != negated
@@ -353,6 +353,8 @@ def _compile_fraction(expr: m.Expr) -> Callable[[Values], Fraction | int]:
         args = [_compile_fraction(a) for a in expr.args]
         pick = max if expr.function == "max" else min
         return lambda v: pick(a(v) for a in args)
+    if isinstance(expr, m.DateValue):  # dates are compared, never computed with (the compiler says so)
+        raise TypeError("a date in arithmetic")
     body = _compile_fraction(expr.body)
     list_field = str(expr.list_field)
     return lambda v: sum((body({**v, **record}) for record in v.get(list_field, ())), 0)

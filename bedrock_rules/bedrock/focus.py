@@ -44,7 +44,7 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
             charges.append(Charge(
                 sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
                 quantity=charge.quantity, unit=charge.unit, per=charge.per, list_rate=charge.rate, list_cost=charge.amount,
-                rule=charge.rule, kind=item.kind, model=None if model is None else str(model),
+                kind=item.kind, model=None if model is None else str(model),
                 region=None if region is None else str(region), item=item.label, period=period,
             ))
     return charges
@@ -69,7 +69,7 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
         kind = line.rule_id.split("/", 1)[0]
         charges.append(Charge(
             sku_id=line.rule_id, meter=line.what, description=_description(line.what, kind, model, region),
-            quantity=line.quantity, unit=line.unit, per=line.per, list_rate=line.rate, list_cost=line.amount, rule=line.rule,
+            quantity=line.quantity, unit=line.unit, per=line.per, list_rate=line.rate, list_cost=line.amount,
             kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day,
         ))
     if problems:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from ..bedrock.offers import read_offer
+from ..bedrock.offers import OfferPrice, read_offer
 from ..cli import EXIT_FAILED, EXIT_OK, rules_option
 from ..errors import Problem, UsageError
 from ..pricelist import check_offers, dump, render_text
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     rules = load(args.rules)
-    prices, problems = [], []
+    prices: list[OfferPrice] = []
+    problems: list[Problem] = []
     for path in args.offers:  # every file's problems at once
         try:
             prices.extend(read_offer(path))
