@@ -269,7 +269,7 @@ def _period_changes(old: Bill, new: Bill) -> tuple[list[ChargeChange], int]:
             for line in period.lines:
                 found[period.month, line.rule_id, f"{line.tier_set} {line.tier}"] = line.amount
             for true_up in period.true_ups:
-                found[period.month, true_up.label, f"true-up of {true_up.label}"] = true_up.amount  # not the path: old and new differ
+                found[period.month, true_up.rule_id, f"true-up of {true_up.label}"] = true_up.amount
         return found
 
     before, after = lines(old), lines(new)
