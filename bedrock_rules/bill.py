@@ -144,35 +144,37 @@ def to_data(bill: Bill) -> dict[str, Any]:
         "schema": SCHEMA,
         "currency": bill.currency,
         "total": decimal_text(bill.total),
-        "items": [
-            {
-                "item": item.index,
-                "name": item.name,
-                **({"document": item.source} if item.source else {}),
-                "kind": item.kind,
-                **({"at": item.at} if item.at is not None else {}),
-                "subtotal": decimal_text(item.subtotal),
-                "charges": [
-                    {
-                        "id": charge.rule_id,
-                        "what": charge.what,
-                        "quantity": decimal_text(charge.quantity),
-                        "unit": charge.unit,
-                        "rate": None if charge.rate is None else decimal_text(charge.rate),
-                        "per": decimal_text(charge.per),
-                        "amount": None if charge.period is not None else decimal_text(charge.amount),
-                        **({"block": True} if charge.block else {}),
-                        **({"period": charge.period, "period_rule": charge.period_rule} if charge.period is not None else {}),
-                        **({"note": charge.note} if charge.note else {}),
-                        **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
-                        **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
-                    }
-                    for charge in item.charges
-                ],
-            }
-            for item in bill.items
-        ],
+        "items": [item_data(item) for item in bill.items],
         **({"periods": [period_data(period) for period in bill.periods]} if bill.periods else {}),
+    }
+
+
+def item_data(item: ItemBill) -> dict[str, Any]:
+    """One item of the JSON bill (`to_data`), for writers that give a bill one item at a time."""
+    return {
+        "item": item.index,
+        "name": item.name,
+        **({"document": item.source} if item.source else {}),
+        "kind": item.kind,
+        **({"at": item.at} if item.at is not None else {}),
+        "subtotal": decimal_text(item.subtotal),
+        "charges": [
+            {
+                "id": charge.rule_id,
+                "what": charge.what,
+                "quantity": decimal_text(charge.quantity),
+                "unit": charge.unit,
+                "rate": None if charge.rate is None else decimal_text(charge.rate),
+                "per": decimal_text(charge.per),
+                "amount": None if charge.period is not None else decimal_text(charge.amount),
+                **({"block": True} if charge.block else {}),
+                **({"period": charge.period, "period_rule": charge.period_rule} if charge.period is not None else {}),
+                **({"note": charge.note} if charge.note else {}),
+                **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
+                **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
+            }
+            for charge in item.charges
+        ],
     }
 
 
@@ -260,23 +262,35 @@ def rate_text(charge: Rated, currency: str) -> str:
     return f"{decimal_text(charge.rate)} {currency} {per}"
 
 
+TABLE_HEADER = ("item", "charge", "quantity", "rate", "amount", "rule")
+TABLE_RIGHT = frozenset({2, 4})  # the columns aligned right: quantities and amounts
+
+
+def table_rows(item: ItemBill, currency: str) -> list[tuple[str, ...]]:
+    """One item's rows of the table: a line per charge, then its subtotal."""
+    rows: list[tuple[str, ...]] = []
+    for position, charge in enumerate(item.charges):
+        quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
+        rate = rate_text(charge, currency)
+        label = f"{item.label} ({item.kind})" if position == 0 else ""
+        amount = f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount)
+        rows.append((label, charge.what, quantity, rate, amount, charge.cited))
+    rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
+    return rows
+
+
+def total_line(total: Decimal, currency: str) -> str:
+    return f"total: {decimal_text(total)} {currency}"
+
+
 def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
-    header = ("item", "charge", "quantity", "rate", "amount", "rule")
-    rows: list[tuple[str, ...]] = []
-    for item in bill.items:
-        for position, charge in enumerate(item.charges):
-            quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
-            rate = rate_text(charge, bill.currency)
-            label = f"{item.label} ({item.kind})" if position == 0 else ""
-            amount = f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount)
-            rows.append((label, charge.what, quantity, rate, amount, charge.cited))
-        rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
-    out = align([header, *rows], right={2, 4}, ruled=True)
+    rows = [row for item in bill.items for row in table_rows(item, bill.currency)]
+    out = align([TABLE_HEADER, *rows], right=TABLE_RIGHT, ruled=True)
     for period in bill.periods:
         out.append("")
         out.extend(render_period(period, bill.currency))
-    out.append(f"total: {decimal_text(bill.total)} {bill.currency}")
+    out.append(total_line(bill.total, bill.currency))
     return "\n".join(out) + "\n"
 
 

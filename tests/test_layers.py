@@ -25,8 +25,8 @@ PACKAGE = "bedrock_rules"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
-    ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "formatter")),
-    ("pricing", ("usage", "periods", "interpreter", "totals", "focus")),
+    ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "formatter")),
+    ("pricing", ("usage", "periods", "interpreter", "totals", "focus", "billstream")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.

@@ -346,3 +346,14 @@ def test_the_documents_of_one_eval_share_their_months(in_tmp):
         "total: 40 USD",
         "items: 2 read, 2 priced",
     ]
+
+
+def test_the_streamed_bill_is_byte_for_byte_the_bill_with_its_periods(april):
+    rules = bedrock_rules.load(ROOT / EXAMPLES)
+    document = json.loads(april.read_text(encoding="utf-8"))
+    streamed = run_cli("eval", "--rules", str(ROOT / EXAMPLES), str(april), "--format", "json")
+    assert streamed.code == 0, streamed.err
+    assert streamed.out == bedrock_rules.dump(rules.evaluate(document))
+    assert '"periods": [' in streamed.out
+    table = run_cli("eval", "--rules", str(ROOT / EXAMPLES), str(april))
+    assert table.out == bedrock_rules.render_table(rules.evaluate(document))

@@ -36,7 +36,7 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
         raise UsageError([Problem("FOCUS rows need a charge period and usage documents carry no dates: "
                                   "pass --period YYYY-MM (the month the usage was in)")])
     if bill.periods:
-        raise UsageError([_PERIODS])
+        raise UsageError([PERIODS_REFUSAL])
     charges = []
     for item, priced in zip(items, bill.items, strict=True):
         model, region = item.values.get("model"), item.values.get("region")
@@ -53,14 +53,14 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
 def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
     """One charge per day, model, region and rule of invocation-log totals."""
     if totals.periods:
-        raise UsageError([_PERIODS])
+        raise UsageError([PERIODS_REFUSAL])
     at = {key: totals.group_by.index(key) for key in LOG_GROUPS}
     charges, problems = [], []
     for line in totals.lines:
         day_text, model, region = (line.group[at[key]] for key in LOG_GROUPS)
         try:
             day = Period.day(date.fromisoformat(day_text))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date, or 9999-12-31, whose next day the calendar lacks
             problems.append(Problem(f"{line.items} priced record(s) have no timestamp to date the charge by ({day_text})"))
             continue
         if period is not None and not period.holds(day):
@@ -79,7 +79,7 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
 
 # Monthly tiers and minimums price a month's total, not a charge: a FOCUS row per charge
 # would leave their amounts out, so the export is refused rather than short.
-_PERIODS = Problem(
+PERIODS_REFUSAL = Problem(
     "these rules price some usage per calendar month (monthly tiers or a minimum), and FOCUS rows are written per "
     "charge: the month's tier lines and true-ups would be left out, so no FOCUS rows are written; use eval for the bill"
 )

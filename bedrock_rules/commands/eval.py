@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import zlib
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, TextIO
 
 from .. import limits
-from ..bill import decimal_text, dump, render_table
+from ..bill import Bill, ItemBill, PeriodBill, decimal_text
+from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_documents
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
@@ -18,7 +21,7 @@ from ..ruleset import Ruleset, load
 from ..totals import Totals, render_csv, where
 from ..totals import dump as dump_totals
 from ..totals import render_table as table
-from ..usage import Item, items_of, read_document
+from ..usage import Item, items_of, read_document, stream_items
 
 HELP = "price usage documents or invocation logs and print the bill"
 HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
@@ -133,6 +136,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
+    if args.format in ("table", "json", "csv") or (args.format == "focus" and not (args.output or "").endswith(".parquet")):
+        return _stream_bill(rules, args, out)
     items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
     if args.format == "focus":
@@ -144,13 +149,86 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
         out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
         return EXIT_OK
-    if args.group_by or args.format == "csv":
-        accumulator = rules.accumulator(args.group_by)
-        for item, item_bill in zip(items, bill.items, strict=True):
-            accumulator.add_bill_item(item_bill, item.values)
-        return _write_totals(accumulator.result(), args.format, out, "item")
-    out.write(dump(bill) if args.format == "json" else render_table(bill))
+    raise AssertionError(f"no writer for --format {args.format}")
+
+
+def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
+    """The bill or totals of usage documents, each item read, priced and written before the next
+    (memory does not grow with the items); nothing is written when any item is refused."""
+    sink: Sink
+    if args.format == "focus":
+        sink = _FocusRows(rules.currency, args)
+    elif args.group_by or args.format == "csv":
+        sink = TotalsOf(rules.accumulator(args.group_by), lambda totals, to: _write_totals(totals, args.format, to, "item"))
+    elif args.format == "json":
+        sink = JsonBill(rules.currency)
+    else:
+        sink = TableBill(rules.currency)
+    documents = [(_sources([path])[0], functools.partial(_document_items, path)) for path in args.usage]
+    price_documents(rules.program, documents, sink, out, several=len(args.usage) > 1, at=args.at)
     return EXIT_OK
+
+
+class _FocusRows:
+    """FOCUS rows as CSV, an item's rows written as it is priced (Parquet needs every row at once).
+
+    A row that cannot be written (no exact PricingQuantity) refuses the whole output, as
+    it does when the rows are made at once, with every such problem."""
+
+    def __init__(self, currency: str, args: argparse.Namespace):
+        import tempfile  # start-up time: only FOCUS output needs it
+
+        from ..bedrock.focus import PROVIDER, charges_of_bill  # start-up time: as above
+        from ..focus import render_csv, rows  # start-up time: as above
+
+        self._charges, self._rows, self._csv, self._provider = charges_of_bill, rows, render_csv, PROVIDER
+        self.currency = currency
+        self.args = args
+        self.rows = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8", newline="")
+        self.count = 0
+        self.problems = Problems()
+
+    def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
+        checked = Item(item.index, item.name, item.kind, values, item.source)
+        charges = self._charges([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
+        try:
+            table = self._rows(charges, self._provider, self.currency, self.args.billing_account)
+        except UsageError as error:
+            self.problems.extend(error.problems)
+            return
+        text = self._csv(table)
+        self.rows.write(text[text.index("\n") + 1 :])  # without the header
+        self.count += len(table)
+
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        from ..bedrock.focus import PERIODS_REFUSAL  # start-up time: only FOCUS output needs it
+
+        raise UsageError([PERIODS_REFUSAL])
+
+    def finish(self, total: Decimal, out: TextIO) -> None:
+        if self.problems.count:
+            raise UsageError(self.problems.listed())
+        self.rows.seek(0)
+        if self.args.output is None:
+            _copy_into(out, self._csv([]), self.rows)
+            return
+        try:
+            with open(self.args.output, "w", encoding="utf-8", newline="") as file:
+                _copy_into(file, self._csv([]), self.rows)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=self.args.output)]) from None
+        sys.stderr.write(f"{self.count} FOCUS row{'s' if self.count != 1 else ''} written to {self.args.output}\n")
+
+
+def _copy_into(out: TextIO, head: str, rest: Any) -> None:
+    out.write(head)
+    while chunk := rest.read(1 << 16):
+        out.write(chunk)
+
+
+def _document_items(path: str) -> Iterator[Any]:
+    source = "<stdin>" if path == "-" else path
+    return stream_items(read_text(path), source)
 
 
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
