@@ -32,7 +32,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
     ("bedrock formats", ("bedrock",)),
     ("tools", (
-        "examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "report", "scaffold", "lsp",
+        "examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "report", "scaffold", "lsp", "spark",
         "pytest_plugin",
     )),
     ("command line", ("config", "cli", "commands", "__main__")),

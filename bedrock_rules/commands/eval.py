@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="subtotals per group: model, region, day, identity, operation, kind, tag:KEY (logs), or any usage field",
     )
     parser.add_argument(
+        "--engine", choices=("default", "duckdb"), default="default",
+        help="invocation logs: duckdb sums JSON Lines (plain or .gz) and Parquet with DuckDB, and the engine prices the sums "
+        "(the same totals; needs bedrock-rules[duckdb])",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="invocation logs: refuse the whole input (exit 2) when any record cannot be priced, instead of exit 3",
@@ -130,6 +135,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError([Problem("--period, --billing-account and --output apply to --format focus only")])
     if args.input == "invocation-log":
         return _run_logs(rules, args, out)
+    if args.engine != "default":
+        raise UsageError([Problem("--engine applies to --input invocation-log only")])
     if args.group_by:
         fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
@@ -232,8 +239,7 @@ def _document_items(path: str) -> Iterator[Any]:
 
 
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
-    from ..bedrock import containers  # start-up time: only logs need the log reader
-    from ..bedrock.logs import LogReader, check_groups, needs_attributes, read_file  # start-up time: as above
+    from ..bedrock.logs import check_groups  # start-up time: only logs need the log reader
     from ..bedrock.profiles import load_profiles  # start-up time: as above
 
     if args.format == "focus":
@@ -245,28 +251,10 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "html":  # the page charts cost by model, region and day
         group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
     profiles = load_profiles(args.profiles) if args.profiles else None
-    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
-    accumulator = rules.accumulator(group_by)
-    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
-    files = [found for path in args.usage for found in containers.files_of(path)]
-    for label, path in files:
-        try:
-            raw = containers.open_binary(path)
-        except OSError as error:
-            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
-        if len(files) > 1:
-            accumulator.source = label  # add_records ends with no batch held
-        with raw:
-            try:
-                records = read_file(reader, raw)
-                if progress is not None:
-                    records = progress.follow(records, accumulator)
-                accumulator.add_records(records)
-            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
-    if progress is not None:
-        progress.done()
-    totals = accumulator.result()
+    if args.engine == "duckdb":
+        totals = _duckdb_totals(rules, args.usage, group_by, profiles)
+    else:
+        totals = _default_totals(rules, args.usage, group_by, profiles)
     if args.strict and not totals.complete:
         raise UsageError([
             Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}: {where(u)})")
@@ -287,6 +275,44 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     else:
         status = _write_totals(totals, args.format, out, "line")
     return status if totals.complete else EXIT_UNPRICED
+
+
+def _default_totals(rules: Ruleset, paths: list[str], group_by, profiles):
+    from ..bedrock import remote  # start-up time: only logs need the log reader
+    from ..bedrock.logs import LogReader, needs_attributes, read_file  # start-up time: as above
+
+    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
+    accumulator = rules.accumulator(group_by)
+    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
+    files = [found for path in paths for found in remote.files_of(path)]
+    for label, path in files:
+        try:
+            raw = remote.open_binary(path)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+        if len(files) > 1:
+            accumulator.source = label  # add_records ends with no batch held
+        with raw:
+            try:
+                records = read_file(reader, raw)
+                if progress is not None:
+                    records = progress.follow(records, accumulator)
+                accumulator.add_records(records)
+            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+    if progress is not None:
+        progress.done()
+    return accumulator.result()
+
+
+def _duckdb_totals(rules: Ruleset, paths: list[str], group_by, profiles):
+    try:
+        import duckdb  # noqa: F401  # optional dependency: the `duckdb` extra
+
+        from ..bedrock import columnar  # start-up time: only --engine duckdb needs it
+    except ImportError:
+        raise UsageError([Problem("--engine duckdb needs DuckDB: pip install 'bedrock-rules[duckdb]'")]) from None
+    return columnar.totals(rules, paths, group_by, profiles)
 
 
 def _check_focus_options(args: argparse.Namespace) -> None:
