@@ -33,6 +33,11 @@ class Charge:
     valid: Window | None = None  # the days of the version that priced it; None: an undated rule
     # A relative price: (rule, id, factor) outermost first, then (base rule, id, its rate); else empty.
     basis: tuple[tuple[str, str, Decimal | None], ...] = ()
+    block: bool = False  # `per` is a block size: amount = ceil(quantity / per) × rate
+    # A monthly table's charge: the month (`2026-03`) whose period lines price the quantity,
+    # and the tier set's id. Its amount is 0 here and counts in the period, not the item.
+    period: str | None = None
+    period_rule: str | None = None
 
     @property
     def cited(self) -> str:
@@ -63,10 +68,53 @@ class ItemBill:
 
 
 @attrs.frozen
+class PeriodLine:
+    """One tier of a monthly table in one month: the part of the month's total it prices."""
+
+    tier_set: str  # `input_tokens (nova-micro)`
+    tier: str  # `<= 1000000000`, `> 1000000000`
+    quantity: Decimal | int
+    unit: str | None
+    rate: Decimal | None  # None: a free tier
+    per: Decimal
+    block: bool
+    amount: Decimal
+    rule: str  # file:line of the tier's cell, for people (the table and explain)
+    rule_id: str  # the tier set's id, for machines (JSON, diff)
+    mode: str  # graduated or volume
+    blocks: Decimal | int | None = None  # `per block of N`: the blocks charged
+    note: str | None = None  # a free tier's reason
+
+
+@attrs.frozen
+class TrueUp:
+    """A monthly minimum the month's charges in its scope fell short of: the difference."""
+
+    label: str  # `minimum 100 (provider = amazon)`
+    minimum: Decimal
+    charged: Decimal
+    amount: Decimal
+    rule: str  # file:line of the statement, for people
+    reason: str
+    rule_id: str = ""  # the minimum's stable id, for machines: `text/minimum[100; provider = amazon]`
+
+
+@attrs.frozen
+class PeriodBill:
+    """One calendar month (UTC) of an evaluation: its tier lines and true-ups."""
+
+    month: str  # 2026-03
+    lines: tuple[PeriodLine, ...] = attrs.field(converter=as_tuple)
+    true_ups: tuple[TrueUp, ...] = attrs.field(converter=as_tuple, factory=tuple)
+    total: Decimal = Decimal(0)
+
+
+@attrs.frozen
 class Bill:
     currency: str
     items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
+    periods: tuple[PeriodBill, ...] = attrs.field(converter=as_tuple, factory=tuple)  # monthly tiers and minimums
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -97,6 +145,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
         "currency": bill.currency,
         "total": decimal_text(bill.total),
         "items": [item_data(item) for item in bill.items],
+        **({"periods": [period_data(period) for period in bill.periods]} if bill.periods else {}),
     }
 
 
@@ -117,12 +166,50 @@ def item_data(item: ItemBill) -> dict[str, Any]:
                 "unit": charge.unit,
                 "rate": None if charge.rate is None else decimal_text(charge.rate),
                 "per": decimal_text(charge.per),
-                "amount": decimal_text(charge.amount),
+                "amount": None if charge.period is not None else decimal_text(charge.amount),
+                **({"block": True} if charge.block else {}),
+                **({"period": charge.period, "period_rule": charge.period_rule} if charge.period is not None else {}),
                 **({"note": charge.note} if charge.note else {}),
                 **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
                 **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
             }
             for charge in item.charges
+        ],
+    }
+
+
+def period_data(period: PeriodBill) -> dict[str, Any]:
+    """A month's period lines as JSON-ready data (bills and totals share it)."""
+    return {
+        "month": period.month,
+        "total": decimal_text(period.total),
+        "lines": [
+            {
+                "id": line.rule_id,
+                "tier_set": line.tier_set,
+                "mode": line.mode,
+                "tier": line.tier,
+                "quantity": decimal_text(line.quantity),
+                "unit": line.unit,
+                **({"blocks": decimal_text(line.blocks)} if line.blocks is not None else {}),
+                "rate": None if line.rate is None else decimal_text(line.rate),
+                "per": decimal_text(line.per),
+                **({"block": True} if line.block else {}),
+                "amount": decimal_text(line.amount),
+                **({"note": line.note} if line.note else {}),
+            }
+            for line in period.lines
+        ],
+        "true_ups": [
+            {
+                "id": true_up.rule_id,
+                "minimum": decimal_text(true_up.minimum),
+                "scope": true_up.label,
+                "charged": decimal_text(true_up.charged),
+                "amount": decimal_text(true_up.amount),
+                "reason": true_up.reason,
+            }
+            for true_up in period.true_ups
         ],
     }
 
@@ -160,13 +247,18 @@ class Rated(Protocol):
     def per(self) -> Decimal: ...
     @property
     def note(self) -> str | None: ...
+    @property
+    def block(self) -> bool: ...
 
 
 def rate_text(charge: Rated, currency: str) -> str:
-    """`0.008 USD per 1000`, `39.6 USD each`, or why a line is free."""
+    """`0.008 USD per 1000`, `5 USD per block of 100`, `39.6 USD each`, or why a line is free."""
     if charge.rate is None:
         return charge.note or "free"
-    per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
+    if charge.block:
+        per = f"per block of {decimal_text(charge.per)}"
+    else:
+        per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
     return f"{decimal_text(charge.rate)} {currency} {per}"
 
 
@@ -181,7 +273,8 @@ def table_rows(item: ItemBill, currency: str) -> list[tuple[str, ...]]:
         quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
         rate = rate_text(charge, currency)
         label = f"{item.label} ({item.kind})" if position == 0 else ""
-        rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.cited))
+        amount = f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount)
+        rows.append((label, charge.what, quantity, rate, amount, charge.cited))
     rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
     return rows
 
@@ -194,5 +287,28 @@ def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
     rows = [row for item in bill.items for row in table_rows(item, bill.currency)]
     out = align([TABLE_HEADER, *rows], right=TABLE_RIGHT, ruled=True)
+    for period in bill.periods:
+        out.append("")
+        out.extend(render_period(period, bill.currency))
     out.append(total_line(bill.total, bill.currency))
     return "\n".join(out) + "\n"
+
+
+def render_period(period: PeriodBill, currency: str) -> list[str]:
+    """A month's period lines: per tier set one line per tier used, then the true-ups."""
+    header = ("tier set", "tier", "quantity", "rate", "amount", "rule")
+    rows: list[tuple[str, ...]] = []
+    shown = None
+    for line in period.lines:
+        quantity = decimal_text(line.quantity) + (f" {line.unit}" if line.unit else "")
+        if line.blocks is not None:
+            quantity += f" ({decimal_text(line.blocks)} blocks)"
+        label = f"{line.tier_set} {line.mode}" if line.rule_id != shown else ""
+        shown = line.rule_id
+        rows.append((label, line.tier, quantity, rate_text(line, currency), decimal_text(line.amount), line.rule))
+    for true_up in period.true_ups:
+        rows.append((
+            true_up.label, f"charged {decimal_text(true_up.charged)}", "", "", decimal_text(true_up.amount), true_up.rule
+        ))
+    rows.append(("period total", "", "", "", decimal_text(period.total), ""))
+    return [f"period {period.month}", *align([header, *rows], right={2, 4}, ruled=True)]

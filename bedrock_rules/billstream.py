@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
-from .bill import TABLE_HEADER, TABLE_RIGHT, Bill, ItemBill, dump, item_data, table_rows, total_line
+from .bill import TABLE_HEADER, TABLE_RIGHT, Bill, ItemBill, PeriodBill, dump, item_data, render_period, table_rows, total_line
 from .display import Aligner, encodable
 from .errors import MAX_LISTED_PROBLEMS, Problem, UsageError
 from .fields import Instant
 from .interpreter import price_item, round_amount
+from .periods import PeriodTally
 from .program import Program
-from .semantics import EXACT
+from .semantics import EXACT, exact_sum
 from .usage import check_items
 
 SPOOL = 1 << 20  # characters of written items kept in memory before they go to a temporary file
@@ -38,6 +39,9 @@ class Sink(Protocol):
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None: ...
 
     def finish(self, total: Decimal, out: TextIO) -> None: ...
+
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        """Monthly tier lines and true-ups, priced once every item was read (before `finish`)."""
 
 
 def price_documents(
@@ -58,6 +62,8 @@ def price_documents(
     problems = Problems()
     total = Decimal(0)
     total_exact = True
+    # Monthly tables and minimums price a month's total: the tally keeps sums per month, not items.
+    tally = PeriodTally(program, lambda amount: round_amount(program, "each charge", amount)) if program.periodic else None
     for source, items in documents:
         shown = source if several else None
         found = Problems()
@@ -72,6 +78,8 @@ def price_documents(
                     found.extend(bad)
                 elif bill is not None and not problems.count and not found.count:  # once refused, nothing more is written
                     sink.add(bill, checked[0].values)
+                    if tally is not None:
+                        tally.add(bill.kind, checked[0].values, bill.charges)
                     try:
                         total = EXACT.add(total, bill.subtotal)
                     except decimal.DecimalException:
@@ -80,6 +88,14 @@ def price_documents(
             found = Problems()
             found.extend(error.problems)
         problems.merge(found)
+    periods: tuple[PeriodBill, ...] = ()
+    if not problems.count and tally is not None:
+        try:
+            periods, period_problems = tally.result()
+            total = EXACT.add(total, exact_sum(period.total for period in periods))
+        except decimal.DecimalException:
+            period_problems = [Problem("a period's amounts cannot be computed exactly", code="BU204")]
+        problems.extend(period_problems)
     if not problems.count:
         try:
             if not total_exact:
@@ -89,6 +105,8 @@ def price_documents(
             raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
     if problems.count:
         raise UsageError(problems.listed())
+    if periods:
+        sink.add_periods(periods)
     sink.finish(total, out)
 
 
@@ -125,6 +143,7 @@ class JsonBill:
         self.currency = currency
         self._items = tempfile.SpooledTemporaryFile(SPOOL, mode="w+", encoding="utf-8", newline="\n")
         self._first = True
+        self._periods: tuple[PeriodBill, ...] = ()
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
         text = json.dumps(item_data(item), indent=2, ensure_ascii=False)
@@ -132,18 +151,22 @@ class JsonBill:
         self._items.write(("    " if self._first else ",\n    ") + encodable(text).replace("\n", "\n    "))
         self._first = False
 
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        self._periods = periods
+
     def finish(self, total: Decimal, out: TextIO) -> None:
-        empty = dump(Bill(self.currency, (), total))
-        closing = "[]\n}\n"
-        if not empty.endswith(closing):  # the items are the bill's last key
-            raise AssertionError("the JSON bill does not end with its items")
+        empty = dump(Bill(self.currency, (), total, self._periods))
+        # The items go where the empty bill has `"items": []`; the periods, when any, follow them.
+        head, marker, tail = empty.partition('"items": []')
+        if not marker:
+            raise AssertionError("the JSON bill has no items key")
         if self._first:
             out.write(empty)
         else:
-            out.write(empty[: -len(closing)] + "[\n")
+            out.write(head + '"items": [\n')
             self._items.seek(0)
             _copy(self._items, out)
-            out.write("\n  ]\n}\n")
+            out.write("\n  ]" + tail)
         self._items.close()
 
 
@@ -153,14 +176,20 @@ class TableBill:
     def __init__(self, currency: str):
         self.currency = currency
         self._rows = Aligner(TABLE_HEADER, right=TABLE_RIGHT, ruled=True)
+        self._periods: tuple[PeriodBill, ...] = ()
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
         for row in table_rows(item, self.currency):
             self._rows.add(row)
 
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        self._periods = periods
+
     def finish(self, total: Decimal, out: TextIO) -> None:
         for line in self._rows.lines():
             out.write(line + "\n")
+        for period in self._periods:
+            out.write("\n" + "\n".join(render_period(period, self.currency)) + "\n")
         out.write(total_line(total, self.currency) + "\n")
 
 
@@ -173,6 +202,9 @@ class TotalsOf:
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
         self.accumulator.add_bill_item(item, values)
+
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        pass  # the accumulator sums the months itself (Accumulator.add_bill_item)
 
     def finish(self, total: Decimal, out: TextIO) -> None:
         self.write(self.accumulator.result(), out)

@@ -11,6 +11,7 @@ combinations) never claims that a rule is unreachable or that a gap is refused.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import re
@@ -41,6 +42,10 @@ EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
 UNCHARGED, UNCHARGED_FOR_MODEL = "BR308", "BR309"
 ONLY_ANY_REGION = "BR310"
+SPLIT_TIERS = "BR314"  # a monthly minimum whose scope holds some of a tier set's usage and not the rest
+MID_MONTH = "BR316"  # a monthly table's version that starts on another day than a 1st
+TIME_GAP = "BR317"  # a day between two versions that no rule prices
+BASELESS = "BR318"  # a relative rule whose base prices nothing (or is priced in monthly tiers)
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -94,6 +99,7 @@ def analyse(program: Program) -> list[Finding]:
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
         *_only_any_region(program), *_examples(program), *_shadowed_relatives(program),
+        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program), *_split_tier_sets(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -154,6 +160,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, t.Instant):
+        return str(value)
     return value
 
 
@@ -211,7 +219,8 @@ class _Search:
         self.derived = {d.name: d for d in kind.derived}
         self.model_field = kind.model_field
         self.region_field = kind.region_field
-        self.guards = program.guards.get(kind.name, ())
+        # A dated guard refuses on some days only: it never makes a rule unreachable on the others.
+        self.guards = tuple(g for g in program.guards.get(kind.name, ()) if not g.dated)
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
 
@@ -283,6 +292,9 @@ class _Search:
             return self._harvest(cond.part, mentioned)
         if isinstance(cond, m.Compare):
             for field_side, number_side in ((cond.left, cond.right), (cond.right, cond.left)):
+                if isinstance(field_side, m.FieldRef) and isinstance(number_side, m.DateValue):
+                    mentioned[field_side.name].add(number_side.text)  # a date field against a date
+                    return True
                 if isinstance(field_side, m.FieldRef) and isinstance(number_side, m.Number):
                     mentioned[field_side.name].add(str(number_side.value))
                     return True
@@ -337,6 +349,8 @@ class _Search:
             return _numeric(named, integral=True)
         if isinstance(field_type, t.DecimalType):
             return _numeric(named, integral=False)
+        if isinstance(field_type, t.DateType):
+            return _days(named)
         if isinstance(field_type, t.ListOf) and isinstance(field_type.item, t.EnumType):
             values = [v for v in field_type.item.values if v in named]
             others = [v for v in field_type.item.values if v not in named][:1]
@@ -357,6 +371,8 @@ class _Search:
             return 1
         if isinstance(field_type, t.DecimalType):
             return Decimal(1)
+        if isinstance(field_type, t.DateType):
+            return _days(set())[0]
         return ()
 
     def _realise(self, point: Mapping[str, Any], mentioned: Mapping[str, set[str]]) -> Iterable[tuple[UsageItem, Mapping[str, Any]]]:
@@ -432,7 +448,18 @@ def _number(value: Decimal) -> int | Decimal:
 
 
 def _raw(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return {k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, t.Instant) else v for k, v in values.items()}
+
+
+def _days(named: Iterable[str]) -> list[t.Instant]:
+    """A date field's candidates: each date a condition names, the day before and the day after
+    (conditions compare by UTC day); a day of 2000 when none is named."""
+    days: set[datetime.date] = set()
+    for text in named:
+        instant = t.read_instant(text)
+        if isinstance(instant, t.Instant):
+            days.update(instant.day + datetime.timedelta(days=n) for n in (-1, 0, 1))
+    return [t.Instant(day, day.isoformat()) for day in sorted(days or {datetime.date(2000, 1, 1)})]
 
 
 # Overlaps -------------------------------------------------------------------------
@@ -525,6 +552,169 @@ def _shadowed_relatives(program: Program) -> list[Finding]:
                         rel.span, example=found.item, related=(rule.span,),
                     ))
                     break
+    return findings
+
+
+def _mid_month(program: Program) -> list[Finding]:
+    """BR316: a monthly table whose window starts or ends within a month. Each version's tier
+    set is its own, so a mid-month change restarts the month's tiers on that day."""
+    findings = []
+    seen: set[m.Span] = set()
+    for rule in program.rules:
+        window = rule.window
+        if rule.tiers is None or window is None or rule.span in seen:
+            continue
+        cut = [
+            day.isoformat() for day, first in ((window.start, True), (window.end, False))
+            if day is not None and (day.day != 1 if first else (day + datetime.timedelta(days=1)).day != 1)
+        ]
+        if cut:
+            seen.add(rule.span)
+            findings.append(Finding(
+                MID_MONTH,
+                f"this monthly table's window ({window}) cuts a month at {', '.join(cut)}: the month's tiers restart "
+                "with each version; start versions of a monthly table on a 1st (and end them on a month's last day)",
+                rule.span,
+            ))
+    return findings
+
+
+def _split_tier_sets(program: Program) -> list[Finding]:
+    """BR314: a monthly minimum whose scope holds some usage a tier set prices and not other
+    usage of the same tier set: a month with both is refused (BU207), as the rules do not say
+    how to split a tier charge between the minimum and the rest."""
+    findings = []
+    for minimum in program.minimums:
+        if not minimum.conditions:
+            continue  # the whole kind: every tier set of it is in scope
+        search = _Search(program, program.kinds[minimum.kind])
+        outside = m.Not(m.AllOf(minimum.conditions, minimum.span), minimum.span)
+        for rule in program.rules:
+            if rule.kind != minimum.kind or rule.tiers is None or not _windows_meet(rule.window, minimum.window):
+                continue
+            inside = search.find([*rule.conditions, *minimum.conditions])
+            if inside.item is None or inside.values is None or not (rule.matches(inside.values) and minimum.matches(inside.values)):
+                continue
+            out = search.find([*rule.conditions, outside])
+            if out.item is None or out.values is None or not rule.matches(out.values) or minimum.matches(out.values):
+                continue
+            findings.append(Finding(
+                SPLIT_TIERS,
+                f"this minimum's scope holds some usage of the tier set at {rule.where} ({rule.tiers.label}) and not the "
+                f"rest (such as {inline(out.item)}): a month with both is refused; scope the minimum by the fields "
+                "that choose the tier set",
+                minimum.span, example=inside.item, related=(rule.span,),
+            ))
+            break
+    return findings
+
+
+def _time_gaps(program: Program) -> list[Finding]:
+    """BR317: a day no rule prices between two days some rule prices, for one usage: a rule
+    `until` a day and the next version `from` a later day than the one after it."""
+    findings = []
+    for kind_name, kind in program.kinds.items():
+        rules = [r for r in program.rules if r.kind == kind_name]
+        ending = [r for r in rules if r.window is not None and r.window.end is not None and r.refusal is None]
+        if not ending:
+            continue
+        search = _Search(program, kind)
+        reported: set[str] = set()
+        for first in ending:
+            assert first.window is not None and first.window.end is not None
+            day = first.window.end + datetime.timedelta(days=1)
+            for later in rules:
+                start = later.window.start if later.window is not None else None
+                if (later.quantity, later.each) != (first.quantity, first.each) or start is None or start <= day:
+                    continue
+                if first.id in reported:
+                    break
+                found = search.find([*first.conditions, *later.conditions])
+                if found.item is None or found.values is None or not (first.matches(found.values) and later.matches(found.values)):
+                    continue
+                raw = dict(found.item)
+                if first.quantity in search.types:
+                    raw[first.quantity] = 1
+                if _charged(program, raw, first.window.end, first.quantity) and _charged(program, raw, start, first.quantity):
+                    refusal = _charged(program, raw, day, first.quantity, refusal=True)
+                    if refusal == "BU202":  # refused because no rule prices it, not by a guard
+                        reported.add(first.id)
+                        findings.append(Finding(
+                            TIME_GAP,
+                            f"no rule prices {first.quantity} of this usage from {day.isoformat()} until "
+                            f"{(start - datetime.timedelta(days=1)).isoformat()}: this rule ends {first.window.end.isoformat()} "
+                            f"and the next version ({later.where}) starts {start.isoformat()}; close the gap, or refuse those days "
+                            "with a dated `refuse`",
+                            first.span, example=(*((k, v) for k, v in raw.items() if k != "at"), ("at", day.isoformat())),
+                            related=(later.span,),
+                        ))
+                        break
+    return findings
+
+
+def _charged(program: Program, raw: Mapping[str, Any], day: Any, quantity: str, refusal: bool = False) -> Any:
+    """Whether a usage dated `day` gets a line for `quantity`; with `refusal`, the code that refuses it (None if priced)."""
+    items, problems = check_items(program, [{**raw, "at": day.isoformat()}])
+    if problems:
+        return problems[0].code if refusal else False
+    try:
+        bill = evaluate_items(program, items)
+    except UsageError as error:
+        return error.problems[0].code if refusal else False
+    if refusal:
+        return None
+    return any(charge.rule_id.startswith(f"{raw['kind']}/{quantity}") for item in bill.items for charge in item.charges)
+
+
+def _baseless_relatives(program: Program) -> list[Finding]:
+    """BR318: a relative rule that prices nothing: for no usage it applies to is its base usage
+    priced by a rule, or the base is priced by a monthly table (a factor needs a per-unit rate)."""
+    findings = []
+    for kind_name, relatives in program.relatives.items():
+        search = _Search(program, program.kinds[kind_name])
+        for rel in relatives:
+            own = list(rel.conditions)
+            if rel.field is not None:
+                own.append(m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span))
+            case = None if rel.field is not None else next(iter(rel.cases))
+            applies = search.find(own)
+            if applies.item is None:
+                continue  # the rule applies to no usage at all: another finding's business
+            priced, monthly, exhaustive = False, None, applies.exhaustive
+            for rule in program.rules:
+                if rule.kind != kind_name or rule.refusal is not None:
+                    continue
+                if rel.field is None and rule.quantity == case:
+                    priced = True  # a table prices the quantity itself: the rule is shadowed, not baseless
+                    break
+                if (rel.field is None and rule.quantity != rel.base) or (rel.quantities and rule.quantity not in rel.quantities):
+                    continue
+                # The base usage is this usage with the field set to the base value: drop the
+                # rule's conditions on the field, then test the rule on the base usage.
+                kept = [c for c in rule.conditions if rel.field is None or rel.field not in fields_of(c)]
+                found = search.find([*own, *kept])
+                exhaustive &= found.exhaustive
+                if found.item is None or found.values is None or not rel.matches(found.values):
+                    continue
+                base_values = {**found.values, rel.field: rel.base} if rel.field is not None else found.values
+                if rule.matches(base_values):
+                    if rule.tiers is not None:
+                        monthly = monthly or rule
+                        continue
+                    priced = True
+                    break
+            if priced or (monthly is None and not exhaustive):
+                continue
+            what = f"{rel.field} = {rel.base}" if rel.field is not None else rel.base
+            message = (
+                f"the base of this relative rule ({what}) is priced in monthly tiers at {monthly.where}: "
+                "a relative price needs a per-unit base rate"
+                if monthly is not None else
+                f"no rule prices the base of this relative rule ({what}) for any usage it applies to, so it prices nothing"
+            )
+            findings.append(Finding(
+                BASELESS, message, rel.span, example=applies.item, related=(monthly.span,) if monthly is not None else (),
+            ))
     return findings
 
 

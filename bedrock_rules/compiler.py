@@ -8,6 +8,7 @@ derived quantities compiled to closures (see semantics.py) over a dict of usage 
 
 from __future__ import annotations
 
+import datetime
 import decimal
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +21,21 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule, rule_identity
+from .program import (
+    DerivedSpec,
+    FreeRule,
+    Guard,
+    KindSpec,
+    MinimumRule,
+    ModelInfo,
+    PriceRule,
+    Program,
+    RelativeRule,
+    SkuRule,
+    Tier,
+    TierSet,
+    rule_identity,
+)
 from .semantics import (
     EXACT,
     FUNCTIONS,
@@ -29,6 +44,7 @@ from .semantics import (
     all_of,
     compile_expr,
     describe,
+    describe_expr,
     expr_fields,
     fields_of,
     to_plain,
@@ -82,6 +98,7 @@ class _Compiler:
         guards = self._guards()
         frees = self._frees()
         relatives = self._relatives()
+        minimums = self._minimums()
         sku_rules = self._sku_rules()
         examples = tuple(self.statements(m.Example))
         for example in examples:
@@ -134,7 +151,9 @@ class _Compiler:
                 | {r.kind for r in relatives if r.window is not None}
                 | {k for g in guards if g.dated for k in g.kinds}
                 | {k for f in frees if f.window is not None for k in f.kinds}
+                | {r.kind for r in minimums if r.window is not None}
             ),
+            minimums=tuple(minimums),
         )
 
     def _currency(self) -> str:
@@ -298,6 +317,9 @@ class _Compiler:
                 return False
             inner = {f.name: f.type for f in list_type.item.fields}
             return self._check_expr(expr.body, scope, inner)
+        if isinstance(expr, m.DateValue):  # `ceil(2025-01-01)`, `units + 2025-01-01`: dates are only compared
+            self.error("BR203", f"a date ({expr.text}) is compared with a date field, never computed with", expr.span)
+            return False
         raise AssertionError(expr)  # pragma: no cover
 
     def _check_condition(self, cond: m.Condition, kind: KindSpec) -> m.Condition | None:
@@ -312,6 +334,9 @@ class _Compiler:
             return None if part is None else attrs.evolve(cond, part=part)
         if isinstance(cond, m.Compare):
             scope = self._scope(kind)
+            sides = (cond.left, cond.right)
+            if any(self._is_date(side, scope) for side in sides):
+                return self._date_compare(cond, scope)
             ok = self._check_expr(cond.left, scope, {}) & self._check_expr(cond.right, scope, {})
             return cond if ok else None
         field_type = self._field_type(cond.field, kind, cond.span)
@@ -332,6 +357,24 @@ class _Compiler:
         if resolved is None:
             return None
         return attrs.evolve(cond, value=m.Word(resolved, value.span))
+
+    @staticmethod
+    def _is_date(expr: m.Expr, scope: Mapping[str, t.FieldType]) -> bool:
+        return isinstance(expr, m.DateValue) or (isinstance(expr, m.FieldRef) and isinstance(scope.get(expr.name), t.DateType))
+
+    def _date_compare(self, cond: m.Compare, scope: Mapping[str, t.FieldType]) -> m.Condition | None:
+        """`contract_start >= 2025-01-01`: a date field with a date (or another date field), by UTC day."""
+        for side in (cond.left, cond.right):
+            if isinstance(side, m.FieldRef) and side.name == "at":
+                self._at_in_condition(side.name, side.span)
+                return None
+            if not self._is_date(side, scope):
+                self.error(
+                    "BR203", f"a date is compared with a date (`contract_start >= 2025-01-01`), not with `{describe_expr(side)}`",
+                    side.span,
+                )
+                return None
+        return cond
 
     def _at_in_condition(self, name: str, span: m.Span) -> None:
         self.error(
@@ -448,6 +491,8 @@ class _Compiler:
         columns = self._columns(table, kind, numeric)
         if columns is None:
             return []
+        if table.monthly is not None:
+            return self._monthly_table(table, kind, common)
         rules = []
         for row in table.rows:
             if len(row) != len(table.columns):
@@ -486,7 +531,7 @@ class _Compiler:
                 if column.per <= 0:
                     self.error("BR203", "`per` needs a number above 0", column.span)
                     return None
-                resolved[id(column)] = (column.quantity, column.per, None)
+                resolved[id(column)] = (column.quantity, column.per, None, column.block)
             else:
                 if table.charging is None:
                     self.error(
@@ -498,7 +543,7 @@ class _Compiler:
                 checked = self._check_condition(column.condition, kind)
                 if checked is None:
                     return None
-                resolved[id(column)] = (table.charging.quantity, table.charging.per, checked)
+                resolved[id(column)] = (table.charging.quantity, table.charging.per, checked, table.charging.block)
         if not priced:
             self.error("BR210", "this table has no price column (`QUANTITY per N` or a condition)", table.span)
             return None
@@ -540,7 +585,7 @@ class _Compiler:
         return keys if ok else None
 
     def _cell_rule(self, table, kind, column, resolved, cell, conditions, window=None) -> PriceRule | None:
-        quantity, per, extra = resolved
+        quantity, per, extra, block = resolved
         if extra is not None:
             conditions = [*conditions, extra]
         rate = free = refusal = None
@@ -578,7 +623,141 @@ class _Compiler:
             span=cell.span,
             matches=all_of(conditions, kind.fields),
             window=window,
+            block=block,
         )
+
+    # monthly tables -------------------------------------------------------------
+    def _monthly_table(self, table: m.PriceTable, kind: KindSpec, common: list[m.Condition]) -> list[PriceRule]:
+        """`prices … monthly graduated|volume`: one rule per row group, its tiers over a month's total.
+
+        The key column named like the charged quantity is the tier column: its cells are
+        bands of the month's running total (`<= N`, then at most one `> N`), not conditions
+        on an item, so they become the tier set and the other key columns choose the set.
+        """
+        charges = [c for c in table.columns if isinstance(c, m.ChargeColumn)]
+        if table.charging is not None or len(charges) != 1 or len(charges) != len(
+            [c for c in table.columns if not isinstance(c, m.KeyColumn)]
+        ):
+            self.error("BR214", "a monthly table has one price column, `QUANTITY per N` (no `charging`, no condition columns)", table.span)
+            return []
+        charge = charges[0]
+        tier_columns = [c for c in table.columns if isinstance(c, m.KeyColumn) and c.field == charge.quantity]
+        if len(tier_columns) != 1:
+            self.error(
+                "BR214",
+                f"a monthly table needs one tier column named like the quantity it charges: `| {charge.quantity} |` "
+                f"with cells such as `<= 1000000` and `> 1000000`",
+                table.span,
+            )
+            return []
+        tier_column = tier_columns[0]
+        keys = [c for c in table.columns if c is not tier_column and c is not charge]
+        groups: dict[tuple[str, ...], tuple[list[m.Condition], list[str], list[tuple[m.CompareCell, m.Cell]]]] = {}
+        for row in table.rows:
+            if len(row) != len(table.columns):
+                where = row[0].span if row else table.span
+                self.error("BR210", f"this row has {len(row)} cells; the table's header has {len(table.columns)}", where)
+                continue
+            cells = dict(zip(map(id, table.columns), row, strict=True))
+            band, price = cells[id(tier_column)], cells[id(charge)]
+            if not isinstance(band, m.CompareCell) or band.op not in ("<=", ">"):
+                self.error("BR214", "a tier cell is a band of the month's total: `<= N`, or `> N` for the open-ended last tier", band.span)
+                continue
+            if not isinstance(price, (m.RateCell, m.FreeCell)):
+                self.error("BR214", "a tier of a monthly table holds a rate or `free`", price.span)
+                continue
+            conditions = self._row_keys([cells[id(c)] for c in keys], keys, kind)
+            if conditions is None:
+                continue
+            key = tuple(describe(c) for c in conditions)
+            values = [", ".join(cell.values) for cell in (cells[id(c)] for c in keys) if isinstance(cell, m.ValueCell)]
+            groups.setdefault(key, (conditions, values, []))[2].append((band, price))
+        rules = []
+        for conditions, values, bands in groups.values():
+            tiers = self._tiers(bands)
+            if tiers is None:
+                continue
+            all_conditions = [*common, *conditions]
+            parts = [describe(c) for c in all_conditions] + ([str(table.window)] if table.window is not None else [])
+            rule_id = f"{kind.name}/{charge.quantity}[" + "; ".join(parts) + "]"
+            # Named by its row's other keys, else by the table's `when`: `input_tokens (nova-micro)`.
+            scope = "; ".join(values) if values else (describe(table.when) if table.when is not None else "")
+            label = charge.quantity + (f" ({scope})" if scope else "")
+            tier_set = TierSet(rule_id, label, charge.quantity, table.monthly or "", charge.per, charge.block, tiers, table.span)
+            rules.append(PriceRule(
+                id=rule_id, kind=kind.name, quantity=charge.quantity, per=charge.per, rate=None, free=None, refusal=None,
+                conditions=tuple(all_conditions), each=(), span=table.span, matches=all_of(all_conditions, kind.fields),
+                window=table.window, block=charge.block, tiers=tier_set,
+            ))
+        return rules
+
+    def _tiers(self, bands: list[tuple[m.CompareCell, m.Cell]]) -> tuple[Tier, ...] | None:
+        """A row group's bands as ascending tiers: `<= N` bounds, then at most one `> N` at the highest."""
+        bounded = sorted((b for b in bands if b[0].op == "<="), key=lambda b: b[0].value)
+        open_ended = [b for b in bands if b[0].op == ">"]
+        ok = True
+        for (first, _), (second, _) in zip(bounded, bounded[1:], strict=False):
+            if first.value == second.value:
+                self.error("BR214", f"two tiers end at {second.value}; each tier's bound is its own", second.span)
+                ok = False
+        if not bounded:
+            self.error("BR214", "a tier set needs at least one `<= N` tier", bands[0][0].span)
+            return None
+        top = bounded[-1][0].value
+        if len(open_ended) > 1:
+            self.error("BR214", "a tier set has at most one open-ended `> N` tier", open_ended[1][0].span)
+            ok = False
+        elif open_ended and open_ended[0][0].value != top:
+            self.error(
+                "BR214", f"the open-ended tier starts where the last `<=` tier ends: write `> {top}`", open_ended[0][0].span
+            )
+            ok = False
+        if not ok:
+            return None
+        tiers = []
+        lower = Decimal(0)
+        for band, price in [*bounded, *open_ended]:
+            upper = band.value if band.op == "<=" else None
+            if isinstance(price, m.RateCell):
+                tiers.append(Tier(lower, upper, price.rate, None, price.span))
+            else:
+                assert isinstance(price, m.FreeCell)
+                tiers.append(Tier(lower, upper, None, price.reason or "", price.span))
+            lower = band.value
+        return tuple(tiers)
+
+    def _minimums(self) -> list[MinimumRule]:
+        """`minimum AMOUNT monthly for KINDS [when …] [WINDOW]`: one rule per kind it covers."""
+        found = []
+        for minimum in self.statements(m.Minimum):
+            window = minimum.window
+            if window is not None and (
+                (window.start is not None and window.start.day != 1)
+                or (window.end is not None and (window.end + datetime.timedelta(days=1)).day != 1)
+            ):
+                self.error(
+                    "BR215",
+                    "a monthly minimum's window covers whole months: start on a 1st, end on a month's last day",
+                    window.span,
+                )
+                continue
+            needs = sorted(fields_of(minimum.when)) if minimum.when is not None else []
+            label = f"minimum {minimum.amount}" + (f" ({describe(minimum.when)})" if minimum.when is not None else "")
+            parts = [str(minimum.amount), *([describe(minimum.when)] if minimum.when is not None else [])]
+            parts += [str(window)] if window is not None else []
+            minimum_id = rule_identity(", ".join(minimum.kinds) or "any", "minimum", parts)
+            for kind in self._kinds(minimum.kinds, minimum.span, needs):
+                conditions = []
+                if minimum.when is not None:
+                    checked = self._check_condition(minimum.when, kind)
+                    if checked is None:
+                        continue
+                    conditions.append(checked)
+                found.append(MinimumRule(
+                    kind.name, minimum.amount, minimum.reason, minimum.span, all_of(conditions, kind.fields), window, label,
+                    tuple(conditions), minimum_id,
+                ))
+        return found
 
     # refusals and free items --------------------------------------------------------
     # pricelist tables ----------------------------------------------------------

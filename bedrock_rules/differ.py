@@ -65,6 +65,8 @@ class ChargeChange:
 
     @property
     def label(self) -> str:
+        if self.item == 0:  # a period line (a month's tier or true-up): no item of its own
+            return self.item_name or ""
         return item_label(self.item, self.item_name)
 
 
@@ -254,6 +256,30 @@ def _charge_changes(old: Outcome, new: Outcome) -> tuple[list[ChargeChange], int
             continue
         changes.append(ChargeChange(item.index, item.name, item.kind, charge_key, charge.what, old_amount, new_amount))
     changes.sort(key=lambda c: c.item)
+    assert old.bill is not None and new.bill is not None
+    period_changes, period_unchanged = _period_changes(old.bill, new.bill)
+    return changes + period_changes, unchanged + period_unchanged
+
+
+def _period_changes(old: Bill, new: Bill) -> tuple[list[ChargeChange], int]:
+    """Each month's tier lines and true-ups that differ, as charges of no item (item 0, named by the month)."""
+    def lines(bill: Bill) -> dict[tuple[str, str, str], Decimal]:
+        found = {}
+        for period in bill.periods:
+            for line in period.lines:
+                found[period.month, line.rule_id, f"{line.tier_set} {line.tier}"] = line.amount
+            for true_up in period.true_ups:
+                found[period.month, true_up.rule_id, f"true-up of {true_up.label}"] = true_up.amount
+        return found
+
+    before, after = lines(old), lines(new)
+    changes, unchanged = [], 0
+    for key in [*before, *(k for k in after if k not in before)]:
+        month, rule_id, what = key
+        if before.get(key) is not None and before.get(key) == after.get(key):
+            unchanged += 1
+            continue
+        changes.append(ChargeChange(0, f"period {month}", "period", rule_id, what, before.get(key), after.get(key)))
     return changes, unchanged
 
 
@@ -298,7 +324,7 @@ def compare_rules(old: Program, new: Program) -> tuple[tuple[RuleChange, ...], t
 
 
 def _price(rule: PriceRule) -> tuple[Any, ...]:
-    return rule.rate, rule.per, rule.free, rule.refusal
+    return rule.rate, rule.per, rule.free, rule.refusal, rule.block, rule.tiers
 
 
 def _statements(by_kind: Any) -> dict[tuple[str, str], str]:

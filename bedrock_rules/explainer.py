@@ -9,17 +9,18 @@ why each candidate price rule did not match.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from . import model as m
-from .bill import Charge, decimal_text, item_label
+from .bill import Charge, PeriodBill, PeriodLine, TrueUp, decimal_text, item_label, period_data
 from .display import encodable, visible
 from .errors import Problem
 from .interpreter import candidate_rules, evaluate_items, price_item
+from .periods import blocks
 from .program import FreeRule, KindSpec, PriceRule, Program
 from .semantics import EXACT, describe_expr, failing_conditions
 from .usage import Item
@@ -83,10 +84,20 @@ class ItemWhy:
 
 
 @attrs.frozen
+class PeriodWhy:
+    """A month's period lines and true-ups, each with its arithmetic in words."""
+
+    period: PeriodBill
+    lines: tuple[tuple[PeriodLine, str], ...]
+    true_ups: tuple[tuple[TrueUp, str], ...]
+
+
+@attrs.frozen
 class Explanation:
     currency: str
     items: tuple[ItemWhy, ...]
     total: Decimal | None  # None when any item is refused
+    periods: tuple[PeriodWhy, ...] = ()
 
     @property
     def refused(self) -> int:
@@ -118,9 +129,14 @@ def rate_text(rule: PriceRule, currency: str) -> str:
     """What a rule's cell says: `0.008 USD per 1000`, `39.6 USD each`, `free`, `not offered`."""
     if rule.refusal is not None:
         return f'not offered: "{rule.refusal}"' if rule.refusal != "not offered" else "not offered"
+    per = f"per block of {decimal_text(rule.per)}" if rule.block else "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
+    if rule.tiers is not None:  # `monthly graduated: <= 1000 at 0.004, > 1000 at 0.002 USD per 1000`
+        tiers = ", ".join(
+            f"{tier.text} free" if tier.rate is None else f"{tier.text} at {decimal_text(tier.rate)}" for tier in rule.tiers.tiers
+        )
+        return f"monthly {rule.tiers.mode}: {tiers} {currency} {per}"
     if rule.rate is None:
         return "free" if rule.free == "free" else f'free: "{rule.free}"'
-    per = "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
     return f"{decimal_text(rule.rate)} {currency} {per}"
 
 
@@ -133,20 +149,81 @@ def explain(program: Program, items: Sequence[Item]) -> Explanation:
     Rule text is quoted from the lines the loader kept: no rule file is read again.
     """
     quoter = _Quoter(program)
-    explained = [_explain_item(program, item, quoter) for item in items]
+    running = _running_totals(program, items)
+    explained = [_explain_item(program, item, quoter, running) for item in items]
     total = None
+    periods: tuple[PeriodWhy, ...] = ()
     if not any(item.refused for item in explained):
-        total = evaluate_items(program, items).total  # the interpreter's total, rounded as the rules say
-    return Explanation(program.currency, tuple(explained), total)
+        bill = evaluate_items(program, items)  # the interpreter's total, rounded as the rules say
+        total = bill.total
+        periods = tuple(_period_why(program, period) for period in bill.periods)
+    return Explanation(program.currency, tuple(explained), total, periods)
 
 
-def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
+def _running_totals(program: Program, items: Sequence[Item]) -> dict[tuple[int, str | None, str], tuple[Decimal, Decimal]]:
+    """Per (item, document, tier set) its place in the month: the running total before and after it.
+
+    For explanation only (a period is priced from its total, never item by item): items
+    are taken in order of `at`, then as the documents give them.
+    """
+    if not program.periodic:
+        return {}
+    order = sorted(
+        (item for item in items if item.values.get("at") is not None),
+        key=lambda item: (item.values["at"].day, item.values["at"].text),
+    )
+    totals: dict[tuple[str, str], Decimal] = {}
+    running: dict[tuple[int, str | None, str], tuple[Decimal, Decimal]] = {}
+    for item in order:
+        bill, _ = price_item(program, item)
+        for charge in bill.charges if bill is not None else ():
+            if charge.period is None or charge.period_rule is None:
+                continue
+            key = (charge.period, charge.period_rule)
+            before = totals.get(key, Decimal(0))
+            totals[key] = EXACT.add(before, charge.quantity)
+            running[item.index, item.source, charge.period_rule] = (before, totals[key])
+    return running
+
+
+def _period_why(program: Program, period: PeriodBill) -> PeriodWhy:
+    currency = program.currency
+    lines = []
+    for line in period.lines:
+        quantity = decimal_text(line.quantity) + (f" {line.unit}" if line.unit else "")
+        if line.rate is None:
+            text = f"{quantity}: free" + (f', "{line.note}"' if line.note and line.note != "free" else "")
+        elif line.block:
+            text = (
+                f"ceil({quantity} ÷ {decimal_text(line.per)}) = {decimal_text(line.blocks or 0)} blocks "
+                f"× {decimal_text(line.rate)} {currency}"
+            )
+        else:
+            per = "" if line.per == 1 else f" ÷ {decimal_text(line.per)}"
+            text = f"{quantity}{per} × {decimal_text(line.rate)} {currency}"
+        lines.append((line, f"{text} = {decimal_text(line.amount)} {currency}"))
+    true_ups = [
+        (
+            true_up,
+            f"{decimal_text(true_up.minimum)} − {decimal_text(true_up.charged)} charged = {decimal_text(true_up.amount)} {currency}",
+        )
+        for true_up in period.true_ups
+    ]
+    return PeriodWhy(period, tuple(lines), tuple(true_ups))
+
+
+def _explain_item(program: Program, item: Item, quoter: _Quoter, running: Mapping[tuple, tuple[Decimal, Decimal]]) -> ItemWhy:
     bill, problems = price_item(program, item)
     kind = program.kinds[item.kind]
     if bill is not None:
         charges = tuple(
             _relative_why(program, charge, quoter, kind) if charge.basis else
-            ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge))
+            ChargeWhy(
+                charge,
+                _period_place(charge, quoter, running.get((item.index, item.source, charge.period_rule or "")))
+                if charge.period is not None else arithmetic(program, charge),
+                _derivation(kind, quoter.price_rule(charge)), quoter.charge(charge),
+            )
             for charge in bill.charges
         )
         return ItemWhy(item.index, item.name, item.kind, item.source, bill.subtotal, charges)
@@ -180,6 +257,21 @@ def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindS
     return ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, base), quotes[0], tuple(steps), tuple(quotes[1:]))
 
 
+def _period_place(charge: Charge, quoter: _Quoter, running: tuple[Decimal, Decimal] | None) -> str:
+    """A charge a monthly table prices: the period it counts in and its place in the month's total."""
+    rule = quoter.price_rule(charge)
+    where = rule.where if rule is not None else charge.rule
+    text = f"{_quantity(charge)}, counted in period {charge.period} ({charge.note}, {where})"
+    if running is None or rule is None or rule.tiers is None:
+        return text
+    before, after = running
+    reached = [
+        tier.text for tier in rule.tiers.tiers
+        if (tier.upper is None or before < tier.upper) and (after > tier.lower or tier is rule.tiers.tiers[0])
+    ]
+    return f"{text}: running total {decimal_text(before)} → {decimal_text(after)} (tiers {', '.join(reached)})"
+
+
 def _refusal(problem: Problem) -> str:
     """A refusal as `eval` prints it after the item's label: `field f: error[CODE]: message`."""
     message = f"error[{problem.code}]: {problem.message}" if problem.code else problem.message
@@ -197,9 +289,17 @@ def arithmetic(program: Program, charge: Charge) -> str:
         if charge.note in (None, "free"):
             return f"{quantity}: free (the price table says so) = {amount}"
         return f'{quantity}: free, "{charge.note}" = {amount}'
-    per = "" if charge.per == 1 else f" ÷ {decimal_text(charge.per)}"
-    text = f"{_quantity(charge)}{per} × {decimal_text(charge.rate)} {currency}"
-    exact = EXACT.divide(EXACT.multiply(charge.quantity, charge.rate), charge.per)
+    if charge.block:
+        count = blocks(charge.quantity, charge.per)
+        text = (
+            f"ceil({_quantity(charge)} ÷ {decimal_text(charge.per)}) = {decimal_text(count)} blocks "
+            f"× {decimal_text(charge.rate)} {currency}"
+        )
+        exact = EXACT.multiply(count, charge.rate)
+    else:
+        per = "" if charge.per == 1 else f" ÷ {decimal_text(charge.per)}"
+        text = f"{_quantity(charge)}{per} × {decimal_text(charge.rate)} {currency}"
+        exact = EXACT.divide(EXACT.multiply(charge.quantity, charge.rate), charge.per)
     if exact == charge.amount:
         return f"{text} = {amount}"
     rounding = next((r for r in program.rounding if r.target == "each charge"), None)
@@ -254,6 +354,11 @@ class _Quoter:
 
     def rule(self, rule: PriceRule) -> Quote:
         """The table's first line, its header row and the rule's row, the rule's cell marked."""
+        if rule.tiers is not None:  # a monthly table's tier set: the table's first line and its tiers
+            cells = [self.cells[tier.span] for tier in rule.tiers.tiers]
+            table = cells[0][0]
+            numbers = sorted({table.span.line, table.columns[0].span.line, *(row[0].span.line for _, row in cells)})
+            return Quote(rule.where, self._lines(rule.span.path, numbers))
         table, row = self.cells[rule.span]
         numbers = sorted({table.span.line, table.columns[0].span.line, row[0].span.line})
         mark = (rule.span.column, rule.span.end_column) if rule.span.end_line == rule.span.line else None
@@ -309,6 +414,13 @@ def render_text(explanation: Explanation) -> str:
         else:
             out.append(f"  no price rule for {item.kind} usage{model}")
         out.append("")
+    for period_why in explanation.periods:
+        out.append(f"period {period_why.period.month}: {decimal_text(period_why.period.total)} {currency}")
+        for line, text in period_why.lines:
+            out.append(f"  {line.tier_set} {line.mode}, {line.tier}: {text} ({line.rule})")
+        for true_up, text in period_why.true_ups:
+            out.append(f"  {true_up.label}: {text} ({true_up.rule}: \"{true_up.reason}\")")
+        out.append("")
     refused = explanation.refused
     if refused:
         out.append(f"{refused} of {len(explanation.items)} item{'s' if len(explanation.items) != 1 else ''} refused; nothing is priced")
@@ -342,6 +454,14 @@ def to_data(explanation: Explanation) -> dict[str, Any]:
         "total": None if explanation.total is None else decimal_text(explanation.total),
         "refused": explanation.refused,
         "items": [_item_data(item, currency) for item in explanation.items],
+        **({"periods": [
+            {
+                **period_data(why.period),
+                "arithmetic": [text for _, text in why.lines],
+                "true_up_arithmetic": [text for _, text in why.true_ups],
+            }
+            for why in explanation.periods
+        ]} if explanation.periods else {}),
     }
 
 
@@ -363,9 +483,10 @@ def _item_data(item: ItemWhy, currency: str) -> dict[str, Any]:
                 "unit": why.charge.unit,
                 "rate": None if why.charge.rate is None else decimal_text(why.charge.rate),
                 "per": decimal_text(why.charge.per),
-                "amount": decimal_text(why.charge.amount),
+                "amount": None if why.charge.period is not None else decimal_text(why.charge.amount),
                 "rule": why.charge.rule,
                 **({"note": why.charge.note} if why.charge.note else {}),
+                **({"period": why.charge.period} if why.charge.period is not None else {}),
                 "arithmetic": why.arithmetic,
                 **({"derivation": why.derivation} if why.derivation else {}),
                 "source": _quote_data(why.quote),

@@ -17,9 +17,10 @@ import attrs
 
 from . import fields as t
 from . import limits
-from .bill import Bill, Charge, ItemBill
+from .bill import Bill, Charge, ItemBill, PeriodBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
+from .periods import PeriodTally, amount_of, minimums_of, month_of
 from .program import PriceRule, Program, rule_identity
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
@@ -41,6 +42,16 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
         return None, refusals
 
     candidates, matched, frees = _matching(program, item)
+    if at is None:
+        monthly = [rule.where for rule in matched if rule.tiers is not None]
+        monthly += [rule.where for rule in minimums_of(program, item.kind, values)]
+        if monthly:
+            return None, [_problem(
+                item,
+                f"{item.kind} usage is priced per calendar month ({', '.join(dict.fromkeys(monthly))}) and this item has no "
+                "date; monthly pricing needs the item's month: give it `at:` or price undated items at one date with `--at DATE`",
+                code="BU205",
+            )]
     if not matched and not frees:
         message = f"no rule prices {item.kind} usage with {_key_values(program, item)}"
         return None, [_problem(item, message + _closest(program, item, candidates), code="BU202")]
@@ -76,11 +87,17 @@ def price_item(program: Program, item: Item) -> tuple[ItemBill | None, list[Prob
             if quantity != 0:
                 problems.append(_problem(item, f"{rule.refusal} ({rule.where})", rule.quantity, code="BU201"))
             continue
+        if rule.tiers is not None:  # priced in its month's period lines, not here
+            charges.append(attrs.evolve(
+                line_charge(program, item.kind, rule, quantity),
+                note=f"monthly {rule.tiers.mode}", period=month_of(at), period_rule=rule.tiers.id,
+            ))
+            continue
         if rule.rate is None:
             charges.append(line_charge(program, item.kind, rule, quantity))
             continue
         try:
-            amount = round_amount(program, "each charge", EXACT.divide(EXACT.multiply(quantity, rule.rate), rule.per))
+            amount = round_amount(program, "each charge", amount_of(quantity, rule.rate, rule.per, rule.block))
         except decimal.DecimalException:
             problems.append(_problem(
                 item, f"the amount cannot be computed exactly at the rate of {rule.where}", rule.quantity, code="BU204"
@@ -206,6 +223,9 @@ def _replace(rules: list[PriceRule], key: tuple, derived: PriceRule) -> list[Pri
 def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
     """The rule a relative price derives from its base's: rate × factor, cited as both."""
     refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
+    if base.tiers is not None:  # whether its units would join the base's tiers is a contract question
+        refusal = f"{rel.text} ({rel.where}) needs a per-unit base rate, and the base ({base.where}) is priced monthly in tiers"
+        return attrs.evolve(base, quantity=quantity, rate=None, refusal=refusal, span=rel.span, tiers=None, block=False)
     try:
         rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
     except decimal.DecimalException:  # a 200-digit factor: refused, never a rate cut short (nor None, which is free)
@@ -276,14 +296,26 @@ def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[P
             all_problems.extend(refused)
         elif bill is not None:
             priced.append(bill)
+    periods: tuple[PeriodBill, ...] = ()
+    if program.periodic and not all_problems:
+        tally = PeriodTally(program, lambda amount: round_amount(program, "each charge", amount))
+        try:
+            for item, bill in zip(items, priced, strict=True):
+                tally.add(item.kind, item.values, bill.charges)
+            periods, period_problems = tally.result()
+        except decimal.DecimalException:
+            period_problems = [Problem("a period's amounts cannot be computed exactly", code="BU204")]
+        all_problems.extend(period_problems)
     if all_problems:
         all_problems.sort(key=lambda p: (p.source or "", p.item or 0))
         raise UsageError(all_problems)
     try:
-        total = round_amount(program, "the total", exact_sum(b.subtotal for b in priced))
+        total = round_amount(
+            program, "the total", exact_sum([*(b.subtotal for b in priced), *(p.total for p in periods)])
+        )
     except decimal.DecimalException:
         raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
-    return Bill(program.currency, priced, total)
+    return Bill(program.currency, priced, total, periods)
 
 
 def _closest(program: Program, item: Item, candidates: Iterable[PriceRule]) -> str:
@@ -325,7 +357,9 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
         return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason, rule.window)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
     unit = program.kinds[kind].unit_of(rule.quantity)
-    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
+    return Charge(
+        what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis, rule.block
+    )
 
 
 def free_id(kind: str, free: Any) -> str:
@@ -383,6 +417,7 @@ class Pricer:
         self._kinds = {name: _FastKind(program, name) for name in program.kinds}
         self._rounds_each = any(r.target == "each charge" for r in program.rounding)
         self._rounds_total = any(r.target == "the total" for r in program.rounding)
+        self._periodic = program.periodic
 
     def price(self, raw: Mapping[str, Any]) -> tuple[tuple[Charge, ...], Mapping[str, Any]] | tuple[None, str]:
         """Itemized charges of one item with its checked values, or the reason it is refused."""
@@ -503,6 +538,8 @@ class Pricer:
         charges_of = [(rule.quantity, rule.each) for rule in matched]
         if len(set(charges_of)) != len(charges_of) or not all(_exact_per_unit(rule) for rule in matched):
             return Plan(None, slow=True)
+        if any(rule.block or rule.tiers is not None for rule in matched):  # not linear in the quantity
+            return Plan(None, slow=True)
         covered = {rule.quantity for rule in matched}
         zero = [q for q in program.quantities.get(kind_name, ()) if q not in covered]
         zero += [rule.quantity for rule in matched if rule.refusal is not None]
@@ -518,6 +555,8 @@ class Pricer:
         decisions, made once): an embedding program pricing one response at a time pays
         a few dictionary lookups and the arithmetic, not a full check of the rules.
         """
+        if self._periodic:  # period lines and true-ups are priced across items: the slow way
+            return None
         each = self._rounds_each
         priced = []
         total = _ZERO

@@ -109,7 +109,6 @@ class SumEach:
     span: Span = _span()
 
 
-Expr = Number | FieldRef | Binary | Call | SumEach
 
 
 # Values (defaults, example fields, condition operands) ----------------------
@@ -150,6 +149,8 @@ class DateValue:
     span: Span = _span()
 
 
+# A date literal is an expression too: it is compared with a date field (`contract_start >= 2025-01-01`).
+Expr = Number | FieldRef | Binary | Call | SumEach | DateValue
 Value = Word | Number | Text | ListValue | RecordValue | DateValue
 Texted = Word | Text | DateValue  # the values written as text: what `field = value` compares
 
@@ -361,6 +362,7 @@ class ChargeColumn:
     quantity: str
     per: Decimal
     span: Span = _span()
+    block: bool = False  # `per block of N`: each started block of N charged whole
 
 
 @attrs.frozen
@@ -420,6 +422,7 @@ class Charging:
     quantity: str
     per: Decimal
     span: Span = _span()
+    block: bool = False
 
 
 @attrs.frozen
@@ -435,6 +438,7 @@ class PriceTable:
     span: Span = _span()
     window: Window | None = None
     any_region: bool = False  # `in any`: every region, including those declared later
+    monthly: str | None = None  # `monthly graduated` or `monthly volume`: tiers over a month's total
 
 
 @attrs.frozen
@@ -525,6 +529,18 @@ class Relative:
     factor_text: str = attrs.field(default="", eq=False)  # as written (`50%`), for messages
 
 
+@attrs.frozen
+class Minimum:
+    """`minimum AMOUNT monthly for KINDS [when CONDITION] [WINDOW]: "reason"`; kinds empty for `any`."""
+
+    amount: Decimal
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    when: Condition | None
+    reason: str
+    span: Span = _span()
+    window: Window | None = None
+
+
 # Worked examples ---------------------------------------------------------------
 
 
@@ -547,7 +563,7 @@ class Example:
 
 Statement = (
     Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
-    | Relative | ModelBilled
+    | Relative | ModelBilled | Minimum
 )
 
 

@@ -35,11 +35,11 @@ from .resources import grammar_path
 # a name is refused. Statement keywords (`model`, `region`, …) are only keywords at the
 # start of a line and stay free for fields.
 KEYWORDS = frozenset(
-    """aka and any at billed charging contains each end expect for free from in item list not of only
-    optional or per sum unit until when""".split()
+    """aka and any at billed block charging contains each end expect for free from graduated in item list
+    monthly not of only optional or per sum unit until volume when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices pricelist offer refuse require free example relative".split()
+    "currency round region provider kind record prices pricelist offer refuse require free example relative minimum".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -245,6 +245,10 @@ def _span(path: str, meta_or_token: Any) -> m.Span:
     )
 
 
+class _PerBlock(Decimal):
+    """`per block of N`, as the `per` rule gives it to the column or scope that holds it."""
+
+
 def _window(children: list[Any]) -> m.Window | None:
     return next((c for c in children if isinstance(c, m.Window)), None)
 
@@ -398,13 +402,13 @@ class _Builder(Transformer):
         kind = self._word(children[0])
         regions: tuple[str, ...] = ()
         any_region = False
-        when = charging = None
+        when = charging = monthly = None
         columns: tuple = ()
         rows = []
         seen: set[str] = set()
         for child in children[1:]:
             part = "charging" if isinstance(child, m.Charging) else child[0] if isinstance(child, tuple) and child else None
-            if part in ("regions", "when", "charging"):
+            if part in ("regions", "when", "charging", "monthly"):
                 if part in seen:  # a second one would silently replace the first
                     word = {"regions": "in"}.get(part, part)
                     self.diagnostics.append(Diagnostic(
@@ -419,12 +423,14 @@ class _Builder(Transformer):
                 when = child[1]
             elif isinstance(child, m.Charging):
                 charging = child
+            elif isinstance(child, tuple) and child and child[0] == "monthly":
+                monthly = child[1]
             elif isinstance(child, tuple) and child and child[0] == "header":
                 columns = child[1]
             elif isinstance(child, tuple) and child and child[0] == "row":
                 rows.append(child[1])
         window = next((c for c in children if isinstance(c, m.Window)), None)
-        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), window, any_region=any_region)
+        return m.PriceTable(kind, regions, when, charging, columns, rows, self._at(meta), window, any_region=any_region, monthly=monthly)
 
     # window: "from" DATE ("until" DATE)? -> window_from | "until" DATE -> window_until
     def window_until(self, meta, children):
@@ -461,6 +467,12 @@ class _Builder(Transformer):
     # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*
     def pricelist(self, meta, children):
         kind, offer, unit, per = self._word(children[0]), self._word(children[1]), _text(children[2]), children[3]
+        if isinstance(per, _PerBlock):  # a SKU's price is per unit of its offer, never per started block
+            self.diagnostics.append(Diagnostic(
+                "BR211", "a pricelist's price is `per N` of the quantity; `per block of N` is for price tables",
+                self._at(meta), self.lines[meta.line - 1],
+            ))
+            per = Decimal(per)
         columns: tuple = ()
         rows = []
         for child in children[4:]:
@@ -485,11 +497,19 @@ class _Builder(Transformer):
     # scope: "charging" WORD per?
     def scope_charging(self, meta, children):
         per = children[1] if len(children) > 1 else Decimal(1)
-        return m.Charging(self._word(children[0]), per, self._at(meta))
+        return m.Charging(self._word(children[0]), Decimal(per), self._at(meta), isinstance(per, _PerBlock))
+
+    # scope: "monthly" TIER_MODE
+    def scope_monthly(self, meta, children):
+        return ("monthly", str(children[0]))
 
     # per: "per" NUMBER
     def per(self, meta, children):
         return Decimal(str(children[0]))
+
+    # per: "per" "block" "of" NUMBER -> per_block
+    def per_block(self, meta, children):
+        return _PerBlock(str(children[0]))
 
     # header: "|" (header_cell "|")+ _NL
     def header(self, meta, children):
@@ -499,7 +519,8 @@ class _Builder(Transformer):
         return m.KeyColumn(self._word(children[0]), self._at(meta))
 
     def charge_column(self, meta, children):
-        return m.ChargeColumn(self._word(children[0]), children[1], self._at(meta))
+        per = children[1]
+        return m.ChargeColumn(self._word(children[0]), Decimal(per), self._at(meta), isinstance(per, _PerBlock))
 
     def condition_column(self, meta, children):
         return m.ConditionColumn(children[0], self._at(meta))
@@ -594,6 +615,13 @@ class _Builder(Transformer):
 
     def scope_quantities(self, meta, children):
         return ("quantities", children[0])
+
+    # minimum: "minimum" NUMBER "monthly" "for" kinds ("when" condition)? window? ":" STRING _NL
+    def minimum(self, meta, children):
+        window = _window(children)
+        amount, kinds, *rest = [c for c in children if not isinstance(c, m.Window)]
+        when = rest[0] if len(rest) == 2 else None
+        return m.Minimum(Decimal(str(amount)), kinds, when, _text(rest[-1]), self._at(meta), window)
 
     # kinds: "any" -> any_kind | names
     def any_kind(self, meta, children):
@@ -690,6 +718,10 @@ class _Builder(Transformer):
         return m.RecordValue(children, self._at(meta))
 
     def date_value(self, meta, children):
+        return self._instant(children[0])
+
+    # factor: DATE -> date_literal (a date compared with a date field)
+    def date_literal(self, meta, children):
         return self._instant(children[0])
 
     def pair(self, meta, children):

@@ -100,11 +100,62 @@ class PriceRule:
     # A rate derived by relative rules: (rule place, rule id, factor) outermost first, then
     # the base rule's (place, id, its rate). Empty for a table's own cell.
     basis: tuple[tuple[str, str, Decimal | None], ...] = attrs.field(default=(), eq=False)
+    block: bool = False  # `per block of N`: ceil(quantity / per) × rate
+    tiers: TierSet | None = None  # a monthly table's tier set: the quantity is priced per period
 
     @property
     def start(self) -> datetime.date:
         """Its first day, for picking versions: an undated rule is from the beginning of time."""
         return self.window.start if self.window is not None and self.window.start is not None else datetime.date.min
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+
+@attrs.frozen
+class Tier:
+    """One band of a monthly table: above `lower`, up to `upper` (None: no end) of the month's total."""
+
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal | None  # None: free
+    free: str | None  # the reason a free tier gives, "" when it gives none
+    span: m.Span = attrs.field(eq=False)
+
+    @property
+    def text(self) -> str:
+        """How bills name the band, as the table writes it: `<= 1000000`, `> 1000000000`."""
+        return f"<= {self.upper}" if self.upper is not None else f"> {self.lower}"
+
+
+@attrs.frozen
+class TierSet:
+    """The tiers of one row group of a monthly table, over one month's total of `quantity`."""
+
+    id: str  # the rule id of the charge it prices
+    label: str  # `input_tokens (nova-micro)`, as period lines name it
+    quantity: str
+    mode: str  # "graduated" or "volume"
+    per: Decimal
+    block: bool
+    tiers: tuple[Tier, ...]  # ascending; only the last may be open-ended
+    span: m.Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class MinimumRule:
+    """`minimum AMOUNT monthly for …` for one kind; the statements' rules share their span."""
+
+    kind: str
+    amount: Decimal
+    reason: str
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+    window: m.Window | None = None
+    label: str = ""  # `minimum 100 (provider = amazon)`, as true-up lines name it
+    conditions: tuple[m.Condition, ...] = attrs.field(default=(), eq=False, repr=False)  # its `when`, checked
+    id: str = ""  # stable, as bills for machines name it: `text/minimum[100; provider = amazon]`
 
     @property
     def where(self) -> str:
@@ -241,6 +292,12 @@ class Program:
     sources: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, eq=False, repr=False)
     dated_kinds: frozenset[str] = frozenset()  # kinds some dated statement prices, refuses or frees
     relatives: Mapping[str, tuple[RelativeRule, ...]] = attrs.field(factory=dict)  # per kind, in field order
+    minimums: tuple[MinimumRule, ...] = ()  # monthly commitments, in file order
+
+    @property
+    def periodic(self) -> bool:
+        """Whether a bill has period lines: a monthly table or a minimum prices across items."""
+        return bool(self.minimums) or any(rule.tiers is not None for rule in self.rules)
 
     @property
     def item_fields(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ whenever bedrock-rules is installed, so it imports syrupy only when a test asks 
 
 from __future__ import annotations
 
+import datetime
 import functools
 from pathlib import Path
 from typing import Any
@@ -21,19 +22,29 @@ import pytest
 
 from .bill import Bill
 from .errors import BedrockRulesError, Problem, UsageError
+from .fields import read_instant
 from .snapshots import bill_bytes, changes, documents_of, outside, read_usage, unified, write_atomically
 
 INSTALL = "pip install 'bedrock-rules[pytest]'"
 
 
-def usage_documents(folder: str | Path) -> list[Any]:
-    """One `pytest.param` per usage document in `folder` (*.json, *.yaml, *.yml, not *.bill.json).
+def usage_documents(folder: str | Path, at: str | datetime.date | None = None) -> list[Any]:
+    """One `pytest.param` per usage document in `folder` (*.json, *.yml, *.yaml, not *.bill.json).
 
     Each value is the document as read (ready for `Ruleset.evaluate`), its id the file's
     stem, so each bill's snapshot is named after its document. A missing or empty
     folder, or a document that cannot be read, fails the collection with the reasons:
     a parametrization over nothing would pass without testing anything.
+
+    `at` (`"2026-03-05"`, a date, or a time with its zone) dates the items that have no
+    `at:` of their own, as `bedrock-rules snapshot --at` does: the same bills, byte for byte.
     """
+    day = None
+    if at is not None:
+        read = read_instant(at.isoformat() if isinstance(at, datetime.date) else str(at))
+        if isinstance(read, str):
+            pytest.fail(f"usage_documents(at={at!r}): {read}", pytrace=False)
+        day = read.text
     try:
         paths = documents_of(folder)
     except UsageError as error:
@@ -42,12 +53,21 @@ def usage_documents(folder: str | Path) -> list[Any]:
     problems: list[Problem] = []
     for path in paths:
         try:
-            params.append(pytest.param(read_usage(path), id=path.stem))
+            params.append(pytest.param(_dated(read_usage(path), day), id=path.stem))
         except UsageError as error:
             problems.extend(error.problems)
     if problems:
         pytest.fail(UsageError(problems).render(), pytrace=False)
     return params
+
+
+def _dated(document: Any, day: str | None) -> Any:
+    """The document with `at: day` on each item that has none (items that are not objects are left for the
+    engine to refuse, with its own message)."""
+    if day is None or not isinstance(document, dict) or not isinstance(document.get("usage"), list):
+        return document
+    usage = [{**item, "at": day} if isinstance(item, dict) and "at" not in item else item for item in document["usage"]]
+    return {**document, "usage": usage}
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from .bill import Bill, decimal_text, rate_text
+from .bill import Bill, PeriodBill, decimal_text, rate_text
 from .bill import to_data as bill_data
 from .differ import Diff, percent_text, signed
 from .differ import to_data as diff_data
@@ -279,12 +279,14 @@ def render_bill(bill: Bill, values: Sequence[Mapping[str, Any]], sources: Sequen
         for charge in item.charges:
             rows.append(Row(
                 (item.label, item.kind, shown["model"], shown["region"], *(shown[c] for c in extra), charge.what,
-                 decimal_text(charge.quantity), rate_text(charge, bill.currency), decimal_text(charge.amount), charge.rule),
+                 decimal_text(charge.quantity), rate_text(charge, bill.currency),
+                 f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount), charge.rule),
                 charge.amount,
                 _dimensions(fields, dimensions),
                 charge.rule,
                 charge.rule_id,
             ))
+    rows.extend(_period_rows(bill.periods, 4 + len(extra), bill.currency))
     items = len(bill.items)
     summary = [
         ("total", f"{decimal_text(bill.total)} {bill.currency}"),
@@ -300,6 +302,30 @@ def render_bill(bill: Bill, values: Sequence[Mapping[str, Any]], sources: Sequen
         _citations(rows, bill.currency),
     ])
     return _page("Bill", sources, body, bill_data(bill))
+
+
+def _period_rows(periods: Sequence[PeriodBill], leading: int, currency: str, calls: bool = False) -> list[Row]:
+    """Each month's tier lines and true-ups as rows of the bill table, labelled by the month: they belong to no item
+    or group, and without them the table would not add up to the total. `leading`: the columns before `charge`."""
+    rows = []
+    for period in periods:
+        month = f"period {period.month}"
+        label: tuple[str, ...] = (month, *("",) * (leading - 1)) if leading else ()
+        named = "" if leading else f"{month}: "
+        for line in period.lines:
+            quantity = decimal_text(line.quantity) + (f" ({decimal_text(line.blocks)} blocks)" if line.blocks is not None else "")
+            rows.append(Row(
+                (*label, f"{named}{line.tier_set} {line.tier}", quantity, rate_text(line, currency),
+                 decimal_text(line.amount), *(("",) if calls else ()), line.rule),
+                line.amount, {}, line.rule, line.rule_id,
+            ))
+        for true_up in period.true_ups:
+            rows.append(Row(
+                (*label, f"{named}true-up of {true_up.label} (charged {decimal_text(true_up.charged)})", "", "",
+                 decimal_text(true_up.amount), *(("",) if calls else ()), true_up.rule),
+                true_up.amount, {}, true_up.rule, "",
+            ))
+    return rows
 
 
 def render_totals(totals: Totals, place: str = "line", sources: Sequence[str] = ()) -> str:
@@ -321,6 +347,7 @@ def render_totals(totals: Totals, place: str = "line", sources: Sequence[str] = 
         )
         for line in totals.lines
     ]
+    rows.extend(_period_rows(totals.periods, len(groups), totals.currency, calls=True))
     unpriced = sum(u.count for u in totals.unpriced)
     malformed = sum(u.count for u in totals.malformed)
     failed = sum(count for _, count in totals.failed_calls)

@@ -105,6 +105,8 @@ _LEVEL = {"+": 1, "-": 1, "*": 2, "/": 2}
 def describe_expr(expr: m.Expr) -> str:
     if isinstance(expr, m.Number):
         return str(expr.value)
+    if isinstance(expr, m.DateValue):
+        return expr.text
     if isinstance(expr, m.FieldRef):
         return expr.name
     if isinstance(expr, m.Binary):
@@ -261,6 +263,10 @@ def compile_expr(expr: m.Expr, ctx: decimal.Context) -> Callable[[Values], Any]:
         number = expr.value
         constant = int(number) if number == number.to_integral_value() else number
         return lambda v: constant
+    if isinstance(expr, m.DateValue):
+        # A date field's value is an Instant, compared by its UTC day as windows are.
+        day = t.read_instant(expr.text)
+        return lambda v: day
     if isinstance(expr, m.FieldRef):
         name = str(expr.name)
 
@@ -347,6 +353,8 @@ def _compile_fraction(expr: m.Expr) -> Callable[[Values], Fraction | int]:
         args = [_compile_fraction(a) for a in expr.args]
         pick = max if expr.function == "max" else min
         return lambda v: pick(a(v) for a in args)
+    if isinstance(expr, m.DateValue):  # dates are compared, never computed with (the compiler says so)
+        raise TypeError("a date in arithmetic")
     body = _compile_fraction(expr.body)
     list_field = str(expr.list_field)
     return lambda v: sum((body({**v, **record}) for record in v.get(list_field, ())), 0)

@@ -218,9 +218,32 @@ def _bill_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
             yield f"{_label(before)}: item gone (was {_shown(before.get('subtotal'))}, {_shown(before.get('kind'))})"
         if after is not None:
             yield f"{_label(after)}: new item, {_shown(after.get('subtotal'))} ({_shown(after.get('kind'))})"
+    yield from _period_changes(old, new)
     if old.get("total") != new.get("total"):
         change = f"{_shown(old.get('total'))} -> {_shown(new.get('total'))} {_shown(new.get('currency'))}"
         yield f"total: {change}{_delta(old.get('total'), new.get('total'))}"
+
+
+def _period_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
+    """A month's tier lines and true-ups whose amount changed: `period 2026-03 input_tokens (a) > 1000: 10 -> 12.5`."""
+    def lines(bill: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
+        found: dict[tuple[Any, ...], Any] = {}
+        for period in bill.get("periods") or []:
+            if not isinstance(period, dict):
+                continue
+            for line in period.get("lines") or []:
+                if isinstance(line, dict):
+                    found[period.get("month"), f"{line.get('tier_set')} {line.get('tier')}"] = line.get("amount")
+            for true_up in period.get("true_ups") or []:
+                if isinstance(true_up, dict):
+                    found[period.get("month"), f"true-up of {true_up.get('scope')}"] = true_up.get("amount")
+        return found
+
+    before, after = lines(old), lines(new)
+    for key in [*after, *(k for k in before if k not in after)]:
+        if before.get(key) != after.get(key):
+            month, what = key
+            yield f"period {_shown(month)} {_shown(what)}: {_shown(before.get(key, '-'))} -> {_shown(after.get(key, '-'))}"
 
 
 def _item_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:

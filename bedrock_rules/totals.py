@@ -18,10 +18,11 @@ from typing import Any, cast
 
 import attrs
 
-from .bill import Charge, decimal_text, rate_text
+from .bill import Charge, PeriodBill, decimal_text, period_data, rate_text, render_period
 from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
 from .interpreter import Pricer, line_charge, round_amount
+from .periods import PeriodTally
 from .program import Program
 from .semantics import EXACT, exact_sum
 
@@ -56,6 +57,7 @@ class TotalLine:
     amount: Decimal
     items: int
     note: str | None = None
+    block: bool = False  # `per block of N`: the amount is the items' amounts summed
 
 
 @attrs.frozen
@@ -77,6 +79,9 @@ class Totals:
     failed_calls: tuple[tuple[str, int], ...]
     unpriced: tuple[Unpriced, ...]
     malformed: tuple[Unpriced, ...]
+    # Monthly tables' tier lines and minimums' true-ups, per calendar month: priced from the
+    # month's summed quantities, in no group (a tier charge has no per-group share).
+    periods: tuple[PeriodBill, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -105,6 +110,14 @@ class Accumulator:
         self._unpriced: dict[str, list[Any]] = {}
         self._malformed: dict[str, list[Any]] = {}
         self.source: str | None = None  # the file being read, when there are several
+        # Monthly tables and minimums: quantities summed per (month, tier set), amounts per
+        # (month, minimum), priced in result(). Every item then goes the item-by-item way,
+        # which gives its checked values (for the minimums' scopes) and its period charges.
+        self._periods = (
+            PeriodTally(compiled, lambda amount: round_amount(compiled, "each charge", amount)) if compiled.periodic else None
+        )
+        if self._periods is not None:
+            self._per_item = True
         # Batching (add_items) is for kinds whose deciding fields are text and whose other
         # fields are counts. The batch key is the deciding fields of every such kind,
         # `kind`, and the grouping fields; a row is the count fields, `name` and the size.
@@ -372,6 +385,8 @@ class Accumulator:
         self.read += 1
         self.priced += 1
         context = {"kind": item.kind, "name": item.name, **values}
+        if self._periods is not None:
+            self._periods.add(item.kind, values, item.charges)
         self._add_charges(tuple(self._group_value(name, context, {}) for name in self.group_by), item.charges)
 
     def _price(self, raw: Mapping[str, Any], attributes: Mapping[str, str], place: int) -> None:
@@ -393,6 +408,8 @@ class Accumulator:
         charges, checked = self.pricer.price(raw)
         if charges is None:
             return cast(str, checked)  # refused: the reason
+        if self._periods is not None:
+            self._periods.add(raw["kind"], cast(Mapping[str, Any], checked), charges)
         self._add_charges(self._group(raw, cast(Mapping[str, Any], checked), attributes), charges)
         return None
 
@@ -405,13 +422,17 @@ class Accumulator:
 
     def _add_charges(self, group: tuple[str, ...], charges: Iterable[Charge]) -> None:
         for charge in charges:
+            if charge.period is not None:  # summed in its period (see PeriodTally), not on a line
+                continue
             key = (group, charge.rule_id)
             line = self._lines.get(key)
             if line is None:
-                self._lines[key] = [charge, charge.quantity, charge.amount if self._per_item else None, 1]
+                # Per started block is not linear in the quantity: such lines sum the items' amounts.
+                summed = self._per_item or charge.block
+                self._lines[key] = [charge, charge.quantity, charge.amount if summed else None, 1]
             else:
                 line[1] = _add(line[1], charge.quantity)
-                if self._per_item:
+                if line[2] is not None:
                     line[2] = _add(line[2], charge.amount)
                 line[3] += 1
 
@@ -439,10 +460,17 @@ class Accumulator:
                 amount = _amount(line)
                 lines.append(TotalLine(
                     group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
-                    quantity, amount, items, charge.note,
+                    quantity, amount, items, charge.note, charge.block,
                 ))
                 subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
-            total = round_amount(self.compiled, "the total", exact_sum(subtotals.values()))
+            periods: tuple[PeriodBill, ...] = ()
+            if self._periods is not None:
+                periods, problems = self._periods.result()
+                if problems:  # a period that cannot be priced: no total is shown as whole without it
+                    raise UsageError(problems)
+            total = round_amount(
+                self.compiled, "the total", exact_sum([*subtotals.values(), *(period.total for period in periods)])
+            )
         except decimal.DecimalException:  # each record exact, the sum past EXACT's digits
             raise _inexact() from None
         return Totals(
@@ -456,6 +484,7 @@ class Accumulator:
             failed_calls=tuple(sorted(self._failed.items())),
             unpriced=_unpriced(self._unpriced),
             malformed=_unpriced(self._malformed),
+            periods=periods,
         )
 
 
@@ -584,6 +613,7 @@ def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
         "failed_calls": [{"error_code": code, "count": count} for code, count in totals.failed_calls],
         "unpriced": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.unpriced],
         "malformed": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.malformed],
+        **({"periods": [period_data(period) for period in totals.periods]} if totals.periods else {}),
     }
 
 
@@ -598,6 +628,7 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
         "amount": decimal_text(line.amount),
         "items": line.items,
         **({"note": line.note} if line.note else {}),
+        **({"block": True} if line.block else {}),
     }
 
 
@@ -622,6 +653,18 @@ def render_csv(totals: Totals) -> str:
             csv_cell(line.unit or ""), "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
             decimal_text(line.amount), line.items,
         ])
+    for period in totals.periods:  # in no group: a month's tier lines and true-ups
+        for tier in period.lines:
+            writer.writerow([
+                *("" for _ in totals.group_by), csv_cell(tier.rule_id), csv_cell(f"period {period.month} {tier.tier_set} {tier.tier}"),
+                decimal_text(tier.quantity), csv_cell(tier.unit or ""), "" if tier.rate is None else decimal_text(tier.rate),
+                decimal_text(tier.per), decimal_text(tier.amount), "",
+            ])
+        for true_up in period.true_ups:
+            writer.writerow([
+                *("" for _ in totals.group_by), csv_cell(true_up.rule_id), csv_cell(f"period {period.month} true-up {true_up.label}"),
+                decimal_text(true_up.charged), "", "", "", decimal_text(true_up.amount), "",
+            ])
     return out.getvalue()
 
 
@@ -640,6 +683,9 @@ def render_table(totals: Totals, place: str = "line") -> str:
         if width:
             rows.append((*("",) * width, "subtotal", "", "", decimal_text(subtotal), ""))
     out = align([header, *rows], right={width + 1, width + 3}, ruled=True)
+    for period in totals.periods:
+        out.append("")
+        out.extend(render_period(period, totals.currency))
     out.append(f"total: {decimal_text(totals.total)} {totals.currency}")
     failed = sum(c for _, c in totals.failed_calls)
     if place == "item":  # usage documents: refusals stop the run, so everything read is priced

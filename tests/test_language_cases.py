@@ -32,7 +32,7 @@ CASES = ROOT / "tests" / "language"
 GRAMMAR = ROOT / "grammar" / "rules.lark"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 CASE_KEYS = {"covers", "rules", "errors", "usages", "xfail"}
-USAGE_KEYS = {"usage", "total", "charges", "bill", "refused"}
+USAGE_KEYS = {"usage", "total", "charges", "periods", "bill", "refused"}
 
 
 class CaseLoader(yaml.SafeLoader):
@@ -123,13 +123,35 @@ def check_bill(rules: bedrock_rules.Ruleset, usage: dict[str, Any], folder: Path
         assert Decimal(data["total"]) == Decimal(str(usage["total"])), data
     if "charges" in usage:
         # [item, what, quantity, amount], and the free line's note when there is one
+        # a charge a monthly table prices has no amount of its own: `→ 2026-03`, its period
         got = [
-            [item["item"], c["what"], Decimal(c["quantity"]), Decimal(c["amount"]), *([c["note"]] if "note" in c else [])]
+            [item["item"], c["what"], Decimal(c["quantity"]), _amount(c), *([c["note"]] if "note" in c else [])]
             for item in data["items"]
             for c in item["charges"]
         ]
-        want = [[w[0], w[1], Decimal(str(w[2])), Decimal(str(w[3])), *w[4:]] for w in usage["charges"]]
+        want = [[w[0], w[1], Decimal(str(w[2])), _wanted(w[3]), *w[4:]] for w in usage["charges"]]
         assert got == want, json.dumps(data, indent=2)
+    if "periods" in usage:
+        # [month, tier, quantity, amount] per tier line; [month, "true-up", charged, amount] per true-up
+        got = [
+            [period["month"], line["tier"], Decimal(line["quantity"]), Decimal(line["amount"])]
+            for period in data.get("periods", [])
+            for line in period["lines"]
+        ] + [
+            [period["month"], "true-up", Decimal(t["charged"]), Decimal(t["amount"])]
+            for period in data.get("periods", [])
+            for t in period["true_ups"]
+        ]
+        want = [[w[0], w[1], Decimal(str(w[2])), Decimal(str(w[3]))] for w in usage["periods"]]
+        assert got == want, json.dumps(data, indent=2)
+
+
+def _amount(charge: dict[str, Any]) -> Any:
+    return Decimal(charge["amount"]) if charge["amount"] is not None else f"→ {charge['period']}"
+
+
+def _wanted(amount: Any) -> Any:
+    return amount if isinstance(amount, str) and amount.startswith("→") else Decimal(str(amount))
 
 
 def case_params() -> list[Any]:

@@ -12,7 +12,7 @@ import yaml  # noqa: F401  (see below)
 from bedrock_rules import dump, load
 from bedrock_rules.resources import bundled_rules
 from bedrock_rules.usage import read_document
-from conftest import FOLDER_PROBLEMS, ROOT
+from conftest import FOLDER_PROBLEMS, ROOT, run_cli
 
 pytest_plugins = ["pytester"]
 # Imported here, not first inside a pytester run: pytester forgets the modules a run imported,
@@ -226,3 +226,48 @@ def test_a_stored_bill_linked_out_of_its_folder_is_neither_read_nor_written_thro
     assert secret.read_text(encoding="utf-8") == "API_KEY=hunter2\n"
     assert not path.is_symlink()
     team.runpytest().assert_outcomes(passed=2)
+
+
+MONTHLY_TEST = '''
+import pytest
+
+import bedrock_rules
+from bedrock_rules.pytest_plugin import usage_documents
+
+rules = bedrock_rules.load("rules")
+
+
+@pytest.mark.parametrize("document", usage_documents("usage", at="2026-03-05"))
+def test_bill(document, bill_snapshot):
+    assert rules.evaluate(document) == bill_snapshot
+'''
+
+
+def test_usage_documents_at_dates_undated_items_as_snapshot_at_does(pytester, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    shutil.copytree(ROOT / "examples" / "periods", pytester.path / "rules")
+    (pytester.path / "usage").mkdir()
+    (pytester.path / "usage" / "march.yaml").write_text(
+        "usage:\n"
+        "  - {kind: text, model: acme-micro, region: us-east-1, input_tokens: 800000000}\n"
+        "  - {kind: text, model: acme-micro, region: us-east-1, input_tokens: 700000000, at: 2026-03-20}\n",
+        encoding="utf-8",
+    )
+    # undated, the first item is in no month: the test fails with the refusal, naming --at
+    pytester.makepyfile(test_bills=MONTHLY_TEST.replace(', at="2026-03-05"', ""))
+    refused = pytester.runpytest("--snapshot-update")
+    refused.assert_outcomes(failed=1)
+    refused.stdout.fnmatch_lines(["*error?BU205?: text usage is priced per calendar month*--at DATE*"])
+    # with at=, the item without a date is dated 2026-03-05; the other keeps its own
+    pytester.makepyfile(test_bills=MONTHLY_TEST)
+    pytester.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    written = (pytester.path / "__snapshots__" / "test_bills" / "test_bill[march].json").read_bytes()
+    monkeypatch.chdir(pytester.path)  # rule paths in bills are relative to the working folder
+    snapshot = run_cli("snapshot", "usage", "--rules", "rules", "--at", "2026-03-05", "--update")
+    assert snapshot.code == 0, snapshot.err
+    assert (pytester.path / "usage" / "march.bill.json").read_bytes() == written
+    # 1500000000 tokens of March: 30 + 10 = 40 (examples/periods/prices.rules)
+    assert b'"total": "40"' in written and b'"at": "2026-03-05"' in written and b'"at": "2026-03-20"' in written
+    pytester.makepyfile(test_bills=MONTHLY_TEST.replace("2026-03-05", "2026-02-30"))
+    wrong = pytester.runpytest()
+    wrong.stdout.fnmatch_lines(["*usage_documents(at='2026-02-30'): 2026-02-30 is not a date: February 2026 has 28 days*"])

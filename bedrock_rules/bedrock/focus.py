@@ -35,6 +35,8 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
     if period is None:
         raise UsageError([Problem("FOCUS rows need a charge period and usage documents carry no dates: "
                                   "pass --period YYYY-MM (the month the usage was in)")])
+    if bill.periods:
+        raise UsageError([PERIODS_REFUSAL])
     charges = []
     for item, priced in zip(items, bill.items, strict=True):
         model, region = item.values.get("model"), item.values.get("region")
@@ -50,6 +52,8 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
 
 def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
     """One charge per day, model, region and rule of invocation-log totals."""
+    if totals.periods:
+        raise UsageError([PERIODS_REFUSAL])
     at = {key: totals.group_by.index(key) for key in LOG_GROUPS}
     charges, problems = [], []
     for line in totals.lines:
@@ -71,6 +75,14 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
     if problems:
         raise UsageError(problems)
     return charges
+
+
+# Monthly tiers and minimums price a month's total, not a charge: a FOCUS row per charge
+# would leave their amounts out, so the export is refused rather than short.
+PERIODS_REFUSAL = Problem(
+    "these rules price some usage per calendar month (monthly tiers or a minimum), and FOCUS rows are written per "
+    "charge: the month's tier lines and true-ups would be left out, so no FOCUS rows are written; use eval for the bill"
+)
 
 
 def _description(what: str, kind: str, model: object, region: object) -> str:

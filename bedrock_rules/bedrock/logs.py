@@ -120,7 +120,7 @@ class LogReader:
         self._declared = {k.name: frozenset(f.name for f in k.fields) for k in kinds}
         self._guardrail_kind = next((k.name for k in kinds if self._declared[k.name] & set(_GUARDRAIL_FIELDS)), None)
         # Only rules that date something need each record's date; reading it costs every record.
-        self._dated = bool(compiled.dated_kinds)
+        self._dated = bool(compiled.dated_kinds) or compiled.periodic  # monthly pricing needs the month too
 
     # model IDs ----------------------------------------------------------------------
 
@@ -558,10 +558,11 @@ def _structs() -> Any:
     text = str | None
     # gc=False: records hold only text, numbers and each other, never a cycle, and the
     # collector walking thousands of them per block costs more than reading them.
-    strict = {"forbid_unknown_fields": True, "omit_defaults": True, "gc": False}
-
     def struct(name: str, fields: tuple[tuple[str, Any], ...], frozen: bool = False) -> Any:
-        return msgspec.defstruct(name, [(field, kind, None) for field, kind in fields], frozen=frozen, **strict)
+        return msgspec.defstruct(
+            name, [(field, kind, None) for field, kind in fields], frozen=frozen,
+            forbid_unknown_fields=True, omit_defaults=True, gc=False,
+        )
 
     identity = struct("Identity", (("arn", text),), frozen=True)
     given = struct("Input", (
@@ -710,7 +711,7 @@ class _Summing:
                                 fields_of(record), a is None, b is None, c is None, d is None, segment,
                                 extra(record) if extra else None,
                             )
-                            shape = shapes.get(key, False)
+                            shape: Any = shapes.get(key, False)
                             if shape is False:
                                 shape = self._shape(key, line, number)
                             if shape is not None:

@@ -223,6 +223,11 @@ def _is_bedrock(row: Mapping[str, str], columns: Mapping[str, str]) -> bool:
 
 def logs_side(totals: Totals) -> dict[tuple[str, str, str, str], Side]:
     """Log totals grouped by day, model and region, per charge."""
+    if totals.periods:  # a month's tier lines belong to no day, model or region: a per-day side would be short
+        raise UsageError([Problem(
+            "these rules price some usage per calendar month (monthly tiers or a minimum); the AWS bill is compared "
+            "per day, model and region, which a month's tier lines and true-ups do not have: nothing was compared"
+        )])
     at = {key: totals.group_by.index(key) for key in ("day", "region", "model")}
     sums: dict[tuple[str, str, str, str], Side] = {}
     for line in totals.lines:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from .. import limits
-from ..bill import Bill, ItemBill, decimal_text
+from ..bill import Bill, ItemBill, PeriodBill, decimal_text
 from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_documents
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
@@ -206,6 +206,11 @@ class _FocusRows:
         text = self._csv(table)
         self.rows.write(text[text.index("\n") + 1 :])  # without the header
         self.count += len(table)
+
+    def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
+        from ..bedrock.focus import PERIODS_REFUSAL  # start-up time: only FOCUS output needs it
+
+        raise UsageError([PERIODS_REFUSAL])
 
     def finish(self, total: Decimal, out: TextIO) -> None:
         if self.problems.count:
