@@ -33,17 +33,29 @@ class Charge:
     valid: Window | None = None  # the days of the version that priced it; None: an undated rule
     # A relative price: (rule, factor) outermost first, then (base rule, its rate); else empty.
     basis: tuple[tuple[str, Decimal | None], ...] = ()
+    # An overlay changed the rate: the list's rate (per `per`), its rule, and its basis
+    # (the list rule alone, or a relative price's steps). None: no overlay touched it.
+    list_rate: Decimal | None = None
+    list_rule: str | None = None
+    list_basis: tuple[tuple[str, Decimal | None], ...] = ()
 
     @property
     def cited(self) -> str:
         """The rule as the table cites it: `file:line`, its window when dated, and for a
-        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`)."""
-        if self.basis:
-            steps = [f"{where} ×{decimal_text(factor)}" for where, factor in self.basis[:-1] if factor is not None]
-            text = " of ".join([*steps, self.basis[-1][0]])
-        else:
-            text = self.rule
+        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`).
+        An overlay's rate cites its rules, then `on` the list's (`acme.rules:6 ×0.8 of a.rules:3`,
+        `acme.rules:9 on a.rules:3`)."""
+        text = _chain(self.basis) if self.basis else self.rule
+        if self.list_rule is not None and self.basis and self.basis[-1][0] != self.list_rule:
+            text += " on " + _chain(self.list_basis)
+        elif self.list_rule is not None and self.list_basis != self.basis[-1:]:
+            text += " on " + _chain(self.list_basis)
         return text + (f" ({self.valid})" if self.valid is not None else "")
+
+
+def _chain(basis: tuple[tuple[str, Decimal | None], ...]) -> str:
+    steps = [f"{where} ×{decimal_text(factor)}" for where, factor in basis[:-1] if factor is not None]
+    return " of ".join([*steps, basis[-1][0]])
 
 
 @attrs.frozen
@@ -67,6 +79,7 @@ class Bill:
     currency: str
     items: tuple[ItemBill, ...] = attrs.field(converter=tuple)
     total: Decimal = Decimal(0)
+    overlays: tuple[str, ...] = ()  # the overlays priced under, `title (path)`, in order
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -90,6 +103,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
         "schema": SCHEMA,
         "currency": bill.currency,
         "total": decimal_text(bill.total),
+        **({"overlays": list(bill.overlays)} if bill.overlays else {}),
         "items": [
             {
                 "item": item.index,
@@ -111,6 +125,7 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         **({"note": charge.note} if charge.note else {}),
                         **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
                         **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
+                        **(_list_data(charge) if bill.overlays else {}),
                     }
                     for charge in item.charges
                 ],
@@ -126,6 +141,17 @@ def _basis_data(basis: tuple[tuple[str, Decimal | None], ...]) -> list[dict[str,
     ]
     where, rate = basis[-1]
     return [*steps, {"rule": where, "rate": None if rate is None else decimal_text(rate)}]
+
+
+def _list_data(charge: Charge) -> dict[str, Any]:
+    """Under overlays, every charge's list rate; the list's rule where an overlay changed the rate."""
+    if charge.list_rule is None:
+        return {"list_rate": None if charge.rate is None else decimal_text(charge.rate)}
+    return {
+        "list_rate": None if charge.list_rate is None else decimal_text(charge.list_rate),
+        "list_rule": charge.list_rule,
+        **({"list_basis": _basis_data(charge.list_basis)} if len(charge.list_basis) > 1 else {}),
+    }
 
 
 def _window_data(window: Window) -> dict[str, str | None]:
@@ -154,15 +180,21 @@ def rate_text(charge: Charge, currency: str) -> str:
 
 def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
-    header = ("item", "charge", "quantity", "rate", "amount", "rule")
+    listed = bool(bill.overlays)  # a `list rate` column only under overlays: other bills stay as they were
+    header = ("item", "charge", "quantity", *(("list rate",) if listed else ()), "rate", "amount", "rule")
     rows: list[tuple[str, ...]] = []
     for item in bill.items:
         for position, charge in enumerate(item.charges):
             quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
             rate = rate_text(charge, bill.currency)
             label = f"{item.label} ({item.kind})" if position == 0 else ""
-            rows.append((label, charge.what, quantity, rate, decimal_text(charge.amount), charge.cited))
-        rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
-    out = align([header, *rows], right={2, 4}, ruled=True)
+            list_rate: tuple[str, ...] = ()
+            if listed:
+                list_rate = (rate_text(attrs.evolve(charge, rate=charge.list_rate), bill.currency) if charge.list_rule else rate,)
+            rows.append((label, charge.what, quantity, *list_rate, rate, decimal_text(charge.amount), charge.cited))
+        rows.append(("", "subtotal", "", *(("",) if listed else ()), "", decimal_text(item.subtotal), ""))
+    out = align([header, *rows], right={2, 5 if listed else 4}, ruled=True)
+    for overlay in bill.overlays:
+        out.append(f"overlay: {overlay}")
     out.append(f"total: {decimal_text(bill.total)} {bill.currency}")
     return "\n".join(out) + "\n"

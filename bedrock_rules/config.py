@@ -123,6 +123,16 @@ def choose_rules(option: str | None, config: Config | None, cwd: Path | None = N
     return RulesChoice(None, "bundled")
 
 
+def choose_overlays(option: list[str] | None, config: Config | None, cwd: Path | None = None) -> list[str]:
+    """`--overlay` when given (the command line replaces the configuration's list), else `overlays` of the configuration."""
+    if option is not None:
+        return list(option)
+    if config is None:
+        return []
+    folder = cwd or Path.cwd()
+    return [_relative(path, folder) for path in config.overlays]
+
+
 def _relative(path: Path, folder: Path) -> str:
     """A configured folder as bills cite it: relative to the working folder, as `--rules` would be written."""
     try:
@@ -176,10 +186,6 @@ def _parse(path: Path, table: Mapping[str, Any]) -> Config:
         problems.append("overlays must be a list of file names")
     else:
         overlays = [base / o for o in raw]
-        if overlays:
-            # The loader layers no overlay over a ruleset yet: a price agreement that is
-            # written down but not applied would give list prices that look negotiated.
-            problems.append("overlays are not supported by this version of bedrock-rules; remove the list to price at list prices")
 
     profiles = None
     raw = table.get("profiles")

@@ -113,7 +113,8 @@ def _join(tokens: Sequence[Token], not_call: int | None = None) -> str:
     """
     text = ""
     for index, token in enumerate(tokens):
-        if index and _spaced(tokens[index - 1], token, index - 1 != not_call):
+        signed = index > 1 and tokens[index - 1].text in ("+", "-") and tokens[index - 2].text == "by"
+        if index and not signed and _spaced(tokens[index - 1], token, index - 1 != not_call):  # `by -20%`: the sign is the number's
             text += " "
         text += token.text
     return text

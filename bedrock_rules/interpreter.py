@@ -20,6 +20,7 @@ from . import limits
 from .bill import Bill, Charge, ItemBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
+from .overlays import apply_layers, dated_rules, list_rate, overlays_of
 from .program import PriceRule, Program
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
@@ -112,7 +113,10 @@ def _matching(program: Program, item: Item) -> tuple[tuple[PriceRule, ...], list
     if at is not None and item.kind in program.dated_kinds:
         day = at.day
         frees = [free for free in frees if free.window is None or free.window.contains(day)]
-    return candidates, _priced_by(program, item.kind, item.values, candidates), frees
+    matched = _priced_by(program, item.kind, item.values, candidates)
+    if program.layers:  # a customer's rates over the list's (overlays.py)
+        matched = apply_layers(program, item.kind, item.values, matched, lambda values: _priced_by(program, item.kind, values))
+    return candidates, matched, frees
 
 
 def _priced_by(program: Program, kind: str, values: Mapping[str, Any], candidates: Sequence[PriceRule] | None = None) -> list[PriceRule]:
@@ -239,6 +243,8 @@ def _undated(program: Program, item: Item) -> Problem | None:
         for guard in program.guards.get(item.kind, ()) if guard.dated and guard.refuses(values)
     ]
     dated += [(free.span, free.window) for free in program.frees.get(item.kind, ()) if free.window is not None and free.matches(values)]
+    if program.layers:
+        dated += dated_rules(program, item.kind, values)
     if not dated:
         return None
     cited = ", ".join(dict.fromkeys(f"{span.where} {window}" for span, window in dated))
@@ -278,7 +284,7 @@ def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[P
         total = round_amount(program, "the total", exact_sum(b.subtotal for b in priced))
     except decimal.DecimalException:
         raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
-    return Bill(program.currency, priced, total)
+    return Bill(program.currency, priced, total, overlays_of(program))
 
 
 def _closest(program: Program, item: Item, candidates: Iterable[PriceRule]) -> str:
@@ -320,7 +326,12 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
         return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason, rule.window)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
     unit = program.kinds[kind].unit_of(rule.quantity)
-    return Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
+    charge = Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
+    listed = rule.list_rule
+    if listed is not None:  # an overlay changed the rate: the bill shows the list's too
+        cited = listed.basis or ((listed.where, listed.rate),)
+        charge = attrs.evolve(charge, list_rate=list_rate(rule, listed), list_rule=listed.where, list_basis=cited)
+    return charge
 
 
 def free_id(kind: str, free: Any) -> str:
@@ -524,7 +535,8 @@ class Pricer:
                         return None  # refused the slow way, with its message
                 subtotal = EXACT.add(subtotal, amount)
                 charges.append(Charge(
-                    line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note, line.valid, line.basis
+                    line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note, line.valid, line.basis,
+                    line.list_rate, line.list_rule, line.list_basis,
                 ))
             at = values.get("at")
             priced.append(ItemBill(index, raw.get("name"), raw["kind"], charges, subtotal, source, None if at is None else str(at)))
@@ -534,7 +546,7 @@ class Pricer:
                 total = round_amount(program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return Bill(program.currency, priced, total)
+        return Bill(program.currency, priced, total, overlays_of(program))
 
 
 _ABSENT = object()

@@ -24,7 +24,7 @@ PACKAGE = "bedrock_rules"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
-    ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "formatter")),
+    ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "overlays", "formatter")),
     ("pricing", ("usage", "interpreter", "totals", "focus")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),

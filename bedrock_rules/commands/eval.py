@@ -119,7 +119,7 @@ def read_items(rules: Ruleset, paths: list[str], at: Instant | None = None) -> t
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     if args.format == "focus":
         _check_focus_options(args)
     elif args.period is not None or args.billing_account is not None or args.output is not None:

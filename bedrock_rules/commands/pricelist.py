@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     prices, problems = [], []
     for path in args.offers:  # every file's problems at once
         try:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     refused = [p for path in [*map(bill_path, documents), *folder.glob(f"*{BILL_SUFFIX}")] if (p := outside(folder, path))]
     if refused:
         raise UsageError(list(dict.fromkeys(refused)))
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     priced = _price_all(rules, documents, args.at)
 
     counts = {"matched": 0, "changed": 0, "new": 0, "orphaned": 0}
