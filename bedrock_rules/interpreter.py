@@ -607,6 +607,13 @@ class _FastKind:
                 read |= fields_of(cond)
             if rel.field is not None:
                 read.add(rel.field)
+        for layer in program.layers:  # an overlay's conditions decide prices too
+            for overlay_rule in layer.rules:
+                if overlay_rule.kind == name:
+                    for cond in overlay_rule.conditions:
+                        read |= fields_of(cond)
+                    if overlay_rule.relative is not None and overlay_rule.relative.field is not None:
+                        read.add(overlay_rule.relative.field)
         read.discard("provider")  # follows from the model
         self.key_fields = tuple(sorted(discrete | read))
         # When every deciding value is a field as written (no derived quantity), plans can
