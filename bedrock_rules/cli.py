@@ -223,7 +223,7 @@ def _arguments(argv: list[str], command: str | None) -> argparse.Namespace:
         args.overlays = choose_overlays(args.overlays, config)
     said = "; overlays: " + ", ".join(args.overlays) if getattr(args, "overlays", None) else ""
     if hasattr(args, "rules"):
-        choice = choose_rules(args.rules, config)
+        choice = choose_rules(args.rules, config, overlays=getattr(args, "overlays", None) or ())
         args.rules = choice.path
         sys.stderr.write(choice.describe() + said + "\n")
     if config is not None and config.profiles is not None and getattr(args, "profiles", "") is None:

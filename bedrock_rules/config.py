@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +99,11 @@ def find_config(start: Path | None = None) -> Config | None:
     return None
 
 
-def choose_rules(option: str | None, config: Config | None, cwd: Path | None = None) -> RulesChoice:
-    """`--rules`, else the configuration, else the bundled ruleset unless the folder has rule files."""
+def choose_rules(
+    option: str | None, config: Config | None, cwd: Path | None = None, overlays: Sequence[str] = ()
+) -> RulesChoice:
+    """`--rules`, else the configuration, else the bundled ruleset unless the folder has rule files
+    (other than the `overlays` given: an overlay file beside the usage is not a ruleset)."""
     if option is not None:
         return RulesChoice(option, "--rules")
     if config is not None and config.bundled:
@@ -108,7 +111,8 @@ def choose_rules(option: str | None, config: Config | None, cwd: Path | None = N
     folder = cwd or Path.cwd()
     if config is not None and config.rules is not None:
         return RulesChoice(_relative(config.rules, folder), f"from {config.shown}")
-    own = _rule_files(folder) or _rule_files(folder / "rules")
+    layered = {Path(path).resolve() for path in overlays}
+    own = [p for p in _rule_files(folder) if p.resolve() not in layered] or _rule_files(folder / "rules")
     if own:
         where = "this folder" if own[0].parent == folder else "rules/"
         names = ", ".join(p.name for p in own[:3]) + (", …" if len(own) > 3 else "")

@@ -65,9 +65,13 @@ def load_program(path: str | Path | None = None, overlays: Sequence[str | Path] 
         diagnostics.extend([*unread, *problems])
         texts.update({source.shown: tuple(source.text.splitlines()) for source in layer_sources})
         layers.append((shown, files))
+    try:
+        layered = compile_layers(program, layers, texts)
+    except RuleFileError as error:  # every problem at once: the unreadable overlays' and the others'
+        diagnostics.extend(error.diagnostics)
     if diagnostics:
-        raise RuleFileError(diagnostics)
-    return compile_layers(program, layers, texts)
+        raise RuleFileError(sorted(diagnostics, key=lambda d: (d.span.path, d.span.line, d.span.column)))
+    return layered
 
 
 def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSource], str, list[Diagnostic]]:

@@ -152,13 +152,18 @@ def _within(
         return window
     if window is None:
         return outer
-    early = outer.start is not None and (window.start is None or window.start < outer.start)
-    late = outer.end is not None and (window.end is None or window.end > outer.end)
+    # A bound the statement leaves open is the header's; one it states must lie inside the header's window.
+    early = window.start is not None and outer.start is not None and window.start < outer.start
+    early = early or (window.start is not None and outer.end is not None and window.start > outer.end)
+    late = window.end is not None and outer.end is not None and window.end > outer.end
+    late = late or (window.end is not None and outer.start is not None and window.end < outer.start)
     if early or late:
         problems.append(_diagnostic(
             "BR223", f"this window reaches outside the overlay's ({outer}); an overlay's rules apply only inside it", span, sources,
         ))
-    return window
+    start = window.start if window.start is not None else outer.start
+    end = window.end if window.end is not None else outer.end
+    return m.Window(start, end, window.span)
 
 
 def _rules(

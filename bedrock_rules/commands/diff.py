@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if (args.at_before is None) != (args.at_after is None):
         raise UsageError([Problem("--at-before and --at-after go together: the two dates every item is priced at")])
     if args.at_before is not None:
-        choice = choose_rules(args.dated_rules, find_config())
+        choice = choose_rules(args.dated_rules, find_config(), overlays=args.overlays or ())
         sys.stderr.write(choice.describe() + ("; overlays: " + ", ".join(args.overlays) if args.overlays else "") + "\n")
         old = new = load(choice.path, args.overlays)
         usage = args.paths

@@ -1,0 +1,279 @@
+"""Overlays: a customer's rates layered on a ruleset (`--overlay`, `overlays = [...]`,
+`load(..., overlays=[...])`), as a user meets them: bills, explanations, messages, exit codes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pickle
+import re
+import shutil
+from decimal import Decimal
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bedrock_rules
+from bedrock_rules.checker import check
+from conftest import ROOT, run_cli
+
+ACME = ROOT / "examples" / "overlays" / "acme.rules"
+ERRORS_MD = ROOT / "docs" / "errors.md"
+
+USAGE = """\
+usage:
+  - name: sonnet
+    kind: text
+    model: claude-3.5-sonnet
+    region: us-east-1
+    at: 2026-03-15
+    input_tokens: 10000
+    output_tokens: 2000
+  - name: haiku batch
+    kind: text
+    model: claude-3-haiku
+    region: us-east-1
+    mode: batch
+    at: 2026-03-15
+    input_tokens: 100000
+    output_tokens: 20000
+  - name: haiku in july
+    kind: text
+    model: claude-3-haiku
+    region: us-east-1
+    at: 2026-07-01
+    input_tokens: 100000
+    output_tokens: 20000
+"""
+
+
+@pytest.fixture
+def acme(in_tmp):
+    shutil.copy(ACME, in_tmp / "acme.rules")
+    (in_tmp / "usage.yaml").write_text(USAGE, encoding="utf-8")
+    return in_tmp
+
+
+def test_eval_table_shows_the_list_rate_the_rate_charged_and_both_rules(acme):
+    run = run_cli("eval", "usage.yaml", "--overlay", "acme.rules")
+    assert run.code == 0, run.err
+    assert run.ruleset == "ruleset: rulesets/bedrock (bundled); overlays: acme.rules"
+    lines = run.out.splitlines()
+    assert lines[0].split() == ["item", "charge", "quantity", "list", "rate", "rate", "amount", "rule"]
+    # Sonnet on demand: 20% off the list's 0.003 and 0.015: 10 x 0.0024 = 0.024, 2 x 0.012 = 0.024
+    assert lines[2].split() == [
+        "1", "sonnet", "(text)", "input_tokens", "10000", "tokens", "0.003", "USD", "per", "1000",
+        "0.0024", "USD", "per", "1000", "0.024", "acme.rules:6", "×0.8", "of", "rulesets/bedrock/anthropic.rules:24",
+    ]
+    # Haiku batch: 50% of the fixed 0.0002: 100 x 0.0001 = 0.01; the list's rule is cited after `on`
+    assert "0.00025 USD per 1000  0.0001 USD per 1000" in lines[5]
+    assert lines[5].endswith("acme.rules:15 ×0.5 of acme.rules:12 on rulesets/bedrock/anthropic.rules:26")
+    # 1 July: the overlay has expired, the list rate is charged and only the list is cited
+    assert lines[8].split()[-2:] == ["0.025", "rulesets/bedrock/anthropic.rules:26"]
+    assert "overlay: Acme Corp: negotiated rates (acme.rules)" in lines
+    # 0.048 + 0.02 + (100 x 0.00025 + 20 x 0.00125 = 0.05) = 0.118
+    assert lines[-1] == "total: 0.118 USD"
+
+
+def test_eval_json_cites_the_overlay_rule_and_the_list_rule(acme):
+    run = run_cli("eval", "usage.yaml", "--overlay", "acme.rules", "--format", "json")
+    assert run.code == 0, run.err
+    bill = json.loads(run.out)
+    assert bill["overlays"] == ["Acme Corp: negotiated rates (acme.rules)"]
+    sonnet_input, _ = bill["items"][0]["charges"]
+    assert {k: sonnet_input[k] for k in ("rate", "list_rate", "rule", "list_rule", "basis")} == {
+        "rate": "0.0024",
+        "list_rate": "0.003",
+        "rule": "acme.rules:6",
+        "list_rule": "rulesets/bedrock/anthropic.rules:24",
+        "basis": [{"rule": "acme.rules:6", "factor": "0.8"}, {"rule": "rulesets/bedrock/anthropic.rules:24", "rate": "0.003"}],
+    }
+    july_input, _ = bill["items"][2]["charges"]
+    assert july_input["rate"] == july_input["list_rate"] == "0.00025"
+    assert "list_rule" not in july_input and july_input["rule"] == "rulesets/bedrock/anthropic.rules:26"
+
+
+def test_a_bill_without_overlays_has_no_overlay_fields(acme):
+    (acme / "acme.rules").unlink()  # a rule file beside the usage would be taken for a ruleset
+    bill = json.loads(run_cli("eval", "usage.yaml", "--format", "json").out)
+    assert "overlays" not in bill
+    assert not any("list_rate" in c for item in bill["items"] for c in item["charges"])
+
+
+def test_explain_shows_the_overlay_arithmetic_and_the_list_rate(acme):
+    run = run_cli("explain", "usage.yaml", "--overlay", "acme.rules")
+    assert run.code == 0, run.err
+    assert "    overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)\n    list rate 0.003 (rulesets/bedrock/anthropic.rules:24)\n" in run.out
+    assert (
+        "    overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)\n"
+        "    overlay: rate 0.0002, fixed (acme.rules:12)\n"
+        "    list rate 0.00025 (rulesets/bedrock/anthropic.rules:26)\n"
+    ) in run.out
+    assert "    6 | adjust text by -20% when provider = anthropic\n" in run.out
+
+
+def test_the_acme_examples_pass_before_and_after_expiry(acme):
+    run = run_cli("test", "--overlay", "acme.rules")
+    assert run.code == 0, run.out
+    assert "PASS  acme.rules:17  Acme in March 2026: Claude 3.5 Sonnet and Claude 3 Haiku, on demand and batch\n" in run.out
+    assert "PASS  acme.rules:42  Expiry: the last second of the contract, then list prices again\n" in run.out
+
+
+def test_an_overlay_example_that_expects_the_list_price_fails(acme):
+    text = (acme / "acme.rules").read_text(encoding="utf-8").replace("expect 0.132", "expect 0.166")
+    (acme / "acme.rules").write_text(text, encoding="utf-8")
+    run = run_cli("test", "--overlay", "acme.rules")
+    assert run.code == 1
+    assert "FAIL  acme.rules:17" in run.out
+    assert "      expected 0.166, got 0.132\n" in run.out
+
+
+def test_undated_usage_under_a_dated_overlay_is_refused_naming_at(in_tmp):
+    (in_tmp / "u.yaml").write_text("usage:\n  - {kind: text, model: claude-3-haiku, region: us-east-1, input_tokens: 1000}\n")
+    run = run_cli("eval", "u.yaml", "--overlay", str(ACME))
+    assert run.code == 2
+    assert "error[BU205]: text usage is priced differently by date" in run.err
+    assert "--at DATE" in run.err
+    priced = run_cli("eval", "u.yaml", "--overlay", str(ACME), "--at", "2026-03-01", "--format", "json")
+    assert json.loads(priced.out)["total"] == "0.0002"  # 1000 / 1000 x 0.0002, the fixed rate
+
+
+def test_two_rules_neither_more_specific_are_refused_at_load_with_both_places(in_tmp):
+    (in_tmp / "deal.rules").write_text(
+        'overlay "Deal"\nadjust text by -20% when provider = anthropic\nadjust text by -10% when mode = batch\n',
+        encoding="utf-8",
+    )
+    (in_tmp / "u.yaml").write_text("usage: []\n")
+    run = run_cli("eval", "u.yaml", "--overlay", "deal.rules")
+    assert run.code == 2
+    assert run.out == ""
+    assert run.err.startswith(
+        "deal.rules:3:1: error[BR221]: the overlay rules at deal.rules:2:1 and deal.rules:3:1 both apply to text usage "
+        "selected by mode, provider, and neither is more specific"
+    )
+
+
+def test_check_reports_an_overlay_rule_that_matches_nothing(in_tmp):
+    (in_tmp / "typo.rules").write_text(
+        'overlay "Typo"\nadjust text by -20% when provider = anthropic\n'
+        "adjust text by -10% when model = titan-text-express and mode = batch\n",
+        encoding="utf-8",
+    )
+    run = run_cli("check", "--overlay", "typo.rules")
+    assert run.code == 1
+    findings = re.findall(r"^(\S+): error\[(BR\d+)\]", run.out, flags=re.M)
+    assert findings == [("typo.rules:3:1", "BR315")]
+    assert "this overlay rule (by -10%) matches nothing the list prices for text" in run.out
+    (in_tmp / "typo.rules").unlink()
+    assert run_cli("check", "--overlay", str(ACME)).code == 0
+
+
+def test_an_overlay_file_without_its_header_and_a_missing_one_are_refused(in_tmp):
+    (in_tmp / "plain.rules").write_text("adjust text by -10%\n", encoding="utf-8")
+    run = run_cli("check", "--overlay", "plain.rules", "--overlay", "missing.rules")
+    assert run.code == 2
+    assert "plain.rules:1:1: error[BR224]: an overlay file starts with its header" in run.out
+    assert "missing.rules:1:1: error[BR001]: no such rule file or folder" in run.out
+
+
+def test_diff_across_the_expiry_lists_every_changed_charge(acme):
+    (acme / "u.yaml").write_text(
+        "usage:\n  - {kind: text, model: claude-3.5-sonnet, region: us-east-1, input_tokens: 10000}\n", encoding="utf-8"
+    )
+    run = run_cli("diff", "--at-before", "2026-06-30", "--at-after", "2026-07-01", "--overlay", "acme.rules", "u.yaml", "--format", "json")
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    # 10 x 0.0024 = 0.024 on the contract's last day, 10 x 0.003 = 0.03 the day after
+    assert (data["total"]["old"], data["total"]["new"]) == ("0.024", "0.03")
+    assert data["dates"] == {"before": "2026-06-30", "after": "2026-07-01"}
+
+
+def test_prices_lists_the_overlay_rules_for_a_model(acme):
+    run = run_cli("prices", "claude-3-haiku", "--region", "us-east-1", "--overlay", "acme.rules")
+    assert run.code == 0, run.err
+    assert re.search(r"text +input_tokens +overlay: 0.0002 USD per 1000 +mode = on_demand and until 2026-06-30 +acme.rules:12", run.out)
+    assert re.search(r"text +every quantity +overlay: by -20% +until 2026-06-30 +acme.rules:6", run.out)
+
+
+# The Python API ----------------------------------------------------------------------------
+
+ITEM = {"kind": "text", "model": "claude-3.5-sonnet", "region": "us-east-1", "input_tokens": 10000, "output_tokens": 2000}
+
+
+def test_load_takes_overlays_and_a_loaded_ruleset_pickles_with_them():
+    rules = bedrock_rules.load(overlays=[ACME])
+    bill = rules.evaluate({"usage": [{**ITEM, "at": "2026-03-15"}]})
+    assert bill.total == Decimal("0.048")
+    copy = pickle.loads(pickle.dumps(rules))
+    assert copy.evaluate({"usage": [{**ITEM, "at": "2026-03-15"}]}) == bill
+
+
+_LIST = bedrock_rules.load()
+_ACME = bedrock_rules.load(overlays=[ACME])
+_MODELS = ["claude-3.5-sonnet", "claude-3-haiku", "claude-2.1", "llama3-8b-instruct", "mistral-7b-instruct", "titan-text-lite"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    models=st.lists(st.sampled_from(_MODELS), min_size=1, max_size=4),
+    mode=st.sampled_from(["on_demand", "batch"]),
+    tokens=st.integers(0, 10**7),
+    day=st.dates(datetime.date(2026, 7, 1), datetime.date(2030, 12, 31)),
+)
+def test_an_overlay_outside_its_window_changes_nothing(models, mode, tokens, day):
+    usage = [
+        {"kind": "text", "model": model, "region": "us-west-2", "mode": mode, "at": day.isoformat(),
+         "input_tokens": tokens, "output_tokens": tokens // 3}
+        for model in models
+    ]
+    try:
+        listed = _LIST.evaluate({"usage": usage})
+    except bedrock_rules.UsageError as error:
+        with pytest.raises(bedrock_rules.UsageError) as overlaid:
+            _ACME.evaluate({"usage": usage})
+        assert overlaid.value.render() == error.render()
+        return
+    overlaid = _ACME.evaluate({"usage": usage})
+    # The same bill, line for line; it only names the overlay it was priced under.
+    assert attrs.evolve(overlaid, overlays=()) == listed
+    assert overlaid.overlays == ("Acme Corp: negotiated rates (examples/overlays/acme.rules)",)
+
+
+# docs/errors.md: each overlay code's wrong snippet gives it, its fixed one gives nothing ---------
+
+_LIST_PRICES = """\
+prices image in us-east-1
+| model    | images per 1 |
+|----------|--------------|
+| sdxl-0.8 | 0.018        |
+| sdxl-1.0 | 0.04         |
+"""
+
+
+def _overlay_sections() -> dict[str, list[str]]:
+    text = ERRORS_MD.read_text(encoding="utf-8")
+    parts = re.split(r"^### (BR\d+)", text.partition("\n## Usage documents")[0], flags=re.M)
+    blocks = {code: re.findall(r"```overlay\n(.*?)```", body, flags=re.S) for code, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return {code: found for code, found in blocks.items() if found}
+
+
+def test_every_overlay_code_has_a_documented_snippet():
+    assert set(_overlay_sections()) == {"BR221", "BR222", "BR223", "BR224", "BR315"}
+
+
+@pytest.mark.parametrize("code", sorted(_overlay_sections()))
+def test_the_documented_overlay_snippets_do_what_they_say(code, in_tmp):
+    prelude = re.split(r"^## ", ERRORS_MD.read_text(encoding="utf-8"), maxsplit=1, flags=re.M)[0]
+    rules = in_tmp / "rules"
+    rules.mkdir()
+    (rules / "prelude.rules").write_text(re.findall(r"```rules\n(.*?)```", prelude, flags=re.S)[0], encoding="utf-8")
+    (rules / "prices.rules").write_text(_LIST_PRICES, encoding="utf-8")
+    wrong, fixed = _overlay_sections()[code]
+    (in_tmp / "wrong.rules").write_text(wrong, encoding="utf-8")
+    (in_tmp / "fixed.rules").write_text(fixed, encoding="utf-8")
+    report = check("rules", ["wrong.rules"])
+    assert code in {f.code for f in report.findings}, "\n".join(f.render() for f in report.findings)
+    report = check("rules", ["fixed.rules"])
+    assert report.loaded and report.findings == (), "\n".join(f.render() for f in report.findings)
