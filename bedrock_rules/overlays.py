@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from . import model as m
+from .bill import decimal_text
 from .compiler import _Compiler
 from .errors import Diagnostic, RuleFileError
 from .program import KindSpec, Layer, OverlayRule, PriceRule, Program
@@ -183,9 +184,10 @@ def _rules(
             constraints = _selector(rule.conditions, kind, program, rule.span, sources, problems)
             if constraints is None:
                 continue
+            text = f"at {decimal_text(rule.rate)} per {decimal_text(rule.per)}"
             found.append(OverlayRule(
-                kind.name, "table", _fields(constraints, kind), constraints, window, f"at {rule.rate} per {rule.per}",
-                rule.span, rule.matches, rule.conditions, quantity=rule.quantity, rate=rule.rate, per=rule.per, each=rule.each,
+                kind.name, "table", _fields(constraints, kind), constraints, window, text, rule.span, rule.matches,
+                rule.conditions, quantity=rule.quantity, rate=rule.rate, per=rule.per, each=rule.each,
             ))
         return found
     if isinstance(statement, m.Relative):
@@ -430,13 +432,20 @@ def _apply(
         where = " and ".join(o.where for o in found)
         return attrs.evolve(rule, rate=None, refusal=f"the overlay rules at {where} all apply and none is more specific", list_rule=listed)
     chosen = winners[0]
+    # A charge an overlay prices is a charge of its own (totals and diffs tell them apart):
+    # its id is the list's (or the base's), then the overlay and what its rule says.
+    named = f' overlay "{layer.title}" ' + chosen.text + ("" if chosen.window is None else f" {chosen.window}")
     if chosen.form == "table":
         basis = ((chosen.where, chosen.rate),)
-        return attrs.evolve(rule, rate=chosen.rate, per=chosen.per, span=chosen.span, basis=basis, list_rule=listed)
+        return attrs.evolve(
+            rule, id=rule.id + named, rate=chosen.rate, per=chosen.per, span=chosen.span, basis=basis, list_rule=listed,
+        )
     if chosen.form == "adjust":
         assert chosen.factor is not None
         basis = ((chosen.where, chosen.factor), *(rule.basis or ((rule.where, rule.rate),)))
-        return attrs.evolve(rule, rate=EXACT.multiply(rule.rate, chosen.factor), span=chosen.span, basis=basis, list_rule=listed)
+        return attrs.evolve(
+            rule, id=rule.id + named, rate=EXACT.multiply(rule.rate, chosen.factor), span=chosen.span, basis=basis, list_rule=listed,
+        )
     relative = chosen.relative
     assert relative is not None and chosen.factor is not None
     if depth >= _DEPTH:
@@ -456,7 +465,8 @@ def _apply(
     assert base.rate is not None
     basis = ((chosen.where, chosen.factor), *(base.basis or ((base.where, base.rate),)))
     return attrs.evolve(
-        rule, rate=EXACT.multiply(base.rate, chosen.factor), per=base.per, span=chosen.span, basis=basis, list_rule=listed,
+        rule, id=base.id + named, rate=EXACT.multiply(base.rate, chosen.factor), per=base.per, span=chosen.span, basis=basis,
+        list_rule=listed,
     )
 
 

@@ -190,6 +190,36 @@ def test_diff_across_the_expiry_lists_every_changed_charge(acme):
     assert data["dates"] == {"before": "2026-06-30", "after": "2026-07-01"}
 
 
+def _log_record(timestamp: str, request: str) -> str:
+    """One model invocation log record, as Bedrock writes it (see docs/logs.md)."""
+    return json.dumps({
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": timestamp, "accountId": "111122223333",
+        "identity": {"arn": "arn:aws:sts::111122223333:assumed-role/app/worker"}, "region": "us-east-1", "requestId": request,
+        "operation": "InvokeModel", "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "input": {"inputContentType": "application/json", "inputBodyJson": {"messages": [{"role": "user", "content": "hi"}]},
+                  "inputTokenCount": 100000},
+        "output": {"outputContentType": "application/json", "outputBodyJson": {"content": []}, "outputTokenCount": 20000},
+    }) + "\n"
+
+
+def test_invocation_logs_are_priced_by_each_records_day(acme):
+    (acme / "calls.jsonl").write_text(
+        _log_record("2026-06-30T23:59:59Z", "0d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a11")
+        + _log_record("2026-07-01T00:00:00Z", "1d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a12"),
+        encoding="utf-8",
+    )
+    run = run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--overlay", "acme.rules", "--format", "json")
+    assert run.code == 0, run.err
+    totals = json.loads(run.out)
+    # 30 June at the fixed rates: 100 x 0.0002 + 20 x 0.001 = 0.04; 1 July at list: 100 x 0.00025 + 20 x 0.00125 = 0.05
+    assert totals["total"] == "0.09"
+    amounts = sorted((c["rule"], c["amount"]) for group in totals["groups"] for c in group["charges"])
+    assert amounts == [
+        ("acme.rules:12", "0.02"), ("acme.rules:12", "0.02"),
+        ("rulesets/bedrock/anthropic.rules:26", "0.025"), ("rulesets/bedrock/anthropic.rules:26", "0.025"),
+    ]
+
+
 def test_prices_lists_the_overlay_rules_for_a_model(acme):
     run = run_cli("prices", "claude-3-haiku", "--region", "us-east-1", "--overlay", "acme.rules")
     assert run.code == 0, run.err
