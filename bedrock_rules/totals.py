@@ -56,6 +56,8 @@ class TotalLine:
     amount: Decimal
     items: int
     note: str | None = None
+    list_rate: Decimal | None = None  # an overlay changed the rate: the list's (see Charge)
+    list_rule: str | None = None
 
 
 @attrs.frozen
@@ -353,7 +355,7 @@ class Accumulator:
                 amount = _amount(line)
                 lines.append(TotalLine(
                     group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
-                    quantity, amount, items, charge.note,
+                    quantity, amount, items, charge.note, charge.list_rate, charge.list_rule,
                 ))
                 subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
             total = round_amount(self.compiled, "the total", exact_sum(subtotals.values()))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import pickle
 import re
@@ -218,6 +220,23 @@ def test_invocation_logs_are_priced_by_each_records_day(acme):
         ("acme.rules:12", "0.02"), ("acme.rules:12", "0.02"),
         ("rulesets/bedrock/anthropic.rules:26", "0.025"), ("rulesets/bedrock/anthropic.rules:26", "0.025"),
     ]
+
+
+def test_focus_rows_carry_the_list_price_and_the_contracted_one(acme):
+    (acme / "acme.rules").rename(acme / "contract.overlay")  # any file name: --overlay names it
+    (acme / "june.jsonl").write_text(_log_record("2026-06-30T10:00:00Z", "0d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a11"), encoding="utf-8")
+    for source in (["usage.yaml"], ["--input", "invocation-log", "june.jsonl"]):
+        period = "2026-03" if source == ["usage.yaml"] else "2026-06"
+        if source == ["usage.yaml"]:  # one month's usage
+            (acme / "usage.yaml").write_text(USAGE.split("  - name: haiku in july")[0], encoding="utf-8")
+        run = run_cli("eval", *source, "--overlay", "contract.overlay", "--format", "focus", "--period", period,
+                      "--billing-account", "111122223333")
+        assert run.code == 0, run.err
+        rows = list(csv.DictReader(io.StringIO(run.out)))
+        haiku = next(row for row in rows if row["ConsumedQuantity"] == "100000")
+        # list 100 x 0.00025 = 0.025; Acme's fixed 0.0002 (halved for batch in the usage document)
+        assert (haiku["ListCost"], haiku["ListUnitPrice"]) == ("0.025", "0.00025")
+        assert haiku["BilledCost"] == haiku["ContractedCost"] == ("0.01" if source == ["usage.yaml"] else "0.02")
 
 
 def test_prices_lists_the_overlay_rules_for_a_model(acme):

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from ..bill import Bill
 from ..errors import Problem, UsageError
 from ..focus import Charge, Period
+from ..semantics import EXACT
 from ..totals import Totals
 from ..usage import Item
 
@@ -39,11 +42,13 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
     for item, priced in zip(items, bill.items, strict=True):
         model, region = item.values.get("model"), item.values.get("region")
         for charge in priced.charges:
+            sides = {"list_rate": charge.rate, "list_cost": charge.amount}
+            sides.update(_contracted(charge.list_rule, charge.list_rate, charge.rate, charge.amount, charge.quantity, charge.per))
             charges.append(Charge(
                 sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
-                quantity=charge.quantity, unit=charge.unit, per=charge.per, list_rate=charge.rate, list_cost=charge.amount,
+                quantity=charge.quantity, unit=charge.unit, per=charge.per,
                 rule=charge.rule, kind=item.kind, model=None if model is None else str(model),
-                region=None if region is None else str(region), item=item.label, period=period,
+                region=None if region is None else str(region), item=item.label, period=period, **sides,
             ))
     return charges
 
@@ -63,14 +68,26 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
             problems.append(Problem(f"records of {day_text} are outside --period {period.start:%Y-%m}"))
             continue
         kind = line.rule_id.split("/", 1)[0]
+        sides = {"list_rate": line.rate, "list_cost": line.amount}
+        sides.update(_contracted(line.list_rule, line.list_rate, line.rate, line.amount, line.quantity, line.per))
         charges.append(Charge(
             sku_id=line.rule_id, meter=line.what, description=_description(line.what, kind, model, region),
-            quantity=line.quantity, unit=line.unit, per=line.per, list_rate=line.rate, list_cost=line.amount, rule=line.rule,
-            kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day,
+            quantity=line.quantity, unit=line.unit, per=line.per, rule=line.rule,
+            kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day, **sides,
         ))
     if problems:
         raise UsageError(problems)
     return charges
+
+
+def _contracted(
+    list_rule: str | None, list_rate: Decimal | None, rate: Decimal | None, amount: Decimal, quantity: Any, per: Decimal
+) -> dict[str, Any]:
+    """Under an overlay, the list side is the list's price and the charged side the overlay's."""
+    if list_rule is None or list_rate is None:
+        return {}
+    list_cost = EXACT.divide(EXACT.multiply(quantity, list_rate), per)
+    return {"list_rate": list_rate, "list_cost": list_cost, "charged_rate": rate, "charged_cost": amount}
 
 
 def _description(what: str, kind: str, model: object, region: object) -> str:
