@@ -123,6 +123,51 @@ def test_the_acme_examples_pass_before_and_after_expiry(acme):
     assert "PASS  acme.rules:42  Expiry: the last second of the contract, then list prices again\n" in run.out
 
 
+TINY = """\
+currency USD
+provider p "P"
+  model a "A"
+  model b "B"
+end
+kind text
+  model: model
+  input_tokens: count = 0 unit tokens
+end
+prices text
+| model | input_tokens per 1000 |
+|-------|-----------------------|
+| a     | 0.002                 |
+| b     | 0.004                 |
+example "a at list" expect 0.002
+  item text
+    model: a
+    input_tokens: 1000
+end
+"""
+
+DEAL = """\
+overlay "Deal"
+adjust text by -50%
+example "b under the deal: 1000 / 1000 x (0.004 x 0.5 = 0.002)" expect 0.002
+  item text
+    model: b
+    input_tokens: 1000
+end
+"""
+
+
+def test_coverage_counts_a_list_rule_an_overlay_example_priced_through(in_tmp):
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "tiny.rules").write_text(TINY, encoding="utf-8")
+    (in_tmp / "deal.rules").write_text(DEAL, encoding="utf-8")
+    alone = run_cli("test", "--rules", "rules", "--coverage")
+    assert "coverage: 1 of 2 price rules exercised by examples (50.0%)" in alone.out
+    # b's row is the list's rule still, priced through the overlay by the overlay's example
+    layered = run_cli("test", "--rules", "rules", "--overlay", "deal.rules", "--coverage")
+    assert layered.code == 0, layered.out
+    assert "coverage: 2 of 2 price rules exercised by examples (100.0%)" in layered.out
+
+
 def test_an_overlay_example_that_expects_the_list_price_fails(acme):
     text = (acme / "acme.rules").read_text(encoding="utf-8").replace("expect 0.132", "expect 0.166")
     (acme / "acme.rules").write_text(text, encoding="utf-8")
