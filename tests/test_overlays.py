@@ -116,6 +116,32 @@ def test_explain_shows_the_overlay_arithmetic_and_the_list_rate(acme):
     assert "    6 | adjust text by -20% when provider = anthropic\n" in run.out
 
 
+def test_explain_json_gives_the_steps_and_every_rule_involved(acme):
+    run = run_cli("explain", "usage.yaml", "--overlay", "acme.rules", "--format", "json")  # checked against its schema
+    assert run.code == 0, run.err
+    charge = json.loads(run.out)["items"][1]["charges"][0]
+    assert charge["steps"] == [
+        "overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)",
+        "overlay: rate 0.0002, fixed (acme.rules:12)",
+        "list rate 0.00025 (rulesets/bedrock/anthropic.rules:26)",
+    ]
+    assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [21, 22, 26]]
+
+
+def test_snapshot_says_how_to_accept_the_bills_with_the_overlay(acme):
+    (acme / "bills").mkdir()
+    shutil.move(acme / "usage.yaml", acme / "bills" / "usage.yaml")
+    run = run_cli("snapshot", "bills", "--overlay", "acme.rules")
+    assert run.code == 1
+    assert "bedrock-rules snapshot bills --overlay acme.rules --update" in run.out
+    assert run_cli("snapshot", "bills", "--overlay", "acme.rules", "--update").code == 0
+    stored = json.loads((acme / "bills" / "usage.bill.json").read_text(encoding="utf-8"))
+    assert stored["overlays"] == ["Acme Corp: negotiated rates (acme.rules)"]
+    assert run_cli("snapshot", "bills", "--overlay", "acme.rules").code == 0
+    (acme / "acme.rules").unlink()  # beside the usage it would be taken for a ruleset
+    assert run_cli("snapshot", "bills").code == 1  # at list prices the stored bills differ
+
+
 def test_the_acme_examples_pass_before_and_after_expiry(acme):
     run = run_cli("test", "--overlay", "acme.rules")
     assert run.code == 0, run.out

@@ -153,7 +153,8 @@ def _orphans(folder: Path) -> list[Path]:
 
 
 def _command_args(args: argparse.Namespace) -> str:
-    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "") + (f" --at {args.at}" if args.at else "")
+    overlays = "".join(f" --overlay {path}" for path in args.overlays or ())
+    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "") + overlays + (f" --at {args.at}" if args.at else "")
 
 
 def _read(path: Path) -> bytes:
