@@ -30,7 +30,7 @@ from .examples import document, layered
 from .interpreter import evaluate_items
 from .program import KindSpec, PriceRule, Program
 from .ruleset import BUNDLED_NAME, load
-from .semantics import compile_condition, conjuncts, describe, expr_fields, fields_of
+from .semantics import compile_condition, conjuncts, describe, expr_fields, failing_conditions, fields_of
 from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
@@ -544,13 +544,27 @@ def _unmatched_overlays(program: Program) -> list[Finding]:
             ]
             if any(_meets(search, rule, r, extra) for r in listed):
                 continue
+            if not search.complete:
+                continue  # not proven: check stays silent rather than guess
+            # A usage the overlay rule selects, and the list rule that comes closest to pricing it.
+            found = search.find([*rule.conditions, *extra], guarded=False)
             nearest = listed[0] if listed else None
-            said = f"; the list prices {rule.kind} at {nearest.where} and elsewhere, but never where this rule applies" if nearest else ""
+            if found.values is not None and listed:
+                fields = program.kinds[rule.kind].fields
+                nearest = min(listed, key=lambda r: len(failing_conditions(r.conditions, fields, found.values)))
+            said = ""
+            if nearest is not None and found.values is not None:
+                failing = failing_conditions(nearest.conditions, program.kinds[rule.kind].fields, found.values)
+                guards = program.refusing(rule.kind, found.values)
+                if failing:
+                    said = f"; the closest list rule, {nearest.where}, needs " + " and ".join(failing)
+                elif guards:
+                    said = f"; the list refuses such usage: {guards[0].reason} ({guards[0].span.where})"
             findings.append(Finding(
                 OVERLAY_UNMATCHED,
-                f"this overlay rule ({rule.text}) matches nothing the list prices for {rule.kind}{said}: "
+                f"this overlay rule ({rule.text}) matches nothing the list prices for {rule.kind}{said}; "
                 "check its conditions and window against the list",
-                rule.span, related=() if nearest is None else (nearest.span,),
+                rule.span, example=found.item, related=() if nearest is None else (nearest.span,),
             ))
     return findings
 
