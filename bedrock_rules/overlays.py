@@ -450,15 +450,17 @@ def _apply(
     assert relative is not None and chosen.factor is not None
     if depth >= _DEPTH:
         return attrs.evolve(rule, rate=None, refusal=f"{relative.text} ({chosen.where}) goes round in a circle", list_rule=listed)
+    # The base charge alone is resolved, through the layers up to this one.
     if relative.field is not None:
         base_values = {**values, relative.field: relative.base}
-        base_rules = apply_layers(program, kind, base_values, priced_by(base_values), index + 1, depth + 1)
-        base = next((r for r in base_rules if (r.quantity, r.each) == (rule.quantity, rule.each) and r.rate is not None), None)
+        listed_base = [r for r in priced_by(base_values) if (r.quantity, r.each) == (rule.quantity, rule.each)]
         missing = f"{relative.field} = {relative.base}"
     else:
-        same = apply_layers(program, kind, values, priced_by(values), index + 1, depth + 1)
-        base = next((r for r in same if r.quantity == relative.base and r.each == rule.each and r.rate is not None), None)
+        base_values = values
+        listed_base = [r for r in priced_by(values) if (r.quantity, r.each) == (relative.base, rule.each)]
         missing = str(relative.base)
+    base_rules = apply_layers(program, kind, base_values, listed_base, index + 1, depth + 1)
+    base = next((r for r in base_rules if r.rate is not None), None)
     if base is None:
         refusal = f"{relative.text} ({chosen.where}), and {missing} has no rate here"
         return attrs.evolve(rule, rate=None, refusal=refusal, list_rule=listed)
