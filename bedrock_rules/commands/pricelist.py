@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TextIO
 
 from ..bedrock.offers import read_offer
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules, args.overlays)
+    if args.overlays:  # AWS publishes list prices: a customer's negotiated rates are not in its offer files
+        sys.stderr.write("bedrock-rules pricelist: the list prices are compared; the overlays are not applied\n")
+    rules = load(args.rules)
     prices, problems = [], []
     for path in args.offers:  # every file's problems at once
         try:
