@@ -310,6 +310,14 @@ def test_focus_rows_carry_the_list_price_and_the_contracted_one(acme):
         assert haiku["BilledCost"] == haiku["ContractedCost"] == ("0.01" if source == ["usage.yaml"] else "0.02")
 
 
+def test_pricelist_check_compares_the_list_prices_whatever_the_overlay(in_tmp):
+    offer = str(ROOT / "tests" / "pricelist" / "fm-us-east-1.json")
+    listed = run_cli("pricelist", "check", offer)
+    overlaid = run_cli("pricelist", "check", offer, "--overlay", str(ACME))
+    assert (overlaid.code, overlaid.out) == (listed.code, listed.out)
+    assert overlaid.err == "bedrock-rules pricelist: the list prices are compared; the overlays are not applied\n"
+
+
 def test_prices_lists_the_overlay_rules_for_a_model(acme):
     run = run_cli("prices", "claude-3-haiku", "--region", "us-east-1", "--overlay", "acme.rules")
     assert run.code == 0, run.err
