@@ -218,6 +218,7 @@ class _Layout:
                 rendered = self.out.get(index) or [INDENT * self.indent[index] + _join(line.tokens, _last_required_kind(line.tokens))]
                 rendered[0] += f"  {line.comment}" if line.comment else ""
                 text.extend(rendered)
+                blank = line.first == "overlay" and not self.indent[index]  # an overlay's header stands apart
             else:
                 text.append(INDENT * self._indent_after(index) + line.comment)
         return "".join(f"{line}\n" for line in text)
