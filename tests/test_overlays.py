@@ -369,6 +369,34 @@ def test_an_overlay_outside_its_window_changes_nothing(models, mode, tokens, day
     assert overlaid.overlays == ("Acme Corp: negotiated rates (examples/overlays/acme.rules)",)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    tenths=st.integers(-999, 999).filter(bool),
+    models=st.lists(st.sampled_from(_MODELS), min_size=1, max_size=3),
+    tokens=st.integers(0, 10**7),
+)
+def test_an_adjustment_is_the_list_amount_times_one_plus_its_percent(tmp_path_factory, tenths, models, tokens):
+    percent = Decimal(tenths).scaleb(-1)  # -99.9% .. +99.9%, in tenths
+    sign = "-" if percent < 0 else "+"
+    path = tmp_path_factory.mktemp("overlay") / "deal.rules"
+    path.write_text(f'overlay "Deal"\nadjust text by {sign}{abs(percent)}%\n', encoding="utf-8")
+    usage = [
+        {"kind": "text", "model": model, "region": "us-west-2", "input_tokens": tokens, "output_tokens": tokens // 7}
+        for model in models
+    ]
+    try:
+        listed = _LIST.evaluate({"usage": usage})
+    except bedrock_rules.UsageError:
+        return  # a usage the list refuses: an overlay cannot price it (the property above covers refusals)
+    overlaid = bedrock_rules.load(overlays=[path]).evaluate({"usage": usage})
+    factor = 1 + percent / 100
+    for before, after in zip(listed.items, overlaid.items, strict=True):
+        for old, new in zip(before.charges, after.charges, strict=True):
+            assert new.amount == old.amount * factor  # exact: Decimal, no rounding in these rules
+            assert (new.list_rate, new.rate) == (old.rate, old.rate * factor)
+    assert overlaid.total == listed.total * factor
+
+
 # docs/errors.md: each overlay code's wrong snippet gives it, its fixed one gives nothing ---------
 
 _LIST_PRICES = """\
