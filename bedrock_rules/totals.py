@@ -505,6 +505,9 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
         "items": line.items,
         "rule": line.rule,
         **({"note": line.note} if line.note else {}),
+        # An overlay changed the rate: the list's rate and rule beside it.
+        **({"list_rate": None if line.list_rate is None else decimal_text(line.list_rate), "list_rule": line.list_rule}
+           if line.list_rule is not None else {}),
     }
 
 

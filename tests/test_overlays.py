@@ -286,10 +286,10 @@ def test_invocation_logs_are_priced_by_each_records_day(acme):
     totals = json.loads(run.out)
     # 30 June at the fixed rates: 100 x 0.0002 + 20 x 0.001 = 0.04; 1 July at list: 100 x 0.00025 + 20 x 0.00125 = 0.05
     assert totals["total"] == "0.09"
-    amounts = sorted((c["rule"], c["amount"]) for group in totals["groups"] for c in group["charges"])
+    amounts = sorted((c["rule"], c["amount"], c.get("list_rate")) for group in totals["groups"] for c in group["charges"])
     assert amounts == [
-        ("acme.rules:12", "0.02"), ("acme.rules:12", "0.02"),
-        ("rulesets/bedrock/anthropic.rules:26", "0.025"), ("rulesets/bedrock/anthropic.rules:26", "0.025"),
+        ("acme.rules:12", "0.02", "0.00025"), ("acme.rules:12", "0.02", "0.00125"),
+        ("rulesets/bedrock/anthropic.rules:26", "0.025", None), ("rulesets/bedrock/anthropic.rules:26", "0.025", None),
     ]
 
 
