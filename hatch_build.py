@@ -38,7 +38,7 @@ def build(root: Path) -> dict[str, bytes]:
         import lark
 
         from bedrock_rules import prebuilt
-        from bedrock_rules.loader import BUNDLED_NAME
+        from bedrock_rules.loader import BUNDLED_NAME, named_file
         from bedrock_rules.parser import parse
     finally:
         sys.path.remove(str(root))
@@ -49,7 +49,7 @@ def build(root: Path) -> dict[str, bytes]:
     tables = {"lark": lark.__version__, "grammar": prebuilt.digest(grammar), "parser": _canonical(saved.getvalue())}
     files = {}
     for path in sorted((root / "rulesets" / "bedrock").glob("*.rules")):
-        shown = f"{BUNDLED_NAME}/{path.name}"
+        shown = named_file(BUNDLED_NAME, path.name)
         text = path.read_text(encoding="utf-8")
         files[shown] = (prebuilt.digest(text), parse(text, shown))
     bundle = {"model": prebuilt.model_digest(), "files": files}

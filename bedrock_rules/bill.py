@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from .display import align, encodable
-from .model import Window
+from .model import Window, as_tuple
 
 
 def item_label(index: int, name: str | None) -> str:
@@ -27,17 +27,19 @@ class Charge:
     rate: Decimal | None
     per: Decimal
     amount: Decimal
-    rule: str  # file:line of the rule
-    rule_id: str  # stable across edits that keep the rule's meaning
+    rule: str  # file:line of the rule, for people (the table, explain)
+    rule_id: str  # for machines: stable across edits that keep the rule's meaning (program.rule_identity)
     note: str | None = None  # why a charge is free
     valid: Window | None = None  # the days of the version that priced it; None: an undated rule
-    # A relative price: (rule, factor) outermost first, then (base rule, its rate); else empty.
-    basis: tuple[tuple[str, Decimal | None], ...] = ()
-    # An overlay changed the rate: the list's rate (per `per`), its rule, and its basis
-    # (the list rule alone, or a relative price's steps). None: no overlay touched it.
+    # A relative price: (rule, id, factor) outermost first, then (base rule, id, its rate); else empty.
+    basis: tuple[tuple[str, str, Decimal | None], ...] = ()
+    # An overlay changed the rate: the list's rate (per `per`), its rule (file:line, and its id
+    # for machines), and its basis (the list rule alone, or a relative price's steps). None: no
+    # overlay touched it.
     list_rate: Decimal | None = None
     list_rule: str | None = None
-    list_basis: tuple[tuple[str, Decimal | None], ...] = ()
+    list_id: str | None = None
+    list_basis: tuple[tuple[str, str, Decimal | None], ...] = ()
 
     @property
     def cited(self) -> str:
@@ -46,15 +48,13 @@ class Charge:
         An overlay's rate cites its rules, then `on` the list's (`acme.rules:6 ×0.8 of a.rules:3`,
         `acme.rules:9 on a.rules:3`)."""
         text = _chain(self.basis) if self.basis else self.rule
-        if self.list_rule is not None and self.basis and self.basis[-1][0] != self.list_rule:
-            text += " on " + _chain(self.list_basis)
-        elif self.list_rule is not None and self.list_basis != self.basis[-1:]:
+        if self.list_rule is not None and self.list_basis and [s[0] for s in self.list_basis] != [s[0] for s in self.basis[-1:]]:
             text += " on " + _chain(self.list_basis)
         return text + (f" ({self.valid})" if self.valid is not None else "")
 
 
-def _chain(basis: tuple[tuple[str, Decimal | None], ...]) -> str:
-    steps = [f"{where} ×{decimal_text(factor)}" for where, factor in basis[:-1] if factor is not None]
+def _chain(basis: tuple[tuple[str, str, Decimal | None], ...]) -> str:
+    steps = [f"{where} ×{decimal_text(factor)}" for where, _, factor in basis[:-1] if factor is not None]
     return " of ".join([*steps, basis[-1][0]])
 
 
@@ -63,7 +63,7 @@ class ItemBill:
     index: int
     name: str | None
     kind: str
-    charges: tuple[Charge, ...] = attrs.field(converter=tuple)
+    charges: tuple[Charge, ...] = attrs.field(converter=as_tuple)
     subtotal: Decimal = Decimal(0)
     source: str | None = None
     at: str | None = None  # the item's date, normalised (2024-12-05, 2024-12-05T10:00:00Z)
@@ -77,7 +77,7 @@ class ItemBill:
 @attrs.frozen
 class Bill:
     currency: str
-    items: tuple[ItemBill, ...] = attrs.field(converter=tuple)
+    items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
     overlays: tuple[str, ...] = ()  # the overlays priced under, `title (path)`, in order
 
@@ -94,11 +94,17 @@ def decimal_text(value: Decimal | int) -> str:
 
 # The JSON bill's shape, named in the bill; bedrock_rules/schemas/bill.json describes it.
 # The number changes when a key is removed or changes meaning, never for an added key.
-SCHEMA = "bedrock-rules/bill/1"
+# 2: a charge names its rule by its stable id alone (1 also cited `file:line`, which moved
+# whenever a line above the rule was added).
+SCHEMA = "bedrock-rules/bill/2"
 
 
 def to_data(bill: Bill) -> dict[str, Any]:
-    """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings."""
+    """The bill as JSON-ready data, keys in a fixed order, amounts as decimal strings.
+
+    Rules are named by their stable ids, never by `file:line`: the same rules give the same
+    bytes after a comment is added or a rule moves to another file (`explain` gives the line).
+    """
     return {
         "schema": SCHEMA,
         "currency": bill.currency,
@@ -121,7 +127,6 @@ def to_data(bill: Bill) -> dict[str, Any]:
                         "rate": None if charge.rate is None else decimal_text(charge.rate),
                         "per": decimal_text(charge.per),
                         "amount": decimal_text(charge.amount),
-                        "rule": charge.rule,
                         **({"note": charge.note} if charge.note else {}),
                         **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
                         **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
@@ -135,21 +140,21 @@ def to_data(bill: Bill) -> dict[str, Any]:
     }
 
 
-def _basis_data(basis: tuple[tuple[str, Decimal | None], ...]) -> list[dict[str, str | None]]:
+def _basis_data(basis: tuple[tuple[str, str, Decimal | None], ...]) -> list[dict[str, str | None]]:
     steps: list[dict[str, str | None]] = [
-        {"rule": where, "factor": decimal_text(factor)} for where, factor in basis[:-1] if factor is not None
+        {"id": rule_id, "factor": decimal_text(factor)} for _, rule_id, factor in basis[:-1] if factor is not None
     ]
-    where, rate = basis[-1]
-    return [*steps, {"rule": where, "rate": None if rate is None else decimal_text(rate)}]
+    _, rule_id, rate = basis[-1]
+    return [*steps, {"id": rule_id, "rate": None if rate is None else decimal_text(rate)}]
 
 
 def _list_data(charge: Charge) -> dict[str, Any]:
-    """Under overlays, every charge's list rate; the list's rule where an overlay changed the rate."""
-    if charge.list_rule is None:
+    """Under overlays, every charge's list rate; the list's rule (by id) where an overlay changed the rate."""
+    if charge.list_id is None:
         return {"list_rate": None if charge.rate is None else decimal_text(charge.rate)}
     return {
         "list_rate": None if charge.list_rate is None else decimal_text(charge.list_rate),
-        "list_rule": charge.list_rule,
+        "list_id": charge.list_id,
         **({"list_basis": _basis_data(charge.list_basis)} if len(charge.list_basis) > 1 else {}),
     }
 
@@ -170,7 +175,18 @@ def dump(bill: Bill) -> str:
     return encodable(json.dumps(to_data(bill), indent=2, ensure_ascii=False)) + "\n"
 
 
-def rate_text(charge: Charge, currency: str) -> str:
+class Rated(Protocol):
+    """What `rate_text` reads: a charge, or a line of totals."""
+
+    @property
+    def rate(self) -> Decimal | None: ...
+    @property
+    def per(self) -> Decimal: ...
+    @property
+    def note(self) -> str | None: ...
+
+
+def rate_text(charge: Rated, currency: str) -> str:
     """`0.008 USD per 1000`, `39.6 USD each`, or why a line is free."""
     if charge.rate is None:
         return charge.note or "free"

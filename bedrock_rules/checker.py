@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -248,8 +248,8 @@ class _Search:
         if any(not values for values in candidates.values()):
             return _Found(None, None, exhaustive)
         size = 1
-        for values in candidates.values():
-            size *= len(values)
+        for choices in candidates.values():
+            size *= len(choices)
         if size > _LIMIT:
             exhaustive = False
         tries = 0
@@ -273,7 +273,7 @@ class _Search:
         point = {k: v for k, v in assigned.items() if v is not ABSENT}
         model = point.get(self.model_field) if self.model_field else None
         if model in self.program.models:
-            point["provider"] = self.program.provider_of(model)
+            point["provider"] = self.program.provider_of(cast(str, model))
         return point
 
     def _harvest(self, cond: m.Condition, mentioned: dict[str, set[str]]) -> bool:
@@ -464,15 +464,18 @@ def _overlaps(program: Program) -> list[Finding]:
                 earlier, later = sorted((first, second), key=lambda r: r.start)
                 if earlier.window is not None and earlier.window.end is not None and (earlier.id, later.id) not in dead:
                     found = searches[kind].find([*first.conditions, *second.conditions])
-                    if found.item is not None and first.matches(found.values) and second.matches(found.values):
+                    values = cast(Mapping[str, Any], found.values)  # found with an item: its values too
+                    if found.item is not None and first.matches(values) and second.matches(values):
                         dead[earlier.id, later.id] = (earlier, later, found)
                 continue
             found = searches[kind].find([*first.conditions, *second.conditions])
-            if found.item is not None and first.matches(found.values) and second.matches(found.values):
+            values = cast(Mapping[str, Any], found.values)
+            if found.item is not None and first.matches(values) and second.matches(values):
                 pairs[rows] = (first, second, [quantity], found)
-    findings = []
+    findings: list[Finding] = []
     for earlier, later, found in dead.values():
         assert earlier.window is not None and later.window is not None and later.window.start is not None
+        assert found.item is not None
         example = (*found.item, ("at", later.window.start.isoformat()))
         findings.append(Finding(
             DEAD_UNTIL,
@@ -759,14 +762,14 @@ def _hole(tiers: Sequence[_Tier], integral: bool) -> tuple[Decimal, _Tier, _Tier
         above = [tier for tier in tiers if tier.ends_above(v)]
         if below and above:
             # A tier below v that does not hold v ends below it, so its `hi` is finite; likewise `lo` above.
-            return v, max(below, key=lambda x: x.hi), min(above, key=lambda x: x.lo)
+            return v, max(below, key=lambda x: cast(Decimal, x.hi)), min(above, key=lambda x: cast(Decimal, x.lo))
     return None
 
 
 def _gaps(program: Program) -> list[Finding]:
     """Tiers of one field in a table with a hole between them: usages there are priced by no row."""
     by_cell = {(r.span.path, r.span.line, r.span.column): r for r in program.rules}
-    findings = []
+    findings: list[Finding] = []
     for rule_file in program.files:
         for table in rule_file.statements:
             if not isinstance(table, m.PriceTable) or table.kind not in program.kinds:
@@ -830,7 +833,7 @@ def _key_gaps(table, rows, rules_of, search: _Search) -> Iterable[Finding]:
         for group, tiered in groups.items():
             if not any(isinstance(row[j], m.CompareCell) for _, row in tiered) or any(tier is None for tier, _ in tiered):
                 continue
-            tiers = [tier for tier, _ in tiered]
+            tiers = [tier for tier, _ in tiered if tier is not None]  # none is None: see above
             hole = _hole(tiers, _integral(search, field))
             if hole is None:
                 continue
@@ -947,7 +950,7 @@ def _reason(rule: PriceRule, search: _Search) -> tuple[str, UsageItem | None, tu
     unguarded = search.find(rule.conditions, guarded=False)
     if unguarded.item is None:
         return f"no usage meets all of its conditions ({' and '.join(describe(c) for c in rule.conditions)})", None, ()
-    refusing = [g for g in search.guards if g.refuses(unguarded.values)]
+    refusing = [g for g in search.guards if g.refuses(cast(Mapping[str, Any], unguarded.values))]
     guard = refusing[0]
     return (
         f"every usage it matches is refused first, like this one: \"{guard.reason}\" ({guard.span.where})",
@@ -962,7 +965,7 @@ def _reason(rule: PriceRule, search: _Search) -> tuple[str, UsageItem | None, tu
 def _offered_unpriced(program: Program) -> list[Finding]:
     """`offer M only in R1, R2` where, for a kind that prices M somewhere, no rule's region
     list takes one of those regions: a table that forgot a region the model is sold in."""
-    findings = []
+    findings: list[Finding] = []
     for rule_file in program.files:
         for offer in (s for s in rule_file.statements if isinstance(s, m.Offer)):
             for name in offer.models:
@@ -998,7 +1001,7 @@ def _unpriced_regions(program: Program, kind: KindSpec, model: str, offer: m.Off
 def _admits(rule: PriceRule, field: str, value: str) -> bool:
     """Whether a rule's own conditions on `field` (equality or a list) let `value` through."""
     for cond in rule.conditions:
-        if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and cond.value.text != value:
+        if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and cast(m.Texted, cond.value).text != value:
             return False
         if isinstance(cond, m.Member) and cond.field == field and (value in cond.values) == cond.negated:
             return False
@@ -1015,9 +1018,10 @@ def _uncharged(program: Program) -> list[Finding]:
     says so before any usage meets it."""
     declared: dict[tuple[str, str], m.Span] = {}
     for rule_file in program.files:
-        for kind in (s for s in rule_file.statements if isinstance(s, m.Kind)):
-            for part in (*kind.fields, *kind.derived):
-                declared[(kind.name, part.name)] = part.span
+        for statement in (s for s in rule_file.statements if isinstance(s, m.Kind)):
+            parts: tuple[m.Field | m.Derived, ...] = (*statement.fields, *statement.derived)
+            for part in parts:
+                declared[(statement.name, part.name)] = part.span
     findings = []
     for kind in program.kinds.values():
         rules = [r for r in program.rules if r.kind == kind.name]

@@ -12,7 +12,7 @@ import decimal
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -20,7 +20,7 @@ from . import fields as t
 from . import model as m
 from .errors import Diagnostic, RuleFileError, did_you_mean
 from .fields import convert
-from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule
+from .program import DerivedSpec, FreeRule, Guard, KindSpec, ModelInfo, PriceRule, Program, RelativeRule, SkuRule, rule_identity
 from .semantics import (
     EXACT,
     FUNCTIONS,
@@ -59,9 +59,13 @@ class _Compiler:
 
     # diagnostics ------------------------------------------------------------
     def error(self, code: str, message: str, span: m.Span) -> None:
-        lines = self.sources.get(span.path, [])
+        lines: Sequence[str] = self.sources.get(span.path, [])
         source = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-        self.diagnostics.append(Diagnostic(code, message, span, source))
+        diagnostic = Diagnostic(code, message, span, source)
+        # One problem once: a statement checked for each of its kinds (`refuse text, image when
+        # mode = batc`) finds the same problem at the same place for each.
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
 
     def statements(self, cls: type) -> Iterable[Any]:
         for rule_file in self.files:
@@ -170,6 +174,9 @@ class _Compiler:
                         )
                     else:
                         self.aliases[str(spelling)] = str(model.name)
+        for billed in self.statements(m.ModelBilled):
+            if billed.model not in self.models:  # by its name, as the block declaring it says it
+                self._unknown("model", billed.model, self.models, billed.span)
         for record in self.statements(m.Record):
             if record.name in self.records:
                 self._duplicate("record", record.name, self.records[record.name].span, record.span)
@@ -214,7 +221,7 @@ class _Compiler:
             if field_type is None:
                 continue
             default, has_default = None, f.default is not None
-            if has_default:
+            if f.default is not None:
                 default = self._constant(f.default, field_type, f"the default of `{f.name}`")
             fields.append(t.FieldSpec(str(f.name), field_type, default, has_default, f.optional, f.unit))
         return tuple(fields)
@@ -226,7 +233,7 @@ class _Compiler:
         if len(ref.names) > 1:
             return t.EnumType(tuple(map(str, ref.names)))
         name = ref.names[0]
-        builtin = {
+        builtin: dict[str, t.FieldType] = {
             "count": t.CountType(), "decimal": t.DecimalType(), "flag": t.FlagType(),
             "model": t.ModelType(), "region": t.RegionType(), "date": t.DateType(),
         }
@@ -552,15 +559,14 @@ class _Compiler:
             return None
         scope = self._scope(kind)
         each = tuple(
-            (str(c.field), str(c.value.text))
+            (str(c.field), str(cast(m.Texted, c.value).text))
             for c in conditions
             if isinstance(c, m.Equals) and isinstance(scope.get(c.field), t.ListOf)
         )
         # A dated rule's id names its window: two versions of one charge are two rules.
         parts = [describe(c) for c in conditions] + ([str(window)] if window is not None else [])
-        rule_id = f"{kind.name}/{quantity}[" + "; ".join(parts) + "]"
         return PriceRule(
-            id=rule_id,
+            id=rule_identity(kind.name, str(quantity), parts),
             kind=kind.name,
             quantity=str(quantity),
             per=per,
@@ -665,7 +671,7 @@ class _Compiler:
                     reason = f"{self.models[resolved].title} is offered {offer.window}"
                     for kind in self.kinds.values():
                         if kind.model_field is not None:
-                            when = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
+                            when: m.Condition = m.Equals(kind.model_field, m.Word(model_name, offer.span), False, offer.span)
                             dated = self._guard((kind.name,), when, reason, offer.span)
                             guards.extend(attrs.evolve(g, outside=offer.window) for g in dated)
                 if not offer.regions:
@@ -839,7 +845,7 @@ def _model_keys(rule: PriceRule, model_field: str | None) -> tuple[str, ...] | N
         return None
     for cond in rule.conditions:
         if isinstance(cond, m.Equals) and cond.field == model_field and not cond.negated:
-            return (cond.value.text,)
+            return (cast(m.Texted, cond.value).text,)
         if isinstance(cond, m.Member) and cond.field == model_field and not cond.negated:
             return tuple(cond.values)
     return None

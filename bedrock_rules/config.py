@@ -29,6 +29,7 @@ import attrs
 
 from .errors import BedrockRulesError
 from .loader import BUNDLED_NAME, rule_paths
+from .model import as_tuple
 
 if sys.version_info >= (3, 11):
     import tomllib  # the standard library's; on 3.10 the optional dependency tomli, the same parser
@@ -61,7 +62,7 @@ class Config:
     path: Path
     rules: Path | None = None  # None: not set; see `bundled`
     bundled: bool = False
-    overlays: tuple[Path, ...] = attrs.field(default=(), converter=tuple)
+    overlays: tuple[Path, ...] = attrs.field(default=(), converter=as_tuple)
     profiles: Path | None = None
     defaults: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -135,11 +135,11 @@ class Diff:
 
     @property
     def old_total(self) -> Decimal:
-        return exact_sum(d.old.total for d in self.compared)
+        return exact_sum(cast(Decimal, d.old.total) for d in self.compared)  # priced: a total
 
     @property
     def new_total(self) -> Decimal:
-        return exact_sum(d.new.total for d in self.compared)
+        return exact_sum(cast(Decimal, d.new.total) for d in self.compared)
 
     @property
     def delta(self) -> Decimal:
@@ -178,7 +178,7 @@ def _charge_keys(compiled: Program, bill: Bill, values: Mapping[int, Mapping[str
         own = values.get(item.index, {})
         for position, charge in enumerate(item.charges):
             # An overlay's charge is the list's charge at another rate: matched by the list's id.
-            rule = rules.get(charge.rule_id.partition(' overlay "')[0])
+            rule = rules.get(charge.list_id or charge.rule_id)
             if rule is None:  # a `free` statement's line: its id is already its own
                 keys[item.index, position] = charge.rule_id
                 continue
@@ -427,7 +427,7 @@ def render_table(diff: Diff) -> str:
         out.append(f"the currency changes from {diff.old_currency} to {diff.currency}")
     out.extend(visible(line) for line in _region_lines(diff))
     if diff.rules or diff.statements:
-        rows = [("change", "rule", "old", "new")]
+        rows: list[tuple[str, ...]] = [("change", "rule", "old", "new")]
         rows.extend((r.change, r.id, _rule_price(r.old, currency), _rule_price(r.new, currency)) for r in diff.rules)
         rows.extend((st.change, st.title, *_statement_sides(st)) for st in diff.statements)
         out.extend(["", *align(rows, set(), "")])

@@ -80,7 +80,7 @@ def uncovered(rules: Ruleset, results: list[ExampleResult]) -> list[PriceRule]:
     A line for 0 tokens proves nothing about the rate, so it does not count as a test.
     """
     used = {
-        charge.rule_id.partition(' overlay "')[0]  # an overlay's charge exercises the list's rule under it
+        charge.list_id or charge.rule_id  # an overlay's charge exercises the list's rule under it
         for r in results if r.bill for item in r.bill.items for charge in item.charges
         if charge.quantity != 0
     }

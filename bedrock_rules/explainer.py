@@ -163,29 +163,28 @@ def _explain_item(program: Program, item: Item, quoter: _Quoter) -> ItemWhy:
 
 def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindSpec) -> ChargeWhy:
     """A charge priced by relative rules: each factor's arithmetic, and every rule involved."""
-    *factors, (base_where, base_rate) = charge.basis
+    *factors, (base_where, _, base_rate) = charge.basis
     rates = [base_rate]
-    for _, factor in reversed(factors):
+    for _, _, factor in reversed(factors):
         rates.insert(0, None if rates[0] is None or factor is None else EXACT.multiply(rates[0], factor))
     steps = []
-    for position, (where, factor) in enumerate(factors):
+    for position, (where, _, factor) in enumerate(factors):
         rule = quoter.relatives.get(where)
         what = f" ({rule.text})" if rule is not None else ""
         overlay = quoter.overlays.get(where)
         if overlay is not None:  # `overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)`
             what = f" ({overlay.text})"
-        if rates[position] is not None:
-            steps.append(
-                ("overlay: " if overlay is not None else "")
-                + f"rate {decimal_text(rates[position])} = {decimal_text(rates[position + 1])} × {decimal_text(factor or 0)}{what}"
-            )
+        rate, of = rates[position], rates[position + 1]
+        if rate is not None and of is not None:  # the rate it is a factor of is known whenever the rate is
+            said = f"rate {decimal_text(rate)} = {decimal_text(of)} × {decimal_text(factor or 0)}{what}"
+            steps.append(("overlay: " if overlay is not None else "") + said)
     if base_where in quoter.overlays and base_rate is not None:
         steps.append(f"overlay: rate {decimal_text(base_rate)}, fixed ({base_where})")
     if charge.list_rule is not None and charge.list_rate is not None:
         steps.append(f"list rate {decimal_text(charge.list_rate)} ({charge.list_rule})")
     quotes = [
         quoter.statement(quoter.relatives[where].span) if where in quoter.relatives else quoter.overlay(quoter.overlays[where])
-        for where, _ in factors if where in quoter.relatives or where in quoter.overlays
+        for where, _, _ in factors if where in quoter.relatives or where in quoter.overlays
     ]
     base = quoter.by_place.get((base_where, base_rate))
     if base is None and base_where in quoter.overlays:
@@ -193,7 +192,7 @@ def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindS
     else:
         quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
     if charge.list_rule is not None:  # the list's own rule for the charge, when the overlay's base was another
-        listed = quoter.by_place.get(charge.list_basis[-1]) if charge.list_basis else None
+        listed = quoter.by_place.get((charge.list_basis[-1][0], charge.list_basis[-1][2])) if charge.list_basis else None
         if listed is not None and listed is not base:
             quotes.append(quoter.rule(listed))
     return ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, base), quotes[0], tuple(steps), tuple(quotes[1:]))

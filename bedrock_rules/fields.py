@@ -18,6 +18,7 @@ import attrs
 
 from . import limits
 from .errors import did_you_mean
+from .model import as_tuple
 
 # Per value type (`model`, `region`), every accepted spelling to its canonical name.
 Lookups = Mapping[str, Mapping[str, str]]
@@ -59,7 +60,7 @@ class RegionType:
 
 @attrs.frozen
 class EnumType:
-    values: tuple[str, ...] = attrs.field(converter=tuple)
+    values: tuple[str, ...] = attrs.field(converter=as_tuple)
 
     def describe(self) -> str:
         return "one of " + ", ".join(self.values)
@@ -80,7 +81,7 @@ class ListOf:
 @attrs.frozen
 class RecordType:
     name: str
-    fields: tuple[FieldSpec, ...] = attrs.field(converter=tuple)
+    fields: tuple[FieldSpec, ...] = attrs.field(converter=as_tuple)
 
     def describe(self) -> str:
         return "an object with " + ", ".join(f.name for f in self.fields)

@@ -40,7 +40,7 @@ COLUMNS = (
     "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName",
     "ListCost", "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
     "RegionId", "ServiceCategory", "ServiceName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceId",
-    "x_Rule", "x_RuleId", "x_Kind", "x_Model", "x_Item",
+    "x_RuleId", "x_Kind", "x_Model", "x_Item",
 )
 MANDATORY_NOT_NULL = (
     "BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory",
@@ -93,12 +93,11 @@ class Charge:
     sku_id: str
     meter: str
     description: str
-    quantity: Decimal
+    quantity: Decimal | int
     unit: str | None
     per: Decimal
     list_rate: Decimal | None
     list_cost: Decimal
-    rule: str
     kind: str
     model: str | None
     region: str | None
@@ -183,7 +182,6 @@ def rows(charges: Iterable[Charge], provider: Mapping[str, str], currency: str, 
             "SkuId": charge.sku_id,
             "SkuMeter": charge.meter,
             "SkuPriceId": sku_price_id(charge),
-            "x_Rule": charge.rule,
             "x_RuleId": charge.sku_id,
             "x_Kind": charge.kind,
             "x_Model": charge.model,

@@ -159,7 +159,8 @@ class _Layout:
 
     def _read_structure(self) -> None:
         block = ""  # provider, kind, example, prices, or "" at the top level
-        run_kind, run = "", []
+        run_kind = ""
+        run: list[int] = []
         for index, line in enumerate(self.lines):
             if not line.tokens:
                 if not line.comment:  # a blank line ends an aligned run; a comment does not
@@ -183,7 +184,8 @@ class _Layout:
                 if block == "prices":
                     self.tables.append(_Table(-1, None, []))
             self.indent[index] = indent
-            aligned = line.first if (line.first, block) in (("model", "provider"), ("region", "")) else ""
+            # Runs of declarations align their columns; `model … billed …` lines outside a provider too.
+            aligned = line.first if (line.first, block) in (("model", "provider"), ("region", ""), ("model", "")) else ""
             if aligned != run_kind or not aligned:
                 run_kind, run = aligned, []
                 if aligned:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import decimal
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -21,7 +21,7 @@ from .bill import Bill, Charge, ItemBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
 from .overlays import apply_layers, dated_rules, list_rate, overlays_of
-from .program import PriceRule, Program
+from .program import PriceRule, Program, rule_identity
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
 
@@ -211,9 +211,9 @@ def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
     """The rule a relative price derives from its base's: rate × factor, cited as both."""
     rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
     refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
-    basis = ((rel.where, rel.factor), *(base.basis or ((base.where, base.rate),)))
-    conditions = base.id[len(f"{base.kind}/{base.quantity}"):]  # `[model = a]`, under the charge's own name
-    rule_id = f"{base.kind}/{quantity}" + (f"{conditions[:-1]}; {rel.text}]" if conditions.endswith("]") else f"[{rel.text}]")
+    conditions = base.id[len(f"{base.kind}/{base.quantity}[") : -1]  # `model = a`, under the charge's own name
+    rule_id = rule_identity(base.kind, quantity, [conditions, rel.text] if conditions else [rel.text])
+    basis = ((rel.where, rule_id, rel.factor), *(base.basis or ((base.where, base.id, base.rate),)))
     return attrs.evolve(
         base, id=rule_id,
         quantity=quantity, rate=rate, refusal=refusal, span=rel.span, basis=basis,
@@ -264,7 +264,8 @@ def candidate_rules(program: Program, item: Item) -> tuple[PriceRule, ...]:
     model_field = program.kinds[item.kind].model_field
     if model_field is None:
         return unindexed
-    return (*program.by_model.get(item.kind, {}).get(item.values.get(model_field), ()), *unindexed)
+    model = cast(str, item.values.get(model_field))  # None (no model given) finds no rule
+    return (*program.by_model.get(item.kind, {}).get(model, ()), *unindexed)
 
 
 def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[Problem] = ()) -> Bill:
@@ -329,14 +330,14 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
     charge = Charge(what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis)
     listed = rule.list_rule
     if listed is not None:  # an overlay changed the rate: the bill shows the list's too
-        cited = listed.basis or ((listed.where, listed.rate),)
-        charge = attrs.evolve(charge, list_rate=list_rate(rule, listed), list_rule=listed.where, list_basis=cited)
+        cited = listed.basis or ((listed.where, listed.id, listed.rate),)
+        charge = attrs.evolve(charge, list_rate=list_rate(rule, listed), list_rule=listed.where, list_id=listed.id, list_basis=cited)
     return charge
 
 
 def free_id(kind: str, free: Any) -> str:
     """The stable id of a `free` statement's line: its kind and its reason."""
-    return f"{kind}/free[{free.reason}]"
+    return rule_identity(kind, "free", [free.reason])
 
 
 def _problem(item: Item, message: str, field: str | None = None, *, code: str) -> Problem:
@@ -406,11 +407,11 @@ class Pricer:
         fast_kind = self._kinds.get(kind)
         if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or fast_kind.dated:
             return None
-        counts = []
+        counts: list[tuple[str, int | None]] = []
         for field, simple, has_default, default, optional in fast_kind.rest:
             if simple is not _COUNT or optional:
                 return None
-            counts.append((field, default if has_default else None))
+            counts.append((field, cast(int, default) if has_default else None))  # a count's default is an int
         return tuple(counts)
 
     def batchable(self, raw: Mapping[str, Any], layout: Sequence[str]) -> Batch | None:
@@ -427,6 +428,7 @@ class Pricer:
         if plan.slow:
             return None
         fast_kind = self._kinds[raw["kind"]]
+        assert counts is not None and fast_kind.raw_key is not None  # counts are only given for such kinds
         decided = {name: values[name] for name in fast_kind.decided if name in values}
         present = sum(1 for name in (*fast_kind.raw_key, "kind") if raw.get(name) is not None)
         indices = tuple((layout.index(field), default) for field, default in counts)
@@ -441,6 +443,7 @@ class Pricer:
             return None
         if fast_kind is None or fast_kind.dated or not fast_kind.allowed.issuperset(raw):
             return None  # a dated kind's price depends on the day: the slow way decides
+        plan: Plan | None
         if fast_kind.raw_key is not None:
             # The deciding values are fields as written: look the plan up before checking them.
             raw_key = tuple(map(raw.get, fast_kind.raw_key, fast_kind.absent))
@@ -536,7 +539,7 @@ class Pricer:
                 subtotal = EXACT.add(subtotal, amount)
                 charges.append(Charge(
                     line.what, quantity, line.unit, line.rate, line.per, amount, line.rule, line.rule_id, line.note, line.valid, line.basis,
-                    line.list_rate, line.list_rule, line.list_basis,
+                    line.list_rate, line.list_rule, line.list_id, line.list_basis,
                 ))
             at = values.get("at")
             priced.append(ItemBill(index, raw.get("name"), raw["kind"], charges, subtotal, source, None if at is None else str(at)))
@@ -630,7 +633,7 @@ class _FastKind:
         self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
         always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
         if set(self.key_fields) <= always and len(self.key_fields) > 1:
-            self.key = operator.itemgetter(*self.key_fields)
+            self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)
         else:
             self.key = lambda values: tuple(values.get(name, _ABSENT) for name in self.key_fields)
 
@@ -729,7 +732,7 @@ class Batch:
         expected = self.present * n + named
         sums = []
         for index, default in self.counts:
-            column = columns[index]
+            column: Sequence[Any] = columns[index]
             missing = column.count(None)
             if missing:
                 if default is None:

@@ -166,7 +166,7 @@ def too_deep(tree: Any, limit: int) -> tuple[int, int] | None:
     stack = [(tree, 1, (1, 1))]
     while stack:
         node, level, place = stack.pop()
-        where = node if hasattr(node, "type") else getattr(node, "meta", None)
+        where: Any = node if hasattr(node, "type") else getattr(node, "meta", None)
         if getattr(where, "line", None) is not None:
             place = (where.line, where.column)
         if level > limit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import attrs
 
@@ -25,8 +25,9 @@ from .prebuilt import parsed_files
 from .program import Program
 from .resources import bundled_rules
 
-# How messages and bills name the bundled ruleset's folder, wherever it is installed.
-BUNDLED_NAME = "rulesets/bedrock"
+# How messages and bills name the bundled ruleset, wherever it is installed: its files are
+# cited from the ruleset's root, `bedrock:anthropic.rules:28` (see `named_file`).
+BUNDLED_NAME = "bedrock"
 
 
 @attrs.frozen
@@ -35,6 +36,11 @@ class RuleSource:
 
     shown: str
     text: str
+
+    @property
+    def name(self) -> str:
+        """The file's own name (`anthropic.rules`), without the folder or ruleset it is shown under."""
+        return PurePosixPath(self.shown.rpartition(":")[2]).name
 
 
 def load_program(path: str | Path | None = None, overlays: Sequence[str | Path] = ()) -> Program:
@@ -77,9 +83,9 @@ def load_program(path: str | Path | None = None, overlays: Sequence[str | Path] 
 def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSource], str, list[Diagnostic]]:
     """The rule files of a folder (or the one file) in name order, and the folder's shown name.
 
-    Messages and bills name files relative to the working folder, or under `shown_root`
-    when given (the bundled ruleset is `rulesets/bedrock` wherever it is installed, so
-    bills do not change with the install location). Files that cannot be read or are
+    Messages and bills name files relative to the working folder, or from the ruleset's
+    root as `shown_root:file` when given (the bundled ruleset is `bedrock:anthropic.rules`
+    wherever it is installed, so bills do not change with the install location). Files that cannot be read or are
     over the limits come back as diagnostics, to be reported with the parse's.
     """
     shown_dir = shown_root or shown_path(root)
@@ -92,7 +98,7 @@ def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSour
         diagnostics.append(Diagnostic("BR002", "no rule files (*.rules) here", m.Span(shown_dir, 1, 1)))
     sources: list[RuleSource] = []
     for path in paths:
-        shown = f"{shown_root}/{path.name}" if shown_root else shown_path(path)
+        shown = named_file(shown_root, path.name) if shown_root else shown_path(path)
         try:
             sources.append(RuleSource(shown, _read_regular(path, shown).decode("utf-8")))
         except RuleFileError as error:
@@ -243,6 +249,11 @@ def rule_paths(root: Path) -> list[Path]:
     if not root.is_dir():
         raise RuleFileError([Diagnostic("BR001", "no such rule file or folder", m.Span(shown_path(root), 1, 1))])
     return sorted(root.glob("*.rules"))
+
+
+def named_file(root_name: str, file_name: str) -> str:
+    """A file of a named ruleset as messages and bills cite it: `bedrock:anthropic.rules`."""
+    return f"{root_name}:{file_name}"
 
 
 def shown_path(path: Path) -> str:

@@ -143,8 +143,8 @@ def symbols(file: m.RuleFile, aliases: Mapping[str, str]) -> Iterator[Symbol]:
                     if isinstance(cell, m.ValueCell) and isinstance(column, m.KeyColumn):
                         yield from _names_by_field(str(column.field), cell.values, cell.span, aliases, kind)
         elif isinstance(st, m.Offer):
-            for model in st.models:
-                yield Symbol("model", aliases.get(str(model), str(model)), _span(model, st.span))
+            for named in st.models:
+                yield Symbol("model", aliases.get(str(named), str(named)), _span(named, st.span))
             for region in st.regions:
                 yield Symbol("region", str(region), _span(region, st.span))
         elif isinstance(st, (m.Refuse, m.Require, m.Free)):
@@ -529,6 +529,7 @@ def _cell_at(analysis: Analysis, shown: str, line: int, column: int) -> tuple[st
                 if not rules:
                     out.append(_column_text(column_spec))
                 for rule in rules:
+                    assert program is not None  # rules are found in a program only
                     out.append(f"{_rate(rule, program.currency)}\n\nrule `{rule.id}`")
                     used = [
                         r.example.title for r in analysis.examples() if r.bill
@@ -591,7 +592,8 @@ def completion(ls: RulesServer, params: lsp.CompletionParams) -> lsp.CompletionL
     document = ls.workspace.get_text_document(params.text_document.uri)
     lines = document.source.split("\n")
     line = lines[params.position.line] if params.position.line < len(lines) else ""
-    prefix = _WORD_BEFORE.search(line[: params.position.character]).group()
+    before = _WORD_BEFORE.search(line[: params.position.character])
+    prefix = before.group() if before is not None else ""
     items: dict[str, lsp.CompletionItem] = {}
 
     def add(label: str, kind: lsp.CompletionItemKind, detail: str) -> None:

@@ -7,9 +7,17 @@ files that differ only in layout (what `fmt` changes) have equal models.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import attrs
+
+
+def as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    """attrs' converter for sequence fields: a tuple, so values hash. Typed, unlike `tuple`
+    itself, so a type checker reads a field's argument as any iterable of its items."""
+    return tuple(items)
 
 
 @attrs.frozen
@@ -88,7 +96,7 @@ class Binary:
 @attrs.frozen
 class Call:
     function: str
-    args: tuple[Expr, ...] = attrs.field(converter=tuple)
+    args: tuple[Expr, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -123,13 +131,13 @@ class Text:
 
 @attrs.frozen
 class ListValue:
-    items: tuple[Value, ...] = attrs.field(converter=tuple)
+    items: tuple[Value, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
 @attrs.frozen
 class RecordValue:
-    pairs: tuple[tuple[str, Value], ...] = attrs.field(converter=tuple)
+    pairs: tuple[tuple[str, Value], ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -143,6 +151,7 @@ class DateValue:
 
 
 Value = Word | Number | Text | ListValue | RecordValue | DateValue
+Texted = Word | Text | DateValue  # the values written as text: what `field = value` compares
 
 
 @attrs.frozen
@@ -179,7 +188,7 @@ class Equals:
 @attrs.frozen
 class Member:
     field: str
-    values: tuple[str, ...] = attrs.field(converter=tuple)
+    values: tuple[str, ...] = attrs.field(converter=as_tuple)
     negated: bool = False
     span: Span = _span()
 
@@ -201,13 +210,13 @@ class Compare:
 
 @attrs.frozen
 class AllOf:
-    parts: tuple[Condition, ...] = attrs.field(converter=tuple)
+    parts: tuple[Condition, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
 @attrs.frozen
 class AnyOf:
-    parts: tuple[Condition, ...] = attrs.field(converter=tuple)
+    parts: tuple[Condition, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -243,7 +252,7 @@ class Rounding:
 class Billed:
     """`billed NAME, …`: what AWS billing data calls a region, a model or a quantity."""
 
-    names: tuple[str, ...] = attrs.field(converter=tuple)
+    names: tuple[str, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -252,23 +261,32 @@ class Region:
     name: str
     title: str | None
     span: Span = _span()
-    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
+    billed: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)  # names in AWS billing data
 
 
 @attrs.frozen
 class Model:
     name: str
     title: str | None
-    aliases: tuple[str, ...] = attrs.field(converter=tuple)
+    aliases: tuple[str, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
-    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
+    billed: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)  # names in AWS billing data
+
+
+@attrs.frozen
+class ModelBilled:
+    """`model NAME billed CODE, …` outside a provider block: billing names for a declared model."""
+
+    model: str
+    names: tuple[str, ...] = attrs.field(converter=as_tuple)
+    span: Span = _span()
 
 
 @attrs.frozen
 class Provider:
     name: str
     title: str | None
-    models: tuple[Model, ...] = attrs.field(converter=tuple)
+    models: tuple[Model, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -276,7 +294,7 @@ class Provider:
 class NamedType:
     """A type written as words: `count`, `flag`, `model`, a record, or `a | b | c`."""
 
-    names: tuple[str, ...] = attrs.field(converter=tuple)
+    names: tuple[str, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -297,7 +315,7 @@ class Field:
     optional: bool
     unit: str | None
     span: Span = _span()
-    billed: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # names in AWS billing data
+    billed: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)  # names in AWS billing data
 
 
 @attrs.frozen
@@ -312,8 +330,8 @@ class Derived:
 class Kind:
     name: str
     title: str | None
-    fields: tuple[Field, ...] = attrs.field(converter=tuple)
-    derived: tuple[Derived, ...] = attrs.field(converter=tuple)
+    fields: tuple[Field, ...] = attrs.field(converter=as_tuple)
+    derived: tuple[Derived, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -321,7 +339,7 @@ class Kind:
 class Record:
     name: str
     title: str | None
-    fields: tuple[Field, ...] = attrs.field(converter=tuple)
+    fields: tuple[Field, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -358,7 +376,7 @@ Column = KeyColumn | ChargeColumn | ConditionColumn
 
 @attrs.frozen
 class ValueCell:
-    values: tuple[str, ...] = attrs.field(converter=tuple)
+    values: tuple[str, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -407,10 +425,10 @@ class Charging:
 @attrs.frozen
 class PriceTable:
     kind: str
-    regions: tuple[str, ...] = attrs.field(converter=tuple)
+    regions: tuple[str, ...] = attrs.field(converter=as_tuple)
     when: Condition | None = None
     charging: Charging | None = None
-    columns: tuple[Column, ...] = attrs.field(converter=tuple, factory=tuple)
+    columns: tuple[Column, ...] = attrs.field(converter=as_tuple, factory=tuple)
     rows: tuple[tuple[Cell, ...], ...] = attrs.field(
         converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
     )
@@ -432,7 +450,7 @@ class PriceList:
     offer: str
     unit: str
     per: Decimal
-    columns: tuple[Column, ...] = attrs.field(converter=tuple, factory=tuple)
+    columns: tuple[Column, ...] = attrs.field(converter=as_tuple, factory=tuple)
     rows: tuple[tuple[Cell, ...], ...] = attrs.field(
         converter=lambda rows: tuple(tuple(r) for r in rows), factory=tuple
     )
@@ -446,8 +464,8 @@ class PriceList:
 class Offer:
     """`offer MODELS only in REGIONS [WINDOW]` or `offer MODELS WINDOW`; regions empty for the latter."""
 
-    models: tuple[str, ...] = attrs.field(converter=tuple)
-    regions: tuple[str, ...] = attrs.field(converter=tuple)
+    models: tuple[str, ...] = attrs.field(converter=as_tuple)
+    regions: tuple[str, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
     window: Window | None = None
 
@@ -456,7 +474,7 @@ class Offer:
 class Refuse:
     """`refuse KINDS when CONDITION: "reason"`; kinds is empty for `any`."""
 
-    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    kinds: tuple[str, ...] = attrs.field(converter=as_tuple)
     when: Condition
     reason: str
     span: Span = _span()
@@ -467,7 +485,7 @@ class Refuse:
 class Require:
     """`require KINDS CONDITION [when CONDITION]: "reason"`."""
 
-    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    kinds: tuple[str, ...] = attrs.field(converter=as_tuple)
     condition: Condition
     when: Condition | None
     reason: str
@@ -479,7 +497,7 @@ class Require:
 class Free:
     """`free KINDS [when CONDITION]: "reason"`: a charge line of zero, with why."""
 
-    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    kinds: tuple[str, ...] = attrs.field(converter=as_tuple)
     when: Condition | None
     reason: str
     span: Span = _span()
@@ -494,14 +512,14 @@ class Relative:
     quantity form (`field` None) prices quantity `cases[0]` at a factor of quantity `base`.
     """
 
-    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    kinds: tuple[str, ...] = attrs.field(converter=as_tuple)
     field: str | None
-    cases: tuple[str, ...] = attrs.field(converter=tuple)
+    cases: tuple[str, ...] = attrs.field(converter=as_tuple)
     factor: Decimal
     base: str
-    regions: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    regions: tuple[str, ...] = attrs.field(converter=as_tuple, factory=tuple)
     when: Condition | None = None
-    quantities: tuple[str, ...] = attrs.field(converter=tuple, factory=tuple)
+    quantities: tuple[str, ...] = attrs.field(converter=as_tuple, factory=tuple)
     window: Window | None = None
     span: Span = _span()
     factor_text: str = attrs.field(default="", eq=False)  # as written (`50%`), for messages
@@ -514,7 +532,7 @@ class Relative:
 class ExampleItem:
     kind: str
     name: str | None
-    fields: tuple[tuple[str, Value], ...] = attrs.field(converter=tuple)
+    fields: tuple[tuple[str, Value], ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
 
 
@@ -522,7 +540,7 @@ class ExampleItem:
 class Example:
     title: str
     expect: Decimal
-    items: tuple[ExampleItem, ...] = attrs.field(converter=tuple)
+    items: tuple[ExampleItem, ...] = attrs.field(converter=as_tuple)
     span: Span = _span()
     at: DateValue | None = None  # dates every item that has no `at:` of its own
 
@@ -552,11 +570,11 @@ class Adjust:
 
 Statement = (
     Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
-    | Relative | OverlayHeader | Adjust
+    | Relative | ModelBilled | OverlayHeader | Adjust
 )
 
 
 @attrs.frozen
 class RuleFile:
     path: str
-    statements: tuple[Statement, ...] = attrs.field(converter=tuple)
+    statements: tuple[Statement, ...] = attrs.field(converter=as_tuple)

@@ -25,7 +25,7 @@ from . import model as m
 from .bill import decimal_text
 from .compiler import _Compiler
 from .errors import Diagnostic, RuleFileError
-from .program import KindSpec, Layer, OverlayRule, PriceRule, Program
+from .program import KindSpec, Layer, OverlayRule, PriceRule, Program, rule_identity
 from .semantics import EXACT, all_of, describe
 
 # What an overlay file may hold: rates and their examples, never declarations or refusals.
@@ -250,7 +250,7 @@ def _selector(
         constraints = _merge(constraints, field, constraint)
     model_field = kind.model_field
     if model_field is not None and model_field in constraints:
-        # A model has one provider: `model = claude-3-haiku` says `provider = anthropic` too.
+        # A model has one provider: `model = m1` says `provider = p` too, where p provides m1.
         models = _values_allowed(constraints[model_field])
         if models is not None:
             providers = frozenset(program.models[name].provider for name in models if name in program.models)
@@ -433,18 +433,18 @@ def _apply(
         return attrs.evolve(rule, rate=None, refusal=f"the overlay rules at {where} all apply and none is more specific", list_rule=listed)
     chosen = winners[0]
     # A charge an overlay prices is a charge of its own (totals and diffs tell them apart):
-    # its id is the list's (or the base's), then the overlay and what its rule says.
-    named = f' overlay "{layer.title}" ' + chosen.text + ("" if chosen.window is None else f" {chosen.window}")
+    # its id is the list's (or the base's) with the overlay and what its rule says added.
+    named = f'overlay "{layer.title}": ' + chosen.text + ("" if chosen.window is None else f" {chosen.window}")
     if chosen.form == "table":
-        basis = ((chosen.where, chosen.rate),)
-        return attrs.evolve(
-            rule, id=rule.id + named, rate=chosen.rate, per=chosen.per, span=chosen.span, basis=basis, list_rule=listed,
-        )
+        rule_id = _with(rule, rule.quantity, named)
+        basis: tuple[tuple[str, str, Decimal | None], ...] = ((chosen.where, rule_id, chosen.rate),)
+        return attrs.evolve(rule, id=rule_id, rate=chosen.rate, per=chosen.per, span=chosen.span, basis=basis, list_rule=listed)
     if chosen.form == "adjust":
         assert chosen.factor is not None
-        basis = ((chosen.where, chosen.factor), *(rule.basis or ((rule.where, rule.rate),)))
+        rule_id = _with(rule, rule.quantity, named)
+        basis = ((chosen.where, rule_id, chosen.factor), *(rule.basis or ((rule.where, rule.id, rule.rate),)))
         return attrs.evolve(
-            rule, id=rule.id + named, rate=EXACT.multiply(rule.rate, chosen.factor), span=chosen.span, basis=basis, list_rule=listed,
+            rule, id=rule_id, rate=EXACT.multiply(rule.rate, chosen.factor), span=chosen.span, basis=basis, list_rule=listed,
         )
     relative = chosen.relative
     assert relative is not None and chosen.factor is not None
@@ -465,11 +465,18 @@ def _apply(
         refusal = f"{relative.text} ({chosen.where}), and {missing} has no rate here"
         return attrs.evolve(rule, rate=None, refusal=refusal, list_rule=listed)
     assert base.rate is not None
-    basis = ((chosen.where, chosen.factor), *(base.basis or ((base.where, base.rate),)))
+    rule_id = _with(base, rule.quantity, named)
+    basis = ((chosen.where, rule_id, chosen.factor), *(base.basis or ((base.where, base.id, base.rate),)))
     return attrs.evolve(
-        rule, id=base.id + named, rate=EXACT.multiply(base.rate, chosen.factor), per=base.per, span=chosen.span, basis=basis,
+        rule, id=rule_id, rate=EXACT.multiply(base.rate, chosen.factor), per=base.per, span=chosen.span, basis=basis,
         list_rule=listed,
     )
+
+
+def _with(rule: PriceRule, quantity: str, part: str) -> str:
+    """`rule`'s id, under the charge's own name, with one more part: `text/input_tokens[model = a; overlay "X": by -20%]`."""
+    conditions = rule.id[len(f"{rule.kind}/{rule.quantity}[") : -1]
+    return rule_identity(rule.kind, quantity, [conditions, part] if conditions else [part])
 
 
 def dated_rules(program: Program, kind: str, values: Mapping[str, Any]) -> list[tuple[m.Span, m.Window]]:
@@ -496,5 +503,5 @@ def list_rate(rule: PriceRule, listed: PriceRule) -> Decimal | None:
 
 
 def overlays_of(program: Program) -> tuple[str, ...]:
-    """The overlays a bill was priced under, as the bill names them: `title (path)`."""
-    return tuple(f"{layer.title} ({layer.path})" for layer in program.layers)
+    """The overlays a bill was priced under, by title (a bill names no file)."""
+    return tuple(layer.title for layer in program.layers)

@@ -13,7 +13,7 @@ import io
 import re
 import unicodedata
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import lark
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -166,6 +166,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
             remaining = "\n" * (restart - 1) + "\n".join(lines[restart - 1 :]) + "\n"
     if diagnostics:
         raise RuleFileError(diagnostics)
+    assert tree is not None  # parsed: with no diagnostic, the loop ended on a parse
     too_deep = limits.too_deep(tree, limits.MAX_RULE_DEPTH)
     if too_deep is not None:  # building the model recurses once per level
         line, column = too_deep
@@ -286,6 +287,11 @@ def _one_of(options: list[str]) -> str:
     return "one of " + ", ".join(options)
 
 
+def _line(token: Token) -> int:
+    """A token's line: always set, as the parser keeps positions (lark types it as optional)."""
+    return cast(int, token.line)
+
+
 def _span(path: str, meta_or_token: Any) -> m.Span:
     return m.Span(
         path,
@@ -329,7 +335,7 @@ class _Builder(Transformer):
         """A declared name: not a keyword and, for fields and kinds, an identifier."""
         name = self._word(token)
         span = name.span
-        source = self.lines[token.line - 1]
+        source = self.lines[span.line - 1]
         if name in KEYWORDS:
             self.diagnostics.append(
                 Diagnostic("BR110", f"`{name}` is a keyword and cannot name a {what}", span, source)
@@ -390,6 +396,10 @@ class _Builder(Transformer):
     # billed: "billed" WORD ("," WORD)*
     def billed(self, meta, children):
         return m.Billed(tuple(self._word(c) for c in children), self._at(meta))
+
+    # model_billed: "model" WORD billed _NL
+    def model_billed(self, meta, children):
+        return m.ModelBilled(self._word(children[0]), children[1].names, self._at(meta))
 
     # aliases: "aka" WORD ("," WORD)*
     def aliases(self, meta, children):
@@ -493,7 +503,7 @@ class _Builder(Transformer):
         if problem is None and "T" in str(token):
             problem = f"validity bounds are whole days: write {str(token)[:10]}"
         if problem is not None:
-            self.diagnostics.append(Diagnostic("BR205", problem, self._at(token), self.lines[token.line - 1]))
+            self.diagnostics.append(Diagnostic("BR205", problem, self._at(token), self.lines[_line(token) - 1]))
             return None
         assert isinstance(instant, Instant)
         return instant.day
@@ -502,7 +512,7 @@ class _Builder(Transformer):
         """A date or time as an example writes it, checked (BR205)."""
         instant = read_instant(str(token))
         if isinstance(instant, str):
-            self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[token.line - 1]))
+            self.diagnostics.append(Diagnostic("BR205", instant, self._at(token), self.lines[_line(token) - 1]))
         return m.DateValue(str(token), self._at(token))
 
     # pricelist: "pricelist" WORD "from" WORD "unit" STRING per _NL header separator? row*

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -155,7 +155,8 @@ def _without_sku(program: Program, covered: dict[tuple[str, str], set[str]], rea
 def _in_some(rule: PriceRule, region_field: str | None, regions: set[str], types_: dict[str, Any]) -> bool:
     """Whether the rule's conditions on the region alone admit one of the regions."""
     checks = [c for c in conjuncts(rule.conditions) if region_field and fields_of(c) == {region_field}]
-    return any(all(compile_condition(c, types_)({region_field: r}) for c in checks) for r in regions)
+    field = cast(str, region_field)  # with no region field, there are no checks
+    return any(all(compile_condition(c, types_)({field: r}) for c in checks) for r in regions)
 
 
 # Output -------------------------------------------------------------------------------
@@ -194,8 +195,13 @@ def render_text(report: Report) -> str:
     return "\n".join(map(visible, out)) + "\n"
 
 
+# The JSON's shape, named in it; bedrock_rules/schemas/pricelist.json describes it.
+SCHEMA = "bedrock-rules/pricelist/1"
+
+
 def to_data(report: Report) -> dict[str, Any]:
     return {
+        "schema": SCHEMA,
         "offers": [{"file": f, "offer": o, "version": v, "prices": n} for f, o, v, n in report.offers],
         "effective": list(report.effective),
         "matched": report.matched,

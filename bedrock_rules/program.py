@@ -7,7 +7,7 @@ are kept both as syntax (to describe them) and as closures (to decide them).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +67,20 @@ class KindSpec:
         return None
 
 
+def rule_identity(kind: str, charge: str, parts: Sequence[str] = ()) -> str:
+    """A rule's stable identity: `kind/charge[part; part]`, e.g.
+    `text/input_tokens[region in us-east-1; model = alpha]`.
+
+    Bills for machines (JSON, CSV, FOCUS, snapshots) name a charge's rule by it, and
+    `diff` matches rules by it. It is built from what the rule means (its kind, what it
+    charges, its conditions in canonical text, its window, a relative price's text), never
+    from where it sits, so a comment, a blank line, reformatting or moving the rule to
+    another file of the ruleset leaves it unchanged. `parts` are canonical texts (see
+    semantics.describe); a rule with none is `kind/charge[]`.
+    """
+    return f"{kind}/{charge}[{'; '.join(parts)}]"
+
+
 @attrs.frozen
 class PriceRule:
     """One cell of a price table: what it charges, at what rate, under which conditions."""
@@ -83,9 +97,9 @@ class PriceRule:
     span: m.Span = attrs.field(eq=False)
     matches: Predicate = attrs.field(eq=False, repr=False)
     window: m.Window | None = None  # the days it prices; None: every day
-    # A rate derived by relative rules: (rule place, factor) outermost first, then the base
-    # rule's (place, its rate). Empty for a table's own cell.
-    basis: tuple[tuple[str, Decimal | None], ...] = attrs.field(default=(), eq=False)
+    # A rate derived by relative rules: (rule place, rule id, factor) outermost first, then
+    # the base rule's (place, id, its rate). Empty for a table's own cell.
+    basis: tuple[tuple[str, str, Decimal | None], ...] = attrs.field(default=(), eq=False)
     # A rate an overlay changed: the list's own rule for this charge (see overlays.py).
     list_rule: PriceRule | None = attrs.field(default=None, eq=False, repr=False)
 

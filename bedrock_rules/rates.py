@@ -197,9 +197,14 @@ def render_text(found: ModelRates) -> str:
     return "\n".join(map(visible, out)) + "\n"
 
 
+# The JSON's shape, named in it; bedrock_rules/schemas/prices.json describes it.
+SCHEMA = "bedrock-rules/prices/1"
+
+
 def to_data(found: ModelRates) -> dict[str, Any]:
     """The rates as JSON-ready data: rates as decimal strings, keys in a fixed order."""
     return {
+        "schema": SCHEMA,
         "model": found.model,
         "title": found.title,
         "provider": found.provider,

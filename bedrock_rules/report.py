@@ -32,6 +32,7 @@ from .bill import to_data as bill_data
 from .differ import Diff, percent_text, signed
 from .differ import to_data as diff_data
 from .display import visible
+from .model import as_tuple
 from .semantics import exact_sum
 from .totals import Totals, group_text, where
 from .totals import to_data as totals_data
@@ -64,7 +65,7 @@ class Column:
 
 @attrs.frozen
 class Row:
-    cells: tuple[str, ...] = attrs.field(converter=tuple)
+    cells: tuple[str, ...] = attrs.field(converter=as_tuple)
     amount: Decimal
     dimensions: Mapping[str, str] = attrs.field(factory=dict)  # chart values: model, region, day…
     rule: str = ""

@@ -24,57 +24,25 @@ from .snapshots import bill_bytes, bill_path, write_atomically
 RULES = "rules"
 USAGE = "usage"
 
-CONFIG = """\
-# bedrock-rules reads this file from here and from every folder below it.
-rules = "rules"     # the folder of *.rules files, relative to this file
-overlays = []       # overlay files over the rules, relative to this file
-"""
 
-TEAM_RULES = """\
-# The team's own rules, beside the Amazon Bedrock ruleset copied from bedrock-rules {version}.
-# Add regions, models, price tables or negotiated rates here, and a worked example for each:
-# `bedrock-rules test` checks every example's total, `bedrock-rules check` the whole ruleset.
-
-example "Our nightly summaries: Claude 2.1 in us-west-2, 11,000 input and 4,000 output tokens" expect 0.184
-  item text "nightly summaries"
-    model: claude-2.1
-    region: us-west-2
-    input_tokens: 11000
-    output_tokens: 4000
-end
-"""
-
-USAGE_DOCUMENT = """\
-# A month of our Bedrock usage. Its expected bill is monthly.bill.json beside it, written by
-# `bedrock-rules snapshot usage --update`; CI fails when a change of rules changes it.
-usage:
-  - name: nightly summaries
-    kind: text
-    model: anthropic.claude-v2:1
-    region: us-west-2
-    input_tokens: 11000
-    output_tokens: 4000
-  - name: search embeddings
-    kind: embedding
-    model: cohere.embed-english-v3
-    region: us-east-1
-    input_tokens: 2500000
-"""
-
+def template(*path: str, version: str = __version__) -> str:
+    """A file of templates/, with `@VERSION@` read as this version. The texts about the
+    bundled ruleset (its models, its usage) live there, as data, not in the engine's code."""
+    text = resources.files("bedrock_rules").joinpath("templates", *path).read_text(encoding="utf-8")
+    return text.replace("@VERSION@", version)
 
 
 def workflow(version: str = __version__) -> str:
     """docs/ci.md's workflow (templates/prices.yml), installing this version's wheel."""
-    template = resources.files("bedrock_rules").joinpath("templates", "prices.yml").read_text(encoding="utf-8")
-    return template.replace("@VERSION@", version)
+    return template("prices.yml", version=version)
 
 
 def files(version: str = __version__) -> dict[str, str]:
     """The text files init writes, by path relative to the target folder (bills not included)."""
     return {
-        "bedrock-rules.toml": CONFIG,
-        f"{RULES}/team.rules": TEAM_RULES.format(version=version),
-        f"{USAGE}/monthly.yaml": USAGE_DOCUMENT,
+        "bedrock-rules.toml": template("init", "bedrock-rules.toml", version=version),
+        f"{RULES}/team.rules": template("init", "team.rules", version=version),
+        f"{USAGE}/monthly.yaml": template("init", "monthly.yaml", version=version),
         ".github/workflows/prices.yml": workflow(version),
     }
 
@@ -87,14 +55,14 @@ def init(target: Path) -> list[str]:
     sources, _, unread = read_rules(bundled_rules(), BUNDLED_NAME)
     if unread:  # the installed package is damaged: say so rather than write a partial repository
         raise UsageError([Problem(d.message, source=d.span.path) for d in unread])
-    texts: dict[str, str] = {f"{RULES}/{Path(s.shown).name}": s.text for s in sources}
+    texts: dict[str, str] = {f"{RULES}/{s.name}": s.text for s in sources}
     texts.update(files())
     bill_name = bill_path(Path(USAGE, "monthly.yaml")).as_posix()
     existing = [name for name in (*texts, bill_name) if (target / name).exists() or (target / name).is_symlink()]
     if existing:
         raise UsageError([Problem("exists already; init writes nothing over it", source=str(target / name)) for name in existing])
     # The bill is priced before anything is written, by the rules as they will be in the
-    # repository, named as CI names them (`rules/anthropic.rules:28`) from the folder's root.
+    # repository, named as CI names them (`rules/anthropic.rules`) from the folder's root.
     ruleset = Ruleset(compile_sources(
         [type(sources[0])(name, text) for name, text in texts.items() if name.startswith(f"{RULES}/")], RULES
     ))
@@ -103,7 +71,7 @@ def init(target: Path) -> list[str]:
         raise RuntimeError(f"the scaffold's worked examples do not add up: {failing}")
     from .usage import read_document  # start-up time: only init prices a document while writing
 
-    bill = ruleset.evaluate(read_document(USAGE_DOCUMENT, f"{USAGE}/monthly.yaml"))
+    bill = ruleset.evaluate(read_document(texts[f"{USAGE}/monthly.yaml"], f"{USAGE}/monthly.yaml"))
     written = []
     for name, text in _ordered(texts).items():
         path = target / name

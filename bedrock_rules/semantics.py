@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from . import fields as t
 from . import model as m
@@ -238,7 +238,7 @@ def compile_condition(cond: m.Condition, types_: Mapping[str, t.FieldType]) -> P
         if listed:
             return lambda v: field in v and (not wanted.isdisjoint(v[field])) != negated
         return lambda v: field in v and (v[field] in wanted) != negated
-    target = _typed(cond.value.text, field_type)
+    target = _typed(cast(m.Texted, cond.value).text, field_type)
     if isinstance(cond, m.Contains) or listed:
         negated = isinstance(cond, m.Equals) and cond.negated
         return lambda v: field in v and (target in v[field]) != negated

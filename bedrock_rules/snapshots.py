@@ -33,7 +33,8 @@ from .usage import items_of, read_document
 USAGE_SUFFIXES = (".json", ".yaml", ".yml")
 BILL_SUFFIX = ".bill.json"
 # A charge's fields other than its amount, in the order a change of them is listed.
-_CHARGE_FIELDS = ("quantity", "unit", "rate", "per", "rule", "what", "note")
+# Not its id, which keys it, nor the `rule` of a bill stored by a version before ids alone named rules.
+_CHARGE_FIELDS = ("quantity", "unit", "rate", "per", "what", "note")
 MAX_DIFF_LINES = 1_000  # lines of a unified diff shown; past them, a count
 
 
@@ -170,7 +171,7 @@ def same_stem(paths: list[Path]) -> list[str]:
 def changes(old: bytes | str, new: bytes | str) -> list[str]:
     """What differs between a stored bill and a new one, one line per charge, item and total.
 
-    `item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 (rules/text.rules:28)`,
+    `item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 (text/input_tokens[model = a])`,
     then an indented line for each other field of the charge that changed.
     """
     try:
@@ -235,10 +236,10 @@ def _item_changes(old: dict[str, Any], new: dict[str, Any]) -> Iterator[str]:
         yield f"{label} subtotal: {change}{_delta(old.get('subtotal'), new.get('subtotal'))}"
 
 
-def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+def _charges(item: dict[str, Any]) -> dict[tuple[Any, int], dict[str, Any]]:
     # Two charges of one item can share an id (two `free` lines): number them.
-    seen: Counter[str] = Counter()
-    keyed = {}
+    seen: Counter[Any] = Counter()
+    keyed: dict[tuple[Any, int], dict[str, Any]] = {}
     for charge in item.get("charges") or []:
         if isinstance(charge, dict):
             seen[charge.get("id")] += 1
@@ -248,18 +249,24 @@ def _charges(item: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
 
 def _charge_changes(label: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Iterator[str]:
     if old is None:
-        yield f"{label} {_shown(new.get('what'))}: new charge, {_shown(new.get('amount'))} ({_shown(new.get('rule'))})"
+        assert new is not None  # a charge is in one bill at least
+        yield f"{label} {_shown(new.get('what'))}: new charge, {_shown(new.get('amount'))} ({_cited(new)})"
         return
     if new is None:
-        yield f"{label} {_shown(old.get('what'))}: charge gone (was {_shown(old.get('amount'))}, {_shown(old.get('rule'))})"
+        yield f"{label} {_shown(old.get('what'))}: charge gone (was {_shown(old.get('amount'))}, {_cited(old)})"
         return
     fields = [f for f in _CHARGE_FIELDS if old.get(f) != new.get(f)]
     if old.get("amount") != new.get("amount"):
-        yield f"{label} {_shown(new.get('what'))}: {_shown(old.get('amount'))} -> {_shown(new.get('amount'))} ({_shown(new.get('rule'))})"
+        yield f"{label} {_shown(new.get('what'))}: {_shown(old.get('amount'))} -> {_shown(new.get('amount'))} ({_cited(new)})"
     elif fields:
-        yield f"{label} {_shown(new.get('what'))}: {_shown(new.get('amount'))}, amount unchanged ({_shown(new.get('rule'))})"
+        yield f"{label} {_shown(new.get('what'))}: {_shown(new.get('amount'))}, amount unchanged ({_cited(new)})"
     for field in fields:
         yield f"    {field}: {_shown(old.get(field))} -> {_shown(new.get(field))}"
+
+
+def _cited(charge: dict[str, Any]) -> str:
+    """The rule a stored charge names: its stable id."""
+    return _shown(charge.get("id"))
 
 
 def _label(item: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -36,7 +36,7 @@ class Entry:
     grouping attributes, or why it cannot be priced (some of its items may still be)."""
 
     line: int
-    items: list[Mapping[str, Any]] = attrs.field(factory=list)
+    items: Sequence[Mapping[str, Any]] = attrs.field(factory=list)
     attributes: Mapping[str, str] = attrs.field(factory=dict)
     unpriced: str | None = None  # why (part of) the entry cannot be priced
     error_code: str | None = None  # a failed call: counted, not charged
@@ -58,6 +58,7 @@ class TotalLine:
     note: str | None = None
     list_rate: Decimal | None = None  # an overlay changed the rate: the list's (see Charge)
     list_rule: str | None = None
+    list_id: str | None = None
 
 
 @attrs.frozen
@@ -112,7 +113,7 @@ class Accumulator:
         # `kind`, and the grouping fields; a row is the count fields, `name` and the size.
         batching = [name for name in compiled.kinds if self.pricer.batch_counts(name) is not None]
         fast_kinds = self.pricer._kinds
-        deciding = {"kind", *(f for name in batching for f in fast_kinds[name].raw_key)}
+        deciding = {"kind", *(f for name in batching for f in fast_kinds[name].raw_key or ())}
         counts = sorted({f for name in batching for f, _ in self.pricer.batch_counts(name) or ()})
         self._layout: tuple[str, ...] | None = None
         if batching and set(self.group_by) <= deciding:
@@ -308,8 +309,8 @@ class Accumulator:
             return None
         charges, checked = self.pricer.price(raw)
         if charges is None:
-            return checked
-        self._add_charges(self._group(raw, checked, attributes), charges)
+            return cast(str, checked)  # refused: the reason
+        self._add_charges(self._group(raw, cast(Mapping[str, Any], checked), attributes), charges)
         return None
 
     def _group(self, raw: Mapping[str, Any], values: Mapping[str, Any], attributes: Mapping[str, str]) -> tuple[str, ...]:
@@ -355,7 +356,7 @@ class Accumulator:
                 amount = _amount(line)
                 lines.append(TotalLine(
                     group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
-                    quantity, amount, items, charge.note, charge.list_rate, charge.list_rule,
+                    quantity, amount, items, charge.note, charge.list_rate, charge.list_rule, charge.list_id,
                 ))
                 subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
             total = round_amount(self.compiled, "the total", exact_sum(subtotals.values()))
@@ -462,7 +463,8 @@ def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:
 # Output ---------------------------------------------------------------------------
 
 
-SCHEMA = "bedrock-rules/totals/1"  # bedrock_rules/schemas/totals.json
+# 2: a line names its rule by its stable id alone (1 also cited `file:line`).
+SCHEMA = "bedrock-rules/totals/2"  # bedrock_rules/schemas/totals.json
 
 
 def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
@@ -503,11 +505,10 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
         "per": decimal_text(line.per),
         "amount": decimal_text(line.amount),
         "items": line.items,
-        "rule": line.rule,
         **({"note": line.note} if line.note else {}),
-        # An overlay changed the rate: the list's rate and rule beside it.
-        **({"list_rate": None if line.list_rate is None else decimal_text(line.list_rate), "list_rule": line.list_rule}
-           if line.list_rule is not None else {}),
+        # An overlay changed the rate: the list's rate and rule (by id) beside it.
+        **({"list_rate": None if line.list_rate is None else decimal_text(line.list_rate), "list_id": line.list_id}
+           if line.list_id is not None else {}),
     }
 
 
@@ -518,18 +519,19 @@ def dump(totals: Totals, place: str = "line") -> str:
 def render_csv(totals: Totals) -> str:
     """One row per summed charge; group columns first.
 
-    Text cells (groups, ids, names, units, rules) go through `csv_cell`, so a value
+    Rules are named by their stable ids (no `file:line`, which moves when a line is added).
+    Text cells (groups, ids, names, units) go through `csv_cell`, so a value
     written by someone else is never a spreadsheet formula; the number columns are
     exact decimals, written as they are.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items", "rule"])
+    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items"])
     for line in totals.lines:
         writer.writerow([
             *map(csv_cell, line.group), csv_cell(line.rule_id), csv_cell(line.what), decimal_text(line.quantity),
             csv_cell(line.unit or ""), "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
-            decimal_text(line.amount), line.items, csv_cell(line.rule),
+            decimal_text(line.amount), line.items,
         ])
     return out.getvalue()
 

@@ -11,7 +11,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -256,15 +256,16 @@ def check_items(
         values, bad = convert_fields(raw, kind.fields, lookups, "", frozenset({"kind", "name", "at"}))
         for b in bad:
             problems.append(Problem(b.message, index, name, b.path, source, code=b.code))
+        refused = bool(bad)
         if "at" in raw:
             instant, wrong = convert(raw["at"], DateType(), lookups)
             if wrong:
                 problems.append(Problem(wrong, index, name, "at", source, code="BU108"))
-                bad = bad or [wrong]
+                refused = True
             values["at"] = instant
         elif at is not None:
             values["at"] = at
-        if bad:
+        if refused:
             continue
         model_field = kind.model_field
         if model_field and model_field in values:
@@ -310,8 +311,8 @@ def items_of(document: Any, source: str | None = None) -> list[Any]:
         ))
     elif not isinstance(usage, list):
         problems.append(Problem(f"`usage` must be a list of items, got {shown_value(usage)}", source=source, code="BU101"))
-    elif limits.item_count(len(usage)):
-        problems.append(Problem(limits.item_count(len(usage)), source=source, code="BU003"))
+    elif too_many := limits.item_count(len(usage)):
+        problems.append(Problem(too_many, source=source, code="BU003"))
     if problems:
         raise UsageError(problems)
-    return usage
+    return cast(list[Any], usage)  # a list: anything else is a problem raised above

@@ -40,7 +40,7 @@ def test_load_once_evaluate_many(rules):
 
 def test_dump_is_the_json_the_cli_prints(rules):
     bill = rules.evaluate({"usage": [TEXT]})
-    assert bedrock_rules.dump(bill).startswith('{\n  "schema": "bedrock-rules/bill/1",\n  "currency": "USD",\n  "total": "0.184",\n')
+    assert bedrock_rules.dump(bill).startswith('{\n  "schema": "bedrock-rules/bill/2",\n  "currency": "USD",\n  "total": "0.184",\n')
 
 
 def test_bills_are_frozen(rules):
@@ -62,7 +62,7 @@ def test_a_charge_says_what_priced_it(rules):
     (charge, _) = rules.evaluate({"usage": [TEXT]}).items[0].charges
     assert (charge.what, charge.quantity, charge.unit) == ("input_tokens", 11000, "tokens")
     assert (charge.rate, charge.per, charge.amount) == (Decimal("0.008"), Decimal(1000), Decimal("0.088"))
-    assert charge.rule == "rulesets/bedrock/anthropic.rules:28"
+    assert charge.rule == "bedrock:anthropic.rules:28"
 
 
 def test_usage_error_problems_name_item_and_field(rules):
@@ -75,7 +75,7 @@ def test_usage_error_problems_name_item_and_field(rules):
         rules.evaluate(document)
     assert caught.value.problems == (
         Problem("expected a whole number ≥ 0, got 12.5", item=1, item_name="half", field="input_tokens", code="BU106"),
-        Problem("Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)", item=2, code="BU201"),
+        Problem("Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)", item=2, code="BU201"),
         Problem("unknown field (fields: region)", item=3, field="colour", code="BU104"),
     )
     assert isinstance(caught.value, BedrockRulesError)

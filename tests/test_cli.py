@@ -125,7 +125,9 @@ def test_rules_option_reads_another_ruleset(tmp_path, in_tmp):
     assert run.code == 0, run.err
     bill = json.loads(run.out)
     assert (bill["currency"], bill["total"]) == ("EUR", "1.5")
-    assert bill["items"][0]["charges"][0]["rule"] == "tiny/tiny.rules:19"
+    assert bill["items"][0]["charges"][0]["id"] == "text/input_tokens[model = widget]"
+    table = run_cli("eval", "usage.yaml", "--rules", "tiny")
+    assert "tiny/tiny.rules:19" in table.out
 
 
 def test_rules_option_refuses_names_of_another_ruleset(tmp_path, in_tmp):
@@ -163,7 +165,7 @@ def test_missing_usage_file_is_refused(in_tmp):
 def test_empty_usage_list_is_an_empty_bill(in_tmp):
     run = run_cli("eval", "-", "--format", "json", stdin="usage: []\n")
     assert run.code == 0
-    assert json.loads(run.out) == {"schema": "bedrock-rules/bill/1", "currency": "USD", "total": "0", "items": []}
+    assert json.loads(run.out) == {"schema": "bedrock-rules/bill/2", "currency": "USD", "total": "0", "items": []}
 
 
 def test_python_dash_m_runs_the_same_command(tmp_path):
@@ -176,7 +178,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
         cwd=ROOT,
         timeout=60,
     )
-    assert (done.returncode, done.stderr) == (0, "ruleset: rulesets/bedrock (bundled)\n")
+    assert (done.returncode, done.stderr) == (0, "ruleset: bedrock (bundled)\n")
     assert done.stdout == run_cli("eval", str(usage), "--format", "json").out
 
 

@@ -11,7 +11,7 @@ from bedrock_rules.cli import main
 from conftest import ROOT, run_cli
 
 EXAMPLE = ROOT / "examples" / "monthly.yaml"
-BUNDLED = "ruleset: rulesets/bedrock (bundled)"
+BUNDLED = "ruleset: bedrock (bundled)"
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_pyproject_table_counts_and_a_pyproject_without_it_is_passed_over(projec
     monkeypatch.chdir(project / "reports")
     run = run_cli("check")
     assert run.code == 0
-    assert run.ruleset == f"ruleset: rulesets/bedrock (bundled, from {project / 'pyproject.toml'} [tool.bedrock-rules])"
+    assert run.ruleset == f"ruleset: bedrock (bundled, from {project / 'pyproject.toml'} [tool.bedrock-rules])"
 
 
 def test_in_one_folder_bedrock_rules_toml_wins_over_pyproject(project):
@@ -82,14 +82,14 @@ def test_the_nearest_configuration_wins(project, monkeypatch):
     (project / "bedrock-rules.toml").write_text('rules = "rules"\n', encoding="utf-8")
     (project / "reports" / "bedrock-rules.toml").write_text('rules = "bundled"\n', encoding="utf-8")
     monkeypatch.chdir(project / "reports" / "2026")
-    assert run_cli("check").ruleset.startswith("ruleset: rulesets/bedrock (bundled, from ")
+    assert run_cli("check").ruleset.startswith("ruleset: bedrock (bundled, from ")
 
 
 def test_rules_option_wins_over_the_configuration(project):
     (project / "bedrock-rules.toml").write_text('rules = "bundled"\n', encoding="utf-8")
     run = run_cli("eval", "monthly.yaml", "--rules", "rules")
     assert (run.code, run.ruleset) == (0, "ruleset: rules (--rules)")
-    assert "rules/anthropic.rules:28" in run.out and "rulesets/bedrock" not in run.out
+    assert "rules/anthropic.rules:28" in run.out and "bedrock:" not in run.out
 
 
 def test_a_configuration_without_rules_in_a_folder_of_rule_files_is_refused_too(project):
@@ -211,3 +211,22 @@ def test_diff_says_the_two_rulesets_it_compares(in_tmp):
     shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "new")
     run = run_cli("diff", "old", "new", str(EXAMPLE))
     assert (run.code, run.ruleset) == (0, "ruleset: old (old), new (new)")
+
+
+def test_fmt_without_a_path_formats_the_configured_rules(project, monkeypatch):
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\n', encoding="utf-8")
+    mistral = project / "rules" / "mistral.rules"
+    mistral.write_text(mistral.read_text(encoding="utf-8").replace("provider mistral", "provider   mistral"), encoding="utf-8")
+    monkeypatch.chdir(project / "reports" / "2026")
+    run = run_cli("fmt", "--check")
+    assert run.code == 1, run.err
+    assert run.ruleset == f"ruleset: ../../rules (from {project / 'bedrock-rules.toml'})"
+    assert run.out.startswith("--- ../../rules/mistral.rules\n")
+    assert run_cli("fmt").out == "../../rules/mistral.rules\n"
+    assert run_cli("fmt", "--check").code == 0
+
+
+def test_fmt_without_a_configuration_formats_the_current_folder(in_tmp):
+    (in_tmp / "a.rules").write_text("currency   USD\n", encoding="utf-8")
+    run = run_cli("fmt")
+    assert (run.code, run.out, run.ruleset, run.err) == (0, "a.rules\n", "", "")

@@ -194,7 +194,7 @@ def test_a_relative_price_is_the_hand_computed_product(rate, factor, tokens):
     # by hand: tokens / 1000 x (rate x factor), exactly
     assert charge.rate == rate * factor
     assert charge.amount == Decimal(tokens) / 1000 * rate * factor
-    assert [(where.rsplit("/", 1)[-1], number) for where, number in charge.basis] == [("main.rules:8", factor), ("main.rules:7", rate)]
+    assert [(where.rsplit("/", 1)[-1], number) for where, _, number in charge.basis] == [("main.rules:8", factor), ("main.rules:7", rate)]
 
 
 def _relative_folder(rate: Decimal, factor: Decimal) -> str:

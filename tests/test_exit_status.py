@@ -98,7 +98,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_no_bill(args, sent, tmp_path):
         command.kill()
     assert command.returncode == 130
     assert out == ""
-    assert err == "ruleset: rulesets/bedrock (bundled)\nbedrock-rules: interrupted; nothing was written\n"
+    assert err == "ruleset: bedrock (bundled)\nbedrock-rules: interrupted; nothing was written\n"
 
 
 @pytest.fixture

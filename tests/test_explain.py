@@ -106,7 +106,7 @@ def test_a_refused_item_names_each_guard_and_each_unmet_condition(at_root):
     data = json.loads(run_cli("explain", "tests/diff/refused.yaml", "--format", "json").out)
     opus, image, embedding, agent = data["items"]
     assert [(g["reason"], g["rule"]) for g in opus["guards"]] == [
-        ("Claude 3 Opus is offered only in us-west-2", "rulesets/bedrock/anthropic.rules:14")
+        ("Claude 3 Opus is offered only in us-west-2", "bedrock:anthropic.rules:14")
     ]
     assert opus["guards"][0]["source"] == [{"line": 14, "text": "offer claude-3-opus only in us-west-2"}]
     assert [c["unmet"] for c in image["candidates"]] == [

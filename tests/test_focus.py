@@ -54,7 +54,7 @@ def check_spec_rules(rows: list[dict[str, str]]) -> None:
         assert re.fullmatch(r"(\d+ )?[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)*", row["PricingUnit"]), row["PricingUnit"]
         per = Decimal(row["PricingUnit"].split()[0]) if row["PricingUnit"][0].isdigit() else 1
         assert quantity * per == Decimal(row["ConsumedQuantity"])
-        assert row["x_Rule"] and all(not c.startswith("x_") or c[2:3].isupper() for c in row)
+        assert row["x_RuleId"] == row["SkuId"] and all(not c.startswith("x_") or c[2:3].isupper() for c in row)
 
 
 def test_a_usage_document_becomes_one_row_per_charge(rules):
@@ -68,7 +68,9 @@ def test_a_usage_document_becomes_one_row_per_charge(rules):
     assert (first["PricingQuantity"], first["PricingUnit"], first["ListUnitPrice"]) == ("11", "1000 Tokens", "0.008")
     assert (first["ConsumedQuantity"], first["ConsumedUnit"]) == ("11000", "Tokens")
     assert (first["ServiceName"], first["ServiceCategory"], first["ProviderName"]) == ("Amazon Bedrock", "AI and Machine Learning", "AWS")
-    assert (first["RegionId"], first["x_Model"], first["x_Rule"]) == ("us-west-2", "claude-2.1", "rulesets/bedrock/anthropic.rules:28")
+    assert (first["RegionId"], first["x_Model"], first["x_RuleId"]) == (
+        "us-west-2", "claude-2.1", "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1]"
+    )
 
 
 def test_invocation_logs_become_one_row_per_day_model_region_and_charge():
@@ -93,8 +95,7 @@ def test_sku_price_id_stays_when_lines_move_and_changes_with_the_price(in_tmp):
     text = anthropic.read_text(encoding="utf-8")
     anthropic.write_text("# a comment that moves every line\n" + text, encoding="utf-8")
     moved = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
-    assert [r["x_Rule"] for r in moved] != [r["x_Rule"] for r in before]
-    assert [r["SkuPriceId"] for r in moved] == [r["SkuPriceId"] for r in before]
+    assert moved == before  # every column, SkuPriceId and the rule's id among them
     anthropic.write_text(text.replace("0.008", "0.009", 1), encoding="utf-8")
     repriced = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
     assert repriced[0]["SkuPriceId"] != before[0]["SkuPriceId"] and repriced[0]["SkuId"] == before[0]["SkuId"]
@@ -154,7 +155,7 @@ def test_a_charged_rate_fills_the_charged_side_and_leaves_the_list_side():
     period = focus.Period.month("2026-11")
     charge = focus.Charge(
         sku_id="text/input_tokens", meter="input_tokens", description="d", quantity=Decimal(11000), unit="tokens",
-        per=Decimal(1000), list_rate=Decimal("0.008"), list_cost=Decimal("0.088"), rule="r.rules:1", kind="text",
+        per=Decimal(1000), list_rate=Decimal("0.008"), list_cost=Decimal("0.088"), kind="text",
         model="m", region="r", item="item 1", period=period, charged_rate=Decimal("0.006"), charged_cost=Decimal("0.066"),
     )
     provider = dict.fromkeys(focus.PROVIDER_COLUMNS, "x")
@@ -167,7 +168,7 @@ def test_a_charged_rate_fills_the_charged_side_and_leaves_the_list_side():
 def test_a_rounded_cost_leaves_the_unit_price_empty_rather_than_break_the_product():
     charge = focus.Charge(
         sku_id="s", meter="m", description="d", quantity=Decimal(3), unit="images", per=Decimal(1),
-        list_rate=Decimal("0.333"), list_cost=Decimal("1.00"), rule="r.rules:1", kind="image", model=None, region=None,
+        list_rate=Decimal("0.333"), list_cost=Decimal("1.00"), kind="image", model=None, region=None,
         item="item 1", period=focus.Period.month("2026-11"),
     )
     (row,) = focus.rows([charge], dict.fromkeys(focus.PROVIDER_COLUMNS, "x"), "USD", "1")

@@ -10,6 +10,7 @@ in a comment on its line. lark is imported by the parser alone.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -175,3 +176,19 @@ def test_only_the_loader_looks_for_rule_files():
         and node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).endswith(".rules")
     )
     assert finders == [f"{PACKAGE}.loader", f"{PACKAGE}.loader"]  # a folder to load, and a folder to format
+
+
+def test_only_the_bedrock_part_names_a_bundled_model(rules):
+    """The engine, the tools and the command line know pricing, not Bedrock: no module outside
+    bedrock_rules/bedrock/ names a model of the bundled ruleset (its examples live in templates/)."""
+    spellings = {spelling for name, model in rules.program.models.items() for spelling in (name, *model.aliases)}
+    names = {s for s in spellings if any(c.isdigit() or c in ".-" for c in s)}  # not `command`, a plain word
+    pattern = re.compile(r"(?<![\w.:-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w.:-]*\w)")
+    found = [
+        f"{module}:{number}: {match.group(1)}"
+        for module, source in package_sources().items()
+        if not module.startswith(f"{PACKAGE}.bedrock.")
+        for number, line in enumerate(source.splitlines(), 1)
+        for match in pattern.finditer(line)
+    ]
+    assert found == []

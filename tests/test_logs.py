@@ -44,9 +44,9 @@ def test_the_mixed_log_in_numbers(rules):
     assert totals.failed_calls == (("ThrottlingException", 1),)
     reasons = {u.reason: u.places for u in totals.unpriced}
     assert reasons == {
-        "Claude 3 Opus is offered only in us-west-2 (rulesets/bedrock/anthropic.rules:14)": (9,),
+        "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)": (9,),
         "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
-        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)": (13,),
+        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (bedrock:anthropic.rules:26)": (13,),
         "unknown model 'acme.superlm-v9'": (7,),
     }
     assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
@@ -126,8 +126,8 @@ def test_usage_documents_can_be_grouped_and_written_as_csv():
     run = run_cli("eval", "examples/monthly.yaml", "--group-by", "kind", "--format", "csv")
     assert run.code == 0, run.err
     header, *rows = run.out.splitlines()
-    assert header == "kind,id,what,quantity,unit,rate,per,amount,items,rule"
-    assert sum(Decimal(row.split(",")[-3]) for row in rows) == Decimal("29469.684")
+    assert header == "kind,id,what,quantity,unit,rate,per,amount,items"
+    assert sum(Decimal(row.split(",")[-2]) for row in rows) == Decimal("29469.684")
 
 
 # The property: a log prices exactly like the same calls written as a usage document.
@@ -258,7 +258,7 @@ def test_progress_is_shown_on_a_terminal_and_only_there(tmp_path, monkeypatch):
         assert main(["eval", "--input", "invocation-log", str(log)]) == 0
         assert "total: 9.2 USD" in out.getvalue()
         said, shown = stderr.getvalue().split("\n", 1)
-        assert said == "ruleset: rulesets/bedrock (bundled)"
+        assert said == "ruleset: bedrock (bundled)"
         if expect_progress:
             assert "\r50 records, " in shown and "records/s, running total" in shown
             assert shown.endswith("\r\x1b[K")  # the line is cleared at the end
@@ -285,7 +285,7 @@ def test_a_batch_with_a_quantity_that_must_be_zero_refuses_the_items_that_have_i
     items = [fine, output] * 3 if order == "refused-last" else [output, fine] * 3
     totals = rules.totals(items)
     assert (totals.total, sum(u.count for u in totals.unpriced)) == _per_item(rules, items) == (Decimal("0.0003"), 3)
-    assert totals.unpriced[0].reason == "field output_tokens: not applicable (rulesets/bedrock/cohere.rules:26)"
+    assert totals.unpriced[0].reason == "field output_tokens: not applicable (bedrock:cohere.rules:26)"
 
 
 TRICKY_RULES = """currency USD
@@ -382,10 +382,10 @@ def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not(
     reasons = {u["reason"]: u["first_lines"] for u in data["unpriced"]}
     assert reasons["guardrail units unknown: the record shows a guardrail ran but carries no unit counts"] == [4]
     assert reasons["unknown model 'acme.superlm-v9'"] == [5]
-    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (rulesets/bedrock/anthropic.rules:26)"
+    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (bedrock:anthropic.rules:26)"
     assert reasons[cache.format("read")] == [7, 9]  # Converse usage; a stream's message_start
     assert reasons[cache.format("write")] == [8]  # an Anthropic body's cache_creation_input_tokens
-    assert reasons["latency-optimized inference is not in the price list (mid-2024) (rulesets/bedrock/shared.rules:46)"] == [12]
+    assert reasons["latency-optimized inference is not in the price list (mid-2024) (bedrock:shared.rules:46)"] == [12]
     assert [r for r in reasons if r.startswith("field contextual_grounding_policy_units: ")] != []
     s3 = next(r for r in reasons if r.startswith("the request body is in S3 (s3://"))
     assert s3.endswith("an image call cannot be priced from the record alone") and reasons[s3] == [11]

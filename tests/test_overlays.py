@@ -61,20 +61,20 @@ def acme(in_tmp):
 def test_eval_table_shows_the_list_rate_the_rate_charged_and_both_rules(acme):
     run = run_cli("eval", "usage.yaml", "--overlay", "acme.rules")
     assert run.code == 0, run.err
-    assert run.ruleset == "ruleset: rulesets/bedrock (bundled); overlays: acme.rules"
+    assert run.ruleset == "ruleset: bedrock (bundled); overlays: acme.rules"
     lines = run.out.splitlines()
     assert lines[0].split() == ["item", "charge", "quantity", "list", "rate", "rate", "amount", "rule"]
     # Sonnet on demand: 20% off the list's 0.003 and 0.015: 10 x 0.0024 = 0.024, 2 x 0.012 = 0.024
     assert lines[2].split() == [
         "1", "sonnet", "(text)", "input_tokens", "10000", "tokens", "0.003", "USD", "per", "1000",
-        "0.0024", "USD", "per", "1000", "0.024", "acme.rules:6", "×0.8", "of", "rulesets/bedrock/anthropic.rules:24",
+        "0.0024", "USD", "per", "1000", "0.024", "acme.rules:6", "×0.8", "of", "bedrock:anthropic.rules:24",
     ]
     # Haiku batch: 50% of the fixed 0.0002: 100 x 0.0001 = 0.01; the list's rule is cited after `on`
     assert "0.00025 USD per 1000  0.0001 USD per 1000" in lines[5]
-    assert lines[5].endswith("acme.rules:15 ×0.5 of acme.rules:12 on rulesets/bedrock/anthropic.rules:26")
+    assert lines[5].endswith("acme.rules:15 ×0.5 of acme.rules:12 on bedrock:anthropic.rules:26")
     # 1 July: the overlay has expired, the list rate is charged and only the list is cited
-    assert lines[8].split()[-2:] == ["0.025", "rulesets/bedrock/anthropic.rules:26"]
-    assert "overlay: Acme Corp: negotiated rates (acme.rules)" in lines
+    assert lines[8].split()[-2:] == ["0.025", "bedrock:anthropic.rules:26"]
+    assert "overlay: Acme Corp: negotiated rates" in lines
     # 0.048 + 0.02 + (100 x 0.00025 + 20 x 0.00125 = 0.05) = 0.118
     assert lines[-1] == "total: 0.118 USD"
 
@@ -83,18 +83,27 @@ def test_eval_json_cites_the_overlay_rule_and_the_list_rule(acme):
     run = run_cli("eval", "usage.yaml", "--overlay", "acme.rules", "--format", "json")
     assert run.code == 0, run.err
     bill = json.loads(run.out)
-    assert bill["overlays"] == ["Acme Corp: negotiated rates (acme.rules)"]
+    assert bill["overlays"] == ["Acme Corp: negotiated rates"]
     sonnet_input, _ = bill["items"][0]["charges"]
-    assert {k: sonnet_input[k] for k in ("rate", "list_rate", "rule", "list_rule", "basis")} == {
+    listed = "text/input_tokens[region in us-east-1, us-west-2; model = claude-3.5-sonnet]"
+    own = listed[:-1] + '; overlay "Acme Corp: negotiated rates": by -20% until 2026-06-30]'
+    assert {k: sonnet_input[k] for k in ("id", "rate", "list_rate", "list_id", "basis")} == {
+        "id": own,
         "rate": "0.0024",
         "list_rate": "0.003",
-        "rule": "acme.rules:6",
-        "list_rule": "rulesets/bedrock/anthropic.rules:24",
-        "basis": [{"rule": "acme.rules:6", "factor": "0.8"}, {"rule": "rulesets/bedrock/anthropic.rules:24", "rate": "0.003"}],
+        "list_id": listed,
+        "basis": [{"id": own, "factor": "0.8"}, {"id": listed, "rate": "0.003"}],
     }
+    haiku_batch_input, _ = bill["items"][1]["charges"]
+    # the list's id for Claude 3 Haiku on demand, and the overlay's fixed rate
+    fixed = (
+        "text/input_tokens[region in us-east-1, us-west-2; model = claude-3-haiku; "
+        'overlay "Acme Corp: negotiated rates": at 0.0002 per 1000 until 2026-06-30]'
+    )
+    assert haiku_batch_input["basis"][-1] == {"id": fixed, "rate": "0.0002"}
     july_input, _ = bill["items"][2]["charges"]
     assert july_input["rate"] == july_input["list_rate"] == "0.00025"
-    assert "list_rule" not in july_input and july_input["rule"] == "rulesets/bedrock/anthropic.rules:26"
+    assert "list_id" not in july_input and "overlay" not in july_input["id"]
 
 
 def test_a_bill_without_overlays_has_no_overlay_fields(acme):
@@ -107,11 +116,11 @@ def test_a_bill_without_overlays_has_no_overlay_fields(acme):
 def test_explain_shows_the_overlay_arithmetic_and_the_list_rate(acme):
     run = run_cli("explain", "usage.yaml", "--overlay", "acme.rules")
     assert run.code == 0, run.err
-    assert "    overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)\n    list rate 0.003 (rulesets/bedrock/anthropic.rules:24)\n" in run.out
+    assert "    overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)\n    list rate 0.003 (bedrock:anthropic.rules:24)\n" in run.out
     assert (
         "    overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)\n"
         "    overlay: rate 0.0002, fixed (acme.rules:12)\n"
-        "    list rate 0.00025 (rulesets/bedrock/anthropic.rules:26)\n"
+        "    list rate 0.00025 (bedrock:anthropic.rules:26)\n"
     ) in run.out
     assert "    6 | adjust text by -20% when provider = anthropic\n" in run.out
 
@@ -123,7 +132,7 @@ def test_explain_json_gives_the_steps_and_every_rule_involved(acme):
     assert charge["steps"] == [
         "overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)",
         "overlay: rate 0.0002, fixed (acme.rules:12)",
-        "list rate 0.00025 (rulesets/bedrock/anthropic.rules:26)",
+        "list rate 0.00025 (bedrock:anthropic.rules:26)",
     ]
     assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [21, 22, 26]]
 
@@ -136,7 +145,7 @@ def test_snapshot_says_how_to_accept_the_bills_with_the_overlay(acme):
     assert "bedrock-rules snapshot bills --overlay acme.rules --update" in run.out
     assert run_cli("snapshot", "bills", "--overlay", "acme.rules", "--update").code == 0
     stored = json.loads((acme / "bills" / "usage.bill.json").read_text(encoding="utf-8"))
-    assert stored["overlays"] == ["Acme Corp: negotiated rates (acme.rules)"]
+    assert stored["overlays"] == ["Acme Corp: negotiated rates"]
     assert run_cli("snapshot", "bills", "--overlay", "acme.rules").code == 0
     (acme / "acme.rules").unlink()  # beside the usage it would be taken for a ruleset
     assert run_cli("snapshot", "bills").code == 1  # at list prices the stored bills differ
@@ -286,11 +295,8 @@ def test_invocation_logs_are_priced_by_each_records_day(acme):
     totals = json.loads(run.out)
     # 30 June at the fixed rates: 100 x 0.0002 + 20 x 0.001 = 0.04; 1 July at list: 100 x 0.00025 + 20 x 0.00125 = 0.05
     assert totals["total"] == "0.09"
-    amounts = sorted((c["rule"], c["amount"], c.get("list_rate")) for group in totals["groups"] for c in group["charges"])
-    assert amounts == [
-        ("acme.rules:12", "0.02", "0.00025"), ("acme.rules:12", "0.02", "0.00125"),
-        ("rulesets/bedrock/anthropic.rules:26", "0.025", None), ("rulesets/bedrock/anthropic.rules:26", "0.025", None),
-    ]
+    amounts = sorted((c["amount"], c.get("list_rate"), "overlay" in c["id"]) for g in totals["groups"] for c in g["charges"])
+    assert amounts == [("0.02", "0.00025", True), ("0.02", "0.00125", True), ("0.025", None, False), ("0.025", None, False)]
 
 
 def test_focus_rows_carry_the_list_price_and_the_contracted_one(acme):
@@ -366,7 +372,7 @@ def test_an_overlay_outside_its_window_changes_nothing(models, mode, tokens, day
     overlaid = _ACME.evaluate({"usage": usage})
     # The same bill, line for line; it only names the overlay it was priced under.
     assert attrs.evolve(overlaid, overlays=()) == listed
-    assert overlaid.overlays == ("Acme Corp: negotiated rates (examples/overlays/acme.rules)",)
+    assert overlaid.overlays == ("Acme Corp: negotiated rates",)
 
 
 @settings(max_examples=40, deadline=None)

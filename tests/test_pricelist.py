@@ -86,10 +86,10 @@ def test_a_price_that_changed_is_reported_with_both_rates_and_the_rule(in_tmp):
     assert finding["finding"] == "differs"
     assert (finding["sku"], finding["price"], finding["rules_price"], finding["unit"]) == (HAIKU_IN, "0.3", "0.25", "1M tokens")
     # 0.00025 per 1,000 tokens in the rules is 0.25 per 1,000,000 in the offer's unit.
-    path, number = finding["rule"].rsplit(":", 1)
-    line = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
+    ruleset, name, number = finding["rule"].split(":")  # from the ruleset's root: bedrock:anthropic.rules:28
+    line = (ROOT / "rulesets" / ruleset / name).read_text(encoding="utf-8").splitlines()[int(number) - 1]
     assert "claude-3-haiku" in line and "0.00025" in line
-    assert finding["row"].startswith("rulesets/bedrock/anthropic.rules:")
+    assert finding["row"].startswith("bedrock:anthropic.rules:")
     assert report["matched"] == 1
 
 
@@ -105,7 +105,7 @@ def test_a_batch_sku_at_half_price_differs_from_rules_that_charge_batch_in_full(
     run = run_cli("pricelist", "check", _write(in_tmp, "fm.json", offer))
     assert run.code == 1
     assert "differs:" in run.out and "BATCHINPUT USE1-MP:USE1_MillionBatchInputTokens-Units" in run.out
-    assert "offer 0.125 per 1M tokens, rules 0.25 per 1M tokens (rulesets/bedrock/anthropic.rules:" in run.out
+    assert "offer 0.125 per 1M tokens, rules 0.25 per 1M tokens (bedrock:anthropic.rules:" in run.out
     # The on-demand output rule of a model the offer covers, in a region it covers, has no SKU.
     assert "no SKU:" in run.out and "no SKU of the offers reaches text output_tokens of claude-3-haiku" in run.out
     assert run.out.endswith("1 price as the rules give them; 1 differs, 0 not priced, 0 ambiguous, 0 not covered, 1 no SKU\n")

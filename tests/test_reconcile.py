@@ -33,7 +33,7 @@ def rows_of(out: str) -> dict[tuple[str, ...], list[str]]:
 def test_a_matching_export_reconciles_within_the_stated_tolerance():
     run = run_cli("reconcile", "--cur", str(HERE / "cur-claude-2.1.csv"), str(HERE / "claude-2.1.jsonl"))
     assert run.code == 0, run.out + run.err
-    assert run.ruleset == "ruleset: rulesets/bedrock (bundled)"
+    assert run.ruleset == "ruleset: bedrock (bundled)"
     assert rows_of(run.out) == {
         # CUR's usage amount is in 1K tokens; its cost is a double's text, read exactly.
         ("2024-07-02", "us-west-2", "claude-2.1", "input_tokens"): ["11000", "11000", "0.08800000000000001", "0.088",
@@ -54,7 +54,8 @@ def test_differences_unexplained_lines_and_unbilled_logs_are_listed_and_exit_1()
     assert table[("2024-07-02", "us-east-1", "embed-english", "input_tokens")][-1] == "not billed by the CUR"
     assert table[("2024-07-02", "us-east-1", "sdxl-1.0", "images")][-1] == "not billed by the CUR"
     cur = HERE / "cur-july-2.csv"
-    batch = "USW2-Claude3Haiku-input-tokens-batch  0.00025 USD: the qualifier 'batch' (tier or routing) is not reconciled"
+    batch = ("USW2-Claude3Haiku-input-tokens-batch  0.00025 USD: "
+             "priced apart from the plain usage type, and not reconciled: 'batch': batch inference")
     assert f"  {cur}:6  {batch}\n" in run.out
     assert f"  {cur}:7  USE1-Claude4.6Sonnet-input-tokens  0.069 USD: no model is billed as 'Claude4.6Sonnet'\n" in run.out
     assert run.out.endswith("6 lines compared, 3 differ, 2 CUR lines unexplained\n")
@@ -105,10 +106,33 @@ def test_a_cost_that_is_not_a_number_is_refused_with_its_line(tmp_path):
         # The longest token segment is tried first: this one also holds `input-token`.
         ("USW2-Claude3Haiku-cache-read-input-token-count", ("us-west-2", "claude-3-haiku", "cache_read_tokens")),
         ("USW2-Claude2.1-input-tokens", ("us-west-2", "claude-2.1", "input_tokens")),
-        ("EUW2-Mistral7B-output-tokens", "no model is billed as 'Mistral7B'"),
+        # Billing names on lines of their own (`model mistral-7b billed Mistral7B`), as AWS data shows them.
+        ("EUW2-Mistral7B-output-tokens", ("eu-west-2", "mistral-7b", "output_tokens")),
+        ("EUW2-MistralLarge-input-tokens", ("eu-west-2", "mistral-large", "input_tokens")),
+        ("EUW2-Mixtral8x7B-output-tokens", ("eu-west-2", "mixtral-8x7b", "output_tokens")),
+        ("USE1-Claude2.0-input-tokens", ("us-east-1", "claude-2.0", "input_tokens")),
         ("UGW1-Claude3Haiku-input-tokens", "no region is billed as 'UGW1'"),
         ("USE1-Claude4Sonnet-input-tokens-cross-region-global", "no model is billed as 'Claude4Sonnet'"),
-        ("USE1-Claude3Haiku-input-tokens-cross-region-global", "the qualifier 'cross-region-global' (tier or routing) is not reconciled"),
+        # Suffixes say what the usage type prices apart; each is named, none is read as the plain usage type.
+        ("USE1-Claude3Haiku-input-tokens-cross-region-global",
+         "priced apart from the plain usage type, and not reconciled: 'cross-region-global': "
+         "global cross-region inference (a `global.` profile)"),
+        ("USE1-Claude3Haiku-output-tokens-long-context-cross-region-global",
+         "priced apart from the plain usage type, and not reconciled: 'long-context': the long-context price (a request "
+         "past the model's long-context threshold); 'cross-region-global': global cross-region inference (a `global.` profile)"),
+        ("USE1-Claude3Haiku-input-tokens-cross-region-global-batch",
+         "priced apart from the plain usage type, and not reconciled: 'cross-region-global': "
+         "global cross-region inference (a `global.` profile); 'batch': batch inference"),
+        ("USE1-Claude3Haiku-input-tokens-flex",
+         "priced apart from the plain usage type, and not reconciled: 'flex': the flex service tier"),
+        ("USE1-Claude3Haiku-input-tokens-priority",
+         "priced apart from the plain usage type, and not reconciled: 'priority': the priority service tier"),
+        ("USE1-Claude3Haiku-input-tokens-latency-optimized",
+         "priced apart from the plain usage type, and not reconciled: 'latency-optimized': latency-optimized inference"),
+        ("USE1-Claude3Haiku-cache-write-input-token-count-custom-model",
+         "priced apart from the plain usage type, and not reconciled: 'custom-model': a custom (fine-tuned or imported) model"),
+        ("USE1-Claude3Haiku-input-tokens-1h-ttl",
+         "priced apart from the plain usage type, and not reconciled: '1h-ttl', a qualifier this reconciler does not know"),
         ("USE1-Guardrail-ContentPolicyUnitsConsumed", "no quantity is billed under this usage type's token segment"),
     ],
 )

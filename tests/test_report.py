@@ -117,7 +117,7 @@ def test_the_page_of_a_bill_holds_its_json_and_shows_its_numbers(in_tmp):
     assert "8 of 8 rows shown, amounting to 29469.684 USD" in page.words
     # Charts by model and region (usage items carry no day), and every rule cited.
     assert [w for w in ("Cost by model", "Cost by region", "Cost by day") if w in page.words] == ["Cost by model", "Cost by region"]
-    assert "rulesets/bedrock/anthropic.rules:56" in page.words
+    assert "bedrock:anthropic.rules:56" in page.words
     assert "Every item was priced." in page.words
 
 

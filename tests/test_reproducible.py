@@ -47,3 +47,17 @@ def test_prebuilt_artifacts_are_the_same_bytes_in_every_build():
     assert hook.build(ROOT) == first
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(first.items())}
     assert _digests("1") == _digests("2") == f"{digests}\n"
+
+
+def test_the_prebuilt_parse_is_keyed_as_the_loader_names_the_bundled_files():
+    """An installed wheel uses the parse it ships only when the names match (`bedrock:anthropic.rules`)."""
+    import pickle
+
+    from bedrock_rules import prebuilt
+    from bedrock_rules.loader import BUNDLED_NAME, read_rules
+    from bedrock_rules.resources import bundled_rules
+
+    bundle = pickle.loads(_hook().build(ROOT)[prebuilt.BUNDLED])  # noqa: S301 (built here, from this checkout)
+    sources, _, _ = read_rules(bundled_rules(), BUNDLED_NAME)
+    assert sorted(bundle["files"]) == sorted(s.shown for s in sources)
+    assert all(name.startswith("bedrock:") for name in bundle["files"])

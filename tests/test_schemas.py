@@ -15,11 +15,16 @@ import jsonschema
 import pytest
 
 import bedrock_rules
-from bedrock_rules import bill, checker, differ, explainer, totals
+from bedrock_rules import bill, checker, differ, explainer, pricelist, rates, totals
 from bedrock_rules.bedrock.logs import totals_of_log
 from conftest import ROOT, run_cli, validate_json
 
-SCHEMAS = {"bill": bill.SCHEMA, "totals": totals.SCHEMA, "diff": differ.SCHEMA, "explain": explainer.SCHEMA, "findings": checker.SCHEMA}
+# Bills and totals name rules by their stable ids alone since version 2.
+VERSIONS = {"bill": 2, "totals": 2}
+SCHEMAS = {
+    "bill": bill.SCHEMA, "totals": totals.SCHEMA, "diff": differ.SCHEMA, "explain": explainer.SCHEMA, "findings": checker.SCHEMA,
+    "prices": rates.SCHEMA, "pricelist": pricelist.SCHEMA,
+}
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -29,7 +34,7 @@ def test_each_schema_ships_in_the_package_and_names_its_version(name):
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema"] == {"const": SCHEMAS[name]}
-    assert SCHEMAS[name] == f"bedrock-rules/{name}/1"
+    assert SCHEMAS[name] == f"bedrock-rules/{name}/{VERSIONS.get(name, 1)}"
     assert "schema" in schema["required"]
 
 
@@ -60,7 +65,7 @@ def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
     written = sorted((in_tmp / "usage").glob("*.bill.json"))
     assert written
     for path in written:
-        assert validate_json(path.read_text(encoding="utf-8"))["schema"] == "bedrock-rules/bill/1"
+        assert validate_json(path.read_text(encoding="utf-8"))["schema"] == "bedrock-rules/bill/2"
 
 
 @pytest.mark.parametrize(
@@ -68,15 +73,38 @@ def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
     [
         (lambda b: b.update(total=29469.684), "29469.684 is not of type 'string'"),
         (lambda b: b.update(total="2.9E+4"), "does not match"),
-        (lambda b: b.update(schema="bedrock-rules/bill/2"), "'bedrock-rules/bill/1' was expected"),
-        (lambda b: b["items"][0]["charges"][0].pop("rule"), "'rule' is a required property"),
+        (lambda b: b.update(schema="bedrock-rules/bill/1"), "'bedrock-rules/bill/2' was expected"),
+        (lambda b: b["items"][0]["charges"][0].pop("id"), "'id' is a required property"),
+        (lambda b: b["items"][0]["charges"][0].update(rule="a.rules:3"), "Additional properties are not allowed"),
         (lambda b: b.update(extra=1), "Additional properties are not allowed"),
     ],
-    ids=["float", "exponent", "other-version", "no-rule", "unknown-key"],
+    ids=["float", "exponent", "other-version", "no-id", "file-and-line", "unknown-key"],
 )
 def test_the_bill_schema_refuses_what_a_bill_never_holds(rules, change, complaint):
     item = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1}
     data = json.loads(bedrock_rules.dump(rules.evaluate({"usage": [item]})))
+    change(data)
+    with pytest.raises(AssertionError, match=complaint):
+        validate_json(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("args", "change", "complaint"),
+    [
+        (("prices", "claude-2.1"), lambda d: d["rates"][0].pop("id"), "'id' is a required property"),
+        (("prices", "claude-2.1"), lambda d: d.update(rates={}), "is not of type 'array'"),
+        (("prices", "claude-2.1"), lambda d: d.update({"Scope": "global"}), "does not match"),
+        (("pricelist", "check", str(ROOT / "tests" / "pricelist" / "fm-us-east-1.json")),
+         lambda d: d["counts"].pop("differs"), "'differs' is a required property"),
+        (("pricelist", "check", str(ROOT / "tests" / "pricelist" / "fm-us-east-1.json")),
+         lambda d: d.update(matched="4"), "is not of type 'integer'"),
+    ],
+    ids=["prices-no-id", "prices-rates-not-a-list", "prices-unknown-key", "pricelist-no-count", "pricelist-matched-as-text"],
+)
+def test_the_prices_and_pricelist_schemas_refuse_what_the_commands_never_print(args, change, complaint):
+    run = run_cli(*args, "--format", "json")
+    data = json.loads(run.out)
+    assert data["schema"] == f"bedrock-rules/{args[0]}/1"
     change(data)
     with pytest.raises(AssertionError, match=complaint):
         validate_json(json.dumps(data))

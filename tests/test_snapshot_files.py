@@ -97,7 +97,7 @@ def test_update_writes_by_atomic_rename(work):
     run = snapshot("--update")
     assert run.code == 0, run.err
     assert (work / "secrets.env").read_text(encoding="utf-8") == "{}\n"
-    assert stored.read_text(encoding="utf-8").startswith('{\n  "schema": "bedrock-rules/bill/1",\n  "currency": "USD"')
+    assert stored.read_text(encoding="utf-8").startswith('{\n  "schema": "bedrock-rules/bill/2",\n  "currency": "USD"')
     assert sorted(p.name for p in (work / "usage").iterdir()) == ["chat.bill.json", "chat.json", "monthly.bill.json", "monthly.yaml"]
     assert oct(stored.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 

@@ -145,7 +145,7 @@ def open_binary(path: str) -> IO[bytes]:
     if path == "-":
         raw: IO[bytes] = sys.stdin.buffer
         if not hasattr(raw, "peek"):
-            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
     else:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's `with`
     if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]

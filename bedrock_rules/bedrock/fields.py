@@ -97,3 +97,14 @@ LATENCIES = {"standard": "standard", "optimized": "optimized"}
 # `modelId` prefixes of the system-defined cross-region inference profiles.
 GLOBAL_PREFIX = "global"
 GEOGRAPHIES = ("us", "eu", "apac", "jp", "au", "us-gov")
+
+
+def profile_model(model_id: str) -> tuple[str, dict[str, str]]:
+    """A cross-region inference profile id (`global.` or `us.`, `eu.`, … + a model id) as the
+    model id and the scope its prefix names, as the log reader reads it; any other id as it is."""
+    prefix, dot, rest = model_id.partition(".")
+    if dot and prefix == GLOBAL_PREFIX:
+        return rest, {"scope": "global"}
+    if dot and prefix in GEOGRAPHIES:
+        return rest, {"scope": "geographic", "geography": prefix}
+    return model_id, {}

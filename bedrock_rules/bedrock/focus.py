@@ -47,7 +47,7 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
             charges.append(Charge(
                 sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
                 quantity=charge.quantity, unit=charge.unit, per=charge.per,
-                rule=charge.rule, kind=item.kind, model=None if model is None else str(model),
+                kind=item.kind, model=None if model is None else str(model),
                 region=None if region is None else str(region), item=item.label, period=period, **sides,
             ))
     return charges
@@ -72,7 +72,7 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
         sides.update(_contracted(line.list_rule, line.list_rate, line.rate, line.amount, line.quantity, line.per))
         charges.append(Charge(
             sku_id=line.rule_id, meter=line.what, description=_description(line.what, kind, model, region),
-            quantity=line.quantity, unit=line.unit, per=line.per, rule=line.rule,
+            quantity=line.quantity, unit=line.unit, per=line.per,
             kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day, **sides,
         ))
     if problems:

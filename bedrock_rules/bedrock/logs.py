@@ -257,6 +257,7 @@ class LogReader:
             return None
         declared = self._declared[kind]
         item: dict[str, Any] = {"kind": kind, "model": model, "region": region}
+        value: Any
         for name, value in served.items():
             if name in declared:
                 item[name] = value

@@ -40,8 +40,8 @@ def load_profiles(path: str) -> dict[str, str]:
     else:
         for number, entry in enumerate(data if isinstance(data, list) else [data], 1):
             model = _model_of(entry)
-            names = [entry.get(k) for k in ("inferenceProfileArn", "inferenceProfileId")] if isinstance(entry, dict) else []
-            names = [n for n in names if isinstance(n, str) and n]
+            given = [entry.get(k) for k in ("inferenceProfileArn", "inferenceProfileId")] if isinstance(entry, dict) else []
+            names: list[str] = [n for n in given if isinstance(n, str) and n]
             if model is None or not names:
                 problems.append(Problem(
                     f"profile {number}: expected inferenceProfileArn or inferenceProfileId and models "

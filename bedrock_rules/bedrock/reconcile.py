@@ -54,6 +54,12 @@ class BillingNames:
     def of(cls, program: Program) -> BillingNames:
         regions = {code: name for name, region in program.regions.items() for code in region.billed}
         models = {code: str(model.name) for provider in program.providers.values() for model in provider.models for code in model.billed}
+        # `model NAME billed CODE` lines, kept apart from the models' declarations.
+        models.update(
+            (str(code), str(statement.model))
+            for rule_file in program.files for statement in rule_file.statements if isinstance(statement, m.ModelBilled)
+            for code in statement.names
+        )
         dimensions = {
             code: str(field.name)
             for rule_file in program.files for statement in rule_file.statements if isinstance(statement, m.Kind)
@@ -77,9 +83,38 @@ class BillingNames:
             if model is None:
                 return f"no model is billed as {billed_model!r}"
             if qualifiers:
-                return f"the qualifier {qualifiers.lstrip('-')!r} (tier or routing) is not reconciled"
+                return _qualified(qualifiers.lstrip("-"))
             return region, model, self.dimensions[segment]
         return "no quantity is billed under this usage type's token segment"
+
+
+# What the qualifiers after a usage type's token segment mean (CUR-FOCUS.md §1.4), so a line
+# the reconciler leaves out says why. Longest first: `cross-region-global` holds `global`.
+QUALIFIERS = {
+    "cross-region-global": "global cross-region inference (a `global.` profile)",
+    "cross-region-geo": "geographic cross-region inference (a `us.`, `eu.`, … profile)",
+    "long-context": "the long-context price (a request past the model's long-context threshold)",
+    "latency-optimized": "latency-optimized inference",
+    "custom-model": "a custom (fine-tuned or imported) model",
+    "global-standard": "the standard tier through a global profile",
+    "priority": "the priority service tier",
+    "standard": "the standard service tier",
+    "batch": "batch inference",
+    "flex": "the flex service tier",
+}
+
+
+def _qualified(qualifiers: str) -> str:
+    """Why a usage type with qualifiers (`batch`, `cross-region-global-batch`, …) is not reconciled."""
+    meanings, rest = [], qualifiers
+    while rest:
+        known = next((q for q in sorted(QUALIFIERS, key=len, reverse=True) if rest == q or rest.startswith(q + "-")), None)
+        if known is None:
+            meanings.append(f"{rest!r}, a qualifier this reconciler does not know")
+            break
+        meanings.append(f"{known!r}: {QUALIFIERS[known]}")
+        rest = rest[len(known) + 1:]
+    return "priced apart from the plain usage type, and not reconciled: " + "; ".join(meanings)
 
 
 @attrs.frozen
@@ -169,6 +204,7 @@ def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, st
                 unexplained.append(Unexplained(where, usage_type, parsed, cost))
                 continue
             region, model, dimension = parsed
+            assert per is not None  # a line in a unit not converted was listed above
             key = (row[columns["day"]][:10], region, model, dimension)
             sums[key] = sums.get(key, Side()).plus(amount * per, cost)
     if problems:

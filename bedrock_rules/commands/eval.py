@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from typing import TextIO
 
 from .. import limits
@@ -14,8 +15,8 @@ from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
 from ..ruleset import Ruleset, load
+from ..totals import Totals, render_csv, where
 from ..totals import dump as dump_totals
-from ..totals import render_csv, where
 from ..totals import render_table as table
 from ..usage import Item, items_of, read_document
 
@@ -253,8 +254,9 @@ def _sources(paths: list[str]) -> list[str]:
     return ["<stdin>" if path == "-" else path for path in paths]
 
 
-def _write_totals(totals, fmt: str, out: TextIO, place: str) -> int:
-    out.write({"json": dump_totals, "csv": lambda t, p: render_csv(t), "table": table}[fmt](totals, place))
+def _write_totals(totals: Totals, fmt: str, out: TextIO, place: str) -> int:
+    writers: dict[str, Callable[[Totals, str], str]] = {"json": dump_totals, "csv": lambda t, p: render_csv(t), "table": table}
+    out.write(writers[fmt](totals, place))
     return EXIT_OK
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from ..cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from ..config import find_config
 from ..errors import RuleFileError
 from ..formatter import format_text
 from ..loader import read_rule_text, rule_files_in, write_rule_text
@@ -21,13 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="rule file, or folder of *.rules files (default: the current folder); - reads stdin and writes stdout",
+        help="rule file, or folder of *.rules files (default: the rules the project configuration names, "
+        "else the current folder); - reads stdin and writes stdout",
     )
     parser.add_argument("--check", action="store_true", help="change nothing; print a diff for each file that would change, exit 1 if any")
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    files, refused = rule_files_in(args.paths or ["."])
+    files, refused = rule_files_in(args.paths or _default_paths())
     changed = False
     for path in files:
         try:
@@ -58,6 +62,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if refused:
         return EXIT_REFUSED
     return EXIT_FAILED if changed else EXIT_OK
+
+
+def _default_paths() -> list[str]:
+    """With no PATH: the rules folder the project configuration names (said on stderr, as the
+    other commands say their ruleset), else the current folder."""
+    config = find_config()
+    if config is None or config.rules is None:
+        return ["."]
+    folder = os.path.relpath(config.rules, Path.cwd())
+    sys.stderr.write(f"ruleset: {folder} (from {config.shown})\n")
+    return [folder]
 
 
 def _diff(old: str, new: str, path: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from ..bedrock.offers import read_offer
+from ..bedrock.offers import OfferPrice, read_offer
 from ..cli import EXIT_FAILED, EXIT_OK, rules_option
 from ..errors import Problem, UsageError
 from ..pricelist import check_offers, dump, render_text
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.overlays:  # AWS publishes list prices: a customer's negotiated rates are not in its offer files
         sys.stderr.write("bedrock-rules pricelist: the list prices are compared; the overlays are not applied\n")
     rules = load(args.rules)
-    prices, problems = [], []
+    prices: list[OfferPrice] = []
+    problems: list[Problem] = []
     for path in args.offers:  # every file's problems at once
         try:
             prices.extend(read_offer(path))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from ..bedrock.fields import GEOGRAPHIES, GLOBAL_PREFIX
+from ..bedrock.fields import profile_model
 from ..cli import EXIT_OK, EXIT_REFUSED, rules_option
 from ..rates import UnknownName, dump, model_rates, render_text
 from ..ruleset import load
@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model",
         metavar="MODEL",
-        help="a model as the rules or the logs name it: claude-3-haiku, anthropic.claude-3-haiku-20240307-v1:0, "
-        "or a cross-region profile id (us.…, global.…), which settles the scope it names",
+        help="a model as the rules name it (its name or an `aka` alias) or as the invocation logs name it "
+        "(a cross-region inference profile id settles the scope its prefix names)",
     )
     parser.add_argument("--region", metavar="REGION", help="only the rates of this region")
     parser.add_argument("--at", metavar="DATE", help="the rates in force on a date (YYYY-MM-DD)")
@@ -37,9 +37,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "leave out --at for the only prices they give\n"
         )
         return EXIT_REFUSED
-    model, known = args.model, {}
+    model = args.model
+    known: dict[str, str] = {}
     if model not in rules.program.aliases:
-        model, known = _profile(model)
+        model, known = profile_model(model)
     try:
         found = model_rates(rules.program, model, args.region, known)
     except UnknownName as error:
@@ -49,12 +50,3 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     out.write(dump(found) if args.format == "json" else render_text(found))
     return EXIT_OK
 
-
-def _profile(model_id: str) -> tuple[str, dict[str, str]]:
-    """A cross-region profile id as the model id and the scope its prefix names, as the log reader reads it."""
-    prefix, dot, rest = model_id.partition(".")
-    if dot and prefix == GLOBAL_PREFIX:
-        return rest, {"scope": "global"}
-    if dot and prefix in GEOGRAPHIES:
-        return rest, {"scope": "geographic", "geography": prefix}
-    return model_id, {}

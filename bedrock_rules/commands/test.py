@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 from fractions import Fraction
-from typing import TextIO
+from typing import TextIO, cast
 
 from ..bill import decimal_text
 from ..cli import EXIT_FAILED, EXIT_OK, at_option, percent, rules_option
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _failure(result: ExampleResult) -> str:
     if result.error:
         return "".join(f"      {line}\n" for line in result.error.splitlines())
-    lines = [f"      expected {decimal_text(result.example.expect)}, got {decimal_text(result.actual)}\n"]
+    actual = cast(Decimal, result.actual)  # no error: the example was priced
+    lines = [f"      expected {decimal_text(result.example.expect)}, got {decimal_text(actual)}\n"]
     assert result.bill is not None
     for item in result.bill.items:
         for charge in item.charges:

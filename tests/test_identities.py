@@ -1,0 +1,82 @@
+"""Bills for machines name rules by stable ids: a comment or a moved file changes none of them.
+
+Every output meant for machines or for storing (the JSON bill, totals as JSON and CSV,
+FOCUS rows, the bills `snapshot --update` writes) is produced twice: with a copy of the
+bundled ruleset, and with a copy where every file starts with a new comment line and one
+file has another name. The bytes must be the same. The table, meant for people, still
+cites `file:line`, and that line moves.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+CASES = sorted(p for p in (ROOT / "tests" / "cases").glob("*.yaml") if not p.stem.startswith("refused-"))
+# Every record priced: a reason a record is not priced is a sentence for people, and cites `file:line`.
+LOGS = ROOT / "tests" / "logs" / "priced.jsonl.gz"
+
+
+@pytest.fixture
+def two_rulesets(in_tmp: Path) -> tuple[str, str]:
+    """`same`: the bundled rules; `moved`: the same rules, every line one further down, a file renamed."""
+    shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "same")
+    shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "moved")
+    for path in sorted((in_tmp / "moved").glob("*.rules")):
+        path.write_text("# a comment that moves every line below it\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    (in_tmp / "moved" / "cohere.rules").rename(in_tmp / "moved" / "zz-cohere-moved.rules")
+    return "same", "moved"
+
+
+def _both(rulesets: tuple[str, str], *args: str) -> tuple[str, str]:
+    outputs = []
+    for rules in rulesets:
+        run = run_cli(*args, "--rules", rules)
+        assert run.code in (0, 3), run.err
+        outputs.append(run.out)
+    return outputs[0], outputs[1]
+
+
+def test_the_table_still_cites_the_line_which_moves(two_rulesets):
+    same, moved = _both(two_rulesets, "eval", str(ROOT / "examples" / "monthly.yaml"))
+    assert "same/anthropic.rules:28" in same
+    assert "moved/anthropic.rules:29" in moved and "moved/zz-cohere-moved.rules:27" in moved
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_bills_of_every_priced_case_are_unchanged(two_rulesets, fmt):
+    args = ["eval", *(str(case) for case in CASES), "--format", fmt]
+    if fmt == "csv":
+        args += ["--group-by", "kind,model"]
+    same, moved = _both(two_rulesets, *args)
+    assert '"id": "text/input_tokens[' in same or "text/input_tokens[" in same
+    assert same == moved
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "focus"])
+def test_invocation_log_totals_are_unchanged(two_rulesets, fmt):
+    args = ["eval", "--input", "invocation-log", str(LOGS), "--format", fmt]
+    args += ["--billing-account", "111122223333"] if fmt == "focus" else ["--group-by", "model,region"]
+    same, moved = _both(two_rulesets, *args)
+    assert same and same == moved
+
+
+def test_focus_rows_of_a_usage_document_are_unchanged(two_rulesets):
+    args = ["eval", str(ROOT / "examples" / "monthly.yaml"), "--format", "focus", "--period", "2026-11",
+            "--billing-account", "111122223333"]
+    same, moved = _both(two_rulesets, *args)
+    assert "SkuPriceId" in same and same == moved
+
+
+def test_stored_snapshots_still_match(two_rulesets, in_tmp):
+    shutil.copytree(ROOT / "tests" / "snapshot", in_tmp / "usage")
+    same, moved = two_rulesets
+    assert run_cli("snapshot", "usage", "--rules", same, "--update").code == 0
+    stored = {p.name: p.read_bytes() for p in (in_tmp / "usage").glob("*.bill.json")}
+    assert stored
+    run = run_cli("snapshot", "usage", "--rules", moved)
+    assert (run.code, run.out) == (0, f"usage: {len(stored)} documents; {len(stored)} matched\n")
