@@ -552,13 +552,14 @@ def _unmatched_overlays(program: Program) -> list[Finding]:
             # A usage the overlay rule selects, and the list rule that comes closest to pricing it.
             found = search.find([*rule.conditions, *extra], guarded=False)
             nearest = listed[0] if listed else None
-            if found.values is not None and listed:
+            values = found.values
+            if values is not None and listed:
                 fields = program.kinds[rule.kind].fields
-                nearest = min(listed, key=lambda r: len(failing_conditions(r.conditions, fields, found.values)))
+                nearest = min(listed, key=lambda r: len(failing_conditions(r.conditions, fields, values)))
             said = ""
-            if nearest is not None and found.values is not None:
-                failing = failing_conditions(nearest.conditions, program.kinds[rule.kind].fields, found.values)
-                guards = program.refusing(rule.kind, found.values)
+            if nearest is not None and values is not None:
+                failing = failing_conditions(nearest.conditions, program.kinds[rule.kind].fields, values)
+                guards = program.refusing(rule.kind, values)
                 if failing:
                     said = f"; the closest list rule, {nearest.where}, needs " + " and ".join(failing)
                 elif guards:

@@ -81,7 +81,7 @@ def _layer(
     program: Program, path: str, files: Sequence[m.RuleFile], sources: Mapping[str, Sequence[str]]
 ) -> tuple[Layer | None, list[Diagnostic]]:
     problems: list[Diagnostic] = []
-    compiler = _Compiler(list(files), dict(sources), program.root)
+    compiler = _Compiler(list(files), {path: tuple(lines) for path, lines in sources.items()}, program.root)
     compiler.regions = dict(program.regions)
     compiler.providers = dict(program.providers)
     compiler.models = dict(program.models)
@@ -451,15 +451,15 @@ def _apply(
     if depth >= _DEPTH:
         return attrs.evolve(rule, rate=None, refusal=f"{relative.text} ({chosen.where}) goes round in a circle", list_rule=listed)
     # The base charge alone is resolved, through the layers up to this one.
+    base_values: Mapping[str, Any] = values
     if relative.field is not None:
         base_values = {**values, relative.field: relative.base}
         listed_base = [r for r in priced_by(base_values) if (r.quantity, r.each) == (rule.quantity, rule.each)]
         missing = f"{relative.field} = {relative.base}"
     else:
-        base_values = values
         listed_base = [r for r in priced_by(values) if (r.quantity, r.each) == (relative.base, rule.each)]
         missing = str(relative.base)
-    base_rules = apply_layers(program, kind, base_values, listed_base, index + 1, depth + 1)
+    base_rules = apply_layers(program, kind, base_values, listed_base, priced_by, upto=index + 1, depth=depth + 1)
     base = next((r for r in base_rules if r.rate is not None), None)
     if base is None:
         refusal = f"{relative.text} ({chosen.where}), and {missing} has no rate here"
