@@ -20,7 +20,8 @@ floors: dict[str, str] = {}
 for requirement in requirements:
     # An environment marker (`; python_version < '3.11'`) is kept out of the pin: a constraint
     # for a package an interpreter does not install is ignored there.
-    match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)\s*(?:;.*)?", requirement)
+    # Extras (`moto[server]`) are kept out of the pin too: a constraint names the package alone.
+    match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*(?:\[[A-Za-z0-9_.,\s-]*\])?\s*>=\s*([0-9][0-9A-Za-z.]*)\s*(?:;.*)?", requirement)
     if match is None:
         sys.exit(f"no floor to pin in {requirement!r}: write it as name>=version")
     name, floor = match.group(1).lower(), match.group(2)

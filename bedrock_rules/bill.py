@@ -110,32 +110,35 @@ def to_data(bill: Bill) -> dict[str, Any]:
         "currency": bill.currency,
         "total": decimal_text(bill.total),
         **({"overlays": list(bill.overlays)} if bill.overlays else {}),
-        "items": [
+        "items": [item_data(item, bool(bill.overlays)) for item in bill.items],
+    }
+
+
+def item_data(item: ItemBill, overlaid: bool = False) -> dict[str, Any]:
+    """One item of the JSON bill (`to_data`), for writers that give a bill one item at a time;
+    `overlaid`: priced under overlays, so each charge gives its list rate too."""
+    return {
+        "item": item.index,
+        "name": item.name,
+        **({"document": item.source} if item.source else {}),
+        "kind": item.kind,
+        **({"at": item.at} if item.at is not None else {}),
+        "subtotal": decimal_text(item.subtotal),
+        "charges": [
             {
-                "item": item.index,
-                "name": item.name,
-                **({"document": item.source} if item.source else {}),
-                "kind": item.kind,
-                **({"at": item.at} if item.at is not None else {}),
-                "subtotal": decimal_text(item.subtotal),
-                "charges": [
-                    {
-                        "id": charge.rule_id,
-                        "what": charge.what,
-                        "quantity": decimal_text(charge.quantity),
-                        "unit": charge.unit,
-                        "rate": None if charge.rate is None else decimal_text(charge.rate),
-                        "per": decimal_text(charge.per),
-                        "amount": decimal_text(charge.amount),
-                        **({"note": charge.note} if charge.note else {}),
-                        **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
-                        **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
-                        **(_list_data(charge) if bill.overlays else {}),
-                    }
-                    for charge in item.charges
-                ],
+                "id": charge.rule_id,
+                "what": charge.what,
+                "quantity": decimal_text(charge.quantity),
+                "unit": charge.unit,
+                "rate": None if charge.rate is None else decimal_text(charge.rate),
+                "per": decimal_text(charge.per),
+                "amount": decimal_text(charge.amount),
+                **({"note": charge.note} if charge.note else {}),
+                **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
+                **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
+                **(_list_data(charge) if overlaid else {}),
             }
-            for item in bill.items
+            for charge in item.charges
         ],
     }
 
@@ -194,23 +197,39 @@ def rate_text(charge: Rated, currency: str) -> str:
     return f"{decimal_text(charge.rate)} {currency} {per}"
 
 
+TABLE_HEADER = ("item", "charge", "quantity", "rate", "amount", "rule")
+TABLE_RIGHT = frozenset({2, 4})  # the columns aligned right: quantities and amounts
+
+
+# Under overlays, a `list rate` column before the rate (bills without overlays stay as they were).
+LISTED_HEADER = ("item", "charge", "quantity", "list rate", "rate", "amount", "rule")
+LISTED_RIGHT = frozenset({2, 5})
+
+
+def table_rows(item: ItemBill, currency: str, listed: bool = False) -> list[tuple[str, ...]]:
+    """One item's rows of the table: a line per charge, then its subtotal; `listed`: with the list rate."""
+    rows: list[tuple[str, ...]] = []
+    for position, charge in enumerate(item.charges):
+        quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
+        rate = rate_text(charge, currency)
+        label = f"{item.label} ({item.kind})" if position == 0 else ""
+        list_rate: tuple[str, ...] = ()
+        if listed:
+            list_rate = (rate_text(attrs.evolve(charge, rate=charge.list_rate), currency) if charge.list_rule else rate,)
+        rows.append((label, charge.what, quantity, *list_rate, rate, decimal_text(charge.amount), charge.cited))
+    rows.append(("", "subtotal", "", *(("",) if listed else ()), "", decimal_text(item.subtotal), ""))
+    return rows
+
+
+def total_line(total: Decimal, currency: str) -> str:
+    return f"total: {decimal_text(total)} {currency}"
+
+
 def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
-    listed = bool(bill.overlays)  # a `list rate` column only under overlays: other bills stay as they were
-    header = ("item", "charge", "quantity", *(("list rate",) if listed else ()), "rate", "amount", "rule")
-    rows: list[tuple[str, ...]] = []
-    for item in bill.items:
-        for position, charge in enumerate(item.charges):
-            quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
-            rate = rate_text(charge, bill.currency)
-            label = f"{item.label} ({item.kind})" if position == 0 else ""
-            list_rate: tuple[str, ...] = ()
-            if listed:
-                list_rate = (rate_text(attrs.evolve(charge, rate=charge.list_rate), bill.currency) if charge.list_rule else rate,)
-            rows.append((label, charge.what, quantity, *list_rate, rate, decimal_text(charge.amount), charge.cited))
-        rows.append(("", "subtotal", "", *(("",) if listed else ()), "", decimal_text(item.subtotal), ""))
-    out = align([header, *rows], right={2, 5 if listed else 4}, ruled=True)
-    for overlay in bill.overlays:
-        out.append(f"overlay: {overlay}")
-    out.append(f"total: {decimal_text(bill.total)} {bill.currency}")
+    listed = bool(bill.overlays)
+    rows = [row for item in bill.items for row in table_rows(item, bill.currency, listed)]
+    out = align([LISTED_HEADER if listed else TABLE_HEADER, *rows], right=LISTED_RIGHT if listed else TABLE_RIGHT, ruled=True)
+    out.extend(f"overlay: {overlay}" for overlay in bill.overlays)
+    out.append(total_line(bill.total, bill.currency))
     return "\n".join(out) + "\n"

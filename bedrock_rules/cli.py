@@ -23,11 +23,12 @@ import importlib
 import io
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 
 from . import __version__
-from .config import Config, ConfigError, choose_overlays, choose_rules, find_config
+from .config import Config, ConfigError, choose_overlays, choose_rules, find_config, regular_profiles
 from .display import visible_lines
 from .errors import BedrockRulesError
 from .fields import Instant, read_instant
@@ -71,6 +72,11 @@ def build_parser(only: str | None = None, config: Config | None = None) -> argpa
     return parser
 
 
+# Options that make a command write files: `snapshot --update` rewrites the stored bills
+# it would compare (a CI gate that always passes), `eval --output` writes where it names.
+_WRITES = ("update", "output")
+
+
 def _set_defaults(sub: argparse.ArgumentParser, command: str, config: Config) -> None:
     """One command's defaults from the configuration, each converted and checked as its option is."""
     options = {o[2:]: a for a in sub._actions for o in a.option_strings if o.startswith("--")}
@@ -80,8 +86,13 @@ def _set_defaults(sub: argparse.ArgumentParser, command: str, config: Config) ->
         where = f"[defaults.{command}] {key}"
         action = options.get(key)
         if action is None or key in ("help", "rules", "overlay"):
-            known = ", ".join(sorted(k for k in options if k not in ("help", "rules", "overlay")))
+            known = ", ".join(sorted(k for k in options if k not in ("help", "rules", "overlay", *_WRITES)))
             raise ConfigError(f"{where}: {command} has no option --{key} to default (its options: {known})", config.shown)
+        if key in _WRITES:
+            raise ConfigError(
+                f"{where}: --{key} writes files, so it is given on the command line only; a configuration "
+                "cannot make a command write (or a check pass by rewriting what it checks)", config.shown,
+            )
         if action.nargs == 0:  # a flag such as --strict
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false", config.shown)
@@ -172,15 +183,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Output:
-    """A command's standard output, held until the command is done."""
+    """A command's standard output, held until the command is done.
+
+    Held in memory while small and in a temporary file past `SPOOL` characters: the bill
+    of a million items is hundreds of megabytes of text, which memory need not hold.
+    """
+
+    SPOOL = 1 << 22  # characters
 
     def __init__(self) -> None:
-        self.held = io.StringIO()
+        self.held = tempfile.SpooledTemporaryFile(self.SPOOL, mode="w+", encoding="utf-8", errors="surrogatepass", newline="")
         self.started = False
 
     def write(self) -> None:
         self.started = True
-        sys.stdout.write(self.held.getvalue())
+        self.held.seek(0)
+        while True:
+            chunk = self.held.read(1 << 16)
+            if not chunk:
+                break
+            sys.stdout.write(chunk)
         sys.stdout.flush()
 
 
@@ -227,7 +249,7 @@ def _arguments(argv: list[str], command: str | None) -> argparse.Namespace:
         args.rules = choice.path
         sys.stderr.write(choice.describe() + said + "\n")
     if config is not None and config.profiles is not None and getattr(args, "profiles", "") is None:
-        args.profiles = str(config.profiles)
+        args.profiles = regular_profiles(config)
     return args
 
 

@@ -20,6 +20,7 @@ own: pricing an analyst's folder with a list nobody there edited would look like
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -88,10 +89,10 @@ def find_config(start: Path | None = None) -> Config | None:
     folder = (start or Path.cwd()).resolve()
     for candidate in (folder, *folder.parents):
         own = candidate / CONFIG_FILE
-        if own.is_file():
+        if _present(own):
             return _parse(own, _read_toml(own))
         pyproject = candidate / PYPROJECT
-        if pyproject.is_file():
+        if _present(pyproject):
             table = _read_toml(pyproject).get("tool", {}).get("bedrock-rules")
             if table is not None:
                 if not isinstance(table, dict):
@@ -155,16 +156,60 @@ def _rule_files(folder: Path) -> list[Path]:
         return []
 
 
+def _present(path: Path) -> bool:
+    """Whether a configuration stands here: a file, or anything else by that name (a FIFO,
+    a device, a folder, a dangling or looping link), which is refused, not passed over for
+    one further up."""
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
+
+
+# A configuration is a few lines; past this it is not one (a link to /dev/zero, a log renamed).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         # Text, not a binary file: tomli before 1.2 reads only text.
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(_read_regular(path).decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError(f"not UTF-8 text: {error.reason}", path) from None
     except OSError as error:
         raise ConfigError(f"cannot read: {error.strerror or error}", path) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"not valid TOML: {error}", path) from None
+
+
+def _read_regular(path: Path) -> bytes:
+    """A configuration's bytes: a regular file only, opened without blocking (a FIFO cannot
+    hang the command), at most MAX_CONFIG_BYTES."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("not a regular file; a configuration is read only from a regular file", path)
+        data = os.read(descriptor, MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"too large: more than {MAX_CONFIG_BYTES:,} bytes; a configuration is a few lines", path)
+    return data
+
+
+def regular_profiles(config: Config) -> str:
+    """The configured profiles file, refused unless it is a regular file: a project's
+    configuration cannot make the command read a FIFO (hang) or a device."""
+    assert config.profiles is not None
+    try:
+        info = os.stat(config.profiles)
+    except OSError:
+        return str(config.profiles)  # missing: the log reader says it cannot read it, naming it
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"profiles: {config.profiles} is not a regular file", config.shown)
+    return str(config.profiles)
 
 
 def _parse(path: Path, table: Mapping[str, Any]) -> Config:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 
 # Categories shown as escapes: controls, format characters (bidi overrides, zero-width
@@ -75,25 +75,75 @@ def width(text: str) -> int:
 def align(rows: Sequence[Sequence[str]], right: Iterable[int] = (), indent: str = "", ruled: bool = False) -> list[str]:
     """Rows of cells as lines of columns two spaces apart, padded by display width.
 
-    Cells are made `visible` first, so no cell can break its row. Columns in `right`
+    Cells are made `visible` first, so no cell can break its row, and cut at MAX_CELL
+    characters, so no cell can widen every row past reading. Columns in `right`
     are aligned right (amounts); trailing spaces are dropped. `ruled` draws a line of
     dashes under the first row (the header).
     """
-    shown = [[visible(cell) for cell in row] for row in rows]
+    shown = [[_cell(cell) for cell in row] for row in rows]
     if not shown:
         return []
     right = set(right)
     widths = [max(width(row[i]) for row in shown) for i in range(len(shown[0]))]
     if ruled:
         shown.insert(1, ["-" * size for size in widths])
-    lines = []
-    for row in shown:
-        parts = []
-        for i, (cell, size) in enumerate(zip(row, widths, strict=True)):
-            pad = " " * (size - width(cell))
-            parts.append(pad + cell if i in right else cell + pad)
-        lines.append((indent + "  ".join(parts)).rstrip())
-    return lines
+    return [_line(row, widths, right, indent) for row in shown]
+
+
+# Characters of one cell a table shows (then `… (N characters)`). Every row is padded to
+# its column's widest cell: one name of 45 MB in a document of 40,000 items would make a
+# table of terabytes. The machine formats (JSON, CSV) keep every value whole.
+MAX_CELL = 500
+
+
+def _cell(text: str) -> str:
+    return visible(clip(text, MAX_CELL))
+
+
+def _line(shown: Sequence[str], widths: Sequence[int], right: set[int] | frozenset[int], indent: str) -> str:
+    parts = []
+    for i, (cell, size) in enumerate(zip(shown, widths, strict=True)):
+        pad = " " * (size - width(cell))
+        parts.append(pad + cell if i in right else cell + pad)
+    return (indent + "  ".join(parts)).rstrip()
+
+
+class Aligner:
+    """`align` for rows given one at a time, holding none of them in memory.
+
+    A column's width is known only after its last row, so the rows wait in a temporary
+    file (in memory while small), one line each: a shown cell never holds a tab or a
+    newline (`visible` escapes them), so those separate cells and rows. `lines()` then
+    gives what `align` gives for the same rows, line by line.
+    """
+
+    SPOOL = 1 << 20  # characters kept in memory before the rows go to a temporary file
+
+    def __init__(self, header: Sequence[str], right: Iterable[int] = (), indent: str = "", ruled: bool = False):
+        import tempfile  # start-up time: only a bill written row by row needs it
+
+        self._rows = tempfile.SpooledTemporaryFile(self.SPOOL, mode="w+", encoding="utf-8", newline="\n")
+        self._right = frozenset(right)
+        self._indent = indent
+        self._ruled = ruled
+        self._header = [_cell(cell) for cell in header]
+        self._widths = [width(cell) for cell in self._header]
+
+    def add(self, row: Sequence[str]) -> None:
+        shown = [_cell(cell) for cell in row]
+        self._widths = [max(size, width(cell)) for size, cell in zip(self._widths, shown, strict=True)]
+        self._rows.write("\t".join(shown) + "\n")
+
+    def lines(self) -> Iterator[str]:
+        """The aligned lines, header first; the rows are read back once."""
+        widths, right, indent = self._widths, self._right, self._indent
+        yield _line(self._header, widths, right, indent)
+        if self._ruled:
+            yield _line(["-" * size for size in widths], widths, right, indent)
+        self._rows.seek(0)
+        for row in self._rows:
+            yield _line(row[:-1].split("\t"), widths, right, indent)
+        self._rows.close()
 
 
 # Machine and review formats ----------------------------------------------------------------

@@ -109,7 +109,9 @@ class Instant:
         return self.text
 
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?\Z")
+# ASCII digits only: `\d` also takes full-width and Arabic-Indic digits, which would be read
+# as the date they stand for but shown (in bills, in `at`) as written.
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?\Z")
 
 
 def read_instant(text: str) -> Instant | str:

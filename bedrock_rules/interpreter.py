@@ -209,8 +209,12 @@ def _replace(rules: list[PriceRule], key: tuple, derived: PriceRule) -> list[Pri
 
 def _scaled(base: PriceRule, rel: Any, quantity: str) -> PriceRule:
     """The rule a relative price derives from its base's: rate × factor, cited as both."""
-    rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
     refusal = None if base.refusal is None else f"{rel.text} ({rel.where}), and the base is not offered here: {base.refusal}"
+    try:
+        rate = None if base.rate is None else EXACT.multiply(base.rate, rel.factor)
+    except decimal.DecimalException:  # a 200-digit factor: refused, never a rate cut short (nor None, which is free)
+        rate = None
+        refusal = f"{rel.text} of {base.where}: the rate cannot be computed exactly"
     conditions = base.id[len(f"{base.kind}/{base.quantity}[") : -1]  # `model = a`, under the charge's own name
     rule_id = rule_identity(base.kind, quantity, [conditions, rel.text] if conditions else [rel.text])
     basis = ((rel.where, rule_id, rel.factor), *(base.basis or ((base.where, base.id, base.rate),)))

@@ -20,6 +20,7 @@ from . import limits, parsecache
 from . import model as m
 from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
+from .lookalike import format_characters, lines_of, lookalikes_across
 from .overlays import compile_layers, list_placement
 from .prebuilt import parsed_files
 from .program import Program
@@ -164,6 +165,12 @@ def compile_sources(
     texts = {source.shown: source.text for source in sources}
     files, diagnostics = _parse_all(texts, parsed_files(texts) if prebuilt else {})
     lines = {shown: text.splitlines() for shown, text in texts.items()}
+    # Names that look alike in two files (one file's are the parser's), known or not to the parser before.
+    known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
+    diagnostics.extend(
+        d for d in lookalikes_across({shown: lines_of(text) for shown, text in texts.items()})
+        if (d.code, d.span.path, d.span.line, d.span.column) not in known
+    )
     if not diagnostics:
         diagnostics.extend(list_placement(files, lines))
     if unread or diagnostics:
@@ -189,12 +196,12 @@ def _parse_all(texts: Mapping[str, str], parsed: Mapping[str, m.RuleFile]) -> tu
     files: list[m.RuleFile] = []
     diagnostics: list[Diagnostic] = []
     for shown, text in texts.items():
-        if shown in parsed:
-            files.append(parsed[shown])
-            continue
-        cached = parsecache.load(text, shown)
-        if cached is not None:
-            files.append(cached)
+        ready = parsed.get(shown) or parsecache.load(text, shown)
+        if ready is not None:
+            # A parse taken as it was kept is checked as the parser checks text: a format
+            # character in it can only mean the kept parse is not of this text, and is refused.
+            diagnostics.extend(format_characters(shown, lines_of(text)))
+            files.append(ready)
             continue
         from .parser import parse  # start-up time: lark is imported only when a file is not prebuilt
 

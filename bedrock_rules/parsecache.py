@@ -34,7 +34,7 @@ def _code_key() -> bytes:
     from importlib.metadata import version  # start-up time: needed only when a file is parsed
 
     parts = [VERSION, version("lark").encode()]
-    for name in ("parser.py", "model.py", "limits.py", "errors.py", "fields.py"):  # the parser and what it imports
+    for name in ("parser.py", "lookalike.py", "model.py", "limits.py", "errors.py", "fields.py"):  # the parser and what it imports
         parts.append(Path(model.__file__).with_name(name).read_bytes())
     parts.append(grammar_path().read_bytes())
     return hashlib.sha256(b"\0".join(hashlib.sha256(p).digest() for p in parts)).digest()

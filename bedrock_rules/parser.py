@@ -23,6 +23,10 @@ from . import limits
 from . import model as m
 from .errors import Diagnostic, RuleFileError
 from .fields import Instant, read_instant
+from .lookalike import blank_format_characters as _blank_format_characters
+from .lookalike import foreign as _foreign
+from .lookalike import format_characters as _format_characters
+from .lookalike import skeleton as _skeleton
 from .prebuilt import parser_tables
 from .resources import grammar_path
 
@@ -106,45 +110,6 @@ def parse(text: str, path: str) -> m.RuleFile:
     return rule_file
 
 
-# Format characters (Unicode category Cf): bidi embeddings, overrides and isolates
-# (U+202A-U+202E, U+2066-U+2069), marks (U+200E, U+200F, U+061C), zero-width spaces and
-# joiners, the soft hyphen, a byte-order mark inside the text. Each is invisible or
-# reorders what an editor or a review shows, so rule text could read differently from
-# what it charges ("Trojan source"): refused wherever they stand, quoted text and comments too.
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _is_format(char: str) -> bool:
-    return unicodedata.category(char) == "Cf"
-
-
-def _blank_format_characters(text: str) -> str:
-    return _NON_ASCII.sub(lambda match: " " if _is_format(match.group()) else match.group(), text)
-
-
-def _format_characters(path: str, lines: list[str]) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    for number, line in enumerate(lines, 1):
-        if line.isascii():
-            continue
-        for match in _NON_ASCII.finditer(line):
-            char = match.group()
-            if not _is_format(char):
-                continue
-            column = match.start() + 1
-            name = unicodedata.name(char, "a format character")
-            found.append(Diagnostic(
-                "BR005",
-                f"invisible format character U+{ord(char):04X} ({name}): it can make the text read "
-                "differently from what it means; remove it",
-                m.Span(path, number, column, number, column + 1),
-                line,
-            ))
-            if len(found) >= limits.MAX_SYNTAX_ERRORS:
-                return found
-    return found
-
-
 def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     diagnostics: list[Diagnostic] = []
     tree = None
@@ -181,29 +146,7 @@ def _parse(text: str, path: str, lines: list[str]) -> m.RuleFile:
     return rule_file
 
 
-# Names are matched against usage and logs character by character, so two names that
-# look alike are two names. A name mixing Latin with another script (`model-а`
-# with a Cyrillic `а`) is refused rather than flagged: every name has a Latin letter (the
-# grammar asks for one), so a letter of another script in it has no use but to look
-# like a different name, and a warning a `check` run may never see would let the file
-# price. Latin letters with accents stay allowed; two names of one file that differ
-# only in them (`cafe`, `café`), or in compatibility forms (`ﬁ` for `fi`), are refused too.
-_LATIN_LIKE = {"\u0131": "i", "\u0251": "a", "\u0261": "g", "\u01c0": "l", "\u0269": "i", "\u028f": "y"}
-
-
-def _skeleton(name: str) -> str:
-    """What a name looks like: compatibility forms folded, accents dropped, lookalike Latin
-    letters replaced by the ASCII letter they resemble, case ignored."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(_LATIN_LIKE.get(c, c) for c in decomposed if not unicodedata.combining(c))
-    return plain.casefold()
-
-
-def _foreign(char: str) -> bool:
-    """A character of a name that is neither ASCII nor a Latin letter."""
-    return not char.isascii() and not unicodedata.name(char, "").startswith("LATIN ")
-
-
+# Names of one file that look alike; lookalike.py says why, and compares names across files.
 def _lookalike_names(tree: Tree, path: str, lines: list[str]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     seen: dict[str, tuple[str, int]] = {}  # skeleton -> (the first name with it, its line)

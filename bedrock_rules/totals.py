@@ -280,6 +280,80 @@ class Accumulator:
                 line[1] = _add(line[1], quantity)
                 line[3] += count
 
+    def sum_plan(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
+        """(checked values, plan) of an item that stands for several whose counts it sums, or
+        None when pricing the sum would not be pricing each item.
+
+        The sum is priced like each item when the kind's fields besides its counts are
+        deciding text (no derived quantity, no date), no rule rounds each charge, every
+        count the items leave out defaults to 0, and the plan needs no item-by-item message.
+        """
+        kind = raw.get("kind")
+        counts = self.pricer.batch_counts(kind) if type(kind) is str and type(raw) is dict else None
+        if self._per_item or counts is None or any(field not in raw and default for field, default in counts):
+            return None
+        return self.pricer.fast(raw)
+
+    def add_summed(
+        self, raw: Mapping[str, Any], count: int, places: Sequence[int] = (), attributes: Mapping[str, str] | None = None,
+    ) -> bool:
+        """`count` usage items that share every field but their counts, given as one item
+        whose counts are the items' sums (`places`: the first few of the items' places,
+        shown when the rules refuse them), as `count` add_record calls would add them.
+        False, adding nothing, when `sum_plan` says the items must be added one by one."""
+        found = self.sum_plan(raw)
+        if found is None:
+            return False
+        values, plan = found
+        self.read += count
+        if plan.refusal is not None:
+            _count_many(self._unpriced, self._from_source(plan.refusal), count, places)
+            return True
+        self.priced += count
+        self._add_sums(self._group(raw, values, attributes or {}), raw["kind"], plan, values, count)
+        return True
+
+    def add_counted(self, outcome: str, reason: str, count: int, places: Sequence[int] = ()) -> None:
+        """`count` entries read with one outcome: `malformed` or `unpriced` for `reason`, or
+        `failed` calls with error code `reason` (the same as `count` add_record calls)."""
+        self.read += count
+        if outcome == "failed":
+            self._failed[reason] = self._failed.get(reason, 0) + count
+        else:
+            _count_many(self._malformed if outcome == "malformed" else self._unpriced, self._from_source(reason), count, places)
+
+    def partial(self) -> dict[str, Any]:
+        """What this accumulator summed, as plain picklable data for `merge` (in another process)."""
+        return {
+            "read": self.read, "priced": self.priced, "lines": self._lines, "failed": self._failed,
+            "unpriced": self._unpriced, "malformed": self._malformed,
+        }
+
+    def merge(self, partial: Mapping[str, Any]) -> None:
+        """Add what another accumulator over the same rules and grouping summed (its `partial()`).
+
+        Quantities and item counts add; amounts are computed once, in `result()`, so the
+        merged totals are those of one accumulator that read everything. Partials merged
+        in the order their inputs were read give the same reasons and places.
+        """
+        self.read += partial["read"]
+        self.priced += partial["priced"]
+        for key, (charge, quantity, amount, items) in partial["lines"].items():
+            line = self._lines.get(key)
+            if line is None:
+                self._lines[key] = [charge, quantity, amount, items]
+            else:
+                line[1] = _add(line[1], quantity)
+                if amount is not None:
+                    line[2] = _add(line[2], amount)
+                line[3] += items
+        for code, count in partial["failed"].items():
+            self._failed[code] = self._failed.get(code, 0) + count
+        for name in ("unpriced", "malformed"):
+            table = getattr(self, f"_{name}")
+            for reason, (count, places) in partial[name].items():
+                _count_many(table, reason, count, places)
+
     def add_item(self, raw: Mapping[str, Any], position: int, attributes: Mapping[str, str] | None = None) -> None:
         self.read += 1
         self._price(raw, attributes or {}, position)
@@ -453,6 +527,15 @@ def _count(table: dict[str, list[Any]], reason: str, place: int) -> None:
     entry[0] += 1
     if len(entry[1]) < MAX_PLACES or place < entry[1][-1]:
         entry[1] = sorted([*entry[1], place])[:MAX_PLACES]
+
+
+def _count_many(table: dict[str, list[Any]], reason: str, count: int, places: Sequence[int]) -> None:
+    """`_count` for `count` entries at once, `places` the first few of theirs."""
+    if reason not in table and len(table) >= MAX_REASONS:
+        reason = OTHER_REASONS
+    entry = table.setdefault(reason, [0, []])
+    entry[0] += count
+    entry[1] = sorted([*entry[1], *places])[:MAX_PLACES]
 
 
 def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:

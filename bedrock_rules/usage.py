@@ -10,7 +10,7 @@ import decimal
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -71,6 +71,14 @@ def json_error(error: json.JSONDecodeError) -> tuple[str, int]:
             return f"a comma before the closing {closing!r}", comma
     return error.msg, pos
 
+
+# How usage JSON is decoded: numbers exact, no NaN or Infinity, no key twice in an object.
+_JSON_EXACT: dict[str, Any] = {
+    "parse_int": limits.exact_int,
+    "parse_float": limits.exact_decimal,
+    "parse_constant": _no_constants,
+    "object_pairs_hook": _no_duplicates,
+}
 
 _YAML_INT = "tag:yaml.org,2002:int"
 _YAML_FLOAT = "tag:yaml.org,2002:float"
@@ -175,27 +183,22 @@ def _yaml_loader() -> type:
     return Loader
 
 
+def _as_json(text: str, source: str) -> bool:
+    """Whether a document is read as JSON: named .json, or not named YAML and looking like JSON."""
+    return source.endswith(".json") or (not source.endswith((".yaml", ".yml")) and text.lstrip()[:1] in ("{", "["))
+
+
 def read_document(text: str, source: str) -> Any:
     """Parse a usage document; JSON when it looks like JSON or is named .json."""
     too_large = limits.document_size(text)
     if too_large:
         raise UsageError([Problem(too_large, source=source, code="BU003")])
-    stripped = text.lstrip()
-    as_json = source.endswith(".json") or (
-        not source.endswith((".yaml", ".yml")) and stripped[:1] in ("{", "[")
-    )
-    if as_json:
+    if _as_json(text, source):
         too_deep = limits.json_depth(text)
         if too_deep:
             raise UsageError([Problem(too_deep, source=source, code="BU003")])
         try:
-            return json.loads(
-                text,
-                parse_int=limits.exact_int,
-                parse_float=limits.exact_decimal,
-                parse_constant=_no_constants,
-                object_pairs_hook=_no_duplicates,
-            )
+            return json.loads(text, **_JSON_EXACT)
         except json.JSONDecodeError as error:
             said, pos = json_error(error)
             line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
@@ -316,3 +319,142 @@ def items_of(document: Any, source: str | None = None) -> list[Any]:
     if problems:
         raise UsageError(problems)
     return cast(list[Any], usage)  # a list: anything else is a problem raised above
+
+
+# Streaming --------------------------------------------------------------------
+
+
+class _NotPlain(Exception):
+    """The document is not a plain `{"usage": [...]}` (or is broken): it is read whole instead."""
+
+
+def stream_items(text: str, source: str) -> Iterator[Any]:
+    """The raw items of a usage document one at a time, holding one item, not the document's values.
+
+    Gives what `items_of(read_document(text, source), source)` gives, and raises the same
+    UsageError, except that a document refused as a whole may be refused after some of its
+    items were given: a caller prices nothing until the last item was read. A document
+    that is not a plain `usage` list (other keys, another shape, a syntax error, a limit
+    met) is read whole by `read_document`, so every message is the one it gives.
+    """
+    too_large = limits.document_size(text)
+    if too_large:
+        raise UsageError([Problem(too_large, source=source, code="BU003")])
+    if _as_json(text, source):
+        too_deep = limits.json_depth(text)
+        if too_deep:
+            raise UsageError([Problem(too_deep, source=source, code="BU003")])
+        plain = _json_items(text)
+    else:
+        plain = _yaml_items(text)
+    given = 0
+    try:
+        for raw in plain:
+            if given == limits.MAX_ITEMS:  # count the rest without giving them: the document is refused
+                given += 1 + sum(1 for _ in plain)
+                raise UsageError([Problem(limits.item_count(given) or "", source=source, code="BU003")])
+            given += 1
+            yield raw
+        return
+    except _NotPlain:
+        pass
+    raw_items = items_of(read_document(text, source), source)  # raises the document's problems
+    if given:  # a document read whole cannot be valid where its stream was not
+        raise RuntimeError(f"{source}: the usage document reads as a whole but not as a stream")
+    yield from raw_items
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # what json.loads skips between values
+
+
+def _skip_space(text: str, at: int) -> int:
+    """The position of the first character past `at` that json.loads would not skip."""
+    return _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]  # `*` matches anywhere
+
+
+def _json_items(text: str) -> Iterator[Any]:
+    """The items of a JSON document `{"usage": [...]}`, decoded one at a time; _NotPlain otherwise."""
+    decoder = json.JSONDecoder(**_JSON_EXACT)
+    space = _skip_space
+    try:
+        at = space(text, 0)
+        for expected in ("{", '"usage"', ":", "["):
+            if expected == '"usage"':
+                if text[at : at + 1] != '"':
+                    raise _NotPlain
+                key, at = decoder.raw_decode(text, at)
+                if key != "usage":
+                    raise _NotPlain
+            elif text[at : at + 1] == expected:
+                at += 1
+            else:
+                raise _NotPlain
+            at = space(text, at)
+        if text[at : at + 1] == "]":
+            at += 1
+        else:
+            while True:
+                item, at = decoder.raw_decode(text, at)
+                yield item
+                at = space(text, at)
+                if text[at : at + 1] == "]":
+                    at += 1
+                    break
+                if text[at : at + 1] != ",":
+                    raise _NotPlain
+                at = space(text, at + 1)
+        at = space(text, at)
+        if text[at : at + 1] != "}" or space(text, at + 1) != len(text):
+            raise _NotPlain
+    except _NotPlain:
+        raise
+    except Exception:  # noqa: BLE001 - read whole, the document gets its exact message
+        raise _NotPlain from None
+
+
+def _yaml_items(text: str) -> Iterator[Any]:
+    """The items of a YAML document whose one key is `usage`, composed one at a time; _NotPlain otherwise."""
+    import yaml  # start-up time: most documents are JSON
+
+    try:
+        loader = _yaml_loader()(text)  # the reader refuses some characters at once
+    except Exception:  # noqa: BLE001 - read whole, the document gets its exact message
+        raise _NotPlain from None
+    try:
+        for event in (yaml.StreamStartEvent, yaml.DocumentStartEvent, yaml.MappingStartEvent):
+            if not loader.check_event(event) or getattr(loader.peek_event(), "anchor", None) or getattr(loader.peek_event(), "tag", None):
+                raise _NotPlain
+            loader.get_event()
+        loader.depth = 1  # within the top mapping, as when the document is composed whole
+        if not loader.check_event(yaml.ScalarEvent) or loader.construct_document(loader.compose_node(None, None)) != "usage":
+            raise _NotPlain
+        start = loader.peek_event()
+        if not isinstance(start, yaml.SequenceStartEvent) or start.anchor or start.tag:
+            raise _NotPlain
+        loader.get_event()
+        index = 0
+        while not loader.check_event(yaml.SequenceEndEvent):
+            loader.depth = 2  # within the `usage` list
+            known = set(loader.anchors)
+            node = loader.compose_node(None, index)
+            # An anchor is kept only for its place (a second `&a` is refused naming the first), not its node.
+            for name in set(loader.anchors) - known:
+                loader.anchors[name] = _Anchor(loader.anchors[name].start_mark)
+            yield loader.construct_document(node)
+            index += 1
+        loader.get_event()
+        for end in (yaml.MappingEndEvent, yaml.DocumentEndEvent, yaml.StreamEndEvent):
+            if not loader.check_event(end):
+                raise _NotPlain
+            loader.get_event()
+    except _NotPlain:
+        raise
+    except Exception:  # noqa: BLE001 - read whole, the document gets its exact message
+        raise _NotPlain from None
+    finally:
+        loader.dispose()
+
+
+@attrs.frozen
+class _Anchor:
+    start_mark: Any

@@ -20,3 +20,13 @@ def test_the_benchmark_runs_in_quick_mode():
     assert re.search(r"engine \d+\.\d\d us/call, ratio \d+\.\d{3} \(target >= 0.20\)", done.stdout)
     assert re.search(r"command [\d,]+ records/s, ratio \d+\.\d\d \(target >= 3.00\); peak memory \d+ MB", done.stdout)
     assert re.search(r"start-up: python -c pass \d+ ms, eval of one small document \d+ ms", done.stdout)
+
+
+def test_the_memory_benchmark_runs_in_quick_mode():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--quick"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"json: 2,000 items, [\d.]+ MB", done.stdout)
+    assert len(re.findall(r"--format (table|json|csv) +peak +[\d.]+ MiB \(one item: [\d.]+ MiB\), [\d,]+ bytes per item", done.stdout)) == 6

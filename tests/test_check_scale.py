@@ -51,3 +51,37 @@ def test_the_two_overlaps_in_a_thousand_rows_are_found(in_tmp):
         "  example: {kind: text, model: m0999, region: r2}",
     ]
     assert run.out.endswith("overlap: 2 problems\n")
+
+
+def test_the_searches_grow_with_the_rows_not_their_pairs(in_tmp, monkeypatch):
+    # No timing: the number of searches for a usage two rules both price, and of rule pairs
+    # looked at, is counted. Trying every pair (as `check` once did, 300 s for 1,000 rows)
+    # would make four times the rows sixteen times the pairs.
+    from bedrock_rules import checker
+
+    counts = {"pairs": 0, "searches": 0}
+    real_pairs, real_find = checker._candidate_pairs, checker._Search.find
+
+    def pairs(*args, **kwargs):
+        for pair in real_pairs(*args, **kwargs):
+            counts["pairs"] += 1
+            yield pair
+
+    def find(self, *args, **kwargs):
+        counts["searches"] += 1
+        return real_find(self, *args, **kwargs)
+
+    monkeypatch.setattr(checker, "_candidate_pairs", pairs)
+    monkeypatch.setattr(checker._Search, "find", find)
+    seen = []
+    for rows, name in ((250, "small"), (1000, "large")):
+        counts.update(pairs=0, searches=0)
+        models = "".join(f"  model m{i:04d}\n" for i in range(rows))
+        table = "".join(f"| m{i:04d} | 0.{i + 1:04d} | 0.{i + 2:04d} |\n" for i in range(rows))
+        text = big_table().replace(big_table().split("provider p\n")[1].split("end\n")[0], models, 1)
+        text = text[: text.index("|---|---|---|\n") + len("|---|---|---|\n")] + table
+        assert run_cli("check", "--rules", write(in_tmp / name, text)).code == 0
+        seen.append(dict(counts))
+    small, large = seen
+    assert large["pairs"] == small["pairs"] == 0  # rows of distinct models are never even a candidate pair
+    assert 0 < small["searches"] and large["searches"] <= 4 * small["searches"], seen  # one search per row and column

@@ -230,3 +230,79 @@ def test_fmt_without_a_configuration_formats_the_current_folder(in_tmp):
     (in_tmp / "a.rules").write_text("currency   USD\n", encoding="utf-8")
     run = run_cli("fmt")
     assert (run.code, run.out, run.ruleset, run.err) == (0, "a.rules\n", "", "")
+
+
+# A configuration someone else wrote (a cloned repository) --------------------------------
+
+
+@pytest.mark.parametrize("what", ["fifo", "folder", "dangling-link", "device-link", "loop"])
+def test_a_configuration_that_is_not_a_regular_file_is_refused_not_passed_over(project, what, monkeypatch):
+    import os
+
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\n', encoding="utf-8")  # the one further up
+    (project / "reports" / "2026" / "usage.yaml").write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    here = project / "reports" / "2026"
+    target = here / "bedrock-rules.toml"
+    if what == "fifo":
+        os.mkfifo(target)
+    elif what == "folder":
+        target.mkdir()
+    elif what == "dangling-link":
+        target.symlink_to(here / "missing.toml")
+    elif what == "device-link":
+        target.symlink_to("/dev/zero")
+    else:
+        target.symlink_to(target)
+    monkeypatch.chdir(here)
+    run = run_cli("eval", "usage.yaml")  # a FIFO read would hang: it is never opened for reading in blocking mode
+    assert (run.code, run.out) == (2, "")
+    assert run.err.startswith(f"{target}: ")
+    assert "not a regular file" in run.err or "cannot read" in run.err
+
+
+def test_a_configuration_past_a_mebibyte_is_refused(project):
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\n' + "# padding\n" * 120_000, encoding="utf-8")
+    run = run_cli("eval", "monthly.yaml")
+    assert run.code == 2 and "too large: more than 1,048,576 bytes" in run.err
+
+
+def test_configured_profiles_that_are_a_fifo_are_refused_not_read(project):
+    import os
+
+    os.mkfifo(project / "profiles.yaml")
+    (project / "bedrock-rules.toml").write_text('rules = "bundled"\nprofiles = "profiles.yaml"\n', encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(ROOT / "tests" / "logs" / "mixed.jsonl"))
+    assert (run.code, run.out) == (2, "")
+    assert f"profiles: {project / 'profiles.yaml'} is not a regular file" in run.err
+
+
+@pytest.mark.parametrize(("command", "text"), [
+    ("snapshot", "[defaults.snapshot]\nupdate = true\n"),
+    ("eval", '[defaults.eval]\nformat = "focus"\noutput = "../../.bashrc"\n'),
+])
+def test_a_configuration_cannot_make_a_command_write(project, command, text):
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\n' + text, encoding="utf-8")
+    run = run_cli(command, "monthly.yaml")
+    assert (run.code, run.out) == (2, "")
+    assert "writes files, so it is given on the command line only" in run.err
+
+
+def test_configured_rules_that_are_a_fifo_are_refused_not_read(project):
+    import os
+
+    os.mkfifo(project / "prices.rules")
+    (project / "bedrock-rules.toml").write_text('rules = "prices.rules"\n', encoding="utf-8")
+    run = run_cli("eval", "monthly.yaml")  # reading it would hang
+    assert (run.code, run.out) == (2, "")
+    assert "prices.rules:1:1: error[BR004]: not a regular file: a FIFO (named pipe)" in run.err
+
+
+def test_configured_rules_through_a_link_out_of_the_project_are_named_on_stderr(project, tmp_path_factory):
+    # The configuration's owner chooses the folder, as --rules would; the command says which it used.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    shutil.copytree(ROOT / "rulesets" / "bedrock", elsewhere / "rules")
+    (project / "linked").symlink_to(elsewhere / "rules")
+    (project / "bedrock-rules.toml").write_text('rules = "linked"\n', encoding="utf-8")
+    run = run_cli("eval", "monthly.yaml")
+    assert run.code == 0
+    assert run.ruleset == f"ruleset: linked (from {project / 'bedrock-rules.toml'})"

@@ -23,7 +23,7 @@ def test_an_internal_error_has_its_own_status(in_tmp, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("bedrock_rules.ruleset.Ruleset.bill", broken)
+    monkeypatch.setattr("bedrock_rules.billstream.price_item", broken)
     (in_tmp / "usage.yaml").write_text("usage:\n  - kind: text\n    model: claude-2.1\n    region: us-east-1\n", encoding="utf-8")
     run = run_cli("eval", "usage.yaml")
     assert run.code == 70

@@ -11,6 +11,7 @@ fixed and printed; `BEDROCK_RULES_FUZZ_SEED=n` picks another.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -23,12 +24,13 @@ import pytest
 import bedrock_rules
 from bedrock_rules import examples
 from bedrock_rules.bill import dump, render_table
+from bedrock_rules.billstream import JsonBill, TableBill, price_documents
 from bedrock_rules.compiler import compile_files
 from bedrock_rules.errors import BedrockRulesError, RuleFileError, UsageError
 from bedrock_rules.parser import parse
 from bedrock_rules.ruleset import Ruleset
 from bedrock_rules.totals import dump as dump_totals
-from bedrock_rules.usage import items_of, read_document
+from bedrock_rules.usage import items_of, read_document, stream_items
 from conftest import ROOT
 
 LONG = os.environ.get("BEDROCK_RULES_FUZZ") == "long"
@@ -36,6 +38,7 @@ SEED = int(os.environ.get("BEDROCK_RULES_FUZZ_SEED", "20240601"))
 BUDGET = 2.0  # seconds per input
 RULE_INPUTS = 25_000 if LONG else 800
 USAGE_INPUTS = 100_000 if LONG else 2_000
+STREAMED_INPUTS = 20_000 if LONG else 500
 
 RULE_FILES = sorted((ROOT / "rulesets" / "bedrock").glob("*.rules")) + sorted((ROOT / "tests" / "rule_errors").glob("*.rules"))
 USAGE_FILES = [
@@ -213,6 +216,57 @@ def test_mutated_rule_files(shared, capsys):
 # Usage documents ---------------------------------------------------------------
 
 
+def streamed(rules: bedrock_rules.Ruleset, text: str, source: str) -> tuple[str, ...] | str:
+    """What `eval` writes for one document, read item by item: its JSON and table bills, or its refusal."""
+    json_bill, table = JsonBill(rules.currency), TableBill(rules.currency)
+
+    class Both:  # one read of the document for both formats
+        def add(self, item, values):
+            json_bill.add(item, values)
+            table.add(item, values)
+
+        def finish(self, total, out):
+            json_bill.finish(total, out)
+            table.finish(total, out)
+
+    out = io.StringIO()
+    try:
+        price_documents(rules.program, [(source, lambda: stream_items(text, source))], Both(), out)
+    except UsageError as error:
+        return error.render()
+    return (out.getvalue(),)
+
+
+def whole(rules: bedrock_rules.Ruleset, raw: list) -> tuple[str, ...] | str:
+    """The same from the document read whole and every item held, as `eval` once did."""
+    checked, problems = rules.check_items(raw, None)
+    try:
+        bill = rules.bill(checked, problems)
+    except UsageError as error:
+        return error.render()
+    return (dump(bill) + render_table(bill),)
+
+
+def check_streamed(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:
+    """A document read item by item gives the bytes, or the refusal, of the document read whole."""
+    source = name if len(text) % 3 else "<stdin>"
+    try:
+        raw = items_of(read_document(text, source), source)
+    except UsageError as error:
+        assert streamed(rules, text, source) == error.render()
+        return "unreadable"
+    expected = whole(rules, raw)
+    assert streamed(rules, text, source) == expected
+    return "priced" if isinstance(expected, tuple) else "refused"
+
+
+def test_mutated_usage_documents_read_item_by_item_give_the_same_bytes(rules, capsys):
+    texts = [(p.name, p.read_text(encoding="utf-8")) for p in USAGE_FILES]
+    inputs = mutants(texts, STREAMED_INPUTS, SEED + 1)
+    outcomes = run_all(lambda name, text: check_streamed(name, text, rules), inputs, "usage documents item by item", capsys)
+    assert outcomes["priced"] and outcomes["refused"] and outcomes["unreadable"]
+
+
 def check_usage(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:
     """Read and price a document, and stream its items through totals."""
     source = name if len(text) % 3 else "<stdin>"  # sometimes the reader has to guess JSON or YAML
@@ -311,12 +365,16 @@ def test_mutations_are_reproducible():
 # free by a `free` statement.
 
 import copy  # noqa: E402 (the hypothesis targets' own imports, kept with them)
+import functools  # noqa: E402
 import json  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from bedrock_rules.bedrock.logs import totals_of_log  # noqa: E402
+from bedrock_rules.fields import Instant, read_instant  # noqa: E402
 from bedrock_rules.loader import RuleSource, compile_sources  # noqa: E402
 
 RULE_EXAMPLES = 2_000 if LONG else 150
@@ -428,6 +486,60 @@ def test_fuzzed_log_records_lose_no_quantity(rules, records):
             count = _count_of(record, where)
             charged = sum(t.quantity for t in alone.lines if t.what.split(" ")[0] == quantity)
             if count:  # a nonzero count of a priced record reaches a charge of exactly that quantity
+                assert charged == count, (line, quantity, alone.lines)
+
+
+# Dated rules: a copy of the shipped rules with one dated statement, so every record must
+# carry a timestamp its items are priced by (the day `--group-by day` shows, in UTC).
+STAMPS = st.sampled_from([
+    "2024-07-02T09:15:00Z", "2024-07-02T23:30:00-05:00", "2024-07-03T00:30:00+14:00", "2024-07-02", "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00", "2024-13-45T00:00:00Z", "\uff12\uff10\uff12\uff14-07-02T00:00:00Z",
+    "2024-07-02T09:15:00", "2024-07-0\u202e2", "garbage", "", "2024-07-02T09:15:00.123456789Z",
+])
+
+
+@functools.cache
+def dated_rules() -> Ruleset:
+    folder = Path(tempfile.mkdtemp(prefix="bedrock-rules-fuzz-dated-"))
+    for path in (ROOT / "rulesets" / "bedrock").glob("*.rules"):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "zz-dated.rules").write_text('refuse text when region = us-east-1 from 2999-01-01: "not priced yet"\n', encoding="utf-8")
+    return bedrock_rules.load(folder)
+
+
+@st.composite
+def dated_log_records(draw) -> tuple[str, dict | None, bool]:
+    line, record, twice = draw(log_records())
+    if record is not None and not twice and draw(st.integers(0, 3)):  # most records: a timestamp of these
+        record = {**record, "timestamp": draw(STAMPS)}
+        line = json.dumps(record, default=str)
+    return line, record, twice
+
+
+@_fuzz_settings(LOG_EXAMPLES // 2)
+@given(st.lists(dated_log_records(), min_size=1, max_size=5))
+def test_fuzzed_dated_log_records_lose_no_quantity_and_keep_their_utc_day(records):
+    rules = dated_rules()
+    lines = [line for line, _, _ in records]
+    totals = totals_of_log(rules, lines, ("day",))
+    counted = totals.priced + sum(n for _, n in totals.failed_calls)
+    counted += sum(u.count for u in totals.unpriced) + sum(u.count for u in totals.malformed)
+    assert totals.read == len([line for line in lines if line.strip()]) == counted
+    dump_totals(totals)
+    for line, record, twice in records:
+        alone = totals_of_log(rules, [line], ("day",))
+        if alone.priced != 1:
+            continue
+        assert record is not None and not twice, line
+        stamp = record.get("timestamp")
+        instant = read_instant(stamp) if type(stamp) is str else None
+        assert isinstance(instant, Instant), line  # priced by dated rules: it had a date
+        if alone.lines:
+            assert {t.group for t in alone.lines} == {(instant.day.isoformat(),)}, line
+        for where, quantity in COUNTS.items():
+            count = _count_of(record, where)
+            charged = sum(t.quantity for t in alone.lines if t.what.split(" ")[0] == quantity)
+            if count:
                 assert charged == count, (line, quantity, alone.lines)
 
 

@@ -348,3 +348,18 @@ def test_a_file_name_cannot_forge_a_line_of_the_fail_above_reasons(work):
         "  the total changes by +0.001 (+12.14%)",
         "  u\\nthe total changes by +0 (0.00%)\\x1b[8m.yaml changes by +0.001 (+12.14%)",
     ]
+
+
+def test_one_long_name_cannot_widen_every_row_of_a_table(in_tmp):
+    # Every row is padded to its column's widest cell: a 100,000-character name among 300
+    # items made a 30 MB table of a 30 KB document (50 MiB would make terabytes). A cell is
+    # cut at 500 characters, saying how long it was; JSON and CSV keep the name whole.
+    long_name = "n" * 100_000
+    items = [json.loads(usage(long_name))["usage"][0]] + [json.loads(usage(f"call {n}"))["usage"][0] for n in range(300)]
+    (in_tmp / "usage.json").write_text(json.dumps({"usage": items}), encoding="utf-8")
+    table = run_cli("eval", "usage.json")
+    assert table.code == 0
+    assert max(width(line) for line in table.out.splitlines()) < 700
+    assert f"1 {'n' * 498}… (100,009 characters)  input_tokens" in table.out
+    assert json.loads(run_cli("eval", "usage.json", "--format", "json").out)["items"][0]["name"] == long_name
+    assert align([["a" * 600, "b"]]) == [f"{'a' * 500}… (600 characters)  b"]

@@ -25,14 +25,14 @@ PACKAGE = "bedrock_rules"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
-    ("rule text", ("prebuilt", "parsecache", "parser", "compiler", "overlays", "formatter")),
-    ("pricing", ("usage", "interpreter", "totals", "focus")),
+    ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "overlays", "formatter")),
+    ("pricing", ("usage", "interpreter", "totals", "focus", "billstream")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.
     ("bedrock formats", ("bedrock",)),
     ("tools", (
-        "examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "report", "scaffold", "lsp",
+        "examples", "snapshots", "explainer", "rates", "pricelist", "differ", "checker", "report", "scaffold", "lsp", "spark",
         "pytest_plugin",
     )),
     ("command line", ("config", "cli", "commands", "__main__")),

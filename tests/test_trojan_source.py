@@ -152,3 +152,75 @@ def test_accented_latin_names_alone_are_allowed(tmp_path):
     text = SWAPPED.format(rle="").replace("claude-3-haiku", "claude-3-h\u00e1iku")
     rules = bedrock_rules.load(_folder(tmp_path, text))
     assert rules.evaluate({"usage": [{**USAGE["usage"][0], "model": "claude-3-h\u00e1iku"}]}).total == Decimal("0.00125")
+
+
+# Across files, and through kept parses --------------------------------------------
+
+OTHER_FILE = """prices text in us-east-1
+| model           | input_tokens per 1000 | output_tokens per 1000 |
+|-----------------|-----------------------|------------------------|
+| {name} | 0.00025               | 0.00125                |
+"""
+
+
+def _two_files(tmp_path, first: str, second: str):
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "a.rules").write_text(first, encoding="utf-8")
+    (folder / "b.rules").write_text(second, encoding="utf-8")
+    return folder
+
+
+def test_names_that_look_alike_in_two_files_are_refused(tmp_path, monkeypatch):
+    """`claude-3-háiku` in one file and `claude-3-haiku` in another: two models to the engine, one to a reviewer."""
+    lookalike = "claude-3-h\u00e1iku"
+    first = SWAPPED.format(rle="").replace("  model claude-3-haiku\n", f"  model claude-3-haiku\n  model {lookalike}\n", 1)
+    first = first[: first.index("prices text")]  # a.rules declares both; b.rules prices one of them
+    monkeypatch.chdir(tmp_path)
+    _two_files(tmp_path, first.replace(f"  model {lookalike}\n", ""), OTHER_FILE.format(name="claude-3-haiku "))
+    assert bedrock_rules.load("rules").evaluate(USAGE).total == Decimal("0.00025")  # the control: one spelling
+    (tmp_path / "rules" / "b.rules").write_text(OTHER_FILE.format(name=lookalike + " "), encoding="utf-8")
+    (tmp_path / "rules" / "a.rules").write_text(first, encoding="utf-8")
+    with pytest.raises(RuleFileError) as refused:
+        bedrock_rules.load("rules")
+    found = [(d.code, str(d.span)) for d in refused.value.diagnostics]
+    assert found == [("BR113", "rules/a.rules:5:9"), ("BR113", "rules/b.rules:4:3")]
+    message = next(d.message for d in refused.value.diagnostics if d.span.path == "rules/b.rules")
+    assert message == f"the name `{lookalike}` looks like `claude-3-haiku` (rules/a.rules:4); write one name one way"
+    run = run_cli("check", "--rules", "rules")
+    assert run.code == 2 and "rules/b.rules:4:3: error[BR113]" in run.out
+
+
+def test_names_of_two_files_differing_only_in_case_are_two_names(tmp_path):
+    folder = _two_files(tmp_path, SWAPPED.format(rle=""), "region US-EAST-2\n")
+    assert bedrock_rules.load(folder).evaluate(USAGE).total == Decimal("0.00125")
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("BEDROCK_RULES_CACHE", raising=False)
+
+
+def test_a_kept_parse_of_text_with_a_format_character_is_refused(tmp_path, private_cache, monkeypatch):
+    """A parse cache entry (or a wheel's prebuilt parse) that claims to be the parse of text holding a
+    bidi control is refused at the character, as the parser refuses it: no path accepts rule text unchecked."""
+    from bedrock_rules import loader, parsecache, parser
+
+    clean, attack = SWAPPED.format(rle=""), SWAPPED.format(rle=RLE)
+    monkeypatch.chdir(tmp_path)
+    _folder(tmp_path, attack)
+    shown = "rules/prices.rules"
+    parsecache.store(attack, shown, parser.parse(clean, shown))  # an entry written by someone else under the attack's key
+    assert parsecache.load(attack, shown) is not None
+    monkeypatch.setattr(parser, "parse", lambda text, path: pytest.fail("the kept parse was not used"))
+    column = SWAPPED.splitlines()[15].index("{rle}") + 1
+    with pytest.raises(RuleFileError) as refused:
+        bedrock_rules.load("rules")
+    assert [(d.code, str(d.span)) for d in refused.value.diagnostics] == [("BR005", f"rules/prices.rules:16:{column}")]
+    # The same through the wheel's prebuilt parses, taken before the cache.
+    kept = parsecache.load(attack, shown)
+    monkeypatch.setattr(loader, "parsed_files", lambda texts: {name: kept for name in texts})
+    with pytest.raises(RuleFileError) as refused:
+        loader.compile_sources([loader.RuleSource(shown, attack)], "rules", prebuilt=True)
+    assert [d.code for d in refused.value.diagnostics] == ["BR005"]

@@ -250,6 +250,44 @@ def records(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
         yield from _json_lines(raw)
 
 
+def form(raw: IO[bytes]) -> str:
+    """Which container a file is, from its first line: `document` (pretty-printed records,
+    arrays, GetQueryResults JSON), `insights-csv` or `json-lines` (as `records` reads it)."""
+    head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
+    start = head[len(BOM):] if head.startswith(BOM) else head
+    first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
+    if first.startswith(b"[") or first == b"{":
+        return "document"
+    if first.lstrip(b'"').startswith(b"@") and b"@message" in first:
+        return "insights-csv"
+    return "json-lines"
+
+
+def unpack(raw: IO[bytes]) -> IO[bytes]:
+    """A stream with `peek`, inflated (on a thread of its own) when it is gzip."""
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
+    if raw.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
+        return io.BufferedReader(_Inflating(gzip.GzipFile(fileobj=raw), raw), CHUNK)
+    return raw
+
+
+def decode_line(line: bytes, first: bool = False) -> Any:
+    """One line of JSON Lines as `records` reads it: the record, Malformed, or None for a
+    blank line. `first`: the file's first line, where a BOM is dropped."""
+    if first and line.startswith(BOM):
+        line = line[len(BOM):]
+    if len(line) > limits.MAX_LOG_RECORD_BYTES:
+        return Malformed(too_long())
+    text = line.decode("utf-8", "replace")
+    if not text or text.isspace():
+        return None
+    try:
+        return decode(text)
+    except (ValueError, RecursionError) as error:
+        return Malformed(problem(error))
+
+
 def lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
     """Numbered lines of at most MAX_LOG_RECORD_BYTES; a longer one is None, skipped unread."""
     cap = limits.MAX_LOG_RECORD_BYTES

@@ -63,7 +63,7 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
         day_text, model, region = (line.group[at[key]] for key in LOG_GROUPS)
         try:
             day = Period.day(date.fromisoformat(day_text))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date, or 9999-12-31, whose next day the calendar lacks
             problems.append(Problem(f"{line.items} priced record(s) have no timestamp to date the charge by ({day_text})"))
             continue
         if period is not None and not period.holds(day):

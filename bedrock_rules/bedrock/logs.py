@@ -459,12 +459,22 @@ def clean(text: str) -> str:
     return text
 
 
+def _day(stamp: Any) -> str:
+    """A record's day: its timestamp's UTC day, as dated rules price it. AWS writes UTC (`Z`);
+    a time in another zone (`23:30:00-05:00`) is on the next day in UTC, not the one it reads."""
+    if type(stamp) is str and len(stamp) > 10 and stamp[-6:-5] in ("+", "-"):
+        instant = read_instant(stamp)
+        if isinstance(instant, Instant):
+            return instant.day.isoformat()
+    return clean(str(stamp or "")[:10]) or "(none)"
+
+
 def _attributes(record: Mapping[str, Any], wanted: frozenset[str] | None = None) -> dict[str, str]:
     """The record's grouping attributes; only those `wanted` (and tags when one is) when given."""
     identity = record.get("identity")
     found = {
         "region": lambda: clean(str(record.get("region") or "(none)")),
-        "day": lambda: clean(str(record.get("timestamp") or "")[:10]) or "(none)",
+        "day": lambda: _day(record.get("timestamp")),
         "identity": lambda: clean(str(identity.get("arn"))) if isinstance(identity, dict) and identity.get("arn") else "(none)",
         "operation": lambda: clean(str(record.get("operation") or "(none)")),
         "model": lambda: clean(str(record.get("modelId") or "(none)")),

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import zlib
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any, TextIO
 
 from .. import limits
-from ..bill import decimal_text, dump, render_table
+from ..bill import Bill, ItemBill, decimal_text
+from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_documents
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
+from ..overlays import overlays_of
 from ..ruleset import Ruleset, load
 from ..totals import Totals, render_csv, where
 from ..totals import dump as dump_totals
 from ..totals import render_table as table
-from ..usage import Item, items_of, read_document
+from ..usage import Item, items_of, read_document, stream_items
 
 HELP = "price usage documents or invocation logs and print the bill"
 HTML_GROUPS = ("model", "region", "day")  # what the HTML page of invocation logs always groups by
@@ -62,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
         default=(),
         help="subtotals per group: model, region, day, identity, operation, kind, tag:KEY (logs), or any usage field",
+    )
+    parser.add_argument(
+        "--engine", choices=("default", "duckdb"), default="default",
+        help="invocation logs: duckdb sums JSON Lines (plain or .gz) and Parquet with DuckDB, and the engine prices the sums "
+        "(the same totals; needs bedrock-rules[duckdb])",
     )
     parser.add_argument(
         "--strict",
@@ -127,12 +136,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError([Problem("--period, --billing-account and --output apply to --format focus only")])
     if args.input == "invocation-log":
         return _run_logs(rules, args, out)
+    if args.engine != "default":
+        raise UsageError([Problem("--engine applies to --input invocation-log only")])
     if args.group_by:
         fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
         if unknown:
             hints = "".join(did_you_mean(key, fields) for key in unknown[:1])
             raise UsageError([Problem(f"cannot group usage documents by {unknown[0]!r}{hints}; use kind, name or a field of a kind")])
+    if args.format in ("table", "json", "csv") or (args.format == "focus" and not (args.output or "").endswith(".parquet")):
+        return _stream_bill(rules, args, out)
     items, problems = read_items(rules, args.usage, args.at)
     bill = rules.bill(items, problems)
     if args.format == "focus":
@@ -144,18 +157,85 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
         out.write(render_bill(bill, [item.values for item in items], _sources(args.usage), args.group_by))
         return EXIT_OK
-    if args.group_by or args.format == "csv":
-        accumulator = rules.accumulator(args.group_by)
-        for item, item_bill in zip(items, bill.items, strict=True):
-            accumulator.add_bill_item(item_bill, item.values)
-        return _write_totals(accumulator.result(), args.format, out, "item")
-    out.write(dump(bill) if args.format == "json" else render_table(bill))
+    raise AssertionError(f"no writer for --format {args.format}")
+
+
+def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
+    """The bill or totals of usage documents, each item read, priced and written before the next
+    (memory does not grow with the items); nothing is written when any item is refused."""
+    sink: Sink
+    if args.format == "focus":
+        sink = _FocusRows(rules.currency, args)
+    elif args.group_by or args.format == "csv":
+        sink = TotalsOf(rules.accumulator(args.group_by), lambda totals, to: _write_totals(totals, args.format, to, "item"))
+    elif args.format == "json":
+        sink = JsonBill(rules.currency, overlays_of(rules.program))
+    else:
+        sink = TableBill(rules.currency, overlays_of(rules.program))
+    documents = [(_sources([path])[0], functools.partial(_document_items, path)) for path in args.usage]
+    price_documents(rules.program, documents, sink, out, several=len(args.usage) > 1, at=args.at)
     return EXIT_OK
 
 
+class _FocusRows:
+    """FOCUS rows as CSV, an item's rows written as it is priced (Parquet needs every row at once).
+
+    A row that cannot be written (no exact PricingQuantity) refuses the whole output, as
+    it does when the rows are made at once, with every such problem."""
+
+    def __init__(self, currency: str, args: argparse.Namespace):
+        import tempfile  # start-up time: only FOCUS output needs it
+
+        from ..bedrock.focus import PROVIDER, charges_of_bill  # start-up time: as above
+        from ..focus import render_csv, rows  # start-up time: as above
+
+        self._charges, self._rows, self._csv, self._provider = charges_of_bill, rows, render_csv, PROVIDER
+        self.currency = currency
+        self.args = args
+        self.rows = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8", newline="")
+        self.count = 0
+        self.problems = Problems()
+
+    def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
+        checked = Item(item.index, item.name, item.kind, values, item.source)
+        charges = self._charges([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
+        try:
+            table = self._rows(charges, self._provider, self.currency, self.args.billing_account)
+        except UsageError as error:
+            self.problems.extend(error.problems)
+            return
+        text = self._csv(table)
+        self.rows.write(text[text.index("\n") + 1 :])  # without the header
+        self.count += len(table)
+
+    def finish(self, total: Decimal, out: TextIO) -> None:
+        if self.problems.count:
+            raise UsageError(self.problems.listed())
+        self.rows.seek(0)
+        if self.args.output is None:
+            _copy_into(out, self._csv([]), self.rows)
+            return
+        try:
+            with open(self.args.output, "w", encoding="utf-8", newline="") as file:
+                _copy_into(file, self._csv([]), self.rows)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=self.args.output)]) from None
+        sys.stderr.write(f"{self.count} FOCUS row{'s' if self.count != 1 else ''} written to {self.args.output}\n")
+
+
+def _copy_into(out: TextIO, head: str, rest: Any) -> None:
+    out.write(head)
+    while chunk := rest.read(1 << 16):
+        out.write(chunk)
+
+
+def _document_items(path: str) -> Iterator[Any]:
+    source = "<stdin>" if path == "-" else path
+    return stream_items(read_text(path), source)
+
+
 def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
-    from ..bedrock import containers  # start-up time: only logs need the log reader
-    from ..bedrock.logs import LogReader, check_groups, needs_attributes, read_file  # start-up time: as above
+    from ..bedrock.logs import check_groups  # start-up time: only logs need the log reader
     from ..bedrock.profiles import load_profiles  # start-up time: as above
 
     if args.format == "focus":
@@ -167,28 +247,10 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "html":  # the page charts cost by model, region and day
         group_by = (*group_by, *(key for key in HTML_GROUPS if key not in group_by))
     profiles = load_profiles(args.profiles) if args.profiles else None
-    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
-    accumulator = rules.accumulator(group_by)
-    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
-    files = [found for path in args.usage for found in containers.files_of(path)]
-    for label, path in files:
-        try:
-            raw = containers.open_binary(path)
-        except OSError as error:
-            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
-        if len(files) > 1:
-            accumulator.source = label  # add_records ends with no batch held
-        with raw:
-            try:
-                records = read_file(reader, raw)
-                if progress is not None:
-                    records = progress.follow(records, accumulator)
-                accumulator.add_records(records)
-            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
-    if progress is not None:
-        progress.done()
-    totals = accumulator.result()
+    if args.engine == "duckdb":
+        totals = _duckdb_totals(rules, args.usage, group_by, profiles)
+    else:
+        totals = _default_totals(rules, args.usage, group_by, profiles)
     if args.strict and not totals.complete:
         raise UsageError([
             Problem(f"{u.reason} ({u.count} record{'s' if u.count != 1 else ''}: {where(u)})")
@@ -209,6 +271,44 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     else:
         status = _write_totals(totals, args.format, out, "line")
     return status if totals.complete else EXIT_UNPRICED
+
+
+def _default_totals(rules: Ruleset, paths: list[str], group_by, profiles):
+    from ..bedrock import remote  # start-up time: only logs need the log reader
+    from ..bedrock.logs import LogReader, needs_attributes, read_file  # start-up time: as above
+
+    reader = LogReader(rules.program, needs_attributes(group_by), profiles)
+    accumulator = rules.accumulator(group_by)
+    progress = _Progress(rules.currency) if sys.stderr.isatty() else None
+    files = [found for path in paths for found in remote.files_of(path)]
+    for label, path in files:
+        try:
+            raw = remote.open_binary(path)
+        except OSError as error:
+            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+        if len(files) > 1:
+            accumulator.source = label  # add_records ends with no batch held
+        with raw:
+            try:
+                records = read_file(reader, raw)
+                if progress is not None:
+                    records = progress.follow(records, accumulator)
+                accumulator.add_records(records)
+            except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
+                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+    if progress is not None:
+        progress.done()
+    return accumulator.result()
+
+
+def _duckdb_totals(rules: Ruleset, paths: list[str], group_by, profiles):
+    try:
+        import duckdb  # noqa: F401  # optional dependency: the `duckdb` extra
+
+        from ..bedrock import columnar  # start-up time: only --engine duckdb needs it
+    except ImportError:
+        raise UsageError([Problem("--engine duckdb needs DuckDB: pip install 'bedrock-rules[duckdb]'")]) from None
+    return columnar.totals(rules, paths, group_by, profiles)
 
 
 def _check_focus_options(args: argparse.Namespace) -> None:

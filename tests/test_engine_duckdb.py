@@ -1,0 +1,185 @@
+"""`eval --engine duckdb` gives the bill the default path gives, byte for byte, on the same log.
+
+The generated log of test_log_paths (the shapes of tests/logs, many model/region pairs,
+and lines each decoder sees differently), plus records aimed at DuckDB's leniency: counts
+written `"12"`, `true`, `1.6`, `1e3`, `-5` or past 2**64, trailing commas, `nan` and `inf`,
+a duplicate key deep in a body, failed calls, unknown models, a refusal quoting a count,
+and a refused service tier. Each output (json, csv, table; several groupings; plain, gzip,
+Parquet) must be the same bytes with the same exit status, and the run must really have
+summed records in SQL (not left every line to the reader).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from test_log_paths import generated_log
+
+import bedrock_rules
+from bedrock_rules.bedrock import columnar
+from bedrock_rules.totals import dump
+from conftest import run_cli
+
+duckdb = pytest.importorskip("duckdb")  # the `duckdb` extra, in the test extra: present wherever the suite runs
+
+
+def _model_of(rules: bedrock_rules.Ruleset, kind: str) -> str:
+    model = sorted(rules.program.by_model[kind])[0]
+    aliases = rules.program.models[model].aliases
+    return aliases[0] if aliases else model
+
+
+def _traps(rules: bedrock_rules.Ruleset) -> list[bytes]:
+    text = _model_of(rules, "text")
+    embedding = _model_of(rules, "embedding")
+
+    def record(counts: str, model: str = text, extra: str = "") -> bytes:
+        return (f'{{"modelId":"{model}","region":"us-east-1"{extra},"input":{{"inputTokenCount":{counts}}},'
+                f'"output":{{"outputTokenCount":7}}}}').encode()
+
+    return [
+        record('"12"'), record("true"), record("1.6"), record("1e3"), record("-5"), record("18446744073709551616"),
+        record("-0"), record("012"), record("12,"), record("nan"), record("inf"), record("Infinity"), record("12 "),
+        record("3", extra=',"input":{"inputTokenCount":3}'),  # a duplicate key at the top
+        record("4", extra=',"x":{"y":[{"a":1,"a":2}]}'),  # a duplicate key deep inside
+        record("5", extra=',"errorCode":"ThrottlingException"'),
+        record("6", model="acme.unknown-model-v1"),
+        record("7", model=f"us.{text}"),
+        record("8", extra=',"serviceTier":"priority"'),
+        record("9", model=embedding),
+        (f'{{"modelId":"{embedding}","region":"us-east-1","input":{{"inputTokenCount":9,"cacheReadInputTokenCount":4}},'
+         '"output":{"outputTokenCount":0}}').encode(),  # a refusal that quotes the count
+        (f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":1}},'
+         '"output":{"outputBodyJson":{"usage":{"outputTokens":5}}}}').encode(),  # a count found in the body
+        (f'{{"modelId":"{text}","region":"us-east-1","input":[],"output":{{"outputTokenCount":1}}}}').encode(),
+        (f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":1}}}}').encode(),  # no output count
+        b'{"region":"us-east-1","input":{"inputTokenCount":1},"output":{"outputTokenCount":1}}',  # no modelId
+    ]
+
+
+def _log(rules: bedrock_rules.Ruleset) -> bytes:
+    lines = generated_log(rules, count=900, seed=5).replace(b'"us-west-2\xff"', b'"us-west-2"').split(b"\n")
+    rng = random.Random(3)
+    for line in _traps(rules) * 3:
+        lines.insert(rng.randrange(1, len(lines) - 1), line)
+    return b"\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> dict[str, Path]:
+    rules = bedrock_rules.load()
+    folder = tmp_path_factory.mktemp("duckdb")
+    data = _log(rules)
+    files = {
+        "plain": folder / "log.jsonl",
+        "gz": folder / "log.jsonl.gz",
+        "unreadable": folder / "bad-bytes.jsonl",  # not UTF-8: DuckDB cannot read it, the reader reads it whole
+        "crlf": folder / "crlf.jsonl",  # numbered differently by DuckDB: read whole when places are needed
+    }
+    files["plain"].write_bytes(data)
+    files["gz"].write_bytes(gzip.compress(data))
+    files["unreadable"].write_bytes(generated_log(rules, count=200, seed=9))
+    files["crlf"].write_bytes(data.replace(b"\n", b"\r\n"))
+    return files
+
+
+def _both(*args: str):
+    default = run_cli("eval", "--input", "invocation-log", *args)
+    summed = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", *args)
+    return default, summed
+
+
+@pytest.mark.parametrize("container", ["plain", "gz"])
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+@pytest.mark.parametrize("group_by", [None, "model,region", "day,tag:team", "identity,operation", "region,kind"])
+def test_duckdb_gives_the_default_bill(logs, container, fmt, group_by):
+    args = [str(logs[container]), "--format", fmt, *(["--group-by", group_by] if group_by else [])]
+    default, summed = _both(*args)
+    assert (summed.code, summed.out, summed.err) == (default.code, default.out, default.err)
+    assert default.code == 3  # the odd lines are reported, not priced
+    if fmt == "json":
+        counts = json.loads(default.out)["counts"]
+        assert counts["priced"] > 600 and counts["malformed"] >= 20 and counts["unpriced"] >= 10 and counts["failed_calls"] >= 3
+
+
+@pytest.mark.parametrize("group_by", [(), ("model", "region"), ("day", "tag:team")])
+def test_most_records_are_summed_in_sql_and_the_odd_ones_read_by_the_reader(logs, group_by):
+    rules = bedrock_rules.load()
+    stats = columnar.Stats()
+    totals = columnar.totals(rules, [str(logs["plain"])], group_by, stats=stats)
+    assert stats.whole_files == []
+    assert stats.summed > 600 and stats.groups < stats.summed * (0.8 if group_by else 0.25)  # summed, not one group per record
+    assert 50 < stats.by_line < 300  # the traps and the generated odd lines, each read by the reader
+    assert totals.read == stats.summed + stats.by_line
+
+
+@pytest.mark.parametrize("name", ["unreadable", "crlf"])
+def test_files_duckdb_reads_differently_are_read_whole_by_the_reader(logs, name):
+    rules = bedrock_rules.load()
+    stats = columnar.Stats()
+    got = dump(columnar.totals(rules, [str(logs[name])], ("model",), stats=stats))
+    assert stats.whole_files == [str(logs[name])]
+    default, _ = _both(str(logs[name]), "--format", "json", "--group-by", "model")
+    assert got == default.out
+
+
+def test_a_folder_of_logs_is_the_same_bill(logs, tmp_path):
+    for name in ("plain", "gz", "crlf"):
+        (tmp_path / logs[name].name).write_bytes(logs[name].read_bytes())
+    default, summed = _both(str(tmp_path), "--format", "json", "--group-by", "model")
+    assert (summed.code, summed.out) == (default.code, default.out)
+    assert str(tmp_path / "log.jsonl") in summed.out  # reasons name their file when there are several
+
+
+def test_parquet_rows_are_priced_like_the_lines_they_came_from(logs, tmp_path):
+    """A Parquet file of well-formed records (a NULL is an absent field) gives the bill of its JSON Lines."""
+    rules = bedrock_rules.load()
+    good = []
+    for line in logs["plain"].read_bytes().split(b"\n"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        if isinstance(record, dict) and text.encode("utf-8", "replace").decode("utf-8") == text and text.count("{") < 50:
+            good.append(text)
+    source = tmp_path / "good.jsonl"
+    source.write_text("\n".join(good) + "\n", encoding="utf-8")
+    parquet = tmp_path / "good.parquet"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}', union_by_name=true)) TO '{parquet}' (FORMAT parquet)")
+    connection.close()
+    stats = columnar.Stats()
+    got = columnar.totals(rules, [str(parquet)], ("model", "region"), stats=stats)
+    want = json.loads(_both(str(source), "--format", "json", "--group-by", "model,region")[0].out)
+    assert stats.summed > 600
+    data = json.loads(dump(got))
+    assert (data["total"], data["groups"], data["counts"]) == (want["total"], want["groups"], want["counts"])
+
+
+def test_the_engine_option_applies_to_logs_only(tmp_path):
+    document = tmp_path / "usage.json"
+    document.write_text('{"usage": []}')
+    result = run_cli("eval", str(document), "--engine", "duckdb")
+    assert result.code == 2
+    assert "--engine applies to --input invocation-log only" in result.err
+
+
+def test_without_duckdb_the_engine_option_says_how_to_get_it(logs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if the extra were not installed
+    result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(logs["plain"]))
+    assert result.code == 2
+    assert "pip install 'bedrock-rules[duckdb]'" in result.err
+
+
+def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
+    broken = tmp_path / "calls.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(broken))
+    assert result.code == 2
+    assert f"{broken}: cannot read Parquet file" in result.err
