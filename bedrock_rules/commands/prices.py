@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     if args.at is not None:
         # The language holds one price per rule, with no date: a date could not change the answer,
         # and answering as if it did would present undated prices as the ones in force then.
