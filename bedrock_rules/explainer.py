@@ -378,6 +378,10 @@ class _Quoter:
             table = cells[0][0]
             numbers = sorted({table.span.line, table.columns[0].span.line, *(row[0].span.line for _, row in cells)})
             return Quote(rule.where, self._lines(rule.span.path, numbers))
+        return self._cell(rule)
+
+    def _cell(self, rule: Any) -> Quote:
+        """A table cell's rule (the list's or an overlay's): its table's lines, the cell marked."""
         table, row = self.cells[rule.span]
         numbers = sorted({table.span.line, table.columns[0].span.line, row[0].span.line})
         mark = (rule.span.column, rule.span.end_column) if rule.span.end_line == rule.span.line else None
@@ -385,8 +389,8 @@ class _Quoter:
 
     def overlay(self, rule: Any) -> Quote:
         """An overlay rule: its table's lines with the cell marked, or its one line."""
-        if rule.span in self.cells:
-            return self.rule(rule)
+        if rule.span in self.cells:  # a fixed rate: overlays hold no monthly tables (BR224)
+            return self._cell(rule)
         span = rule.span
         return Quote(span.where, self._lines(span.path, (span.line,)))
 

@@ -172,6 +172,12 @@ def _rules(
     problems: list[Diagnostic],
 ) -> list[OverlayRule]:
     if isinstance(statement, m.PriceTable):
+        if statement.monthly is not None:  # a tier set prices a month's total, not a charge's rate
+            problems.append(_diagnostic(
+                "BR224", "an overlay's table changes rates per unit: monthly tiers belong to the list's own tables",
+                statement.span, sources,
+            ))
+            return []
         table = statement if statement.regions else attrs.evolve(statement, any_region=kind.region_field is not None)
         found = []
         for rule in compiler._table(table, kind):
@@ -187,7 +193,7 @@ def _rules(
             text = f"at {decimal_text(rule.rate)} per {decimal_text(rule.per)}"
             found.append(OverlayRule(
                 kind.name, "table", _fields(constraints, kind), constraints, window, text, rule.span, rule.matches,
-                rule.conditions, quantity=rule.quantity, rate=rule.rate, per=rule.per, each=rule.each,
+                rule.conditions, quantity=rule.quantity, rate=rule.rate, per=rule.per, each=rule.each, block=rule.block,
             ))
         return found
     if isinstance(statement, m.Relative):
@@ -421,12 +427,18 @@ def _apply(
     program: Program, index: int, layer: Layer, kind: str, values: Mapping[str, Any], rule: PriceRule, priced_by: PricedBy,
     day: datetime.date | None, depth: int,
 ) -> PriceRule:
-    if rule.rate is None:
+    if rule.rate is None and rule.tiers is None:
         return rule  # free or not offered in the list: an overlay does not sell it
     found = applying(layer, kind, values, rule, day)
     if not found:
         return rule
     listed = rule.list_rule or rule
+    if rule.tiers is not None:  # the month's tier lines are priced from the tier set: an overlay rate would not reach them
+        where = " and ".join(o.where for o in found)
+        return attrs.evolve(
+            rule, rate=None, list_rule=listed,
+            refusal=f"the overlay rule at {where} would change a rate the list gives in monthly tiers, which overlays cannot change",
+        )
     winners = [o for o in found if all(other is o or other.fields < o.fields for other in found)]
     if len(winners) != 1:
         where = " and ".join(o.where for o in found)
@@ -438,7 +450,9 @@ def _apply(
     if chosen.form == "table":
         rule_id = _with(rule, rule.quantity, named)
         basis: tuple[tuple[str, str, Decimal | None], ...] = ((chosen.where, rule_id, chosen.rate),)
-        return attrs.evolve(rule, id=rule_id, rate=chosen.rate, per=chosen.per, span=chosen.span, basis=basis, list_rule=listed)
+        return attrs.evolve(
+            rule, id=rule_id, rate=chosen.rate, per=chosen.per, block=chosen.block, span=chosen.span, basis=basis, list_rule=listed,
+        )
     if chosen.form == "adjust":
         assert chosen.factor is not None
         rule_id = _with(rule, rule.quantity, named)

@@ -351,6 +351,7 @@ class OverlayRule:
     factor: Decimal | None = None  # an adjust's 1 + percent / 100, a relative rule's factor
     relative: RelativeRule | None = None
     each: tuple[tuple[str, str], ...] = ()
+    block: bool = False  # a table's `per block of N`
 
     @property
     def where(self) -> str:

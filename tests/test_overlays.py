@@ -439,3 +439,38 @@ def test_the_documented_overlay_snippets_do_what_they_say(code, in_tmp):
     assert code in {f.code for f in report.findings}, "\n".join(f.render() for f in report.findings)
     report = check("rules", ["fixed.rules"])
     assert report.loaded and report.findings == (), "\n".join(f.render() for f in report.findings)
+
+
+PERIODIC_RULES = ROOT / "tests" / "periods" / "rules"
+
+
+def test_an_overlay_rate_for_a_monthly_tier_set_is_refused_not_left_out(in_tmp):
+    # The month's tier lines are priced from the list's tier set: an adjusted rate could not
+    # reach them, so the usage is refused with the reason instead of billed at the list's tiers.
+    (in_tmp / "deal.rules").write_text('overlay "Deal"\nadjust text by -20% when model = claude-3-haiku\n', encoding="utf-8")
+    (in_tmp / "u.yaml").write_text(
+        "usage:\n  - {kind: text, model: claude-3-haiku, region: us-west-2, input_tokens: 1500, at: 2026-03-02}\n",
+        encoding="utf-8",
+    )
+    listed = run_cli("eval", "u.yaml", "--rules", str(PERIODIC_RULES), "--format", "json")
+    assert listed.code == 0, listed.err
+    assert json.loads(listed.out)["total"] == "1.25"  # 1000 at 1 per 1000, 500 at 0.5 per 1000
+    run = run_cli("eval", "u.yaml", "--rules", str(PERIODIC_RULES), "--overlay", "deal.rules")
+    assert run.code == 2
+    assert run.out == ""
+    assert "error[BU201]: the overlay rule at deal.rules:2 would change a rate the list gives in monthly tiers" in run.err
+
+
+def test_an_overlay_cannot_hold_a_monthly_table(in_tmp):
+    (in_tmp / "deal.rules").write_text(
+        'overlay "Deal"\n'
+        "prices text in us-west-2 monthly graduated\n"
+        "| model          | input_tokens | input_tokens per 1000 |\n"
+        "|----------------|--------------|-----------------------|\n"
+        "| claude-3-haiku | <= 1000      | 0.8                   |\n"
+        "| claude-3-haiku | > 1000       | 0.4                   |\n",
+        encoding="utf-8",
+    )
+    run = run_cli("check", "--rules", str(PERIODIC_RULES), "--overlay", "deal.rules")
+    assert run.code == 2
+    assert "deal.rules:2:1: error[BR224]: an overlay's table changes rates per unit: monthly tiers belong to the list's" in run.out
