@@ -454,7 +454,7 @@ def _apply(
             rule, id=rule_id, rate=chosen.rate, per=chosen.per, block=chosen.block, span=chosen.span, basis=basis, list_rule=listed,
         )
     if chosen.form == "adjust":
-        assert chosen.factor is not None
+        assert chosen.factor is not None and rule.rate is not None  # a tier set's rule was refused above
         rule_id = _with(rule, rule.quantity, named)
         basis = ((chosen.where, rule_id, chosen.factor), *(rule.basis or ((rule.where, rule.id, rule.rate),)))
         return attrs.evolve(
