@@ -27,7 +27,7 @@ from .program import Program
 from .resources import bundled_rules
 
 # How messages and bills name the bundled ruleset, wherever it is installed: its files are
-# cited from the ruleset's root, `bedrock:anthropic.rules:28` (see `named_file`).
+# cited from the ruleset's root as `NAME:FILE:LINE` (see `named_file`); the name is its folder's in rulesets/.
 BUNDLED_NAME = "bedrock"
 
 
@@ -40,7 +40,7 @@ class RuleSource:
 
     @property
     def name(self) -> str:
-        """The file's own name (`anthropic.rules`), without the folder or ruleset it is shown under."""
+        """The file's own name (`prices.rules`), without the folder or ruleset it is shown under."""
         return PurePosixPath(self.shown.rpartition(":")[2]).name
 
 
@@ -85,7 +85,7 @@ def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSour
     """The rule files of a folder (or the one file) in name order, and the folder's shown name.
 
     Messages and bills name files relative to the working folder, or from the ruleset's
-    root as `shown_root:file` when given (the bundled ruleset is `bedrock:anthropic.rules`
+    root as `shown_root:file` when given (the bundled ruleset's files are `NAME:FILE`
     wherever it is installed, so bills do not change with the install location). Files that cannot be read or are
     over the limits come back as diagnostics, to be reported with the parse's.
     """
@@ -259,7 +259,7 @@ def rule_paths(root: Path) -> list[Path]:
 
 
 def named_file(root_name: str, file_name: str) -> str:
-    """A file of a named ruleset as messages and bills cite it: `bedrock:anthropic.rules`."""
+    """A file of a named ruleset as messages and bills cite it: `NAME:prices.rules`."""
     return f"{root_name}:{file_name}"
 
 
