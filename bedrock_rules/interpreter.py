@@ -7,6 +7,8 @@ guessed: no fallback rate, no silent zero.
 
 from __future__ import annotations
 
+import bisect
+import datetime
 import decimal
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +19,7 @@ import attrs
 
 from . import fields as t
 from . import limits
-from .bill import Bill, Charge, ItemBill, PeriodBill
+from .bill import Bill, Charge, ItemBill, PeriodBill, charge_like, new_bill, new_item_bill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
 from .overlays import apply_layers, dated_rules, list_rate, overlays_of
@@ -405,8 +407,6 @@ class Plan:
     # Per charge, its quantity and bill line with quantity and amount 0 (a free item's
     # line as it is): an itemized bill copies the rest of each line from here.
     lines: tuple[tuple[str, Charge], ...] = ()
-    # The same lines as `_quick_lines` gives them, for one-item bills.
-    quick: tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...] = ()
 
 
 class Pricer:
@@ -429,6 +429,10 @@ class Pricer:
         self._rounds_each = any(r.target == "each charge" for r in program.rounding)
         self._rounds_total = any(r.target == "the total" for r in program.rounding)
         self._periodic = program.periodic
+        self._currency = program.currency
+        self._overlays = overlays_of(program)
+        self._bounds = window_bounds(program)
+        self._instants: dict[str, tuple[str, int]] = {}  # an `at` as written: its text in bills, its span of days
 
     def price(self, raw: Mapping[str, Any]) -> tuple[tuple[Charge, ...], Mapping[str, Any]] | tuple[None, str]:
         """Itemized charges of one item with its checked values, or the reason it is refused."""
@@ -557,59 +561,205 @@ class Pricer:
         charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
         charges += [("", free_id(kind_name, free), free) for free in frees]
         lines = tuple((quantity, line_charge(program, kind_name, rule)) for quantity, _, rule in charges)
-        return Plan(None, tuple(charges), tuple(zero), lines=lines, quick=_quick_lines(lines))
+        return Plan(None, tuple(charges), tuple(zero), lines=lines)
 
     def bill(self, raw_items: Sequence[Any], source: str | None = None) -> Bill | None:
         """The itemized bill of raw items the quick way, or None when any needs the slow way.
 
         Equal to `evaluate_items(check_items(...))` (the plans are the slow path's
         decisions, made once): an embedding program pricing one response at a time pays
-        a few dictionary lookups and the arithmetic, not a full check of the rules.
+        a dictionary lookup, a check of each count and the arithmetic (see `_Lines`).
         """
         if self._periodic:  # period lines and true-ups are priced across items: the slow way
             return None
-        each = self._rounds_each
         priced = []
         total = _ZERO
         index = 0
+        item_bill = self._item_bill
         for raw in raw_items:
             index += 1
-            fast = self.fast(raw)
-            if fast is None:
+            item = item_bill(raw, index, source)
+            if item is None:
                 return None
-            values, plan = fast
-            if plan.refusal is not None:
-                return None
-            charges = []
-            subtotal = _ZERO
-            for quantity_name, line, rate, per, fields in plan.quick:
-                if not quantity_name:  # a free item's line
-                    charges.append(line)
-                    subtotal = EXACT.add(subtotal, line.amount)
-                    continue
-                quantity = values.get(quantity_name)
-                if quantity is None:  # an optional quantity left out: no line, as in price_item
-                    continue
-                if rate is None:
-                    amount = _ZERO
-                else:
-                    try:
-                        amount = _exact_amount(quantity, rate, per)
-                        if each:
-                            amount = round_amount(self.program, "each charge", amount)
-                    except decimal.DecimalException:
-                        return None  # refused the slow way, with its message
-                subtotal = EXACT.add(subtotal, amount)
-                charges.append(_charge_like(fields, quantity, amount))
-            at = values.get("at")
-            priced.append(ItemBill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at)))
-            total = EXACT.add(total, subtotal)
+            priced.append(item)
+            total = _exact_add(total, item.subtotal)
         if self._rounds_total:
             try:
                 total = round_amount(self.program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return Bill(self.program.currency, tuple(priced), total, overlays=overlays_of(self.program))
+        return new_bill(self._currency, tuple(priced), total, (), self._overlays)
+
+    def _item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
+        """One raw item's bill the quick way, or None when it needs the slow way."""
+        try:
+            fast_kind = self._kinds.get(raw.get("kind"))
+        except (AttributeError, TypeError):  # not a mapping, or a list for a kind: the slow way says so
+            return None
+        if fast_kind is None:
+            return None
+        read = fast_kind.read
+        if read is None or not fast_kind.allowed.issuperset(raw):
+            return self._planned_item_bill(raw, index, source)
+        # The deciding fields, `name`, `at` and the counts, in one pass (see _FastKind.read).
+        found = tuple(map(raw.get, read, fast_kind.read_defaults))
+        size = fast_kind.key_size
+        key = found[:size]
+        name, at = found[size], found[size + 1]
+        counts = found[size + 2:]
+        at_text = None
+        if at is not _ABSENT:
+            known_at = self._instants.get(at) if type(at) is str else None
+            if known_at is None:
+                known_at = self._instant(at)
+                if known_at is None:
+                    return None
+            at_text, segment = known_at
+            if fast_kind.dated:
+                key = (*key, segment)
+        elif fast_kind.dated:  # priced by date, and no date: the slow way refuses or prices it
+            return None
+        try:
+            lines = fast_kind.lines.get(key)
+        except TypeError:  # a list or object where a name belongs: the slow way says so
+            return None
+        if lines is None:
+            lines = self._lines(fast_kind, raw, key)
+            if lines is None:
+                return None
+        if name is not None and type(name) is not str:
+            return None
+        for value in counts:
+            if type(value) is not int or value < 0 or value >= _COUNT_BOUND:
+                given = _left_out(counts)
+                if given is None:  # the slow way refuses it, with its message
+                    return None
+                counts = given
+                break
+        for position in lines.zero:
+            if counts[position]:
+                return None
+        charges = []
+        subtotal = _ZERO
+        for position, rate, per, line in lines.priced:
+            quantity = counts[position]
+            if quantity is None:
+                continue
+            if rate is None:
+                amount = _ZERO
+            else:
+                try:
+                    amount = _narrow_divide(_narrow_multiply(quantity, rate), per)
+                except decimal.DecimalException:
+                    try:
+                        amount = EXACT.divide(EXACT.multiply(quantity, rate), per)
+                    except decimal.DecimalException:
+                        return None  # refused the slow way, with its message
+                if self._rounds_each:
+                    try:
+                        amount = round_amount(self.program, "each charge", amount)
+                    except decimal.DecimalException:
+                        return None
+            subtotal = _exact_add(subtotal, amount)
+            charges.append(charge_like(line, quantity, amount))
+        for line in lines.free:
+            charges.append(line)
+            subtotal = _exact_add(subtotal, line.amount)
+        return new_item_bill(index, name, fast_kind.name, tuple(charges), subtotal, source, at_text)
+
+    def _instant(self, at: Any) -> tuple[str, int] | None:
+        """An item's `at` as the bill shows it and the span of days between the rules' window
+        edges it falls in (see `_window_bounds`); None when it is no date. Kept per text."""
+        instant = read_instant(at) if type(at) is str else None
+        if not isinstance(instant, Instant):
+            return None
+        known = (str(instant), bisect.bisect_right(self._bounds, instant.day))
+        if len(self._instants) >= self.MAX_PLANS:
+            self._instants.clear()
+        self._instants[at] = known
+        return known
+
+    def _lines(self, fast_kind: _FastKind, raw: Mapping[str, Any], key: tuple) -> _Lines | None:
+        """The bill lines of the items whose deciding fields (and span of days) are `key`, worked
+        out from this one by `fast` (or `plan_of`) and kept; None when it needs the slow way."""
+        found = self.plan_of(raw) if fast_kind.dated else self.fast(raw)
+        if found is None:
+            return None
+        _, plan = found
+        if plan.refusal is not None or plan.slow:
+            return None
+        assert fast_kind.read is not None  # only kinds whose other fields are counts have lines
+        positions = {field: position for position, field in enumerate(fast_kind.read[fast_kind.key_size + 2:])}
+        priced = [(quantity, line) for quantity, line in plan.lines if quantity]
+        if not all(quantity in positions for quantity in (*plan.zero, *(quantity for quantity, _ in priced))):
+            return None
+        if any(quantity for quantity, _ in plan.lines[len(priced):]):
+            return None  # a free line before a priced one: not the order `_plan` makes
+        lines = _Lines(
+            tuple((positions[quantity], line.rate, line.per, line) for quantity, line in priced),
+            tuple(line for quantity, line in plan.lines if not quantity),
+            tuple(positions[quantity] for quantity in plan.zero),
+        )
+        if len(fast_kind.lines) < self.MAX_PLANS:
+            fast_kind.lines[key] = lines
+        return lines
+
+    def _planned_item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
+        """An item's bill from its plan (`fast`), for kinds with fields besides names and counts."""
+        fast = self.fast(raw)
+        if fast is None:
+            return None
+        values, plan = fast
+        if plan.refusal is not None:
+            return None
+        charges = []
+        subtotal = _ZERO
+        for quantity_name, line in plan.lines:
+            if not quantity_name:  # a free item's line
+                charges.append(line)
+                subtotal = _exact_add(subtotal, line.amount)
+                continue
+            quantity = values.get(quantity_name)
+            if quantity is None:  # an optional quantity left out: no line, as in price_item
+                continue
+            rate = line.rate
+            if rate is None:
+                amount = _ZERO
+            else:
+                try:
+                    amount = _exact_amount(quantity, rate, line.per)
+                    if self._rounds_each:
+                        amount = round_amount(self.program, "each charge", amount)
+                except decimal.DecimalException:
+                    return None  # refused the slow way, with its message
+            subtotal = _exact_add(subtotal, amount)
+            charges.append(charge_like(line, quantity, amount))
+        at = values.get("at")
+        return new_item_bill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at))
+
+
+class _Lines:
+    """A plan's bill lines for the quick way. `priced`: (position of its count in the counts
+    `_FastKind.read` ends with, rate, per, the line with quantity and amount 0); `free`: a free
+    item's lines, as they are (after the priced ones, as `_plan` orders them); `zero`:
+    positions of counts that must be 0. Immutable once made, so shared between threads."""
+
+    __slots__ = ("priced", "free", "zero")
+
+    def __init__(self, priced: tuple[tuple[int, Decimal | None, Decimal, Charge], ...], free: tuple[Charge, ...], zero: tuple[int, ...]):
+        self.priced = priced
+        self.free = free
+        self.zero = zero
+
+
+_exact_add = EXACT.add
+
+
+def _left_out(counts: tuple) -> tuple | None:
+    """Counts with those left out (optional ones) as None; None when any other is no count."""
+    if all(value is _ABSENT or (type(value) is int and 0 <= value < _COUNT_BOUND) for value in counts):
+        return tuple(None if value is _ABSENT else value for value in counts)
+    return None
 
 
 # Exact arithmetic at a working precision that covers ordinary amounts: an exact result
@@ -632,26 +782,28 @@ def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
         return EXACT.divide(EXACT.multiply(quantity, rate), per)
 
 
-# A bill line like a plan's, with its own quantity and amount; every other field of
-# Charge (whatever fields it has) is copied from the plan's line.
-_CHARGE_FIELDS = tuple(field.name for field in attrs.fields(Charge))
-_charge_like = eval(  # noqa: S307 - built from the class's own field names, once
-    "lambda t, quantity, amount: Charge(" + ", ".join(
-        name if name in ("quantity", "amount") else f"t[{i}]" for i, name in enumerate(_CHARGE_FIELDS)
-    ) + ")",
-    {"Charge": Charge},
-)
-
-
-def _quick_lines(lines: tuple[tuple[str, Charge], ...]) -> tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...]:
-    """A plan's bill lines as (quantity, line, rate or None, per, the line's field values)."""
-    return tuple(
-        (quantity, line, line.rate, line.per, tuple(getattr(line, name) for name in _CHARGE_FIELDS))
-        for quantity, line in lines
-    )
-
-
 _ABSENT = object()
+
+
+def window_bounds(program: Program) -> list[datetime.date]:
+    """The days on which some window of the rules (or of an overlay) opens, or closes (the
+    day after its last): between two of them, every window holds every day alike or none."""
+    windows = [rule.window for rule in program.rules]
+    for table in (program.frees, program.guards, program.relatives):
+        for statements in table.values():
+            for statement in statements:
+                windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
+    for layer in program.layers:
+        windows += [layer.window, *(getattr(rule, "window", None) for rule in layer.rules)]
+    bounds = set()
+    for window in windows:
+        if window is None or not hasattr(window, "contains"):
+            continue
+        if window.start is not None:
+            bounds.add(window.start)
+        if window.end is not None:
+            bounds.add(window.end + datetime.timedelta(days=1))
+    return sorted(bounds)
 
 
 def _exact_per_unit(rule: PriceRule) -> bool:
@@ -730,6 +882,21 @@ class _FastKind:
         self.decided = (*self.key_fields, "provider")
         self.by_raw_key: dict[tuple, tuple[Plan, dict[str, Any]]] = {}
         self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
+        # A kind whose other fields are all counts is billed from `lines`, kept per deciding
+        # fields (and span of days under dated rules). `read` names what an item's bill reads,
+        # in one `map(raw.get, read, read_defaults)`: the deciding fields, `name`, `at`, then
+        # the counts, each with its default, or _ABSENT when it may be left out (and for
+        # `at` and absent deciding fields), or _NOT_SIMPLE when it must be given.
+        self.lines: dict[tuple, _Lines] = {}
+        self.read: tuple[str, ...] | None = None
+        self.read_defaults: tuple[Any, ...] = ()
+        self.key_size = len(self.key_fields)
+        if self.raw_key is not None and not self.derived and all(field[1] is _COUNT for field in self.rest):
+            self.read = (*self.raw_key, "name", "at", *(field[0] for field in self.rest))
+            self.read_defaults = (*self.absent, None, _ABSENT, *(
+                default if has_default else _ABSENT if optional else _NOT_SIMPLE
+                for _, _, has_default, default, optional in self.rest
+            ))
         always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
         if set(self.key_fields) <= always and len(self.key_fields) > 1:
             self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)

@@ -81,7 +81,7 @@ class Ruleset:
         if at is None and type(document) is dict and len(document) == 1:
             usage = document.get("usage")
             if type(usage) is list and len(usage) <= MAX_ITEMS:
-                bill = self._shared_pricer().bill(usage, source)  # the same bill, from the plans
+                bill = (self._pricer or self._shared_pricer()).bill(usage, source)  # the same bill, from the plans
                 if bill is not None:
                     return bill
         return self.evaluate_items(items_of(document, source), source, at)
