@@ -568,7 +568,7 @@ class Pricer:
 
         Equal to `evaluate_items(check_items(...))` (the plans are the slow path's
         decisions, made once): an embedding program pricing one response at a time pays
-        a dictionary lookup, a check of each count and the arithmetic (see `_Lines`).
+        two dictionary lookups, a check of each count and the arithmetic (see `_Shape`).
         """
         if self._periodic:  # period lines and true-ups are priced across items: the slow way
             return None
@@ -583,12 +583,28 @@ class Pricer:
                 return None
             priced.append(item)
             total = _exact_add(total, item.subtotal)
+        return self._bill(tuple(priced), total)
+
+    def one(self, raw: Any, source: str | None = None) -> Bill | None:
+        """`bill([raw], source)`: one item's bill the quick way, or None."""
+        if self._periodic:
+            return None
+        item = self._item_bill(raw, 1, source)
+        if item is None:
+            return None
+        # The total is 0 + the subtotal, which is the subtotal itself, digits and exponent:
+        # a subtotal is a sum that starts at 0 (its exponent is at most 0, and it is never -0).
+        if self._rounds_total:
+            return self._bill((item,), item.subtotal)
+        return new_bill(self._currency, (item,), item.subtotal, (), self._overlays)
+
+    def _bill(self, items: tuple[ItemBill, ...], total: Decimal) -> Bill | None:
         if self._rounds_total:
             try:
                 total = round_amount(self.program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return new_bill(self._currency, tuple(priced), total, (), self._overlays)
+        return new_bill(self._currency, items, total, (), self._overlays)
 
     def _item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
         """One raw item's bill the quick way, or None when it needs the slow way."""
@@ -598,74 +614,101 @@ class Pricer:
             return None
         if fast_kind is None:
             return None
-        read = fast_kind.read
-        if read is None or not fast_kind.allowed.issuperset(raw):
+        if fast_kind.count_fields is None:
             return self._planned_item_bill(raw, index, source)
-        # The deciding fields, `name`, `at` and the counts, in one pass (see _FastKind.read).
-        found = tuple(map(raw.get, read, fast_kind.read_defaults))
-        size = fast_kind.key_size
-        key = found[:size]
-        name, at = found[size], found[size + 1]
-        counts = found[size + 2:]
-        at_text = None
-        if at is not _ABSENT:
-            known_at = self._instants.get(at) if type(at) is str else None
-            if known_at is None:
-                known_at = self._instant(at)
-                if known_at is None:
-                    return None
-            at_text, segment = known_at
-            if fast_kind.dated:
-                key = (*key, segment)
-        elif fast_kind.dated:  # priced by date, and no date: the slow way refuses or prices it
-            return None
+        keys = tuple(raw)
+        shape = fast_kind.shapes.get(keys)
+        if shape is None:
+            shape = self._shape(fast_kind, keys)
+            if shape is None:  # an unknown key, or a count that must be given is not
+                return None
         try:
-            lines = fast_kind.lines.get(key)
+            key = shape.key(raw)
+            if shape.at:
+                known_at = self._instants.get(raw["at"]) if type(raw["at"]) is str else None
+                if known_at is None:
+                    known_at = self._instant(raw["at"])
+                    if known_at is None:
+                        return None
+                at_text, segment = known_at
+                if fast_kind.dated:
+                    key = (key, segment)
+            else:
+                at_text = None
+                if fast_kind.dated:  # priced by date, and no date: the slow way refuses or prices it
+                    return None
+            lines = shape.lines.get(key)
         except TypeError:  # a list or object where a name belongs: the slow way says so
             return None
         if lines is None:
-            lines = self._lines(fast_kind, raw, key)
+            lines = self._lines(fast_kind, shape, raw, key)
             if lines is None:
                 return None
-        if name is not None and type(name) is not str:
-            return None
+        if shape.named:
+            name = raw["name"]
+            if name is not None and type(name) is not str:
+                return None
+        else:
+            name = None
+        counts = shape.counts(raw)
         for value in counts:
             if type(value) is not int or value < 0 or value >= _COUNT_BOUND:
-                given = _left_out(counts)
-                if given is None:  # the slow way refuses it, with its message
-                    return None
-                counts = given
-                break
+                return None  # the slow way refuses it, with its message
         for position in lines.zero:
             if counts[position]:
                 return None
         charges = []
         subtotal = _ZERO
-        for position, rate, per, line in lines.priced:
-            quantity = counts[position]
-            if quantity is None:
-                continue
-            if rate is None:
-                amount = _ZERO
+        plain = lines.plain
+        for position, rate, per, line in lines.lines:
+            if position < 0:  # the same for every such item: a free item's line, a count left out
+                amount = line.amount
             else:
-                try:
-                    amount = _narrow_divide(_narrow_multiply(quantity, rate), per)
-                except decimal.DecimalException:
+                quantity = counts[position]
+                if rate is None:
+                    amount = _ZERO
+                else:
                     try:
-                        amount = EXACT.divide(EXACT.multiply(quantity, rate), per)
+                        amount = _narrow_divide(_narrow_multiply(quantity, rate), per)
                     except decimal.DecimalException:
-                        return None  # refused the slow way, with its message
-                if self._rounds_each:
-                    try:
-                        amount = round_amount(self.program, "each charge", amount)
-                    except decimal.DecimalException:
-                        return None
-            subtotal = _exact_add(subtotal, amount)
-            charges.append(charge_like(line, quantity, amount))
-        for line in lines.free:
+                        try:
+                            amount = EXACT.divide(EXACT.multiply(quantity, rate), per)
+                        except decimal.DecimalException:
+                            return None  # refused the slow way, with its message
+                    if self._rounds_each:
+                        try:
+                            amount = round_amount(self.program, "each charge", amount)
+                        except decimal.DecimalException:
+                            return None
+                line = charge_like(line, quantity, amount)
+            if plain and subtotal is _ZERO:  # 0 + amount is the amount itself (see _Lines.plain)
+                subtotal = amount
+            else:
+                subtotal = _exact_add(subtotal, amount)
             charges.append(line)
-            subtotal = _exact_add(subtotal, line.amount)
         return new_item_bill(index, name, fast_kind.name, tuple(charges), subtotal, source, at_text)
+
+    def _shape(self, fast_kind: _FastKind, keys: tuple) -> _Shape | None:
+        """How to read items of a kind that give these keys, in this order; kept. None when an
+        item with these keys goes the slow way (an unknown key, a required count left out)."""
+        if not fast_kind.allowed.issuperset(keys):
+            return None
+        assert fast_kind.count_fields is not None  # only kinds whose other fields are counts have shapes
+        given = [(field, default) for field, default in fast_kind.count_fields if field in keys]
+        left = [(field, default) for field, default in fast_kind.count_fields if field not in keys]
+        if any(default is _NOT_SIMPLE for _, default in left):
+            return None
+        shape = _Shape(
+            _getter([field for field in fast_kind.raw_key or () if field in keys]),
+            _getter([field for field, _ in given]),
+            tuple(None if default is _ABSENT else default for _, default in left),
+            tuple(field for field, _ in given + left),
+            "name" in keys,
+            "at" in keys,
+        )
+        if len(fast_kind.shapes) < self.MAX_PLANS:
+            fast_kind.shapes[keys] = shape
+        return shape
 
     def _instant(self, at: Any) -> tuple[str, int] | None:
         """An item's `at` as the bill shows it and the span of days between the rules' window
@@ -679,29 +722,45 @@ class Pricer:
         self._instants[at] = known
         return known
 
-    def _lines(self, fast_kind: _FastKind, raw: Mapping[str, Any], key: tuple) -> _Lines | None:
-        """The bill lines of the items whose deciding fields (and span of days) are `key`, worked
-        out from this one by `fast` (or `plan_of`) and kept; None when it needs the slow way."""
+    def _lines(self, fast_kind: _FastKind, shape: _Shape, raw: Mapping[str, Any], key: Any) -> _Lines | None:
+        """The bill lines of the items of this shape whose deciding fields (and span of days) are
+        `key`, worked out from this one by `fast` (or `plan_of`) and kept; None when it needs
+        the slow way."""
         found = self.plan_of(raw) if fast_kind.dated else self.fast(raw)
         if found is None:
             return None
         _, plan = found
         if plan.refusal is not None or plan.slow:
             return None
-        assert fast_kind.read is not None  # only kinds whose other fields are counts have lines
-        positions = {field: position for position, field in enumerate(fast_kind.read[fast_kind.key_size + 2:])}
-        priced = [(quantity, line) for quantity, line in plan.lines if quantity]
-        if not all(quantity in positions for quantity in (*plan.zero, *(quantity for quantity, _ in priced))):
+        positions = {field: position for position, field in enumerate(shape.order)}
+        if not all(quantity in positions for quantity in plan.zero) or not all(q in positions for q, _ in plan.lines if q):
             return None
-        if any(quantity for quantity, _ in plan.lines[len(priced):]):
-            return None  # a free line before a priced one: not the order `_plan` makes
-        lines = _Lines(
-            tuple((positions[quantity], line.rate, line.per, line) for quantity, line in priced),
-            tuple(line for quantity, line in plan.lines if not quantity),
-            tuple(positions[quantity] for quantity in plan.zero),
+        given = len(shape.order) - len(shape.fill)
+        if any(shape.fill[positions[quantity] - given] for quantity in plan.zero if positions[quantity] >= given):
+            return None  # a count left out whose default must be 0 and is not: refused the slow way
+        entries: list[tuple[int, Decimal | None, Decimal, Charge]] = []
+        for quantity, line in plan.lines:
+            if not quantity:  # a free item's line, as it is
+                entries.append((-1, None, line.per, line))
+            elif positions[quantity] < given:
+                entries.append((positions[quantity], line.rate, line.per, line))
+            elif (default := shape.fill[positions[quantity] - given]) is not None:  # left out: its default
+                try:
+                    amount = _ZERO if line.rate is None else _exact_amount(default, line.rate, line.per)
+                    if line.rate is not None and self._rounds_each:
+                        amount = round_amount(self.program, "each charge", amount)
+                except decimal.DecimalException:
+                    return None
+                entries.append((-1, None, line.per, charge_like(line, default, amount)))
+            # an optional count left out: no line, as in price_item
+        # Each amount is quantity x rate / per, exact, so its exponent is at most the rate's
+        # less the per's; at most 0, and with a rate >= 0, 0 + the amount is the amount itself.
+        plain = not self._rounds_each and all(
+            line.rate is None or (not line.rate.is_signed() and _exponent(line.rate) <= _exponent(line.per)) for _, line in plan.lines
         )
-        if len(fast_kind.lines) < self.MAX_PLANS:
-            fast_kind.lines[key] = lines
+        lines = _Lines(tuple(entries), tuple(positions[quantity] for quantity in plan.zero if positions[quantity] < given), plain)
+        if len(shape.lines) < self.MAX_PLANS:
+            shape.lines[key] = lines
         return lines
 
     def _planned_item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
@@ -738,28 +797,62 @@ class Pricer:
         return new_item_bill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at))
 
 
+class _Shape:
+    """How the quick way reads items of one kind that give the same keys in the same order.
+
+    `key(raw)`: the deciding fields given (what `lines` is kept by, with the span of days
+    under dated rules); `counts(raw)`: the counts given, to be checked; `fill`: each count
+    left out, its default (None for an optional one: no line). `order` names the given
+    counts, then those left out; `named`, `at`: whether a name, a date is given. Items of
+    the same deciding values (and days) are priced by the same `_Lines`, kept here.
+    """
+
+    __slots__ = ("key", "counts", "fill", "order", "named", "at", "lines")
+
+    def __init__(
+        self, key: Callable[[Any], Any], counts: Callable[[Any], tuple], fill: tuple, order: tuple[str, ...], named: bool, at: bool
+    ):
+        self.key = key
+        self.counts = counts
+        self.fill = fill
+        self.order = order
+        self.named = named
+        self.at = at
+        self.lines: dict[Any, _Lines] = {}
+
+
+def _getter(fields: Sequence[str]) -> Callable[[Any], tuple]:
+    """The values of `fields` in a mapping that holds them all, as a tuple, at C speed."""
+    if len(fields) >= 2:
+        return operator.itemgetter(*fields)
+    if len(fields) == 1:
+        field = fields[0]
+        return lambda raw: (raw[field],)
+    return lambda raw: ()
+
+
 class _Lines:
-    """A plan's bill lines for the quick way. `priced`: (position of its count in the counts
-    `_FastKind.read` ends with, rate, per, the line with quantity and amount 0); `free`: a free
-    item's lines, as they are (after the priced ones, as `_plan` orders them); `zero`:
-    positions of counts that must be 0. Immutable once made, so shared between threads."""
+    """A plan's bill lines for the quick way, for one `_Shape`, in bill order: (position of
+    its count in the counts the shape reads, rate, per, the line with quantity and amount 0),
+    or (-1, None, per, the line as it is) for a line every such item has alike (a free
+    item's, a count left out at its default). `zero`: positions of counts that must be 0;
+    `plain`: no rounding, and every rate >= 0 with an exponent at most its per's (so 0 +
+    an amount is the amount, digits and all). Immutable once made: shared between threads."""
 
-    __slots__ = ("priced", "free", "zero")
+    __slots__ = ("lines", "zero", "plain")
 
-    def __init__(self, priced: tuple[tuple[int, Decimal | None, Decimal, Charge], ...], free: tuple[Charge, ...], zero: tuple[int, ...]):
-        self.priced = priced
-        self.free = free
+    def __init__(self, lines: tuple[tuple[int, Decimal | None, Decimal, Charge], ...], zero: tuple[int, ...], plain: bool):
+        self.lines = lines
         self.zero = zero
+        self.plain = plain
 
 
 _exact_add = EXACT.add
 
 
-def _left_out(counts: tuple) -> tuple | None:
-    """Counts with those left out (optional ones) as None; None when any other is no count."""
-    if all(value is _ABSENT or (type(value) is int and 0 <= value < _COUNT_BOUND) for value in counts):
-        return tuple(None if value is _ABSENT else value for value in counts)
-    return None
+def _exponent(value: Decimal) -> int:
+    return cast(int, value.as_tuple().exponent)  # a finite rate's: never 'n', 'N' or 'F'
+
 
 
 # Exact arithmetic at a working precision that covers ordinary amounts: an exact result
@@ -882,21 +975,16 @@ class _FastKind:
         self.decided = (*self.key_fields, "provider")
         self.by_raw_key: dict[tuple, tuple[Plan, dict[str, Any]]] = {}
         self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
-        # A kind whose other fields are all counts is billed from `lines`, kept per deciding
-        # fields (and span of days under dated rules). `read` names what an item's bill reads,
-        # in one `map(raw.get, read, read_defaults)`: the deciding fields, `name`, `at`, then
-        # the counts, each with its default, or _ABSENT when it may be left out (and for
-        # `at` and absent deciding fields), or _NOT_SIMPLE when it must be given.
-        self.lines: dict[tuple, _Lines] = {}
-        self.read: tuple[str, ...] | None = None
-        self.read_defaults: tuple[Any, ...] = ()
-        self.key_size = len(self.key_fields)
+        # A kind whose other fields are all counts is billed the quick way from `shapes`
+        # (see `_Shape`): `count_fields` are those counts, each with its default, or _ABSENT
+        # when it may be left out, or _NOT_SIMPLE when it must be given.
+        self.shapes: dict[tuple, _Shape] = {}
+        self.count_fields: tuple[tuple[str, Any], ...] | None = None
         if self.raw_key is not None and not self.derived and all(field[1] is _COUNT for field in self.rest):
-            self.read = (*self.raw_key, "name", "at", *(field[0] for field in self.rest))
-            self.read_defaults = (*self.absent, None, _ABSENT, *(
-                default if has_default else _ABSENT if optional else _NOT_SIMPLE
-                for _, _, has_default, default, optional in self.rest
-            ))
+            self.count_fields = tuple(
+                (field, default if has_default else _ABSENT if optional else _NOT_SIMPLE)
+                for field, _, has_default, default, optional in self.rest
+            )
         always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
         if set(self.key_fields) <= always and len(self.key_fields) > 1:
             self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)
