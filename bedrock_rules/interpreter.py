@@ -635,8 +635,6 @@ class Pricer:
                     key = (key, segment)
             else:
                 at_text = None
-                if fast_kind.dated:  # priced by date, and no date: the slow way refuses or prices it
-                    return None
             lines = shape.lines.get(key)
         except TypeError:  # a list or object where a name belongs: the slow way says so
             return None
@@ -675,7 +673,7 @@ class Pricer:
                             amount = EXACT.divide(EXACT.multiply(quantity, rate), per)
                         except decimal.DecimalException:
                             return None  # refused the slow way, with its message
-                    if self._rounds_each:
+                    if not plain and self._rounds_each:
                         try:
                             amount = round_amount(self.program, "each charge", amount)
                         except decimal.DecimalException:
@@ -692,6 +690,8 @@ class Pricer:
         """How to read items of a kind that give these keys, in this order; kept. None when an
         item with these keys goes the slow way (an unknown key, a required count left out)."""
         if not fast_kind.allowed.issuperset(keys):
+            return None
+        if fast_kind.dated and "at" not in keys:  # priced by date, and no date: the slow way refuses or prices it
             return None
         assert fast_kind.count_fields is not None  # only kinds whose other fields are counts have shapes
         given = [(field, default) for field, default in fast_kind.count_fields if field in keys]
