@@ -20,6 +20,7 @@ import pytest
 from test_fast_paths import assert_same
 
 import bedrock_rules
+from bedrock_rules.fields import Instant, read_instant
 from bedrock_rules.interpreter import window_bounds
 
 SEED = 20261202
@@ -177,3 +178,18 @@ def test_a_dated_item_takes_the_quick_way_and_its_day_decides(dated):
     assert [str(bill.total) for bill in (before, after, later)] == ["2.0", "2.0", "1.6"]
     assert later.items[0].charges[0].valid is not None and before.items[0].charges[0].valid is None
     assert pricer.bill([item]) is None  # no date under dated rules: the slow way refuses it
+
+
+def test_a_time_in_utc_reads_as_the_same_time_at_zone_plus_zero():
+    """`Z` is read without a conversion (the quick way's dates are mostly UTC log times);
+    `+00:00` goes through it: the same day and the same text, however the time is written."""
+    rng = random.Random(SEED)
+    for _ in range(3000):
+        year = rng.choice([1000, 1999, 2024, 2025, 9999, rng.randrange(1000, 10000)])
+        text = f"{year:04d}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}"
+        text += rng.choice(["", f":{rng.randrange(60):02d}", f":{rng.randrange(60):02d}.{rng.randrange(10**6)}"])
+        fast, converted = read_instant(text + "Z"), read_instant(text + "+00:00")
+        assert isinstance(fast, Instant) and isinstance(converted, Instant)
+        assert (fast.day, fast.text) == (converted.day, converted.text)
+    for wrong in ("2025-02-29T10:00Z", "2025-01-01T24:00Z", "2025-01-01T10:60Z", "0999-01-01T10:00:00Z"):
+        assert str(read_instant(wrong)) == str(read_instant(wrong[:-1] + "+00:00")).replace("+00:00", "Z")
