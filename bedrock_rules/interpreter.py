@@ -712,7 +712,7 @@ class Pricer:
 
     def _instant(self, at: Any) -> tuple[str, int] | None:
         """An item's `at` as the bill shows it and the span of days between the rules' window
-        edges it falls in (see `_window_bounds`); None when it is no date. Kept per text."""
+        edges it falls in (see `window_bounds`); None when it is no date. Kept per text."""
         instant = read_instant(at) if type(at) is str else None
         if not isinstance(instant, Instant):
             return None
@@ -852,7 +852,6 @@ _exact_add = EXACT.add
 
 def _exponent(value: Decimal) -> int:
     return cast(int, value.as_tuple().exponent)  # a finite rate's: never 'n', 'N' or 'F'
-
 
 
 # Exact arithmetic at a working precision that covers ordinary amounts: an exact result

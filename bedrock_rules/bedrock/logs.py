@@ -12,7 +12,6 @@ record the rules cannot price is reported with its reason, never dropped.
 from __future__ import annotations
 
 import bisect
-import datetime
 import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import IO, Annotated, Any
 from .. import limits
 from ..errors import Problem, UsageError
 from ..fields import Instant, read_instant
+from ..interpreter import window_bounds
 from ..program import Program
 from ..ruleset import Ruleset
 from ..totals import Entry, Totals
@@ -627,7 +627,7 @@ class _Summing:
         compiled = reader.compiled
         self.dated = reader._dated
         self.days: dict[str, int | None] = {}
-        self.bounds = _window_bounds(compiled) if self.dated else []
+        self.bounds = window_bounds(compiled) if self.dated else []
         wanted = reader._wanted if reader.attributes else frozenset()
         if wanted is None:
             wanted = frozenset(GROUPS) | {"tag:"}
@@ -878,20 +878,3 @@ def _present(record: Mapping[str, Any], index: int) -> bool:
     return type(side) is dict and name in side
 
 
-def _window_bounds(compiled: Program) -> list[Any]:
-    """The days on which some window of the rules opens, or closes (the day after its last):
-    between two of them, every window holds every day alike or none."""
-    windows = [rule.window for rule in compiled.rules]
-    for table in (compiled.frees, compiled.guards, compiled.relatives):
-        for statements in table.values():
-            for statement in statements:
-                windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
-    bounds = set()
-    for window in windows:
-        if window is None or not hasattr(window, "contains"):
-            continue
-        if window.start is not None:
-            bounds.add(window.start)
-        if window.end is not None:
-            bounds.add(window.end + datetime.timedelta(days=1))
-    return sorted(bounds)
