@@ -13,11 +13,15 @@ a refused document refused with the same problems. Under dated rules the items c
 
 from __future__ import annotations
 
+import copy
 import datetime
+import pickle
 import random
+import weakref
 
+import attrs
 import pytest
-from test_fast_paths import assert_same
+from test_fast_paths import assert_same, slow_bill
 
 import bedrock_rules
 from bedrock_rules.fields import Instant, read_instant
@@ -193,3 +197,19 @@ def test_a_time_in_utc_reads_as_the_same_time_at_zone_plus_zero():
         assert (fast.day, fast.text) == (converted.day, converted.text)
     for wrong in ("2025-02-29T10:00Z", "2025-01-01T24:00Z", "2025-01-01T10:60Z", "0999-01-01T10:00:00Z"):
         assert str(read_instant(wrong)) == str(read_instant(wrong[:-1] + "+00:00")).replace("+00:00", "Z")
+
+
+def test_a_quick_bill_is_frozen_equal_hashable_and_pickles_like_one_attrs_makes():
+    item = {"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 40}
+    quick = BUNDLED._shared_pricer().one(item)
+    assert quick is not None
+    slow = slow_bill(BUNDLED, {"usage": [item]})
+    assert quick == slow and hash(quick) == hash(slow) and repr(quick) == repr(slow)
+    assert type(quick) is type(slow) and type(quick.items[0].charges[0]) is type(slow.items[0].charges[0])
+    assert pickle.loads(pickle.dumps(quick)) == slow
+    assert copy.deepcopy(quick) == slow
+    assert weakref.ref(quick)() is quick
+    for value, field in ((quick, "total"), (quick.items[0], "subtotal"), (quick.items[0].charges[0], "amount")):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(value, field, 0)
+    assert attrs.evolve(quick.items[0].charges[0], note="n").note == "n"
