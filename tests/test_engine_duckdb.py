@@ -183,3 +183,71 @@ def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
     result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(broken))
     assert result.code == 2
     assert f"{broken}: cannot read Parquet file" in result.err
+
+
+def _dated_records(count: int) -> list[dict]:
+    rng = random.Random(11)
+    return [{
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        # Both sides of the rules' cut (2024-07-03), and a second that is not on the minute.
+        "timestamp": f"2024-07-{1 + n % 5:02d}T{n % 24:02d}:15:{n % 60:02d}Z", "accountId": "111122223333",
+        "region": "us-west-2", "requestId": f"req-{n}", "operation": "Converse", "modelId": "anthropic.claude-v2:1",
+        "input": {"inputTokenCount": rng.randrange(20000)}, "output": {"outputTokenCount": rng.randrange(4000)},
+    } for n in range(count)]
+
+
+@pytest.mark.parametrize("group_by", [None, "day", "model,region"])
+def test_parquet_under_dated_rules_is_priced_by_each_record_instant(tmp_path, group_by):
+    """A Parquet file written by DuckDB from the JSON Lines (its type inference makes `timestamp`
+    a TIMESTAMP WITH TIME ZONE, not text) gives the bill of the JSON Lines under dated rules,
+    whatever the session's time zone."""
+    from test_dates import RULES as DATED_RULES
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    source = tmp_path / "calls.jsonl"
+    source.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in _dated_records(300)), encoding="utf-8")
+    parquet = tmp_path / "calls.parquet"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{parquet}' (FORMAT parquet)")
+    assert connection.execute(f"SELECT typeof(timestamp) FROM '{parquet}' LIMIT 1").fetchone() == ("TIMESTAMP WITH TIME ZONE",)
+    connection.close()
+    grouping = ["--group-by", group_by] if group_by else []
+    default = run_cli("eval", "--rules", str(rules_dir), "--input", "invocation-log", str(source), "--format", "json", *grouping)
+    summed = run_cli("eval", "--rules", str(rules_dir), "--input", "invocation-log", "--engine", "duckdb", str(parquet),
+                     "--format", "json", *grouping)
+    assert default.code == 0 and json.loads(default.out)["counts"]["priced"] == 300
+    assert (summed.code, summed.out.replace(str(parquet), str(source))) == (default.code, default.out)
+    rates = {charge["rate"] for group in json.loads(summed.out)["groups"] for charge in group["charges"]}
+    assert {"0.008", "0.004"} <= rates  # both sides of the cut
+
+
+def test_a_parquet_time_without_a_zone_is_refused_as_its_text_would_be(tmp_path):
+    """pyarrow writes `2024-07-02T09:15:00Z` as a timestamp with no zone: the record's instant
+    is not known, and the bill says so as it does for a record whose text has no zone."""
+    from test_dates import RULES as DATED_RULES
+
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    records = _dated_records(20)
+    parquet = tmp_path / "calls.parquet"
+    stamps = [r["timestamp"] for r in records]
+    table = pyarrow.table({
+        "timestamp": pyarrow.array([s.removesuffix("Z") for s in stamps]).cast(pyarrow.timestamp("s")),
+        "region": [r["region"] for r in records], "modelId": [r["modelId"] for r in records],
+        "input": [r["input"] for r in records], "output": [r["output"] for r in records],
+    })
+    pq.write_table(table, parquet)
+    source = tmp_path / "calls.jsonl"
+    source.write_text("".join(json.dumps({**r, "timestamp": r["timestamp"].removesuffix("Z")}) + "\n" for r in records))
+    args = ["eval", "--rules", str(rules_dir), "--input", "invocation-log", "--format", "json"]
+    default = run_cli(*args, str(source))
+    summed = run_cli(*args, "--engine", "duckdb", str(parquet))
+    assert json.loads(default.out)["counts"]["malformed"] == 20
+    assert "a time needs a zone" in default.out
+    assert (summed.code, summed.out.replace(str(parquet), str(source))) == (default.code, default.out)

@@ -282,8 +282,8 @@ class _Run:
             self.whole(label, path)
             return
         plan = self.plan(parquet)
-        source = _source(path, parquet, not parquet and remote.is_gzip(path))
         try:
+            source = _source(path, parquet, not parquet and remote.is_gzip(path), self.stamp_type(path) if parquet else None)
             self.price(plan, source, path)
         except self.errors as error:  # not UTF-8, a line longer than DuckDB takes, a broken .gz: the reader says what
             if parquet:  # which the reader cannot: it reads JSON
@@ -291,6 +291,12 @@ class _Run:
             self.whole(label, path)
         except _Whole:
             self.whole(label, path)
+
+    def stamp_type(self, path: str) -> str | None:
+        """The type of a Parquet file's `timestamp` column, when it has one."""
+        rows = self.connection.execute(f"SELECT column_type FROM (DESCRIBE SELECT * FROM read_parquet({_quote(path)})) "
+                                       "WHERE column_name = 'timestamp'").fetchall()
+        return rows[0][0] if rows else None
 
     def plan(self, parquet: bool) -> _Plan:
         values = list(VALUES)
@@ -435,15 +441,32 @@ class _Whole(Exception):
     """This file is read by the project's reader whole."""
 
 
-def _source(path: str, parquet: bool, packed: bool) -> str:
-    """The DuckDB table function that gives a file's lines (a Parquet file's rows, as JSON)."""
+def _source(path: str, parquet: bool, packed: bool, stamp: str | None = None) -> str:
+    """The DuckDB table function that gives a file's lines (a Parquet file's rows, as JSON).
+
+    A Parquet `timestamp` column of a timestamp type (as DuckDB or pyarrow write the
+    records' text when they infer types) is written back as the text a record holds:
+    `2024-07-02T09:15:00Z` for an instant (TIMESTAMP WITH TIME ZONE, whatever the
+    session's time zone), and without the `Z` for a time with no zone (a plain TIMESTAMP),
+    which the reader refuses as it refuses that text: nothing is assumed about its zone."""
     if parquet:
-        return f"(SELECT to_json(r) AS line FROM read_parquet({_quote(path)}) r)"
+        rows = f"read_parquet({_quote(path)})"
+        if stamp in _STAMP_TYPES:
+            instant = "make_timestamp(epoch_us(\"timestamp\"))" if stamp == "TIMESTAMP WITH TIME ZONE" else 'CAST("timestamp" AS TIMESTAMP)'
+            fraction = f"rtrim(strftime({instant}, '.%f'), '0')"
+            text = (f"strftime({instant}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN {fraction} = '.' THEN '' ELSE {fraction} END"
+                    + (" || 'Z'" if stamp == "TIMESTAMP WITH TIME ZONE" else ""))
+            rows = f'(SELECT * REPLACE ({text} AS "timestamp") FROM {rows})'
+        return f"(SELECT to_json(r) AS line FROM {rows} r)"
     return (
         f"read_csv({_quote(path)}, columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, "
         f"auto_detect=false, strict_mode=false, max_line_size={limits.MAX_LOG_RECORD_BYTES + 16}, "
         f"compression={_quote('gzip' if packed else 'none')})"
     )
+
+
+# Timestamp types DuckDB reads from Parquet: TIMESTAMP_NS and the like are plain TIMESTAMPs of other units.
+_STAMP_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
 
 
 def _numbered_alike(path: str) -> bool:
