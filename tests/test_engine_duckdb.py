@@ -59,6 +59,18 @@ def _traps(rules: bedrock_rules.Ruleset) -> list[bytes]:
         (f'{{"modelId":"{text}","region":"us-east-1","input":[],"output":{{"outputTokenCount":1}}}}').encode(),
         (f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":1}}}}').encode(),  # no output count
         b'{"region":"us-east-1","input":{"inputTokenCount":1},"output":{"outputTokenCount":1}}',  # no modelId
+        # Lines DuckDB reads once when they are usual, each unusual in one way:
+        record("5", extra=',"requestMetadata":{"team":"a","team":"b"}'),  # a key twice in the pairs
+        record("5,\"inputTokenCount\":6"),  # a key twice in a nested object
+        record("5", extra=',"modelId":"' + text + '"'),  # the model twice, the same
+        record("5", extra=',"identity":"arn"'),  # text where an object belongs
+        record("5", extra=',"identity":{}'),
+        record("5", extra=',"identity":[{"arn":"a"}]'),
+        record("5", extra=',"requestMetadata":{"team":1}'),
+        record("5", extra=',"operation":"Conv\\u0065rse"'),  # an escape: DuckDB gives the text shorter
+        record("5", extra=',"region":"us-east-1"'),
+        record("5", extra=', "schemaType":"ModelInvocationLog"'),  # a space
+        (f'{{"output":{{"outputTokenCount":7}},"input":{{"inputTokenCount":5}},"region":"us-east-1","modelId":"{text}"}}').encode(),
     ]
 
 
@@ -114,6 +126,7 @@ def test_most_records_are_summed_in_sql_and_the_odd_ones_read_by_the_reader(logs
     totals = columnar.totals(rules, [str(logs["plain"])], group_by, stats=stats)
     assert stats.whole_files == []
     assert stats.summed > 600 and stats.groups < stats.summed * (0.8 if group_by else 0.25)  # summed, not one group per record
+    assert stats.usual > 300  # most read once, by DuckDB's read_json
     assert 50 < stats.by_line < 300  # the traps and the generated odd lines, each read by the reader
     assert totals.read == stats.summed + stats.by_line
 
