@@ -241,8 +241,10 @@ class _Plan:
             """
             src = ("src AS (SELECT *, coalesce(l AND j AND u_ok AND strlen(line) = u_size "
                    """AND contains(line, '"modelId":' || u_model), false) AS t1, coalesce(l AND j, false) AS paired FROM joined),""")
-            override = " REPLACE (" + ", ".join(f"CASE WHEN t1 THEN u_{column} ELSE {column} END AS {column}"
-                                                 for column, _ in self._usual_columns()) + ")"
+            # A usual line's key columns are DuckDB's reading of it: the checked way's are not computed.
+            columns = [f"CASE WHEN t1 THEN u_{name} ELSE {value} END AS {name}"
+                       for value, name in (text.rsplit(" AS ", 1) for text in columns)]
+            override = ""
         return f"""
             {fast}{src}
             parsed AS (
