@@ -70,6 +70,7 @@ def _traps(rules: bedrock_rules.Ruleset) -> list[bytes]:
         record("5", extra=',"operation":"Conv\\u0065rse"'),  # an escape: DuckDB gives the text shorter
         record("5", extra=',"region":"us-east-1"'),
         record("5", extra=', "schemaType":"ModelInvocationLog"'),  # a space
+        record("5", extra=',"timestamp":"2024-07-01T23:30:00-05:00"'),  # on 2024-07-02 in UTC
         (f'{{"output":{{"outputTokenCount":7}},"input":{{"inputTokenCount":5}},"region":"us-east-1","modelId":"{text}"}}').encode(),
     ]
 
@@ -264,3 +265,31 @@ def test_a_parquet_time_without_a_zone_is_refused_as_its_text_would_be(tmp_path)
     assert json.loads(default.out)["counts"]["malformed"] == 20
     assert "a time needs a zone" in default.out
     assert (summed.code, summed.out.replace(str(parquet), str(source))) == (default.code, default.out)
+
+
+def test_dated_rules_are_summed_per_day_and_give_the_default_bill(tmp_path):
+    """Under dated rules, records are summed per day (the windows of dated rules are days),
+    and the odd timestamps (another zone, no zone, no such date, none) are read as the
+    default path reads them."""
+    from test_dates import RULES as DATED_RULES
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    records = _dated_records(400)
+    for n, stamp in enumerate(["2024-07-02T23:30:00-05:00", "2024-07-02T10:00:00", "2024-02-30T10:00:00Z", None,
+                               "2024-07-02", "2024-07-03T10:00:00.5Z", 20240702]):
+        records[n * 7]["timestamp"] = stamp
+        if stamp is None:
+            del records[n * 7]["timestamp"]
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records), encoding="utf-8")
+    for grouping in ([], ["--group-by", "day"], ["--group-by", "model,region"]):
+        args = ["eval", "--rules", str(rules_dir), "--input", "invocation-log", str(log), "--format", "json", *grouping]
+        default = run_cli(*args)
+        summed = run_cli(*args, "--engine", "duckdb")
+        assert (summed.code, summed.out) == (default.code, default.out)
+        assert json.loads(default.out)["counts"]["malformed"] == 4  # no zone, no such date, none, not text
+    stats = columnar.Stats()
+    columnar.totals(bedrock_rules.load(rules_dir), [str(log)], stats=stats)
+    assert stats.summed > 380 and stats.usual > 380 and stats.groups < 20  # per day, not per record

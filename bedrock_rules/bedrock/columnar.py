@@ -142,7 +142,7 @@ class _Plan:
 
     values: tuple[str, ...]  # record paths whose JSON text is part of the group key
     typed: tuple[tuple[str, tuple[str, ...]], ...]  # more paths and the JSON types each may have
-    day: int | None  # the position of `timestamp` in `values` when grouped by its day
+    day: int | None  # the position of `timestamp` in `values` (grouped by day, or under dated rules)
     tags: bool  # grouped by request metadata: the object is part of the key
     parquet: bool
     fast: str | None = None  # JSON Lines: DuckDB's read_json of the same file (see _fast_source)
@@ -182,9 +182,7 @@ class _Plan:
             checks.append(f"CASE WHEN v{index} IS NULL OR left(v{index}, 1) = '\"' THEN true "
                           f"ELSE v{index} IN ('true', 'false', 'null') OR {_WHOLE.format(f'v{index}', 'HUGEINT')} END")
             if index == self.day:
-                # Grouped by day, a timestamp counts by its first 10 characters, as the reader's
-                # `day` takes them (one that is not text is its own group).
-                value = f"CASE WHEN left({value}, 1) = '\"' THEN to_json(left(json_extract_string({value}, '$'), 10)) ELSE {value} END"
+                value = _day(value)
             columns.append(f"{value} AS v{index}")
         for index, path in enumerate(COUNTS):
             columns.append(f"{nulls.format(_field(path))} AS c{index}")
@@ -264,7 +262,7 @@ class _Plan:
         for index, path in enumerate(self.values):
             value = _leaf(path)
             if index == self.day and value != "NULL":
-                value = f"to_json(left(json_extract_string({value}, '$'), 10))"
+                value = _day(value)
             found.append((f"v{index}", value))
         found += [(f"c{index}", _leaf(path)) for index, path in enumerate(COUNTS)]
         present = {path: f"{_ref(path)} IS NOT NULL" for path in CONTAINERS}
@@ -359,6 +357,18 @@ def _fast_source(path: str, packed: bool) -> str:
             f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'none')})")
 
 
+# A timestamp as AWS writes it (UTC), as JSON text: its day is its first ten characters.
+_STAMP = '"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?Z"'
+
+
+def _day(value: str) -> str:
+    """A timestamp's part of a group's key: its day, for a timestamp written as AWS writes it
+    (every record of a day is read and priced alike, by the reader's `day` and by dated
+    rules, whose windows are days); any other (a zone other than UTC, whose day in UTC is not
+    the one it reads; not a time; not text) is its own group, read as it is."""
+    return f"CASE WHEN regexp_full_match({value}, {_quote(_STAMP)}) THEN to_json(substr({value}, 2, 10)) ELSE {value} END"
+
+
 _WS = "[ \t\r\n]*"
 _LENIENT = (f",{_WS}[\\]}}]", *(f"{lead}{_WS}[-+]?[nNiI][aAnN]" for lead in (":", ",", "\\[")))
 
@@ -438,14 +448,14 @@ class _Run:
         typed: list[tuple[str, tuple[str, ...]]] = []
         dated = bool(self.reader.compiled.dated_kinds)
         if dated or "day" in self.group_by:
-            values.append("timestamp")  # dated rules price by the instant: it is part of the key
+            values.append("timestamp")  # dated rules price by the day: it is part of the key
         if "identity" in self.group_by:
             values.append("identity.arn")
             typed.append(("identity", ("OBJECT", "NULL") if parquet else ("OBJECT",)))
         if "operation" in self.group_by:
             values.append("operation")
         tags = any(key.startswith("tag:") for key in self.group_by)
-        day = values.index("timestamp") if "day" in self.group_by and not dated else None
+        day = values.index("timestamp") if "timestamp" in values else None
         return _Plan(tuple(values), tuple(typed), day, tags, parquet)
 
     def price(self, plan: _Plan, source: str, path: str) -> None:
@@ -472,7 +482,7 @@ class _Run:
         unclean = sum(row[5] for row in rows if row[0] is None)
         outcomes = {row[0]: (row, self.outcome(plan, row)) for row in rows if row[0] is not None}
         # Groups whose places are shown (a refusal), and groups whose records are read one by one.
-        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] != "item" and outcome[0] != "failed"]
+        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "dated", "failed")]
         by_line = [key for key, (_, outcome) in outcomes.items() if outcome is None]
         places: dict[str, list[int]] = {}
         lines: list[tuple[int, str]] = []
@@ -486,6 +496,10 @@ class _Run:
             count = row[5]
             if outcome[0] == "item":
                 self.accumulator.add_summed(outcome[1], count, (), outcome[2])
+            elif outcome[0] == "dated":
+                _, item, attributes, values, plan = outcome
+                group = self.accumulator._group(item, values, attributes)
+                self.accumulator.add_sums(group, item["kind"], plan, values, count)
             else:
                 self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
@@ -530,11 +544,28 @@ class _Run:
         item = entry.items[0]
         found = self.accumulator.sum_plan(item)
         if found is None:
-            return None  # not linear in its counts (a derived quantity, a date, rounding): by line
+            found = self.dated_plan(item)
+            if found is None:
+                return None  # not linear in its counts (a derived quantity, rounding): by line
+            if found[1].refusal is not None:
+                return ("unpriced", found[1].refusal)
+            return ("dated", item, entry.attributes, *found)
         refusal = found[1].refusal
         if refusal is not None:
             return ("unpriced", refusal)
         return ("item", item, entry.attributes)
+
+    def dated_plan(self, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
+        """`Accumulator.sum_plan` for an item of a dated kind, which stands for items of one day
+        (its `at`): its plan holds for each of them, as for the default path's sums per window."""
+        accumulator = self.accumulator
+        kind = item.get("kind")
+        if accumulator._per_item or type(kind) is not str or type(item) is not dict:
+            return None
+        counts = accumulator.pricer.batch_counts(kind, dated=True)
+        if counts is None or any(field not in item and default for field, default in counts):
+            return None
+        return accumulator.pricer.plan_of(item)
 
     def numbered(self, plan: _Plan, source: str, placed: list[str], by_line: list[str]) -> tuple[dict, list]:
         """The first places of the `placed` groups, and the lines to read one by one (with their numbers)."""
