@@ -293,3 +293,21 @@ def test_dated_rules_are_summed_per_day_and_give_the_default_bill(tmp_path):
     stats = columnar.Stats()
     columnar.totals(bedrock_rules.load(rules_dir), [str(log)], stats=stats)
     assert stats.summed > 380 and stats.usual > 380 and stats.groups < 20  # per day, not per record
+
+
+def test_a_line_duckdb_splits_in_two_leaves_the_usual_lines_unread_by_read_json(tmp_path):
+    """A carriage return inside a record is a line end to DuckDB's line reader, not to its
+    read_json: the two no longer see the same lines, and the file is read the checked way."""
+    rules = bedrock_rules.load()
+    text = _model_of(rules, "text")
+    lines = [f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},"output":{{"outputTokenCount":7}}}}'
+             for n in range(1, 40)]
+    lines[5] = lines[5].replace('"output"', '\r"output"')
+    log = tmp_path / "cr.jsonl"
+    log.write_bytes(("\n".join(lines) + "\n").encode())
+    stats = columnar.Stats()
+    got = dump(columnar.totals(rules, [str(log)], ("model",), stats=stats))
+    assert stats.usual == 0
+    default, _ = _both(str(log), "--format", "json", "--group-by", "model")
+    assert json.loads(default.out)["counts"]["priced"] == 39
+    assert got == default.out
