@@ -382,10 +382,11 @@ def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not(
     reasons = {u["reason"]: u["first_lines"] for u in data["unpriced"]}
     assert reasons["guardrail units unknown: the record shows a guardrail ran but carries no unit counts"] == [4]
     assert reasons["unknown model 'acme.superlm-v9'"] == [5]
-    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (bedrock:anthropic.rules:26)"
+    row = "text/cache_read_tokens, cache_write_tokens, input_tokens, output_tokens[region in us-east-1, us-west-2; model = claude-3-haiku]"
+    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (" + row + ")"  # JSON cites rules by id
     assert reasons[cache.format("read")] == [7, 9]  # Converse usage; a stream's message_start
     assert reasons[cache.format("write")] == [8]  # an Anthropic body's cache_creation_input_tokens
-    assert reasons["latency-optimized inference is not in the price list (mid-2024) (bedrock:shared.rules:46)"] == [12]
+    assert reasons["latency-optimized inference is not in the price list (mid-2024) (text/refuse[latency = optimized])"] == [12]
     assert [r for r in reasons if r.startswith("field contextual_grounding_policy_units: ")] != []
     s3 = next(r for r in reasons if r.startswith("the request body is in S3 (s3://"))
     assert s3.endswith("an image call cannot be priced from the record alone") and reasons[s3] == [11]
