@@ -589,7 +589,7 @@ def _unpriced(table: Mapping[str, list[Any]], program: Program) -> tuple[Unprice
     return tuple(sorted(found, key=lambda u: (-u.count, u.stable, u.reason)))
 
 
-_CITATION = re.compile(r"[^\s(),;]+:[0-9]+")  # `bedrock:anthropic.rules:14`, `rules/main.rules:20`
+_CITATION = re.compile(r"[^\s(),;]+:[0-9]+")  # `ROOT:FILE.rules:14` (a bundled ruleset), `rules/main.rules:20`
 
 
 def cited_by_id(reason: str, ids: Mapping[str, str]) -> str:
@@ -598,7 +598,7 @@ def cited_by_id(reason: str, ids: Mapping[str, str]) -> str:
 
 
 def citation_ids(program: Program) -> dict[str, str]:
-    """Each place a reason can cite (`bedrock:anthropic.rules:14`) to a stable name of what stands there.
+    """Each place a reason can cite (`rules/main.rules:14`) to a stable name of what stands there.
 
     A table row holds a rule per charge: `text/input_tokens, output_tokens[model = a]`. A
     guard, a relative price or a free rule is named by what it means, as rule ids are.

@@ -3,7 +3,7 @@
 AWS bills Bedrock per usage type, hour or day; there is no per-request line. So both sides
 are summed per day, region, model and quantity (the "dimension") and compared there. A
 usage type reads `<region code>-<model billing name>-<token segment>[-qualifiers]`
-(`USE1-Claude3Haiku-input-tokens`); the three names are data in the rule files
+(`USE1-MODEL-input-tokens`); the three names are data in the rule files
 (`billed` on region, model and field lines), never guessed here. A usage type whose names
 the rules do not give, or that carries a qualifier (batch, flex, cross-region…) the rules
 do not reconcile, is listed as a line the logs cannot explain, never dropped.
