@@ -22,7 +22,7 @@ import attrs
 from .bill import Charge, PeriodBill, decimal_text, period_data, rate_text, render_period
 from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
-from .interpreter import Pricer, line_charge, round_amount
+from .interpreter import Pricer, free_id, line_charge, round_amount
 from .periods import PeriodTally
 from .program import Program, rule_identity
 from .semantics import EXACT, describe, exact_sum
@@ -480,6 +480,8 @@ class Accumulator:
             )
         except decimal.DecimalException:  # each record exact, the sum past EXACT's digits
             raise _inexact() from None
+        # The rules reasons cite, by a stable name for machines: worked out once, when any is.
+        ids = citation_ids(self.compiled) if self._unpriced or self._malformed else {}
         return Totals(
             currency=self.compiled.currency,
             group_by=self.group_by,
@@ -489,8 +491,8 @@ class Accumulator:
             read=self.read,
             priced=self.priced,
             failed_calls=tuple(sorted(self._failed.items())),
-            unpriced=_unpriced(self._unpriced, self.compiled),
-            malformed=_unpriced(self._malformed, self.compiled),
+            unpriced=_unpriced(self._unpriced, ids),
+            malformed=_unpriced(self._malformed, ids),
             periods=periods,
         )
 
@@ -583,8 +585,7 @@ def _count_many(table: dict[str, list[Any]], reason: str, count: int, places: Se
     entry[1] = sorted([*entry[1], *places])[:MAX_PLACES]
 
 
-def _unpriced(table: Mapping[str, list[Any]], program: Program) -> tuple[Unpriced, ...]:
-    ids = citation_ids(program) if table else {}
+def _unpriced(table: Mapping[str, list[Any]], ids: Mapping[str, str]) -> tuple[Unpriced, ...]:
     found = [Unpriced(reason, count, tuple(places), cited_by_id(reason, ids)) for reason, (count, places) in table.items()]
     return tuple(sorted(found, key=lambda u: (-u.count, u.stable, u.reason)))
 
@@ -624,8 +625,7 @@ def citation_ids(program: Program) -> dict[str, str]:
             add(rel.where, rule_identity(kind, "relative", parts))
     for kind, frees in sorted(program.frees.items()):
         for free in frees:
-            parts = [free.reason, *(describe(c) for c in free.conditions), *([str(free.window)] if free.window else [])]
-            add(free.span.where, rule_identity(kind, "free", parts))
+            add(free.span.where, free_id(kind, free))  # as its bill lines name it
     for layer in program.layers:
         for overlay_rule in layer.rules:
             parts = [overlay_rule.text, *(describe(c) for c in overlay_rule.conditions)]
