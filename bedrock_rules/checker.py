@@ -29,7 +29,7 @@ from .bill import decimal_text
 from .errors import Diagnostic, RuleFileError, UsageError
 from .examples import document
 from .interpreter import evaluate_items
-from .program import KindSpec, PriceRule, Program
+from .program import KindSpec, PriceRule, Program, RelativeRule
 from .ruleset import BUNDLED_NAME, load
 from .semantics import compile_condition, conjuncts, describe, expr_fields, fields_of
 from .usage import check_items
@@ -219,7 +219,8 @@ class _Search:
         self.derived = {d.name: d for d in kind.derived}
         self.model_field = kind.model_field
         self.region_field = kind.region_field
-        # A dated guard refuses on some days only: it never makes a rule unreachable on the others.
+        # A dated guard (`offer M from D`, `refuse … until D`) refuses on some days only; this
+        # search does not range over days, so it cannot say such a guard refuses a usage.
         self.guards = tuple(g for g in program.guards.get(kind.name, ()) if not g.dated)
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
@@ -1135,7 +1136,7 @@ def _unpriced_regions(program: Program, kind: KindSpec, model: str, offer: m.Off
         yield Finding(OFFERED_UNPRICED, message, offer.span, example=found.item)
 
 
-def _admits(rule: PriceRule, field: str, value: str) -> bool:
+def _admits(rule: PriceRule | RelativeRule, field: str, value: str) -> bool:
     """Whether a rule's own conditions on `field` (equality or a list) let `value` through."""
     for cond in rule.conditions:
         if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and cast(m.Texted, cond.value).text != value:
@@ -1191,12 +1192,22 @@ def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[Price
                 charged_for[rule.quantity].append(model)
     search = _Search(program, kind)
     for model in program.models:
-        own = [r for r in (*by_model.get(model, ()), *unindexed) if _admits(r, model_field, model)]
+        provider = program.provider_of(model)
+        own = [
+            r for r in (*by_model.get(model, ()), *unindexed)
+            if _admits(r, model_field, model) and _admits(r, "provider", provider)
+        ]
         if not any(r in by_model.get(model, ()) for r in own):
             continue  # the kind does not price this model anywhere: nothing forgotten
+        # Quantities a relative rule prices for this model from another quantity (`cache_read_tokens
+        # at 0.1 of input_tokens when model in …`): charged wherever their base is.
+        relative = {
+            next(iter(rel.cases)) for rel in program.relatives.get(kind.name, ())
+            if rel.field is None and _admits(rel, model_field, model) and _admits(rel, "provider", provider)
+        }
         for quantity in program.quantities.get(kind.name, ()):
             others = [o for o in charged_for.get(quantity, ()) if o != model]
-            if not others or quantity not in fields:
+            if not others or quantity not in fields or quantity in relative:
                 continue
             missing = []
             for region in regions:

@@ -137,6 +137,11 @@ class LogReader:
         shown = clean(model_id)
         if ":provisioned-model/" in model_id:
             return None, {}, "a call to provisioned throughput: billed per model unit hour, not per call"
+        if ":imported-model/" in model_id:  # Custom Model Import: billed by the minute the model is up
+            return None, {}, (
+                "a call to an imported model: Custom Model Import is billed per custom model unit minute, "
+                "not per call; price it as custom_import usage"
+            )
         if ":application-inference-profile/" in model_id:
             profile_id = model_id.rsplit("/", 1)[-1]
             mapped = self.profiles.get(model_id) or self.profiles.get(profile_id)
@@ -203,6 +208,9 @@ class LogReader:
         reasons: list[str] = []
         self._guardrail(record, output, items, reasons)
         if record.get("errorCode"):
+            undated = self._date(record, items)
+            if undated is not None:
+                return Entry(place, attributes=attributes, malformed=undated)
             return Entry(place, items, attributes, _joined(reasons), clean(str(record["errorCode"])))
         model_id = record.get("modelId")
         if type(model_id) is not str or not model_id:
@@ -210,21 +218,33 @@ class LogReader:
         model, served, why = self._model(model_id)
         if model is None:
             reasons.insert(0, why or "")
+            # The guardrail of a call to a model the rules do not know is billed all the same, at its date.
+            undated = self._date(record, items)
+            if undated is not None:
+                return Entry(place, attributes=attributes, malformed=undated)
             return Entry(place, items, attributes, _joined(reasons))
         if self.attributes and (self._wanted is None or "model" in self._wanted):
             attributes["model"] = model
         problem = self._call(record, given, output, model, served, items, reasons)
         if problem is not None:
             return Entry(place, attributes=attributes, malformed=problem)
-        if self._dated and items:
-            stamp = record.get(TIMESTAMP)
-            instant = read_instant(stamp) if type(stamp) is str else None
-            if not isinstance(instant, Instant):
-                why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
-                return Entry(place, attributes=attributes, malformed=f"{why}: the rules price by date")
-            for item in items:
-                item["at"] = instant.text
+        undated = self._date(record, items)
+        if undated is not None:
+            return Entry(place, attributes=attributes, malformed=undated)
         return Entry(place, items, attributes, _joined(reasons))
+
+    def _date(self, record: Mapping[str, Any], items: list[dict[str, Any]]) -> str | None:
+        """Give every item the record's instant when the rules price by date; the reason when it has none."""
+        if not (self._dated and items):
+            return None
+        stamp = record.get(TIMESTAMP)
+        instant = read_instant(stamp) if type(stamp) is str else None
+        if not isinstance(instant, Instant):
+            why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
+            return f"{why}: the rules price by date"
+        for item in items:
+            item["at"] = instant.text
+        return None
 
     def _call(
         self, record: Mapping[str, Any], given: Mapping[str, Any], output: Mapping[str, Any], model: str,
