@@ -38,17 +38,29 @@ class Charge:
     # and the tier set's id. Its amount is 0 here and counts in the period, not the item.
     period: str | None = None
     period_rule: str | None = None
+    # An overlay changed the rate: the list's rate (per `per`), its rule (file:line, and its id
+    # for machines), and its basis (the list rule alone, or a relative price's steps). None: no
+    # overlay touched it.
+    list_rate: Decimal | None = None
+    list_rule: str | None = None
+    list_id: str | None = None
+    list_basis: tuple[tuple[str, str, Decimal | None], ...] = ()
 
     @property
     def cited(self) -> str:
         """The rule as the table cites it: `file:line`, its window when dated, and for a
-        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`)."""
-        if self.basis:
-            steps = [f"{where} ×{decimal_text(factor)}" for where, _, factor in self.basis[:-1] if factor is not None]
-            text = " of ".join([*steps, self.basis[-1][0]])
-        else:
-            text = self.rule
+        relative price each factor down to the base rule (`a.rules:9 ×0.5 of a.rules:3`).
+        An overlay's rate cites its rules, then `on` the list's (`acme.rules:6 ×0.8 of a.rules:3`,
+        `acme.rules:9 on a.rules:3`)."""
+        text = _chain(self.basis) if self.basis else self.rule
+        if self.list_rule is not None and self.list_basis and [s[0] for s in self.list_basis] != [s[0] for s in self.basis[-1:]]:
+            text += " on " + _chain(self.list_basis)
         return text + (f" ({self.valid})" if self.valid is not None else "")
+
+
+def _chain(basis: tuple[tuple[str, str, Decimal | None], ...]) -> str:
+    steps = [f"{where} ×{decimal_text(factor)}" for where, _, factor in basis[:-1] if factor is not None]
+    return " of ".join([*steps, basis[-1][0]])
 
 
 @attrs.frozen
@@ -115,6 +127,7 @@ class Bill:
     items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
     periods: tuple[PeriodBill, ...] = attrs.field(converter=as_tuple, factory=tuple)  # monthly tiers and minimums
+    overlays: tuple[str, ...] = ()  # the overlays priced under, `title (path)`, in order
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -144,13 +157,15 @@ def to_data(bill: Bill) -> dict[str, Any]:
         "schema": SCHEMA,
         "currency": bill.currency,
         "total": decimal_text(bill.total),
-        "items": [item_data(item) for item in bill.items],
+        **({"overlays": list(bill.overlays)} if bill.overlays else {}),
+        "items": [item_data(item, bool(bill.overlays)) for item in bill.items],
         **({"periods": [period_data(period) for period in bill.periods]} if bill.periods else {}),
     }
 
 
-def item_data(item: ItemBill) -> dict[str, Any]:
-    """One item of the JSON bill (`to_data`), for writers that give a bill one item at a time."""
+def item_data(item: ItemBill, overlaid: bool = False) -> dict[str, Any]:
+    """One item of the JSON bill (`to_data`), for writers that give a bill one item at a time;
+    `overlaid`: priced under overlays, so each charge gives its list rate too."""
     return {
         "item": item.index,
         "name": item.name,
@@ -172,6 +187,7 @@ def item_data(item: ItemBill) -> dict[str, Any]:
                 **({"note": charge.note} if charge.note else {}),
                 **({"valid": _window_data(charge.valid)} if charge.valid is not None else {}),
                 **({"basis": _basis_data(charge.basis)} if charge.basis else {}),
+                **(_list_data(charge) if overlaid else {}),
             }
             for charge in item.charges
         ],
@@ -222,6 +238,17 @@ def _basis_data(basis: tuple[tuple[str, str, Decimal | None], ...]) -> list[dict
     return [*steps, {"id": rule_id, "rate": None if rate is None else decimal_text(rate)}]
 
 
+def _list_data(charge: Charge) -> dict[str, Any]:
+    """Under overlays, every charge's list rate; the list's rule (by id) where an overlay changed the rate."""
+    if charge.list_id is None:
+        return {"list_rate": None if charge.rate is None else decimal_text(charge.rate)}
+    return {
+        "list_rate": None if charge.list_rate is None else decimal_text(charge.list_rate),
+        "list_id": charge.list_id,
+        **({"list_basis": _basis_data(charge.list_basis)} if len(charge.list_basis) > 1 else {}),
+    }
+
+
 def _window_data(window: Window) -> dict[str, str | None]:
     return {
         "from": None if window.start is None else window.start.isoformat(),
@@ -266,16 +293,24 @@ TABLE_HEADER = ("item", "charge", "quantity", "rate", "amount", "rule")
 TABLE_RIGHT = frozenset({2, 4})  # the columns aligned right: quantities and amounts
 
 
-def table_rows(item: ItemBill, currency: str) -> list[tuple[str, ...]]:
-    """One item's rows of the table: a line per charge, then its subtotal."""
+# Under overlays, a `list rate` column before the rate (bills without overlays stay as they were).
+LISTED_HEADER = ("item", "charge", "quantity", "list rate", "rate", "amount", "rule")
+LISTED_RIGHT = frozenset({2, 5})
+
+
+def table_rows(item: ItemBill, currency: str, listed: bool = False) -> list[tuple[str, ...]]:
+    """One item's rows of the table: a line per charge, then its subtotal; `listed`: with the list rate."""
     rows: list[tuple[str, ...]] = []
     for position, charge in enumerate(item.charges):
         quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
         rate = rate_text(charge, currency)
         label = f"{item.label} ({item.kind})" if position == 0 else ""
+        list_rate: tuple[str, ...] = ()
+        if listed:
+            list_rate = (rate_text(attrs.evolve(charge, rate=charge.list_rate), currency) if charge.list_rule else rate,)
         amount = f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount)
-        rows.append((label, charge.what, quantity, rate, amount, charge.cited))
-    rows.append(("", "subtotal", "", "", decimal_text(item.subtotal), ""))
+        rows.append((label, charge.what, quantity, *list_rate, rate, amount, charge.cited))
+    rows.append(("", "subtotal", "", *(("",) if listed else ()), "", decimal_text(item.subtotal), ""))
     return rows
 
 
@@ -285,11 +320,13 @@ def total_line(total: Decimal, currency: str) -> str:
 
 def render_table(bill: Bill) -> str:
     """The bill for people: one line per charge, a subtotal per item, the total."""
-    rows = [row for item in bill.items for row in table_rows(item, bill.currency)]
-    out = align([TABLE_HEADER, *rows], right=TABLE_RIGHT, ruled=True)
+    listed = bool(bill.overlays)
+    rows = [row for item in bill.items for row in table_rows(item, bill.currency, listed)]
+    out = align([LISTED_HEADER if listed else TABLE_HEADER, *rows], right=LISTED_RIGHT if listed else TABLE_RIGHT, ruled=True)
     for period in bill.periods:
         out.append("")
         out.extend(render_period(period, bill.currency))
+    out.extend(f"overlay: {overlay}" for overlay in bill.overlays)
     out.append(total_line(bill.total, bill.currency))
     return "\n".join(out) + "\n"
 

@@ -20,7 +20,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
-from .bill import TABLE_HEADER, TABLE_RIGHT, Bill, ItemBill, PeriodBill, dump, item_data, render_period, table_rows, total_line
+from .bill import (
+    LISTED_HEADER,
+    LISTED_RIGHT,
+    TABLE_HEADER,
+    TABLE_RIGHT,
+    Bill,
+    ItemBill,
+    PeriodBill,
+    dump,
+    item_data,
+    render_period,
+    table_rows,
+    total_line,
+)
 from .display import Aligner, encodable
 from .errors import MAX_LISTED_PROBLEMS, Problem, UsageError
 from .fields import Instant
@@ -139,14 +152,15 @@ class JsonBill:
     """The JSON bill (`bill.dump`), its items written as they come: the total, which comes
     first in the bill, is known only at the end, so they wait in a temporary file."""
 
-    def __init__(self, currency: str):
+    def __init__(self, currency: str, overlays: tuple[str, ...] = ()):
         self.currency = currency
+        self.overlays = overlays  # the overlays priced under, by title (bill.Bill.overlays)
         self._items = tempfile.SpooledTemporaryFile(SPOOL, mode="w+", encoding="utf-8", newline="\n")
         self._first = True
         self._periods: tuple[PeriodBill, ...] = ()
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
-        text = json.dumps(item_data(item), indent=2, ensure_ascii=False)
+        text = json.dumps(item_data(item, bool(self.overlays)), indent=2, ensure_ascii=False)
         # Indented as the bill's items are, two levels deep.
         self._items.write(("    " if self._first else ",\n    ") + encodable(text).replace("\n", "\n    "))
         self._first = False
@@ -155,7 +169,7 @@ class JsonBill:
         self._periods = periods
 
     def finish(self, total: Decimal, out: TextIO) -> None:
-        empty = dump(Bill(self.currency, (), total, self._periods))
+        empty = dump(Bill(self.currency, (), total, self._periods, self.overlays))
         # The items go where the empty bill has `"items": []`; the periods, when any, follow them.
         head, marker, tail = empty.partition('"items": []')
         if not marker:
@@ -173,13 +187,15 @@ class JsonBill:
 class TableBill:
     """The bill's table (`bill.render_table`), its rows aligned once the widest is known."""
 
-    def __init__(self, currency: str):
+    def __init__(self, currency: str, overlays: tuple[str, ...] = ()):
         self.currency = currency
-        self._rows = Aligner(TABLE_HEADER, right=TABLE_RIGHT, ruled=True)
+        self.overlays = overlays  # under overlays, a `list rate` column and a line naming each
+        listed = bool(overlays)
+        self._rows = Aligner(LISTED_HEADER if listed else TABLE_HEADER, right=LISTED_RIGHT if listed else TABLE_RIGHT, ruled=True)
         self._periods: tuple[PeriodBill, ...] = ()
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
-        for row in table_rows(item, self.currency):
+        for row in table_rows(item, self.currency, bool(self.overlays)):
             self._rows.add(row)
 
     def add_periods(self, periods: tuple[PeriodBill, ...]) -> None:
@@ -190,6 +206,8 @@ class TableBill:
             out.write(line + "\n")
         for period in self._periods:
             out.write("\n" + "\n".join(render_period(period, self.currency)) + "\n")
+        for overlay in self.overlays:
+            out.write(f"overlay: {overlay}\n")
         out.write(total_line(total, self.currency) + "\n")
 
 

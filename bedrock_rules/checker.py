@@ -27,16 +27,17 @@ from . import fields as t
 from . import model as m
 from .bill import decimal_text
 from .errors import Diagnostic, RuleFileError, UsageError
-from .examples import document
+from .examples import document, layered
 from .interpreter import evaluate_items
 from .program import KindSpec, PriceRule, Program, RelativeRule
 from .ruleset import BUNDLED_NAME, load
-from .semantics import compile_condition, conjuncts, describe, expr_fields, fields_of
+from .semantics import compile_condition, conjuncts, describe, expr_fields, failing_conditions, fields_of
 from .usage import check_items
 
 # Codes of the analyses; the loader's own codes (BR0xx-BR2xx) are documented beside them in docs/errors.md.
 OVERLAP, GAP, UNREACHABLE = "BR301", "BR302", "BR303"
 SHADOWED = "BR312"  # a relative rule a table that prices the case itself shadows
+OVERLAY_UNMATCHED = "BR315"  # an overlay rule that matches nothing the list prices
 DEAD_UNTIL = "BR311"  # an `until` past the `from` of the version that replaces the rule
 EXAMPLE_INVALID, EXAMPLE_REFUSED, EXAMPLE_TOTAL = "BR304", "BR305", "BR306"
 OFFERED_UNPRICED = "BR307"
@@ -83,11 +84,11 @@ class Report:
     loaded: bool
 
 
-def check(path: str | Path | None = None) -> Report:
-    """Check a folder of rule files (or one file); the bundled ruleset by default."""
+def check(path: str | Path | None = None, overlays: Sequence[str | Path] = ()) -> Report:
+    """Check a folder of rule files (or one file), with overlays on it; the bundled ruleset by default."""
     shown = BUNDLED_NAME if path is None else str(path)
     try:
-        rules = load(path)
+        rules = load(path, overlays)
     except RuleFileError as error:
         findings = tuple(Finding(d.code, d.message, d.span, d.source_line) for d in error.diagnostics)
         return Report(shown, findings, loaded=False)
@@ -98,7 +99,7 @@ def analyse(program: Program) -> list[Finding]:
     """Every analysis finding of a program ruleset, in file order, each with its source line."""
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
-        *_only_any_region(program), *_examples(program), *_shadowed_relatives(program),
+        *_only_any_region(program), *_examples(program), *_shadowed_relatives(program), *_unmatched_overlays(program),
         *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program), *_split_tier_sets(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
@@ -719,6 +720,59 @@ def _baseless_relatives(program: Program) -> list[Finding]:
     return findings
 
 
+def _unmatched_overlays(program: Program) -> list[Finding]:
+    """BR315: an overlay rule that matches nothing the list prices (on its kinds, in its window):
+    a misspelt condition or a model the list does not price, which would never apply."""
+    findings = []
+    for layer in program.layers:
+        for rule in layer.rules:
+            search = _Search(program, program.kinds[rule.kind])
+            extra: list[m.Condition] = []
+            relative = rule.relative
+            if relative is not None and relative.field is not None:
+                extra.append(m.Member(relative.field, tuple(sorted(map(str, relative.cases))), False, rule.span))
+            listed = [
+                r for r in program.rules
+                if r.kind == rule.kind and r.rate is not None and _windows_meet(rule.window, r.window)
+                and (rule.quantity is None or r.quantity == rule.quantity)
+            ]
+            if any(_meets(search, rule, r, extra) for r in listed):
+                continue
+            if not search.complete:
+                continue  # not proven: check stays silent rather than guess
+            # A usage the overlay rule selects, and the list rule that comes closest to pricing it.
+            found = search.find([*rule.conditions, *extra], guarded=False)
+            nearest = listed[0] if listed else None
+            values = found.values
+            if values is not None and listed:
+                fields = program.kinds[rule.kind].fields
+                nearest = min(listed, key=lambda r: len(failing_conditions(r.conditions, fields, values)))
+            said = ""
+            if nearest is not None and values is not None:
+                failing = failing_conditions(nearest.conditions, program.kinds[rule.kind].fields, values)
+                guards = program.refusing(rule.kind, values)
+                if failing:
+                    said = f"; the closest list rule, {nearest.where}, needs " + " and ".join(failing)
+                elif guards:
+                    said = f"; the list refuses such usage: {guards[0].reason} ({guards[0].span.where})"
+            findings.append(Finding(
+                OVERLAY_UNMATCHED,
+                f"this overlay rule ({rule.text}) matches nothing the list prices for {rule.kind}{said}; "
+                "check its conditions and window against the list",
+                rule.span, example=found.item, related=() if nearest is None else (nearest.span,),
+            ))
+    return findings
+
+
+def _meets(search: Any, rule: Any, listed: PriceRule, extra: list[m.Condition]) -> bool:
+    found = search.find([*rule.conditions, *listed.conditions, *extra])
+    values = found.values
+    if found.item is None or values is None or not rule.matches(values) or not listed.matches(values):
+        return False
+    relative = rule.relative
+    return relative is None or relative.field is None or values.get(relative.field) in relative.cases
+
+
 def _windows_meet(first: m.Window | None, second: m.Window | None) -> bool:
     """Whether two windows (None: every day) share a day."""
     if first is None or second is None:
@@ -1287,9 +1341,9 @@ def _words(cond: m.Condition) -> set[str]:
 def _examples(program: Program) -> list[Finding]:
     """Examples whose usage is not valid, is refused by the rules, or does not total what it expects."""
     findings = []
-    for example in program.examples:
+    for example, layers in layered(program):  # an overlay's examples are priced with it
         usage = document(example)["usage"]
-        items, problems = check_items(program, usage)
+        items, problems = check_items(layers, usage)
         for problem in problems:
             item = example.items[(problem.item or 1) - 1]
             field = re.split(r"[.\[]", problem.field or "", maxsplit=1)[0]
@@ -1299,7 +1353,7 @@ def _examples(program: Program) -> list[Finding]:
         if problems:
             continue
         try:
-            bill = evaluate_items(program, items)
+            bill = evaluate_items(layers, items)
         except UsageError as error:
             reasons: dict[int, list[str]] = defaultdict(list)  # one finding per item, all its reasons
             for problem in error.problems:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from . import __version__
-from .config import Config, ConfigError, choose_rules, find_config, regular_profiles
+from .config import Config, ConfigError, choose_overlays, choose_rules, find_config, regular_profiles
 from .display import visible_lines
 from .errors import BedrockRulesError
 from .fields import Instant, read_instant
@@ -85,8 +85,8 @@ def _set_defaults(sub: argparse.ArgumentParser, command: str, config: Config) ->
     for key, value in given.items():
         where = f"[defaults.{command}] {key}"
         action = options.get(key)
-        if action is None or key in ("help", "rules"):
-            known = ", ".join(sorted(k for k in options if k not in ("help", "rules", *_WRITES)))
+        if action is None or key in ("help", "rules", "overlay"):
+            known = ", ".join(sorted(k for k in options if k not in ("help", "rules", "overlay", *_WRITES)))
             raise ConfigError(f"{where}: {command} has no option --{key} to default (its options: {known})", config.shown)
         if key in _WRITES:
             raise ConfigError(
@@ -155,6 +155,19 @@ def rules_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of rule files (default: `rules` of bedrock-rules.toml or [tool.bedrock-rules], "
         "else the bundled Amazon Bedrock ruleset)",
+    )
+    overlay_option(parser)
+
+
+def overlay_option(parser: argparse.ArgumentParser) -> None:
+    """`--overlay PATH` (repeatable): a customer's rates layered on the ruleset, in the order given."""
+    parser.add_argument(
+        "--overlay",
+        dest="overlays",
+        metavar="PATH",
+        action="append",
+        help="an overlay file, or a folder of them, layered on the rules (repeat for several, applied in order; "
+        "default: `overlays` of bedrock-rules.toml or [tool.bedrock-rules])",
     )
 
 
@@ -228,10 +241,13 @@ def _arguments(argv: list[str], command: str | None) -> argparse.Namespace:
     """
     config = find_config()
     args = build_parser(command, config).parse_args(argv)
+    if hasattr(args, "overlays"):
+        args.overlays = choose_overlays(args.overlays, config)
+    said = "; overlays: " + ", ".join(args.overlays) if getattr(args, "overlays", None) else ""
     if hasattr(args, "rules"):
-        choice = choose_rules(args.rules, config)
+        choice = choose_rules(args.rules, config, overlays=getattr(args, "overlays", None) or ())
         args.rules = choice.path
-        sys.stderr.write(choice.describe() + "\n")
+        sys.stderr.write(choice.describe() + said + "\n")
     if config is not None and config.profiles is not None and getattr(args, "profiles", "") is None:
         args.profiles = regular_profiles(config)
     return args

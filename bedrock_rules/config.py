@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,11 @@ def find_config(start: Path | None = None) -> Config | None:
     return None
 
 
-def choose_rules(option: str | None, config: Config | None, cwd: Path | None = None) -> RulesChoice:
-    """`--rules`, else the configuration, else the bundled ruleset unless the folder has rule files."""
+def choose_rules(
+    option: str | None, config: Config | None, cwd: Path | None = None, overlays: Sequence[str] = ()
+) -> RulesChoice:
+    """`--rules`, else the configuration, else the bundled ruleset unless the folder has rule files
+    (other than the `overlays` given: an overlay file beside the usage is not a ruleset)."""
     if option is not None:
         return RulesChoice(option, "--rules")
     if config is not None and config.bundled:
@@ -110,7 +113,8 @@ def choose_rules(option: str | None, config: Config | None, cwd: Path | None = N
     folder = cwd or Path.cwd()
     if config is not None and config.rules is not None:
         return RulesChoice(_relative(config.rules, folder), f"from {config.shown}")
-    own = _rule_files(folder) or _rule_files(folder / "rules")
+    layered = {Path(path).resolve() for path in overlays}
+    own = [p for p in _rule_files(folder) if p.resolve() not in layered] or _rule_files(folder / "rules")
     if own:
         where = "this folder" if own[0].parent == folder else "rules/"
         names = ", ".join(p.name for p in own[:3]) + (", …" if len(own) > 3 else "")
@@ -123,6 +127,16 @@ def choose_rules(option: str | None, config: Config | None, cwd: Path | None = N
             f"in {CONFIG_FILE} or in [tool.bedrock-rules] of {PYPROJECT}"
         )
     return RulesChoice(None, "bundled")
+
+
+def choose_overlays(option: list[str] | None, config: Config | None, cwd: Path | None = None) -> list[str]:
+    """`--overlay` when given (the command line replaces the configuration's list), else `overlays` of the configuration."""
+    if option is not None:
+        return list(option)
+    if config is None:
+        return []
+    folder = cwd or Path.cwd()
+    return [_relative(path, folder) for path in config.overlays]
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -222,10 +236,6 @@ def _parse(path: Path, table: Mapping[str, Any]) -> Config:
         problems.append("overlays must be a list of file names")
     else:
         overlays = [base / o for o in raw]
-        if overlays:
-            # The loader layers no overlay over a ruleset yet: a price agreement that is
-            # written down but not applied would give list prices that look negotiated.
-            problems.append("overlays are not supported by this version of bedrock-rules; remove the list to price at list prices")
 
     profiles = None
     raw = table.get("profiles")

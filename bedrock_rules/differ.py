@@ -179,7 +179,8 @@ def _charge_keys(compiled: Program, bill: Bill, values: Mapping[int, Mapping[str
     for item in bill.items:
         own = values.get(item.index, {})
         for position, charge in enumerate(item.charges):
-            rule = rules.get(charge.rule_id)
+            # An overlay's charge is the list's charge at another rate: matched by the list's id.
+            rule = rules.get(charge.list_id or charge.rule_id)
             if rule is None:  # a `free` statement's line: its id is already its own
                 keys[item.index, position] = charge.rule_id
                 continue

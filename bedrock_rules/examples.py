@@ -11,7 +11,7 @@ from .bill import Bill
 from .errors import BedrockRulesError
 from .fields import Instant
 from .model import Example
-from .program import PriceRule
+from .program import PriceRule, Program
 from .ruleset import Ruleset
 from .semantics import to_plain
 
@@ -45,12 +45,25 @@ def document(example: Example) -> dict[str, Any]:
     return {"usage": usage}
 
 
+def layered(program: Program) -> list[tuple[Example, Program]]:
+    """Every example with the program it is priced under: the list's examples without
+    overlays, an overlay's with the list and the overlays up to its own."""
+    base = attrs.evolve(program, layers=()) if program.layers else program
+    found = [(example, base) for example in program.examples]
+    for index, layer in enumerate(program.layers):
+        upto = attrs.evolve(program, layers=program.layers[: index + 1])
+        found.extend((example, upto) for example in layer.examples)
+    return found
+
+
 def run(rules: Ruleset, at: Instant | None = None) -> list[ExampleResult]:
     """Every example's bill or refusal; `at` dates the items an example leaves undated."""
     results = []
-    for example in rules.examples:
+    rulesets: dict[int, Ruleset] = {id(rules.program): rules}
+    for example, program in layered(rules.program):
+        ruleset = rulesets.setdefault(id(program), Ruleset(program))
         try:
-            results.append(ExampleResult(example, rules.evaluate(document(example), at=at), None))
+            results.append(ExampleResult(example, ruleset.evaluate(document(example), at=at), None))
         except BedrockRulesError as error:
             results.append(ExampleResult(example, None, error.render()))
     return results
@@ -67,7 +80,7 @@ def uncovered(rules: Ruleset, results: list[ExampleResult]) -> list[PriceRule]:
     A line for 0 tokens proves nothing about the rate, so it does not count as a test.
     """
     used = {
-        charge.rule_id
+        charge.list_id or charge.rule_id  # an overlay's charge exercises the list's rule under it
         for r in results if r.bill for item in r.bill.items for charge in item.charges
         if charge.quantity != 0
     }

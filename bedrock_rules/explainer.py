@@ -248,12 +248,30 @@ def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindS
     for position, (where, _, factor) in enumerate(factors):
         rule = quoter.relatives.get(where)
         what = f" ({rule.text})" if rule is not None else ""
+        overlay = quoter.overlays.get(where)
+        if overlay is not None:  # `overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)`
+            what = f" ({overlay.text})"
         rate, of = rates[position], rates[position + 1]
         if rate is not None and of is not None:  # the rate it is a factor of is known whenever the rate is
-            steps.append(f"rate {decimal_text(rate)} = {decimal_text(of)} × {decimal_text(factor or 0)}{what}")
-    quotes = [quoter.statement(quoter.relatives[where].span) for where, _, _ in factors if where in quoter.relatives]
+            said = f"rate {decimal_text(rate)} = {decimal_text(of)} × {decimal_text(factor or 0)}{what}"
+            steps.append(("overlay: " if overlay is not None else "") + said)
+    if base_where in quoter.overlays and base_rate is not None:
+        steps.append(f"overlay: rate {decimal_text(base_rate)}, fixed ({base_where})")
+    if charge.list_rule is not None and charge.list_rate is not None:
+        steps.append(f"list rate {decimal_text(charge.list_rate)} ({charge.list_rule})")
+    quotes = [
+        quoter.statement(quoter.relatives[where].span) if where in quoter.relatives else quoter.overlay(quoter.overlays[where])
+        for where, _, _ in factors if where in quoter.relatives or where in quoter.overlays
+    ]
     base = quoter.by_place.get((base_where, base_rate))
-    quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
+    if base is None and base_where in quoter.overlays:
+        quotes.append(quoter.overlay(quoter.overlays[base_where]))
+    else:
+        quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
+    if charge.list_rule is not None:  # the list's own rule for the charge, when the overlay's base was another
+        listed = quoter.by_place.get((charge.list_basis[-1][0], charge.list_basis[-1][2])) if charge.list_basis else None
+        if listed is not None and listed is not base:
+            quotes.append(quoter.rule(listed))
     return ChargeWhy(charge, arithmetic(program, charge), _derivation(kind, base), quotes[0], tuple(steps), tuple(quotes[1:]))
 
 
@@ -332,9 +350,10 @@ class _Quoter:
         self.by_place = {(rule.where, rule.rate): rule for rule in reversed(program.rules)}
         self.relatives = {rel.where: rel for rels in program.relatives.values() for rel in rels}
         self.frees: dict[str, FreeRule] = {free.span.where: free for frees in program.frees.values() for free in frees}
+        self.overlays = {rule.where: rule for layer in program.layers for rule in layer.rules}
         # Each price cell's table and row, by the cell's place (spans are values).
         self.cells: dict[m.Span, tuple[m.PriceTable, tuple[m.Cell, ...]]] = {}
-        for rule_file in program.files:
+        for rule_file in (*program.files, *(f for layer in program.layers for f in layer.files)):
             for statement in rule_file.statements:
                 if isinstance(statement, m.PriceTable):
                     for row in statement.rows:
@@ -359,10 +378,21 @@ class _Quoter:
             table = cells[0][0]
             numbers = sorted({table.span.line, table.columns[0].span.line, *(row[0].span.line for _, row in cells)})
             return Quote(rule.where, self._lines(rule.span.path, numbers))
+        return self._cell(rule)
+
+    def _cell(self, rule: Any) -> Quote:
+        """A table cell's rule (the list's or an overlay's): its table's lines, the cell marked."""
         table, row = self.cells[rule.span]
         numbers = sorted({table.span.line, table.columns[0].span.line, row[0].span.line})
         mark = (rule.span.column, rule.span.end_column) if rule.span.end_line == rule.span.line else None
         return Quote(rule.where, self._lines(rule.span.path, numbers), mark)
+
+    def overlay(self, rule: Any) -> Quote:
+        """An overlay rule: its table's lines with the cell marked, or its one line."""
+        if rule.span in self.cells:  # a fixed rate: overlays hold no monthly tables (BR224)
+            return self._cell(rule)
+        span = rule.span
+        return Quote(span.where, self._lines(span.path, (span.line,)))
 
     def statement(self, span: m.Span) -> Quote:
         # A statement's span ends where the next line starts, after its newlines.

@@ -113,7 +113,8 @@ def _join(tokens: Sequence[Token], not_call: int | None = None) -> str:
     """
     text = ""
     for index, token in enumerate(tokens):
-        if index and _spaced(tokens[index - 1], token, index - 1 != not_call):
+        signed = index > 1 and tokens[index - 1].text in ("+", "-") and tokens[index - 2].text == "by"
+        if index and not signed and _spaced(tokens[index - 1], token, index - 1 != not_call):  # `by -20%`: the sign is the number's
             text += " "
         text += token.text
     return text
@@ -219,6 +220,7 @@ class _Layout:
                 rendered = self.out.get(index) or [INDENT * self.indent[index] + _join(line.tokens, _last_required_kind(line.tokens))]
                 rendered[0] += f"  {line.comment}" if line.comment else ""
                 text.extend(rendered)
+                blank = line.first == "overlay" and not self.indent[index]  # an overlay's header stands apart
             else:
                 text.append(INDENT * self._indent_after(index) + line.comment)
         return "".join(f"{line}\n" for line in text)

@@ -20,6 +20,7 @@ from . import limits
 from .bill import Bill, Charge, ItemBill, PeriodBill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
+from .overlays import apply_layers, dated_rules, list_rate, overlays_of
 from .periods import PeriodTally, amount_of, minimums_of, month_of
 from .program import PriceRule, Program, rule_identity
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
@@ -129,7 +130,10 @@ def _matching(program: Program, item: Item) -> tuple[tuple[PriceRule, ...], list
     if at is not None and item.kind in program.dated_kinds:
         day = at.day
         frees = [free for free in frees if free.window is None or free.window.contains(day)]
-    return candidates, _priced_by(program, item.kind, item.values, candidates), frees
+    matched = _priced_by(program, item.kind, item.values, candidates)
+    if program.layers:  # a customer's rates over the list's (overlays.py)
+        matched = apply_layers(program, item.kind, item.values, matched, lambda values: _priced_by(program, item.kind, values))
+    return candidates, matched, frees
 
 
 def _priced_by(program: Program, kind: str, values: Mapping[str, Any], candidates: Sequence[PriceRule] | None = None) -> list[PriceRule]:
@@ -263,6 +267,8 @@ def _undated(program: Program, item: Item) -> Problem | None:
         for guard in program.guards.get(item.kind, ()) if guard.dated and guard.refuses(values)
     ]
     dated += [(free.span, free.window) for free in program.frees.get(item.kind, ()) if free.window is not None and free.matches(values)]
+    if program.layers:
+        dated += dated_rules(program, item.kind, values)
     if not dated:
         return None
     cited = ", ".join(dict.fromkeys(f"{span.where} {window}" for span, window in dated))
@@ -315,7 +321,7 @@ def evaluate_items(program: Program, items: Sequence[Item], problems: Sequence[P
         )
     except decimal.DecimalException:
         raise UsageError([Problem("the total cannot be computed exactly", code="BU204")]) from None
-    return Bill(program.currency, priced, total, periods)
+    return Bill(program.currency, priced, total, periods, overlays_of(program))
 
 
 def _closest(program: Program, item: Item, candidates: Iterable[PriceRule]) -> str:
@@ -357,9 +363,14 @@ def line_charge(program: Program, kind: str, rule: Any, quantity: Any = 0, amoun
         return Charge(kind, 1, None, None, Decimal(1), Decimal(0), rule.span.where, free_id(kind, rule), rule.reason, rule.window)
     what = rule.quantity + "".join(f" ({value})" for _, value in rule.each)
     unit = program.kinds[kind].unit_of(rule.quantity)
-    return Charge(
+    charge = Charge(
         what, quantity, unit, rule.rate, rule.per, amount, rule.where, rule.id, rule.free, rule.window, rule.basis, rule.block
     )
+    listed = rule.list_rule
+    if listed is not None:  # an overlay changed the rate: the bill shows the list's too
+        cited = listed.basis or ((listed.where, listed.id, listed.rate),)
+        charge = attrs.evolve(charge, list_rate=list_rate(rule, listed), list_rule=listed.where, list_id=listed.id, list_basis=cited)
+    return charge
 
 
 def free_id(kind: str, free: Any) -> str:
@@ -598,7 +609,7 @@ class Pricer:
                 total = round_amount(self.program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return Bill(self.program.currency, tuple(priced), total)
+        return Bill(self.program.currency, tuple(priced), total, overlays=overlays_of(self.program))
 
 
 # Exact arithmetic at a working precision that covers ordinary amounts: an exact result
@@ -698,6 +709,13 @@ class _FastKind:
                 read |= fields_of(cond)
             if rel.field is not None:
                 read.add(rel.field)
+        for layer in program.layers:  # an overlay's conditions decide prices too
+            for overlay_rule in layer.rules:
+                if overlay_rule.kind == name:
+                    for cond in overlay_rule.conditions:
+                        read |= fields_of(cond)
+                    if overlay_rule.relative is not None and overlay_rule.relative.field is not None:
+                        read.add(overlay_rule.relative.field)
         read.discard("provider")  # follows from the model
         self.key_fields = tuple(sorted(discrete | read))
         # When every deciding value is a field as written (no derived quantity), plans can

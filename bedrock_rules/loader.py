@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -21,12 +21,13 @@ from . import model as m
 from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
 from .lookalike import format_characters, lines_of, lookalikes_across
+from .overlays import compile_layers, list_placement
 from .prebuilt import parsed_files
 from .program import Program
 from .resources import bundled_rules
 
 # How messages and bills name the bundled ruleset, wherever it is installed: its files are
-# cited from the ruleset's root, `bedrock:anthropic.rules:28` (see `named_file`).
+# cited from the ruleset's root as `NAME:FILE:LINE` (see `named_file`); the name is its folder's in rulesets/.
 BUNDLED_NAME = "bedrock"
 
 
@@ -39,27 +40,52 @@ class RuleSource:
 
     @property
     def name(self) -> str:
-        """The file's own name (`anthropic.rules`), without the folder or ruleset it is shown under."""
+        """The file's own name (`prices.rules`), without the folder or ruleset it is shown under."""
         return PurePosixPath(self.shown.rpartition(":")[2]).name
 
 
-def load_program(path: str | Path | None = None) -> Program:
+def load_program(path: str | Path | None = None, overlays: Sequence[str | Path] = ()) -> Program:
     """The program of a folder of rule files (or one file); the bundled ruleset by default.
 
+    `overlays` are files or folders of overlay files, layered on it in order (see
+    overlays.py): read here like the rules, never copied into them.
     Raises RuleFileError listing every problem in every file.
     """
     if path is None:
         sources, root, unread = read_rules(bundled_rules(), BUNDLED_NAME)
-        return compile_sources(sources, root, prebuilt=True, unread=unread)
-    sources, root, unread = read_rules(Path(path))
-    return compile_sources(sources, root, unread=unread)
+        program = compile_sources(sources, root, prebuilt=True, unread=unread)
+    else:
+        sources, root, unread = read_rules(Path(path))
+        program = compile_sources(sources, root, unread=unread)
+    if not overlays:
+        return program
+    layers: list[tuple[str, list[m.RuleFile]]] = []
+    texts: dict[str, tuple[str, ...]] = {}
+    diagnostics: list[Diagnostic] = []
+    for overlay in overlays:
+        try:
+            layer_sources, shown, unread = read_rules(Path(overlay))
+        except RuleFileError as error:
+            diagnostics.extend(error.diagnostics)
+            continue
+        files, problems = _parse_all({source.shown: source.text for source in layer_sources}, {})
+        diagnostics.extend([*unread, *problems])
+        texts.update({source.shown: tuple(source.text.splitlines()) for source in layer_sources})
+        layers.append((shown, files))
+    try:
+        layered = compile_layers(program, layers, texts)
+    except RuleFileError as error:  # every problem at once: the unreadable overlays' and the others'
+        diagnostics.extend(error.diagnostics)
+    if diagnostics:
+        raise RuleFileError(sorted(diagnostics, key=lambda d: (d.span.path, d.span.line, d.span.column)))
+    return layered
 
 
 def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSource], str, list[Diagnostic]]:
     """The rule files of a folder (or the one file) in name order, and the folder's shown name.
 
     Messages and bills name files relative to the working folder, or from the ruleset's
-    root as `shown_root:file` when given (the bundled ruleset is `bedrock:anthropic.rules`
+    root as `shown_root:file` when given (the bundled ruleset's files are `NAME:FILE`
     wherever it is installed, so bills do not change with the install location). Files that cannot be read or are
     over the limits come back as diagnostics, to be reported with the parse's.
     """
@@ -137,7 +163,36 @@ def compile_sources(
     `unread` are the problems met reading the files, reported with the parse's.
     """
     texts = {source.shown: source.text for source in sources}
-    parsed = parsed_files(texts) if prebuilt else {}
+    files, diagnostics = _parse_all(texts, parsed_files(texts) if prebuilt else {})
+    lines = {shown: text.splitlines() for shown, text in texts.items()}
+    # Names that look alike in two files (one file's are the parser's), known or not to the parser before.
+    known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
+    diagnostics.extend(
+        d for d in lookalikes_across({shown: lines_of(text) for shown, text in texts.items()})
+        if (d.code, d.span.path, d.span.line, d.span.column) not in known
+    )
+    if not diagnostics:
+        diagnostics.extend(list_placement(files, lines))
+    if unread or diagnostics:
+        if not unread and len(files) == len(texts):
+            # Every file parsed, some with problems found while building its model: the
+            # compiler's findings are reported with them (every problem at once). Not when
+            # a file is missing, where every name it declares would be reported unknown.
+            try:
+                compile_files(files, lines, root)
+            except RuleFileError as error:
+                # One problem once: the compiler may say again, in its words, what the parser said at a place.
+                known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
+                diagnostics.extend(
+                    d for d in error.diagnostics if (d.code, d.span.path, d.span.line, d.span.column) not in known
+                )
+                diagnostics.sort(key=lambda d: (d.span.path, d.span.line, d.span.column))
+        raise RuleFileError([*unread, *diagnostics])
+    return compile_files(files, lines, root)
+
+
+def _parse_all(texts: Mapping[str, str], parsed: Mapping[str, m.RuleFile]) -> tuple[list[m.RuleFile], list[Diagnostic]]:
+    """The parsed files of rule texts (prebuilt, cached or parsed now), and every problem met."""
     files: list[m.RuleFile] = []
     diagnostics: list[Diagnostic] = []
     for shown, text in texts.items():
@@ -158,29 +213,7 @@ def compile_sources(
                 files.append(error.parsed)
             continue
         parsecache.store(text, shown, files[-1])
-    lines = {shown: text.splitlines() for shown, text in texts.items()}
-    # Names that look alike in two files (one file's are the parser's), known or not to the parser before.
-    known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
-    diagnostics.extend(
-        d for d in lookalikes_across({shown: lines_of(text) for shown, text in texts.items()})
-        if (d.code, d.span.path, d.span.line, d.span.column) not in known
-    )
-    if unread or diagnostics:
-        if not unread and len(files) == len(texts):
-            # Every file parsed, some with problems found while building its model: the
-            # compiler's findings are reported with them (every problem at once). Not when
-            # a file is missing, where every name it declares would be reported unknown.
-            try:
-                compile_files(files, lines, root)
-            except RuleFileError as error:
-                # One problem once: the compiler may say again, in its words, what the parser said at a place.
-                known = {(d.code, d.span.path, d.span.line, d.span.column) for d in diagnostics}
-                diagnostics.extend(
-                    d for d in error.diagnostics if (d.code, d.span.path, d.span.line, d.span.column) not in known
-                )
-                diagnostics.sort(key=lambda d: (d.span.path, d.span.line, d.span.column))
-        raise RuleFileError([*unread, *diagnostics])
-    return compile_files(files, lines, root)
+    return files, diagnostics
 
 
 def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -226,7 +259,7 @@ def rule_paths(root: Path) -> list[Path]:
 
 
 def named_file(root_name: str, file_name: str) -> str:
-    """A file of a named ruleset as messages and bills cite it: `bedrock:anthropic.rules`."""
+    """A file of a named ruleset as messages and bills cite it: `NAME:prices.rules`."""
     return f"{root_name}:{file_name}"
 
 

@@ -33,7 +33,8 @@ from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
 from .examples import run as run_examples
 from .formatter import format_text
-from .loader import read_rule_text, rule_paths, shown_path
+from .loader import load_program, read_rule_text, rule_paths, shown_path
+from .overlays import compile_layers, list_placement
 from .parser import KEYWORDS, STATEMENT_STARTS, parse
 from .program import Program
 from .ruleset import Ruleset
@@ -234,9 +235,20 @@ def analyse_folder(folder: Path, edited: Mapping[Path, str]) -> Analysis:
                 files[shown] = parse(text, shown)
             except RuleFileError as error:
                 found.extend(error.diagnostics)
-        if not found:
+        lines = {s: t.splitlines() for s, t in current.items()}
+        overlay = bool(files) and all(f.statements and isinstance(f.statements[0], m.OverlayHeader) for f in files.values())
+        if not found and overlay:
+            # A folder of overlay files: checked as a layer on the bundled ruleset, the list an
+            # editor knows without a command line (`check --overlay` checks it on any other).
             try:
-                program = compile_files(list(files.values()), {s: t.splitlines() for s, t in current.items()}, root)
+                program = compile_layers(load_program(), [(root, list(files.values()))], lines)
+            except RuleFileError as error:
+                found.extend(error.diagnostics)
+        elif not found:
+            found.extend(list_placement(list(files.values()), lines))
+        if not found and not overlay:
+            try:
+                program = compile_files(list(files.values()), lines, root)
             except RuleFileError as error:
                 found.extend(error.diagnostics)
         new = [d for d in found if (d.code, d.span) not in seen]

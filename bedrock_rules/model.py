@@ -561,9 +561,32 @@ class Example:
     at: DateValue | None = None  # dates every item that has no `at:` of its own
 
 
+# Overlays ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class OverlayHeader:
+    """`overlay "TITLE" [WINDOW]`: the first line of an overlay file."""
+
+    title: str
+    window: Window | None = None
+    span: Span = _span()
+
+
+@attrs.frozen
+class Adjust:
+    """`adjust KINDS by ±N% [when …] [WINDOW]`: the rate below, times (1 + percent / 100)."""
+
+    kinds: tuple[str, ...] = attrs.field(converter=tuple)
+    percent: Decimal  # signed: -20 for `by -20%`
+    when: Condition | None = None
+    window: Window | None = None
+    span: Span = _span()
+
+
 Statement = (
     Currency | Rounding | Region | Provider | Kind | Record | PriceTable | PriceList | Offer | Refuse | Require | Free | Example
-    | Relative | ModelBilled | Minimum
+    | Relative | ModelBilled | Minimum | OverlayHeader | Adjust
 )
 
 

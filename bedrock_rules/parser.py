@@ -35,11 +35,11 @@ from .resources import grammar_path
 # a name is refused. Statement keywords (`model`, `region`, …) are only keywords at the
 # start of a line and stay free for fields.
 KEYWORDS = frozenset(
-    """aka and any at billed block charging contains each end expect for free from graduated in item list
+    """aka and any at billed block by charging contains each end expect for free from graduated in item list
     monthly not of only optional or per sum unit until volume when""".split()
 )
 STATEMENT_STARTS = frozenset(
-    "currency round region provider kind record prices pricelist offer refuse require free example relative minimum".split()
+    "currency round region provider kind record prices pricelist offer refuse require free example relative minimum overlay adjust".split()
 )
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
@@ -597,6 +597,18 @@ class _Builder(Transformer):
         return m.Relative(
             kinds, field, cases, factor, self._word(base), regions, when, quantities, _window(rest), self._at(meta), written
         )
+
+    # overlay: "overlay" STRING window? _NL
+    def overlay(self, meta, children):
+        return m.OverlayHeader(_text(children[0]), _window(children), self._at(meta))
+
+    # adjust: "adjust" kinds "by" ADD NUMBER PERCENT ("when" condition)? window? _NL
+    def adjust(self, meta, children):
+        window = _window(children)
+        kinds, sign, number, _percent, *rest = [c for c in children if not isinstance(c, m.Window)]
+        percent = Decimal(str(number))
+        when = rest[0] if rest else None
+        return m.Adjust(kinds, -percent if str(sign) == "-" else percent, when, window, self._at(meta))
 
     def case_value(self, meta, children):
         return (self._word(children[0]), (self._word(children[2]),))

@@ -102,6 +102,8 @@ class PriceRule:
     basis: tuple[tuple[str, str, Decimal | None], ...] = attrs.field(default=(), eq=False)
     block: bool = False  # `per block of N`: ceil(quantity / per) × rate
     tiers: TierSet | None = None  # a monthly table's tier set: the quantity is priced per period
+    # A rate an overlay changed: the list's own rule for this charge (see overlays.py).
+    list_rule: PriceRule | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def start(self) -> datetime.date:
@@ -293,6 +295,7 @@ class Program:
     dated_kinds: frozenset[str] = frozenset()  # kinds some dated statement prices, refuses or frees
     relatives: Mapping[str, tuple[RelativeRule, ...]] = attrs.field(factory=dict)  # per kind, in field order
     minimums: tuple[MinimumRule, ...] = ()  # monthly commitments, in file order
+    layers: tuple[Layer, ...] = ()  # overlays, in the order given (`--overlay`)
 
     @property
     def periodic(self) -> bool:
@@ -324,3 +327,48 @@ class Program:
         return lines[span.line - 1] if 0 < span.line <= len(lines) else ""
 
 
+@attrs.frozen
+class OverlayRule:
+    """One rule of an overlay: a fixed rate (`table`), an `adjust`, or a `relative` rule.
+
+    `fields` are the fields its selector constrains (`model` counts as `provider` too),
+    which decide the most specific rule for a charge; `constraints` what it allows of each,
+    which decide whether two rules can meet at all.
+    """
+
+    kind: str
+    form: str  # "table", "adjust" or "relative"
+    fields: frozenset[str]
+    constraints: Mapping[str, Any]  # field -> ("in", values) | ("not", values) | ("range", low, high)
+    window: m.Window | None
+    text: str  # how explanations name it: `by -20%`, `mode = batch at 0.5 of on_demand`
+    span: m.Span = attrs.field(eq=False)
+    matches: Predicate = attrs.field(eq=False, repr=False)
+    conditions: tuple[m.Condition, ...] = ()
+    quantity: str | None = None  # a table's: the one quantity it charges
+    rate: Decimal | None = None  # a table's rate
+    per: Decimal = Decimal(1)
+    factor: Decimal | None = None  # an adjust's 1 + percent / 100, a relative rule's factor
+    relative: RelativeRule | None = None
+    each: tuple[tuple[str, str], ...] = ()
+    block: bool = False  # a table's `per block of N`
+
+    @property
+    def where(self) -> str:
+        return self.span.where
+
+    def in_window(self, day: datetime.date | None) -> bool:
+        return self.window is None or (day is not None and self.window.contains(day))
+
+
+@attrs.frozen
+class Layer:
+    """One `--overlay` PATH: its files' rules, which change the rates of the layers below."""
+
+    title: str
+    path: str
+    window: m.Window | None
+    rules: tuple[OverlayRule, ...]
+    span: m.Span = attrs.field(eq=False)
+    examples: tuple[m.Example, ...] = ()
+    files: tuple[m.RuleFile, ...] = ()  # its parsed files, so a ruleset with overlays pickles

@@ -137,6 +137,7 @@ def model_rates(
             when = _remaining(kind, rel.conditions, name, info.provider, region, given)
             if when is not None and (rel.field is None or rel.field not in given or given[rel.field] in rel.cases):
                 relatives.append(Relative(kind.name, rel.text, when, rel.where, _valid(rel.window)))
+    rates.extend(_overlay_rates(program, name, info.provider, region, given, at))
     return ModelRates(
         name, info.title, info.provider, region, tuple(sorted(given.items())), program.currency, tuple(rates),
         tuple(Refusal(tuple(kinds), reason, when, where) for (reason, when, where), kinds in refusals.items()),
@@ -162,6 +163,42 @@ def in_force(rule: PriceRule, rules: Sequence[PriceRule], model_field: str | Non
         and (later.window is None or later.window.contains(day)) and others(later) <= others(rule)
         for later in rules
     )
+
+
+def _overlay_rates(
+    program: Program, model: str, provider: str, region: str | None, given: Mapping[str, str],
+    at: datetime.date | None,
+) -> list[Rate]:
+    """The overlay rules (`--overlay`) that can change this model's rates, after the list's, in layer order.
+
+    An overlay changes a rate the list gives, so each shows what it does (`overlay: by -20%`,
+    a fixed rate) and when; the rate charged for a usage is the bill's, shown by `explain`.
+    """
+    found = []
+    for layer in program.layers:
+        for rule in layer.rules:
+            kind = program.kinds[rule.kind]
+            if kind.model_field is None:
+                continue
+            if at is not None and rule.window is not None and not rule.window.contains(at):
+                continue
+            when = _remaining(kind, rule.conditions, model, provider, region, given)
+            if when is None:
+                continue
+            relative = rule.relative
+            if relative is not None and relative.field is not None:
+                when = (f"{relative.field} in {', '.join(sorted(map(str, relative.cases)))}", *when)
+            if rule.window is not None:
+                when = (*when, str(rule.window))
+            if rule.form == "table":
+                per = "each" if rule.per == 1 else f"per {decimal_text(rule.per)}"
+                price = f"overlay: {decimal_text(rule.rate or 0)} {program.currency} {per}"
+            else:
+                price = f"overlay: {rule.text}"
+            found.append(Rate(
+                kind.name, rule.quantity or "every quantity", rule.rate, rule.per, price, when, rule.where, "",
+            ))
+    return found
 
 
 def _fields(condition: m.Condition) -> set[str]:

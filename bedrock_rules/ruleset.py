@@ -15,6 +15,7 @@ from .interpreter import Pricer, evaluate_items
 from .limits import MAX_ITEMS
 from .loader import BUNDLED_NAME, load_program
 from .model import Example
+from .overlays import compile_layers
 from .program import Program
 from .totals import Accumulator, Totals
 from .usage import Item, check_items, items_of, read_document
@@ -37,7 +38,8 @@ class Ruleset:
         which pickle cannot carry; the parsed files (frozen values) and their lines can, and
         compiling them is deterministic, so the copy prices exactly as the original does."""
         program = self._program
-        return _compiled, (program.files, dict(program.sources), program.root)
+        layers = tuple((layer.path, layer.files) for layer in program.layers)
+        return _compiled, (program.files, dict(program.sources), program.root, layers)
 
     def _shared_pricer(self) -> Pricer:
         if self._pricer is None:
@@ -137,14 +139,18 @@ def _instant(at: Any) -> Instant | None:
     return value
 
 
-def _compiled(files: Sequence[Any], sources: Mapping[str, Sequence[str]], root: str) -> Ruleset:
+def _compiled(files: Sequence[Any], sources: Mapping[str, Sequence[str]], root: str, layers: Sequence[Any] = ()) -> Ruleset:
     """A pickled ruleset, unpickled (see `Ruleset.__reduce__`)."""
-    return Ruleset(compile_files(files, sources, root))
+    program = compile_files(files, sources, root)
+    if layers:
+        program = compile_layers(program, layers, sources)
+    return Ruleset(program)
 
 
-def load(path: str | Path | None = None) -> Ruleset:
+def load(path: str | Path | None = None, overlays: Sequence[str | Path] = ()) -> Ruleset:
     """Load a folder of rule files (or one file); the bundled Bedrock ruleset by default.
 
+    `overlays`: overlay files or folders (a customer's rates), layered on the rules in order.
     Raises RuleFileError listing every problem in every file.
     """
-    return Ruleset(load_program(path))
+    return Ruleset(load_program(path, overlays))

@@ -62,7 +62,7 @@ def init(target: Path) -> list[str]:
     if existing:
         raise UsageError([Problem("exists already; init writes nothing over it", source=str(target / name)) for name in existing])
     # The bill is priced before anything is written, by the rules as they will be in the
-    # repository, named as CI names them (`rules/anthropic.rules`) from the folder's root.
+    # repository, named as CI names them (`rules/prices.rules`) from the folder's root.
     ruleset = Ruleset(compile_sources(
         [type(sources[0])(name, text) for name, text in texts.items() if name.startswith(f"{RULES}/")], RULES
     ))

@@ -58,6 +58,9 @@ class TotalLine:
     items: int
     note: str | None = None
     block: bool = False  # `per block of N`: the amount is the items' amounts summed
+    list_rate: Decimal | None = None  # an overlay changed the rate: the list's (see Charge)
+    list_rule: str | None = None
+    list_id: str | None = None
 
 
 @attrs.frozen
@@ -460,7 +463,7 @@ class Accumulator:
                 amount = _amount(line)
                 lines.append(TotalLine(
                     group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
-                    quantity, amount, items, charge.note, charge.block,
+                    quantity, amount, items, charge.note, charge.block, charge.list_rate, charge.list_rule, charge.list_id,
                 ))
                 subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
             periods: tuple[PeriodBill, ...] = ()
@@ -629,6 +632,9 @@ def _line_data(line: TotalLine) -> dict[str, Any]:
         "items": line.items,
         **({"note": line.note} if line.note else {}),
         **({"block": True} if line.block else {}),
+        # An overlay changed the rate: the list's rate and rule (by id) beside it.
+        **({"list_rate": None if line.list_rate is None else decimal_text(line.list_rate), "list_id": line.list_id}
+           if line.list_id is not None else {}),
     }
 
 

@@ -188,15 +188,22 @@ def _as_json(text: str, source: str) -> bool:
     return source.endswith(".json") or (not source.endswith((".yaml", ".yml")) and text.lstrip()[:1] in ("{", "["))
 
 
-def read_document(text: str, source: str) -> Any:
-    """Parse a usage document; JSON when it looks like JSON or is named .json."""
+def _limits_then_is_json(text: str, source: str) -> bool:
+    """Whether the document is JSON, once its size (and, as JSON, its nesting) is within the limits; else refused (BU003)."""
     too_large = limits.document_size(text)
     if too_large:
         raise UsageError([Problem(too_large, source=source, code="BU003")])
-    if _as_json(text, source):
-        too_deep = limits.json_depth(text)
-        if too_deep:
-            raise UsageError([Problem(too_deep, source=source, code="BU003")])
+    if not _as_json(text, source):
+        return False
+    too_deep = limits.json_depth(text)
+    if too_deep:
+        raise UsageError([Problem(too_deep, source=source, code="BU003")])
+    return True
+
+
+def read_document(text: str, source: str) -> Any:
+    """Parse a usage document; JSON when it looks like JSON or is named .json."""
+    if _limits_then_is_json(text, source):
         try:
             return json.loads(text, **_JSON_EXACT)
         except json.JSONDecodeError as error:
@@ -337,13 +344,7 @@ def stream_items(text: str, source: str) -> Iterator[Any]:
     that is not a plain `usage` list (other keys, another shape, a syntax error, a limit
     met) is read whole by `read_document`, so every message is the one it gives.
     """
-    too_large = limits.document_size(text)
-    if too_large:
-        raise UsageError([Problem(too_large, source=source, code="BU003")])
-    if _as_json(text, source):
-        too_deep = limits.json_depth(text)
-        if too_deep:
-            raise UsageError([Problem(too_deep, source=source, code="BU003")])
+    if _limits_then_is_json(text, source):
         plain = _json_items(text)
     else:
         plain = _yaml_items(text)

@@ -129,21 +129,44 @@ def test_group_by_default_is_read_as_the_option_reads_it(project):
         ('rules = "rules"\ndefaults = 1\n', "defaults must hold one table per command, such as [defaults.eval]"),
         ('rule = "rules"\n', "unknown key 'rule'; the keys are rules, overlays, profiles, defaults"),
         ("rules = 5\n", 'rules must be a folder name, or "bundled" for the shipped ruleset'),
-        ('rules = "rules"\noverlays = ["acme.rules"]\n', "overlays are not supported by this version of bedrock-rules"),
+        ('rules = "rules"\noverlays = ["acme.rules"]\n', "acme.rules:1:1: error[BR001]: no such rule file or folder"),
         ('rules = "rules"\noverlays = "acme.rules"\n', "overlays must be a list of file names"),
         ('rules = "rules"\nprofiles = []\n', "profiles must be a file name"),
         ('rules = "rules\n', "not valid TOML: "),
     ],
     ids=["bad-choice", "flag-not-bool", "not-text", "rules-in-defaults", "bad-percent", "unknown-command",
-         "defaults-not-tables", "unknown-key", "rules-not-text", "overlays", "overlays-not-list", "profiles-not-text", "bad-toml"],
+         "defaults-not-tables", "unknown-key", "rules-not-text", "overlay-missing", "overlays-not-list", "profiles-not-text", "bad-toml"],
 )
 def test_a_configuration_that_cannot_be_used_is_refused_with_its_file(project, text, message):
     (project / "bedrock-rules.toml").write_text(text, encoding="utf-8")
     run = run_cli("eval", "monthly.yaml") if "defaults.test" not in text else run_cli("test")
     assert run.code == 2
     assert run.out == ""
+    if "overlays = [" in text:  # the configuration is sound; the overlay file it names is missing
+        assert run.err == message + "\n"
+        return
     assert run.err.startswith(f"{project / 'bedrock-rules.toml'}: ")
     assert message in run.err
+
+
+def test_configured_overlays_price_at_the_negotiated_rates(project):
+    """`overlays = [...]` layers the files on the configured rules; `--overlay` replaces the list."""
+    shutil.copy(ROOT / "examples" / "overlays" / "acme.rules", project / "acme.rules")
+    (project / "bedrock-rules.toml").write_text('rules = "rules"\noverlays = ["acme.rules"]\n', encoding="utf-8")
+    (project / "sonnet.yaml").write_text(
+        "usage:\n  - kind: text\n    model: claude-3.5-sonnet\n    region: us-east-1\n    at: 2026-03-15\n"
+        "    input_tokens: 10000\n    output_tokens: 2000\n",
+        encoding="utf-8",
+    )
+    run = run_cli("eval", "sonnet.yaml", "--format", "json")
+    assert run.code == 0, run.err
+    assert run.ruleset == f"ruleset: rules (from {project / 'bedrock-rules.toml'}); overlays: acme.rules"
+    bill = json.loads(run.out)
+    assert bill["total"] == "0.048"
+    assert [c["list_rate"] for c in bill["items"][0]["charges"]] == ["0.003", "0.015"]
+    tests = run_cli("test")
+    assert tests.code == 0
+    assert "PASS  acme.rules:17  Acme in March 2026" in tests.out
 
 
 def test_configured_profiles_reach_the_log_reader(project, monkeypatch):

@@ -223,6 +223,14 @@ def test_a_sample_line_gets_its_scope(line, snippet, scope):
     assert scope in scopes_at(SAMPLE, line, snippet)
 
 
+def test_an_overlay_file_is_scoped():
+    text = 'overlay "Acme" until 2026-06-30\nadjust text by -20% when provider = anthropic\n'
+    assert "keyword.other.bedrock-rules" in scopes_at(text, 1, "overlay")
+    assert "string.quoted.double.bedrock-rules" in scopes_at(text, 1, '"Acme"')
+    assert "keyword.other.bedrock-rules" in scopes_at(text, 2, "adjust")
+    assert "keyword.other.bedrock-rules" in scopes_at(text, 2, "by")
+
+
 def test_the_table_ends_where_its_rows_end():
     assert "meta.table.prices.bedrock-rules" in scopes_at(SAMPLE, 16, "claude-2.0")
     assert "meta.table.prices.bedrock-rules" not in scopes_at(SAMPLE, 17, "refuse")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from test_invariants import RULES, SETTINGS, TEMPLATES, documents
-from test_language_cases import CASE_FILES, read_case, write_rules
+from test_language_cases import CASE_FILES, load_case, read_case
 
 import bedrock_rules
 from bedrock_rules.bill import dump
@@ -91,6 +91,7 @@ def test_items_the_plans_do_not_accept_are_refused_the_same_both_ways(change):
 @pytest.mark.parametrize("path", [p for p in CASE_FILES if "usages" in read_case(p)], ids=lambda p: p.stem)
 def test_every_language_case_is_billed_the_same_both_ways(path: Path, tmp_path):
     case = read_case(path)
-    rules = bedrock_rules.load(write_rules(tmp_path / "rules", case["rules"]))
+    folder, overlays = load_case(case, tmp_path)
+    rules = bedrock_rules.load(folder, overlays=overlays)
     for usage in case["usages"]:
         assert_same(rules, {"usage": usage["usage"]})

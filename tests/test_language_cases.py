@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "language"
 GRAMMAR = ROOT / "grammar" / "rules.lark"
 CASE_FILES = sorted(CASES.glob("*.yaml"))
-CASE_KEYS = {"covers", "rules", "errors", "usages", "xfail"}
+CASE_KEYS = {"covers", "rules", "overlays", "errors", "usages", "xfail"}
 USAGE_KEYS = {"usage", "total", "charges", "periods", "bill", "refused"}
 
 
@@ -63,21 +63,30 @@ def write_rules(folder: Path, rules: dict[str, str]) -> Path:
     return folder
 
 
+def load_case(case: dict[str, Any], tmp_path: Path) -> tuple[Path, list[Path]]:
+    """The case's rule folder, and its overlay files (`overlays:`, one layer each, in order)."""
+    folder = write_rules(tmp_path / "rules", case["rules"])
+    overlays = []
+    if case.get("overlays"):
+        layers = write_rules(tmp_path / "overlays", case["overlays"])
+        overlays = [layers / name for name in case["overlays"]]
+    return folder, overlays
+
+
 def relative_rules(data: Any, folder: Path) -> Any:
     """The bill's JSON with rule places relative to the rule folder, as a case writes them."""
-    prefix = f"{folder}/"
+    if isinstance(data, str):  # places in the rules and in the overlays, both relative to their folder
+        return data.replace(f"{folder}/", "").replace(f"{folder.parent / 'overlays'}/", "")
     if isinstance(data, dict):
         return {k: relative_rules(v, folder) for k, v in data.items()}
     if isinstance(data, list):
         return [relative_rules(v, folder) for v in data]
-    if isinstance(data, str):
-        return data.replace(prefix, "")
     return data
 
 
-def check_errors(case: dict[str, Any], folder: Path) -> None:
+def check_errors(case: dict[str, Any], folder: Path, overlays: list[Path] | None = None) -> None:
     with pytest.raises(bedrock_rules.RuleFileError) as caught:
-        bedrock_rules.load(folder)
+        bedrock_rules.load(folder, overlays=overlays or [])
     got = caught.value.diagnostics
     want = case["errors"]
     rendered = caught.value.render()
@@ -167,11 +176,11 @@ def case_params() -> list[Any]:
 @pytest.mark.parametrize("path", case_params())
 def test_case(path: Path, tmp_path: Path) -> None:
     case = read_case(path)
-    folder = write_rules(tmp_path / "rules", case["rules"])
+    folder, overlays = load_case(case, tmp_path)
     if "errors" in case:
-        check_errors(case, folder)
+        check_errors(case, folder, overlays)
         return
-    rules = bedrock_rules.load(folder)
+    rules = bedrock_rules.load(folder, overlays=overlays)
     assert case["usages"], f"{path.name}: give at least one usage"
     for usage in case["usages"]:
         assert set(usage) <= USAGE_KEYS, f"{path.name}: unknown keys {sorted(set(usage) - USAGE_KEYS)}"
@@ -241,7 +250,7 @@ def parsed_cases() -> dict[str, tuple[list[str], set[str], set[Token]]]:
         case = read_case(path)
         names: set[str] = set()
         tokens: set[Token] = set()
-        for text in case["rules"].values():
+        for text in [*case["rules"].values(), *(case.get("overlays") or {}).values()]:
             try:
                 used, seen = trees_in(text)
             except LarkError:  # a case about a syntax error: its file does not parse, by design

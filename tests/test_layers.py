@@ -25,7 +25,7 @@ PACKAGE = "bedrock_rules"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
-    ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "formatter")),
+    ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "overlays", "formatter")),
     ("pricing", ("usage", "periods", "interpreter", "totals", "focus", "billstream")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),

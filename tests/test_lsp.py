@@ -13,6 +13,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
+from bedrock_rules.lsp import analyse_folder
 from bedrock_rules.resources import bundled_rules
 from conftest import run_cli
 
@@ -220,3 +221,16 @@ def test_lsp_without_pygls_says_how_to_install_it(monkeypatch):
     run = run_cli("lsp")
     assert run.code == 2
     assert "pip install 'bedrock-rules[lsp]'" in run.err
+
+
+def test_a_folder_of_overlay_files_is_analysed_as_a_layer_on_the_bundled_ruleset(tmp_path):
+    shutil.copy(Path(__file__).parent.parent / "examples" / "overlays" / "acme.rules", tmp_path / "acme.rules")
+    analysis = analyse_folder(tmp_path, {})
+    assert analysis.program is not None and analysis.program.layers
+    assert [d.code for found in analysis.problems.values() for d, _ in found] == []
+    assert [result.passed for result in analysis.examples()][-2:] == [True, True]  # acme's, priced with the overlay
+    deal = 'overlay "Deal"\nadjust text by -20% when provider = anthropic\nadjust text by -10% when mode = batch\n'
+    edited = {(tmp_path / "acme.rules").resolve(): deal}
+    analysis = analyse_folder(tmp_path, edited)
+    codes = [(d.code, d.span.line) for found in analysis.problems.values() for d, _ in found]
+    assert codes == [("BR221", 3)]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import bedrock_rules
 from bedrock_rules.display import visible
 from bedrock_rules.resources import bundled_rules
 from conftest import ROOT, run_cli
@@ -134,7 +135,10 @@ def test_a_bill_shows_the_json_bills_numbers(open_report, in_tmp):
     charges = [c for item in bill["items"] for c in item["charges"]]
     assert report.column("amount") == [c["amount"] for c in charges]
     assert report.column("quantity") == [c["quantity"] for c in charges]
-    assert report.column("rule") == [c["rule"] for c in charges]
+    # The JSON bill names rules by id alone; the page, for people, cites them by file and line.
+    cited = [c.rule for item in bedrock_rules.load().evaluate_text((in_tmp / "monthly.yaml").read_text()).items for c in item.charges]
+    assert report.column("rule") == cited
+    assert all(rule.startswith("bedrock:") for rule in cited)
     assert report.page.inner_text(".totals .figure:first-child dd") == f"{bill['total']} {bill['currency']}"
     assert report.footer() == f"8 of 8 rows shown, amounting to {bill['total']} USD"
     assert report.page.locator("figure.chart svg").count() == 2  # by model, by region

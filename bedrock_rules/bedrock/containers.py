@@ -264,14 +264,10 @@ def records(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
 def form(raw: IO[bytes]) -> str:
     """Which container a file is, from its first line: `document` (pretty-printed records,
     arrays, GetQueryResults JSON), `insights-csv` or `json-lines` (as `records` reads it)."""
-    head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
-    start = head[len(BOM):] if head.startswith(BOM) else head
-    first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
-    if first.startswith(b"[") or first == b"{":
-        return "document"
-    if first.lstrip(b'"').startswith(b"@") and b"@message" in first:
-        return "insights-csv"
-    return "json-lines"
+    return _FORMS[container(raw)]
+
+
+_FORMS = {"document": "document", "csv": "insights-csv", "lines": "json-lines"}
 
 
 def unpack(raw: IO[bytes]) -> IO[bytes]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 from ..bill import Bill
 from ..errors import Problem, UsageError
 from ..focus import Charge, Period
+from ..semantics import EXACT
 from ..totals import Totals
 from ..usage import Item
 
@@ -41,11 +44,15 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
     for item, priced in zip(items, bill.items, strict=True):
         model, region = item.values.get("model"), item.values.get("region")
         for charge in priced.charges:
+            list_rate, list_cost, charged_rate, charged_cost = _sides(
+                charge.list_id, charge.list_rate, charge.rate, charge.amount, charge.quantity, charge.per
+            )
             charges.append(Charge(
                 sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
-                quantity=charge.quantity, unit=charge.unit, per=charge.per, list_rate=charge.rate, list_cost=charge.amount,
+                quantity=charge.quantity, unit=charge.unit, per=charge.per,
                 kind=item.kind, model=None if model is None else str(model),
                 region=None if region is None else str(region), item=item.label, period=period,
+                list_rate=list_rate, list_cost=list_cost, charged_rate=charged_rate, charged_cost=charged_cost,
             ))
     return charges
 
@@ -67,10 +74,14 @@ def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:
             problems.append(Problem(f"records of {day_text} are outside --period {period.start:%Y-%m}"))
             continue
         kind = line.rule_id.split("/", 1)[0]
+        list_rate, list_cost, charged_rate, charged_cost = _sides(
+            line.list_id, line.list_rate, line.rate, line.amount, line.quantity, line.per
+        )
         charges.append(Charge(
             sku_id=line.rule_id, meter=line.what, description=_description(line.what, kind, model, region),
-            quantity=line.quantity, unit=line.unit, per=line.per, list_rate=line.rate, list_cost=line.amount,
+            quantity=line.quantity, unit=line.unit, per=line.per,
             kind=kind, model=model, region=region, item=f"{line.items} call{'s' if line.items != 1 else ''}", period=day,
+            list_rate=list_rate, list_cost=list_cost, charged_rate=charged_rate, charged_cost=charged_cost,
         ))
     if problems:
         raise UsageError(problems)
@@ -83,6 +94,16 @@ PERIODS_REFUSAL = Problem(
     "these rules price some usage per calendar month (monthly tiers or a minimum), and FOCUS rows are written per "
     "charge: the month's tier lines and true-ups would be left out, so no FOCUS rows are written; use eval for the bill"
 )
+
+
+def _sides(
+    list_id: str | None, list_rate: Decimal | None, rate: Decimal | None, amount: Decimal, quantity: Any, per: Decimal
+) -> tuple[Decimal | None, Decimal, Decimal | None, Decimal | None]:
+    """(list rate, list cost, charged rate, charged cost): under an overlay, the list side is the
+    list's price and the charged side the overlay's; otherwise the charged side is left to default to list."""
+    if list_id is None or list_rate is None:
+        return rate, amount, None, None
+    return list_rate, EXACT.divide(EXACT.multiply(quantity, list_rate), per), rate, amount
 
 
 def _description(what: str, kind: str, model: object, region: object) -> str:

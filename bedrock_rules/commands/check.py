@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    report = check(args.rules)
+    report = check(args.rules, args.overlays)
     findings = report.findings
     if args.format == "json":
         out.write(to_json(findings))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from ..cli import EXIT_FAILED, EXIT_OK, instant, percent
+from ..cli import EXIT_FAILED, EXIT_OK, instant, overlay_option, percent
 from ..config import choose_rules, find_config
 from ..differ import compare, dump, over_limit, render_markdown, render_table
 from ..errors import Problem, UsageError
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rules", dest="dated_rules", metavar="DIR",
         help="with --at-before/--at-after: the ruleset (default: the project configuration's, else the bundled one)",
     )
+    overlay_option(parser)
     parser.add_argument("--at-before", type=instant, metavar="DATE", help="price every item at this date, then at --at-after's")
     parser.add_argument("--at-after", type=instant, metavar="DATE", help="the second date (see --at-before)")
     parser.add_argument(
@@ -44,9 +45,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if (args.at_before is None) != (args.at_after is None):
         raise UsageError([Problem("--at-before and --at-after go together: the two dates every item is priced at")])
     if args.at_before is not None:
-        choice = choose_rules(args.dated_rules, find_config())
-        sys.stderr.write(choice.describe() + "\n")
-        old = new = load(choice.path)
+        choice = choose_rules(args.dated_rules, find_config(), overlays=args.overlays or ())
+        sys.stderr.write(choice.describe() + ("; overlays: " + ", ".join(args.overlays) if args.overlays else "") + "\n")
+        old = new = load(choice.path, args.overlays)
         usage = args.paths
         dates = (str(args.at_before), str(args.at_after))
         shown = tuple(f"{choice.path or 'bundled ruleset'} at {date}" for date in dates)
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 "or --at-before DATE --at-after DATE [--rules DIR] USAGE…"
             )])
         # Said like every command's ruleset: diff is given its two rulesets and chooses none.
-        sys.stderr.write(f"ruleset: {args.paths[0]} (old), {args.paths[1]} (new)\n")
-        old, new = load(args.paths[0]), load(args.paths[1])
+        said = "; overlays: " + ", ".join(args.overlays) if args.overlays else ""
+        sys.stderr.write(f"ruleset: {args.paths[0]} (old), {args.paths[1]} (new){said}\n")
+        old, new = load(args.paths[0], args.overlays), load(args.paths[1], args.overlays)
         usage = args.paths[2:]
         shown = (args.paths[0], args.paths[1])
     documents = []

@@ -17,6 +17,7 @@ from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_do
 from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
+from ..overlays import overlays_of
 from ..ruleset import Ruleset, load
 from ..totals import Totals, render_csv, where
 from ..totals import dump as dump_totals
@@ -128,7 +129,7 @@ def read_items(rules: Ruleset, paths: list[str], at: Instant | None = None) -> t
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     if args.format == "focus":
         _check_focus_options(args)
     elif args.period is not None or args.billing_account is not None or args.output is not None:
@@ -168,9 +169,9 @@ def _stream_bill(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
     elif args.group_by or args.format == "csv":
         sink = TotalsOf(rules.accumulator(args.group_by), lambda totals, to: _write_totals(totals, args.format, to, "item"))
     elif args.format == "json":
-        sink = JsonBill(rules.currency)
+        sink = JsonBill(rules.currency, overlays_of(rules.program))
     else:
-        sink = TableBill(rules.currency)
+        sink = TableBill(rules.currency, overlays_of(rules.program))
     documents = [(_sources([path])[0], functools.partial(_document_items, path)) for path in args.usage]
     price_documents(rules.program, documents, sink, out, several=len(args.usage) > 1, at=args.at)
     return EXIT_OK

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     items, problems = read_items(rules, args.usage, args.at)
     if problems:  # a document or a field that cannot be read: refused as `eval` refuses it, every problem at once
         rules.bill(items, problems)

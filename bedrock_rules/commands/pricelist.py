@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TextIO
 
 from ..bedrock.offers import OfferPrice, read_offer
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.overlays:  # AWS publishes list prices: a customer's negotiated rates are not in its offer files
+        sys.stderr.write("bedrock-rules pricelist: the list prices are compared; the overlays are not applied\n")
     rules = load(args.rules)
     prices: list[OfferPrice] = []
     problems: list[Problem] = []

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     model = args.model
     known: dict[str, str] = {}
     if model not in rules.program.aliases:

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..bedrock.profiles import load_profiles  # start-up time: as above
     from ..bedrock.reconcile import read_exports, reconcile, render_text  # start-up time: as above
 
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     exports = read_exports(args.cur)
     reader = LogReader(rules.program, True, load_profiles(args.profiles) if args.profiles else None)
     accumulator = rules.accumulator(("day", "region", "model"))

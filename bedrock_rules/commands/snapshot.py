@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     refused = [p for path in [*map(bill_path, documents), *folder.glob(f"*{BILL_SUFFIX}")] if (p := outside(folder, path))]
     if refused:
         raise UsageError(list(dict.fromkeys(refused)))
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     priced = _price_all(rules, documents, args.at)
 
     counts = {"matched": 0, "changed": 0, "new": 0, "orphaned": 0}
@@ -153,7 +153,8 @@ def _orphans(folder: Path) -> list[Path]:
 
 
 def _command_args(args: argparse.Namespace) -> str:
-    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "") + (f" --at {args.at}" if args.at else "")
+    overlays = "".join(f" --overlay {path}" for path in args.overlays or ())
+    return args.usage_dir + (f" --rules {args.rules}" if args.rules else "") + overlays + (f" --at {args.at}" if args.at else "")
 
 
 def _read(path: Path) -> bytes:

@@ -42,7 +42,7 @@ def _failure(result: ExampleResult) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    rules = load(args.rules)
+    rules = load(args.rules, args.overlays)
     results = run_examples(rules, args.at)
     failed = 0
     for result in results:
