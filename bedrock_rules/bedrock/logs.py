@@ -612,7 +612,7 @@ _COUNTS = (
 _FIRST_PATHS = {source.usage_field: source.paths[0] for source in TOKEN_FIELDS}
 assert all(_FIRST_PATHS[usage].split(".")[-1] == name for name, usage in _COUNTS)  # the table and this list agree
 # A timestamp in the form AWS writes (UTC): its day is its first ten characters.
-_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
+STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
 
 
 class _Shape:
@@ -647,7 +647,7 @@ class _Summing:
         compiled = reader.compiled
         self.dated = reader._dated
         self.days: dict[str, int | None] = {}
-        self.bounds = _window_bounds(compiled) if self.dated else []
+        self.bounds = window_bounds(compiled) if self.dated else []
         wanted = reader._wanted if reader.attributes else frozenset()
         if wanted is None:
             wanted = frozenset(GROUPS) | {"tag:"}
@@ -678,7 +678,7 @@ class _Summing:
         shapes = self.shapes
         dated = self.dated
         days = self.days
-        stamp_ok = _STAMP.match
+        stamp_ok = STAMP.match
         extra = self._extra
         # What decides how a record is read and priced, and its counts, each in one C call.
         fields_of = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
@@ -857,8 +857,8 @@ class _Summing:
         if found is None:
             return None
         values, plan = found
-        if plan.refusal is not None:
-            return None
+        if plan.refusal is not None or not pricer.summable(kind, values, plan):
+            return None  # refused, or a rule that can apply reads more than the sums tell: record by record
         fields = tuple(usage if usage in item else None for _, usage in _COUNTS)
         declared = self.reader._declared[kind]
         # A count the kind does not declare must be 0 (the standard way refuses it otherwise);
@@ -898,7 +898,7 @@ def _present(record: Mapping[str, Any], index: int) -> bool:
     return type(side) is dict and name in side
 
 
-def _window_bounds(compiled: Program) -> list[Any]:
+def window_bounds(compiled: Program) -> list[Any]:
     """The days on which some window of the rules opens, or closes (the day after its last):
     between two of them, every window holds every day alike or none."""
     windows = [rule.window for rule in compiled.rules]
