@@ -370,7 +370,7 @@ class _Run:
             return [], rows
         stamp = plan.values.index("timestamp")
         bounds = window_bounds(self.reader.compiled)
-        segments: dict[str, int | None] = {}
+        segments: dict[str | None, int | None] = {}
         together: dict[tuple, list[tuple]] = {}
         for index, row in enumerate(rows):
             text = row[1][stamp] if row[0] is not None else None
