@@ -906,6 +906,8 @@ def window_bounds(compiled: Program) -> list[Any]:
         for statements in table.values():
             for statement in statements:
                 windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
+    for layer in compiled.layers:  # an overlay's rates hold on their days too
+        windows += [layer.window, *(rule.window for rule in layer.rules)]
     bounds = set()
     for window in windows:
         if window is None or not hasattr(window, "contains"):
