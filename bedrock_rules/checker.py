@@ -29,7 +29,7 @@ from .bill import decimal_text
 from .errors import Diagnostic, RuleFileError, UsageError
 from .examples import document, layered
 from .interpreter import evaluate_items
-from .program import KindSpec, PriceRule, Program, RelativeRule
+from .program import Guard, KindSpec, PriceRule, Program, RelativeRule
 from .ruleset import BUNDLED_NAME, load
 from .semantics import compile_condition, conjuncts, describe, expr_fields, failing_conditions, fields_of
 from .usage import check_items
@@ -225,6 +225,33 @@ class _Search:
         self.guards = tuple(g for g in program.guards.get(kind.name, ()) if not g.dated)
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
+        self._guards_of: dict[Any, tuple[Guard, ...]] = {}  # per model: the guards that can refuse its usage
+        self._base: tuple[dict[str, set[str]], bool] | None = None
+        self._models: dict[tuple[frozenset[str], frozenset[str]], list[Any]] = {}
+
+    def guards_for(self, point: Mapping[str, Any]) -> tuple[Guard, ...]:
+        """The guards that can refuse a usage of the point's model: a guard whose condition
+        names other models only (`model in …`, `provider = …` among its conjuncts) never does."""
+        model = point.get(self.model_field) if self.model_field else None
+        found = self._guards_of.get(model)
+        if found is None:
+            found = self._guards_of[model] = tuple(g for g in self.guards if self._may_refuse(g, model))
+        return found
+
+    def _may_refuse(self, guard: Guard, model: Any) -> bool:
+        if guard.condition is None or type(model) is not str or model not in self.program.models:
+            return True
+        provider = self.program.provider_of(model)
+        for cond in conjuncts([guard.condition]):
+            for field, value in ((self.model_field, model), ("provider", provider)):
+                if isinstance(cond, m.Equals) and cond.field == field and not cond.negated:
+                    named = cast(m.Texted, cond.value).text
+                    if self.program.aliases.get(named, named) != value:
+                        return False
+                elif isinstance(cond, m.Member) and cond.field == field and not cond.negated:
+                    if value not in {self.program.aliases.get(v, v) for v in cond.values}:
+                        return False
+        return True
 
     def _guard_conditions(self) -> Iterable[m.Condition]:
         """The conditions of the guards on this kind, as written: only their constants are wanted."""
@@ -243,10 +270,16 @@ class _Search:
 
     def find(self, conditions: Sequence[m.Condition], guarded: bool = True) -> _Found:
         """A usage meeting every condition (and, when guarded, refused by no guard)."""
-        mentioned: dict[str, set[str]] = defaultdict(set)
-        self.complete = True
-        for cond in [*conditions, *self.guard_conditions]:
-            self.complete &= self._harvest(cond, mentioned)
+        if self._base is None:  # the guards' constants, harvested once
+            base: dict[str, set[str]] = defaultdict(set)
+            self._base = (base, all([self._harvest(cond, base) for cond in self.guard_conditions]))
+        own: dict[str, set[str]] = defaultdict(set)
+        self.complete = self._base[1]
+        for cond in conditions:
+            self.complete &= self._harvest(cond, own)
+        mentioned: dict[str, set[str]] = defaultdict(set, self._base[0])
+        for name, named in own.items():
+            mentioned[name] = mentioned[name] | named  # a new set: the base's are shared
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
         candidates = {name: self._candidates(name, mentioned) for name in names}
         exhaustive = self.complete
@@ -254,7 +287,11 @@ class _Search:
         for cond, predicate in zip(conditions, predicates, strict=True):
             fields = {self.model_field if n == "provider" else n for n in fields_of(cond)}
             if len(fields) == 1 and (name := fields.pop()) in candidates:
-                candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
+                kept = self._kept(cond)
+                if kept is not None:  # `field = word`, `field in words`: no need to evaluate each
+                    candidates[name] = [v for v in candidates[name] if type(v) is str and v in kept]
+                else:
+                    candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
         if any(not values for values in candidates.values()):
             return _Found(None, None, exhaustive)
         size = 1
@@ -268,16 +305,32 @@ class _Search:
             point = self._point(dict(zip(names, combo, strict=True)))
             if not all(p(point) for p in predicates):
                 continue
-            if guarded and any(g.refuses(point) for g in self.guards):
+            if guarded and any(g.refuses(point) for g in self.guards_for(point)):
                 continue
             tries += 1
             if tries > _REALISE:
                 return _Found(None, None, False)
             for item, values in self._realise(point, mentioned):
-                if all(p(values) for p in predicates) and not (guarded and any(g.refuses(values) for g in self.guards)):
+                if all(p(values) for p in predicates) and not (
+                    guarded and any(g.refuses(values) for g in self.guards_for(values))
+                ):
                     return _Found(item, values, True)
             exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
         return _Found(None, None, exhaustive)
+
+    def _kept(self, cond: m.Condition) -> set[str] | None:
+        """The text values a plain `model = a` / `region in a, b` condition keeps (models by canonical name)."""
+        if isinstance(cond, m.Equals) and not cond.negated and isinstance(cond.value, m.Word) and cond.field != "provider":
+            named: tuple[str, ...] = (cond.value.text,)
+        elif isinstance(cond, m.Member) and not cond.negated and cond.field != "provider":
+            named = tuple(cond.values)
+        else:
+            return None
+        if cond.field == self.model_field:
+            return {self.program.aliases.get(v, v) for v in named}
+        if isinstance(self.types.get(cond.field), (t.RegionType, t.EnumType)):
+            return set(named)
+        return None
 
     def _point(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
         point = {k: v for k, v in assigned.items() if v is not ABSENT}
@@ -333,13 +386,23 @@ class _Search:
 
     def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
-            models = self.program.models
-            canonical = {self.program.aliases.get(x, x) for x in named}
-            chosen = [n for n in models if n in canonical]
-            chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
-                       if any(info.provider == p for info in models.values())]
-            chosen += [n for n in models if n not in chosen][:1]
-            return list(dict.fromkeys(chosen))
+            key = (frozenset(named), frozenset(providers))
+            found = self._models.get(key)
+            if found is None:
+                found = self._models[key] = self._model_values(named, providers)
+            return list(found)
+        return self._other_values(field_type, named)
+
+    def _model_values(self, named: set[str], providers: set[str]) -> list[Any]:
+        models = self.program.models
+        canonical = {self.program.aliases.get(x, x) for x in named}
+        chosen = [n for n in models if n in canonical]
+        chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
+                   if any(info.provider == p for info in models.values())]
+        chosen += [n for n in models if n not in chosen][:1]
+        return list(dict.fromkeys(chosen))
+
+    def _other_values(self, field_type: t.FieldType, named: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.RegionType):
             regions = [r for r in self.program.regions if r in named]
             return regions + [r for r in self.program.regions if r not in named][:1]
@@ -1239,11 +1302,11 @@ def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[Price
     regions: list[str | None] = list(program.regions) if region_field is not None else [None]
     by_model = program.by_model.get(kind.name, {})
     unindexed = program.unindexed.get(kind.name, ())
-    charged_for: dict[str, list[str]] = defaultdict(list)  # quantity -> models some rule charges it for
+    charged_for: dict[str, dict[str, None]] = defaultdict(dict)  # quantity -> models some rule charges it for, in order
     for model in program.models:
         for rule in (*by_model.get(model, ()), *unindexed):
-            if _admits(rule, model_field, model) and model not in charged_for[rule.quantity]:
-                charged_for[rule.quantity].append(model)
+            if _admits(rule, model_field, model):
+                charged_for[rule.quantity].setdefault(model)
     search = _Search(program, kind)
     for model in program.models:
         provider = program.provider_of(model)
@@ -1259,21 +1322,27 @@ def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[Price
             next(iter(rel.cases)) for rel in program.relatives.get(kind.name, ())
             if rel.field is None and _admits(rel, model_field, model) and _admits(rel, "provider", provider)
         }
+        own_in: dict[str | None, list[PriceRule]] = {}  # per region, the model's rules there
+        usable: dict[str | None, Any] = {}  # per region, a usage no guard refuses (None: none)
         for quantity in program.quantities.get(kind.name, ()):
             others = [o for o in charged_for.get(quantity, ()) if o != model]
             if not others or quantity not in fields or quantity in relative:
                 continue
             missing = []
             for region in regions:
-                here = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
+                here = own_in.get(region)
+                if here is None:
+                    here = own_in[region] = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
                 if not here or any(r.quantity == quantity for r in here):
                     continue
-                at = [m.Equals(model_field, m.Word(model))]
-                if region is not None:
-                    at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
-                found = search.find(at)
-                if found.item is not None:
-                    missing.append((region, found.item))
+                if region not in usable:  # the same for every quantity: searched once per region
+                    at = [m.Equals(model_field, m.Word(model))]
+                    if region is not None:
+                        at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
+                    usable[region] = search.find(at).item
+                item = usable[region]
+                if item is not None:
+                    missing.append((region, item))
             if not missing:
                 continue
             where = "" if regions == [None] else " in " + ", ".join(str(r) for r, _ in missing)
