@@ -294,6 +294,8 @@ class _Search:
                     candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
         if any(not values for values in candidates.values()):
             return _Found(None, None, exhaustive)
+        if guarded and self._refused_whole(candidates):
+            return _Found(None, None, exhaustive)
         size = 1
         for choices in candidates.values():
             size *= len(choices)
@@ -317,6 +319,19 @@ class _Search:
                     return _Found(item, values, True)
             exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
         return _Found(None, None, exhaustive)
+
+    def _refused_whole(self, candidates: Mapping[str, list[Any]]) -> bool:
+        """Whether a guard refuses every candidate at once: its condition reads only fields
+        with one candidate (`model`, `region` …) and holds for them (an offer elsewhere)."""
+        fixed = {name: values[0] for name, values in candidates.items() if len(values) == 1 and values[0] is not ABSENT}
+        point = self._point(fixed)
+        for guard in self.guards_for(point):
+            if guard.condition is None:
+                continue
+            read = {self.model_field if name == "provider" else name for name in fields_of(guard.condition)}
+            if read <= fixed.keys() and guard.refuses(point):
+                return True
+        return False
 
     def _kept(self, cond: m.Condition) -> set[str] | None:
         """The text values a plain `model = a` / `region in a, b` condition keeps (models by canonical name)."""
