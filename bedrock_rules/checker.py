@@ -228,6 +228,7 @@ class _Search:
         self._guards_of: dict[Any, tuple[Guard, ...]] = {}  # per model: the guards that can refuse its usage
         self._base: tuple[dict[str, set[str]], bool] | None = None
         self._models: dict[tuple[frozenset[str], frozenset[str]], list[Any]] = {}
+        self._base_candidates: dict[str, tuple[list[Any], bool]] = {}
 
     def guards_for(self, point: Mapping[str, Any]) -> tuple[Guard, ...]:
         """The guards that can refuse a usage of the point's model: a guard whose condition
@@ -281,7 +282,18 @@ class _Search:
         for name, named in own.items():
             mentioned[name] = mentioned[name] | named  # a new set: the base's are shared
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
-        candidates = {name: self._candidates(name, mentioned) for name in names}
+        candidates = {}
+        for name in names:
+            if name in own or (name == self.model_field and "provider" in own):
+                candidates[name] = self._candidates(name, mentioned)
+                continue
+            cached = self._base_candidates.get(name)  # what only the guards name: the same every search
+            if cached is None:
+                was, self.complete = self.complete, True
+                cached = self._base_candidates[name] = (self._candidates(name, mentioned), self.complete)
+                self.complete &= was
+            candidates[name] = list(cached[0])
+            self.complete &= cached[1]
         exhaustive = self.complete
         predicates = [compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
