@@ -332,6 +332,33 @@ class _Search:
             exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
         return _Found(None, None, exhaustive)
 
+    def models_of(self, conditions: Sequence[m.Condition]) -> frozenset[str] | None:
+        """The models conditions allow, from their plain `model =`, `model in`, `provider =` and
+        `provider in` conjuncts; None when they name none. Two rules whose sets do not meet
+        never price the same usage: no need to search for one."""
+        allowed: set[str] | None = None
+        for cond in conjuncts(conditions):
+            if not isinstance(cond, (m.Equals, m.Member)):
+                continue
+            kept: set[str] | None = None
+            if cond.field == "provider":
+                names = self._kept_texts(cond)
+                if names is not None:
+                    kept = {model for model, info in self.program.models.items() if info.provider in names}
+            elif cond.field == self.model_field:
+                kept = self._kept(cond)
+            if kept is not None:
+                allowed = kept if allowed is None else allowed & kept
+        return None if allowed is None else frozenset(allowed)
+
+    @staticmethod
+    def _kept_texts(cond: m.Condition) -> set[str] | None:
+        if isinstance(cond, m.Equals) and not cond.negated and isinstance(cond.value, m.Word):
+            return {cond.value.text}
+        if isinstance(cond, m.Member) and not cond.negated:
+            return set(cond.values)
+        return None
+
     def _refused_whole(self, candidates: Mapping[str, list[Any]]) -> bool:
         """Whether a guard refuses every candidate at once: its condition reads only fields
         with one candidate (`model`, `region` …) and holds for them (an offer elsewhere)."""
@@ -613,6 +640,11 @@ def _overlaps(program: Program) -> list[Finding]:
     return findings
 
 
+def _apart(first: frozenset[str] | None, second: frozenset[str] | None) -> bool:
+    """Whether two sets of models (None: any model) have none in common."""
+    return first is not None and second is not None and not (first & second)
+
+
 def _mentions(rule: PriceRule, field: str) -> bool:
     return any(field in fields_of(cond) for cond in rule.conditions)
 
@@ -632,6 +664,8 @@ def _shadowed_relatives(program: Program) -> list[Finding]:
                     continue
                 if not _windows_meet(rel.window, rule.window):
                     continue
+                if _apart(search.models_of(rel.conditions), search.models_of(rule.conditions)):
+                    continue  # no model both apply to
                 found = search.find([*rel.conditions, *rule.conditions, cases])
                 values = found.values
                 if found.item is None or values is None or values.get(rel.field) not in rel.cases:
@@ -769,6 +803,7 @@ def _baseless_relatives(program: Program) -> list[Finding]:
             if rel.field is not None:
                 own.append(m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span))
             case = None if rel.field is not None else next(iter(rel.cases))
+            rel_models = search.models_of(own)
             applies = search.find(own)
             if applies.item is None:
                 continue  # the rule applies to no usage at all: another finding's business
@@ -784,6 +819,8 @@ def _baseless_relatives(program: Program) -> list[Finding]:
                 # The base usage is this usage with the field set to the base value: drop the
                 # rule's conditions on the field, then test the rule on the base usage.
                 kept = [c for c in rule.conditions if rel.field is None or rel.field not in fields_of(c)]
+                if _apart(rel_models, search.models_of(kept)):
+                    continue  # no model both apply to: no usage to find
                 found = search.find([*own, *kept])
                 exhaustive &= found.exhaustive
                 if found.item is None or found.values is None or not rel.matches(found.values):
