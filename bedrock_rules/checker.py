@@ -298,12 +298,12 @@ class _Search:
         predicates = [compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
             fields = {self.model_field if n == "provider" else n for n in fields_of(cond)}
-            if len(fields) == 1 and (name := fields.pop()) in candidates:
+            if len(fields) == 1 and (only := fields.pop()) is not None and only in candidates:
                 kept = self._kept(cond)
                 if kept is not None:  # `field = word`, `field in words`: no need to evaluate each
-                    candidates[name] = [v for v in candidates[name] if type(v) is str and v in kept]
+                    candidates[only] = [v for v in candidates[only] if type(v) is str and v in kept]
                 else:
-                    candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
+                    candidates[only] = [v for v in candidates[only] if predicate(self._point({only: v}))]
         if any(not values for values in candidates.values()):
             return _Found(None, None, exhaustive)
         if guarded and self._refused_whole(candidates):
