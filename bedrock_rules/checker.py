@@ -228,6 +228,7 @@ class _Search:
         self._guards_of: dict[Any, tuple[Guard, ...]] = {}  # per model: the guards that can refuse its usage
         self._base: tuple[dict[str, set[str]], bool] | None = None
         self._models: dict[tuple[frozenset[str], frozenset[str]], list[Any]] = {}
+        self._base_candidates: dict[str, tuple[list[Any], bool]] = {}
 
     def guards_for(self, point: Mapping[str, Any]) -> tuple[Guard, ...]:
         """The guards that can refuse a usage of the point's model: a guard whose condition
@@ -281,18 +282,31 @@ class _Search:
         for name, named in own.items():
             mentioned[name] = mentioned[name] | named  # a new set: the base's are shared
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
-        candidates = {name: self._candidates(name, mentioned) for name in names}
+        candidates = {}
+        for name in names:
+            if name in own or (name == self.model_field and "provider" in own):
+                candidates[name] = self._candidates(name, mentioned)
+                continue
+            cached = self._base_candidates.get(name)  # what only the guards name: the same every search
+            if cached is None:
+                was, self.complete = self.complete, True
+                cached = self._base_candidates[name] = (self._candidates(name, mentioned), self.complete)
+                self.complete &= was
+            candidates[name] = list(cached[0])
+            self.complete &= cached[1]
         exhaustive = self.complete
         predicates = [compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
             fields = {self.model_field if n == "provider" else n for n in fields_of(cond)}
-            if len(fields) == 1 and (name := fields.pop()) in candidates:
+            if len(fields) == 1 and (only := fields.pop()) is not None and only in candidates:
                 kept = self._kept(cond)
                 if kept is not None:  # `field = word`, `field in words`: no need to evaluate each
-                    candidates[name] = [v for v in candidates[name] if type(v) is str and v in kept]
+                    candidates[only] = [v for v in candidates[only] if type(v) is str and v in kept]
                 else:
-                    candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
+                    candidates[only] = [v for v in candidates[only] if predicate(self._point({only: v}))]
         if any(not values for values in candidates.values()):
+            return _Found(None, None, exhaustive)
+        if guarded and self._refused_whole(candidates):
             return _Found(None, None, exhaustive)
         size = 1
         for choices in candidates.values():
@@ -317,6 +331,46 @@ class _Search:
                     return _Found(item, values, True)
             exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
         return _Found(None, None, exhaustive)
+
+    def models_of(self, conditions: Sequence[m.Condition]) -> frozenset[str] | None:
+        """The models conditions allow, from their plain `model =`, `model in`, `provider =` and
+        `provider in` conjuncts; None when they name none. Two rules whose sets do not meet
+        never price the same usage: no need to search for one."""
+        allowed: set[str] | None = None
+        for cond in conjuncts(conditions):
+            if not isinstance(cond, (m.Equals, m.Member)):
+                continue
+            kept: set[str] | None = None
+            if cond.field == "provider":
+                names = self._kept_texts(cond)
+                if names is not None:
+                    kept = {model for model, info in self.program.models.items() if info.provider in names}
+            elif cond.field == self.model_field:
+                kept = self._kept(cond)
+            if kept is not None:
+                allowed = kept if allowed is None else allowed & kept
+        return None if allowed is None else frozenset(allowed)
+
+    @staticmethod
+    def _kept_texts(cond: m.Condition) -> set[str] | None:
+        if isinstance(cond, m.Equals) and not cond.negated and isinstance(cond.value, m.Word):
+            return {cond.value.text}
+        if isinstance(cond, m.Member) and not cond.negated:
+            return set(cond.values)
+        return None
+
+    def _refused_whole(self, candidates: Mapping[str, list[Any]]) -> bool:
+        """Whether a guard refuses every candidate at once: its condition reads only fields
+        with one candidate (`model`, `region` …) and holds for them (an offer elsewhere)."""
+        fixed = {name: values[0] for name, values in candidates.items() if len(values) == 1 and values[0] is not ABSENT}
+        point = self._point(fixed)
+        for guard in self.guards_for(point):
+            if guard.condition is None:
+                continue
+            read = {self.model_field if name == "provider" else name for name in fields_of(guard.condition)}
+            if read <= fixed.keys() and guard.refuses(point):
+                return True
+        return False
 
     def _kept(self, cond: m.Condition) -> set[str] | None:
         """The text values a plain `model = a` / `region in a, b` condition keeps (models by canonical name)."""
@@ -586,6 +640,11 @@ def _overlaps(program: Program) -> list[Finding]:
     return findings
 
 
+def _apart(first: frozenset[str] | None, second: frozenset[str] | None) -> bool:
+    """Whether two sets of models (None: any model) have none in common."""
+    return first is not None and second is not None and not (first & second)
+
+
 def _mentions(rule: PriceRule, field: str) -> bool:
     return any(field in fields_of(cond) for cond in rule.conditions)
 
@@ -605,6 +664,8 @@ def _shadowed_relatives(program: Program) -> list[Finding]:
                     continue
                 if not _windows_meet(rel.window, rule.window):
                     continue
+                if _apart(search.models_of(rel.conditions), search.models_of(rule.conditions)):
+                    continue  # no model both apply to
                 found = search.find([*rel.conditions, *rule.conditions, cases])
                 values = found.values
                 if found.item is None or values is None or values.get(rel.field) not in rel.cases:
@@ -742,6 +803,7 @@ def _baseless_relatives(program: Program) -> list[Finding]:
             if rel.field is not None:
                 own.append(m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span))
             case = None if rel.field is not None else next(iter(rel.cases))
+            rel_models = search.models_of(own)
             applies = search.find(own)
             if applies.item is None:
                 continue  # the rule applies to no usage at all: another finding's business
@@ -757,6 +819,8 @@ def _baseless_relatives(program: Program) -> list[Finding]:
                 # The base usage is this usage with the field set to the base value: drop the
                 # rule's conditions on the field, then test the rule on the base usage.
                 kept = [c for c in rule.conditions if rel.field is None or rel.field not in fields_of(c)]
+                if _apart(rel_models, search.models_of(kept)):
+                    continue  # no model both apply to: no usage to find
                 found = search.find([*own, *kept])
                 exhaustive &= found.exhaustive
                 if found.item is None or found.values is None or not rel.matches(found.values):
