@@ -17,8 +17,26 @@ def item_label(index: int, name: str | None) -> str:
     return f"{index}" + (f" {name}" if name else "")
 
 
-@attrs.frozen
-class Charge:
+# Where the three classes of a priced item keep their fields: a plain slotted base, so
+# that `_quick_builder` can fill an object of the base's own mutable subclass and then make
+# it the frozen class (see there). Each tuple is the class's fields in order, then `__weakref__`.
+class _ChargeSlots:
+    __slots__ = (
+        "what", "quantity", "unit", "rate", "per", "amount", "rule", "rule_id", "note", "valid", "basis", "block",
+        "period", "period_rule", "list_rate", "list_rule", "list_id", "list_basis", "__weakref__",
+    )
+
+
+class _ItemBillSlots:
+    __slots__ = ("index", "name", "kind", "charges", "subtotal", "source", "at", "__weakref__")
+
+
+class _BillSlots:
+    __slots__ = ("currency", "items", "total", "periods", "overlays", "__weakref__")
+
+
+@attrs.frozen(weakref_slot=False)
+class Charge(_ChargeSlots):
     """One line of a bill: what the rule at `rule` charged for one usage item."""
 
     what: str
@@ -63,8 +81,8 @@ def _chain(basis: tuple[tuple[str, str, Decimal | None], ...]) -> str:
     return " of ".join([*steps, basis[-1][0]])
 
 
-@attrs.frozen
-class ItemBill:
+@attrs.frozen(weakref_slot=False)
+class ItemBill(_ItemBillSlots):
     index: int
     name: str | None
     kind: str
@@ -121,13 +139,46 @@ class PeriodBill:
     total: Decimal = Decimal(0)
 
 
-@attrs.frozen
-class Bill:
+@attrs.frozen(weakref_slot=False)
+class Bill(_BillSlots):
     currency: str
     items: tuple[ItemBill, ...] = attrs.field(converter=as_tuple)
     total: Decimal = Decimal(0)
     periods: tuple[PeriodBill, ...] = attrs.field(converter=as_tuple, factory=tuple)  # monthly tiers and minimums
     overlays: tuple[str, ...] = ()  # the overlays priced under, `title (path)`, in order
+
+
+def _quick_builder(cls: type, copied: bool = False) -> Any:
+    """A constructor of `cls` for the quick pricing paths: positional, every field, no converters
+    (tuples are given as tuples); with `copied`, `(template, quantity, amount)`, every other
+    field copied from `template`.
+
+    attrs' frozen `__init__` sets each field through `object.__setattr__`, a call per field
+    (a Charge has 18). Here the object is made as the base's mutable subclass, its slots
+    set by plain attribute stores, and then made a `cls`: the same slots, so the same
+    object as `cls(...)` makes, equal, hashing, pickling and frozen alike.
+    """
+    storage = cls.__bases__[0]
+    names = tuple(field.name for field in attrs.fields(cls))
+    if getattr(storage, "__slots__", None) != (*names, "__weakref__") or cls.__basicsize__ != storage.__basicsize__:
+        raise TypeError(f"{storage.__name__}.__slots__ must list {cls.__name__}'s fields in order, then __weakref__")
+    building = type(f"_Building{cls.__name__}", (storage,), {"__slots__": ()})
+    if copied:
+        parameters = "template, quantity, amount"
+        stores = [f"    self.{n} = {n if n in ('quantity', 'amount') else 'template.' + n}\n" for n in names]
+    else:
+        parameters = ", ".join(names)
+        stores = [f"    self.{n} = {n}\n" for n in names]
+    source = f"def build({parameters}):\n    self = new(building)\n{''.join(stores)}    self.__class__ = cls\n    return self\n"
+    namespace: dict[str, Any] = {"new": object.__new__, "building": building, "cls": cls}
+    exec(source, namespace)  # noqa: S102 - built from the class's own field names, once
+    return namespace["build"]
+
+
+# charge_like(line, quantity, amount): `line` with its own quantity and amount.
+charge_like = _quick_builder(Charge, copied=True)
+new_item_bill = _quick_builder(ItemBill)  # (index, name, kind, charges, subtotal, source, at)
+new_bill = _quick_builder(Bill)  # (currency, items, total, periods, overlays)
 
 
 def decimal_text(value: Decimal | int) -> str:

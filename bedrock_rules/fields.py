@@ -135,6 +135,8 @@ def read_instant(text: str) -> Instant | str:
     hour, minute, second = int(match[4]), int(match[5]), int(match[6] or 0)
     if hour > 23 or minute > 59 or second > 59:
         return f"{text} is not a time of day"
+    if match[8] == "Z" and year >= 1000:  # already UTC: what the conversion below gives, without it
+        return Instant(datetime.date(year, month, day), f"{text[:16]}:{second:02d}{match[7] or ''}Z")
     zone = datetime.timezone.utc
     if match[8] != "Z":
         sign = 1 if match[8][0] == "+" else -1

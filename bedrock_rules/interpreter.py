@@ -7,6 +7,8 @@ guessed: no fallback rate, no silent zero.
 
 from __future__ import annotations
 
+import bisect
+import datetime
 import decimal
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +19,7 @@ import attrs
 
 from . import fields as t
 from . import limits
-from .bill import Bill, Charge, ItemBill, PeriodBill
+from .bill import Bill, Charge, ItemBill, PeriodBill, charge_like, new_bill, new_item_bill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant
 from .overlays import apply_layers, dated_rules, list_rate, overlays_of
@@ -406,8 +408,6 @@ class Plan:
     # Per charge, its quantity and bill line with quantity and amount 0 (a free item's
     # line as it is): an itemized bill copies the rest of each line from here.
     lines: tuple[tuple[str, Charge], ...] = ()
-    # The same lines as `_quick_lines` gives them, for one-item bills.
-    quick: tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...] = ()
 
 
 class Pricer:
@@ -430,6 +430,10 @@ class Pricer:
         self._rounds_each = any(r.target == "each charge" for r in program.rounding)
         self._rounds_total = any(r.target == "the total" for r in program.rounding)
         self._periodic = program.periodic
+        self._currency = program.currency
+        self._overlays = overlays_of(program)
+        self._bounds = window_bounds(program)
+        self._instants: dict[str, tuple[str, int]] = {}  # an `at` as written: its text in bills, its span of days
 
     def price(self, raw: Mapping[str, Any]) -> tuple[tuple[Charge, ...], Mapping[str, Any]] | tuple[None, str]:
         """Itemized charges of one item with its checked values, or the reason it is refused."""
@@ -582,59 +586,297 @@ class Pricer:
         charges = [(rule.quantity, rule.id, rule) for rule in matched if rule.refusal is None]
         charges += [("", free_id(kind_name, free), free) for free in frees]
         lines = tuple((quantity, line_charge(program, kind_name, rule)) for quantity, _, rule in charges)
-        return Plan(None, tuple(charges), tuple(zero), lines=lines, quick=_quick_lines(lines))
+        return Plan(None, tuple(charges), tuple(zero), lines=lines)
 
     def bill(self, raw_items: Sequence[Any], source: str | None = None) -> Bill | None:
         """The itemized bill of raw items the quick way, or None when any needs the slow way.
 
         Equal to `evaluate_items(check_items(...))` (the plans are the slow path's
         decisions, made once): an embedding program pricing one response at a time pays
-        a few dictionary lookups and the arithmetic, not a full check of the rules.
+        two dictionary lookups, a check of each count and the arithmetic (see `_Shape`).
         """
         if self._periodic:  # period lines and true-ups are priced across items: the slow way
             return None
-        each = self._rounds_each
         priced = []
         total = _ZERO
         index = 0
+        item_bill = self._item_bill
         for raw in raw_items:
             index += 1
-            fast = self.fast(raw)
-            if fast is None:
+            item = item_bill(raw, index, source)
+            if item is None:
                 return None
-            values, plan = fast
-            if plan.refusal is not None:
-                return None
-            charges = []
-            subtotal = _ZERO
-            for quantity_name, line, rate, per, fields in plan.quick:
-                if not quantity_name:  # a free item's line
-                    charges.append(line)
-                    subtotal = EXACT.add(subtotal, line.amount)
-                    continue
-                quantity = values.get(quantity_name)
-                if quantity is None:  # an optional quantity left out: no line, as in price_item
-                    continue
-                if rate is None:
-                    amount = _ZERO
-                else:
-                    try:
-                        amount = _exact_amount(quantity, rate, per)
-                        if each:
-                            amount = round_amount(self.program, "each charge", amount)
-                    except decimal.DecimalException:
-                        return None  # refused the slow way, with its message
-                subtotal = EXACT.add(subtotal, amount)
-                charges.append(_charge_like(fields, quantity, amount))
-            at = values.get("at")
-            priced.append(ItemBill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at)))
-            total = EXACT.add(total, subtotal)
+            priced.append(item)
+            total = _exact_add(total, item.subtotal)
+        return self._bill(tuple(priced), total)
+
+    def one(self, raw: Any, source: str | None = None) -> Bill | None:
+        """`bill([raw], source)`: one item's bill the quick way, or None."""
+        if self._periodic:
+            return None
+        item = self._item_bill(raw, 1, source)
+        if item is None:
+            return None
+        # The total is 0 + the subtotal, which is the subtotal itself, digits and exponent:
+        # a subtotal is a sum that starts at 0 (its exponent is at most 0, and it is never -0).
+        if self._rounds_total:
+            return self._bill((item,), item.subtotal)
+        return new_bill(self._currency, (item,), item.subtotal, (), self._overlays)
+
+    def _bill(self, items: tuple[ItemBill, ...], total: Decimal) -> Bill | None:
         if self._rounds_total:
             try:
                 total = round_amount(self.program, "the total", total)
             except decimal.DecimalException:
                 return None
-        return Bill(self.program.currency, tuple(priced), total, overlays=overlays_of(self.program))
+        return new_bill(self._currency, items, total, (), self._overlays)
+
+    def _item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
+        """One raw item's bill the quick way, or None when it needs the slow way."""
+        try:
+            fast_kind = self._kinds.get(raw.get("kind"))
+        except (AttributeError, TypeError):  # not a mapping, or a list for a kind: the slow way says so
+            return None
+        if fast_kind is None:
+            return None
+        if fast_kind.count_fields is None:
+            return self._planned_item_bill(raw, index, source)
+        keys = tuple(raw)
+        shape = fast_kind.shapes.get(keys)
+        if shape is None:
+            shape = self._shape(fast_kind, keys)
+            if shape is None:  # an unknown key, or a count that must be given is not
+                return None
+        try:
+            key = shape.key(raw)
+            if shape.at:
+                known_at = self._instants.get(raw["at"]) if type(raw["at"]) is str else None
+                if known_at is None:
+                    known_at = self._instant(raw["at"])
+                    if known_at is None:
+                        return None
+                at_text, segment = known_at
+                if fast_kind.dated:
+                    key = (key, segment)
+            else:
+                at_text = None
+            lines = shape.lines.get(key)
+        except TypeError:  # a list or object where a name belongs: the slow way says so
+            return None
+        if lines is None:
+            lines = self._lines(fast_kind, shape, raw, key)
+            if lines is None:
+                return None
+        if shape.named:
+            name = raw["name"]
+            if name is not None and type(name) is not str:
+                return None
+        else:
+            name = None
+        counts = shape.counts(raw)
+        for value in counts:
+            if type(value) is not int or value < 0 or value >= _COUNT_BOUND:
+                return None  # the slow way refuses it, with its message
+        for position in lines.zero:
+            if counts[position]:
+                return None
+        charges = []
+        subtotal = _ZERO
+        plain = lines.plain
+        for position, rate, per, line in lines.lines:
+            if position < 0:  # the same for every such item: a free item's line, a count left out
+                amount = line.amount
+            else:
+                quantity = counts[position]
+                if rate is None:
+                    amount = _ZERO
+                else:
+                    try:
+                        amount = _narrow_divide(_narrow_multiply(quantity, rate), per)
+                    except decimal.DecimalException:
+                        try:
+                            amount = EXACT.divide(EXACT.multiply(quantity, rate), per)
+                        except decimal.DecimalException:
+                            return None  # refused the slow way, with its message
+                    if not plain and self._rounds_each:
+                        try:
+                            amount = round_amount(self.program, "each charge", amount)
+                        except decimal.DecimalException:
+                            return None
+                line = charge_like(line, quantity, amount)
+            if plain and subtotal is _ZERO:  # 0 + amount is the amount itself (see _Lines.plain)
+                subtotal = amount
+            else:
+                subtotal = _exact_add(subtotal, amount)
+            charges.append(line)
+        return new_item_bill(index, name, fast_kind.name, tuple(charges), subtotal, source, at_text)
+
+    def _shape(self, fast_kind: _FastKind, keys: tuple) -> _Shape | None:
+        """How to read items of a kind that give these keys, in this order; kept. None when an
+        item with these keys goes the slow way (an unknown key, a required count left out)."""
+        if not fast_kind.allowed.issuperset(keys):
+            return None
+        if fast_kind.dated and "at" not in keys:  # priced by date, and no date: the slow way refuses or prices it
+            return None
+        assert fast_kind.count_fields is not None  # only kinds whose other fields are counts have shapes
+        given = [(field, default) for field, default in fast_kind.count_fields if field in keys]
+        left = [(field, default) for field, default in fast_kind.count_fields if field not in keys]
+        if any(default is _NOT_SIMPLE for _, default in left):
+            return None
+        shape = _Shape(
+            _getter([field for field in fast_kind.raw_key or () if field in keys]),
+            _getter([field for field, _ in given]),
+            tuple(None if default is _ABSENT else default for _, default in left),
+            tuple(field for field, _ in given + left),
+            "name" in keys,
+            "at" in keys,
+        )
+        if len(fast_kind.shapes) < self.MAX_PLANS:
+            fast_kind.shapes[keys] = shape
+        return shape
+
+    def _instant(self, at: Any) -> tuple[str, int] | None:
+        """An item's `at` as the bill shows it and the span of days between the rules' window
+        edges it falls in (see `window_bounds`); None when it is no date. Kept per text."""
+        instant = read_instant(at) if type(at) is str else None
+        if not isinstance(instant, Instant):
+            return None
+        known = (str(instant), bisect.bisect_right(self._bounds, instant.day))
+        if len(self._instants) >= self.MAX_PLANS:
+            self._instants.clear()
+        self._instants[at] = known
+        return known
+
+    def _lines(self, fast_kind: _FastKind, shape: _Shape, raw: Mapping[str, Any], key: Any) -> _Lines | None:
+        """The bill lines of the items of this shape whose deciding fields (and span of days) are
+        `key`, worked out from this one by `fast` (or `plan_of`) and kept; None when it needs
+        the slow way."""
+        found = self.plan_of(raw) if fast_kind.dated else self.fast(raw)
+        if found is None:
+            return None
+        _, plan = found
+        if plan.refusal is not None or plan.slow:
+            return None
+        positions = {field: position for position, field in enumerate(shape.order)}
+        if not all(quantity in positions for quantity in plan.zero) or not all(q in positions for q, _ in plan.lines if q):
+            return None
+        given = len(shape.order) - len(shape.fill)
+        if any(shape.fill[positions[quantity] - given] for quantity in plan.zero if positions[quantity] >= given):
+            return None  # a count left out whose default must be 0 and is not: refused the slow way
+        entries: list[tuple[int, Decimal | None, Decimal, Charge]] = []
+        for quantity, line in plan.lines:
+            if not quantity:  # a free item's line, as it is
+                entries.append((-1, None, line.per, line))
+            elif positions[quantity] < given:
+                entries.append((positions[quantity], line.rate, line.per, line))
+            elif (default := shape.fill[positions[quantity] - given]) is not None:  # left out: its default
+                try:
+                    amount = _ZERO if line.rate is None else _exact_amount(default, line.rate, line.per)
+                    if line.rate is not None and self._rounds_each:
+                        amount = round_amount(self.program, "each charge", amount)
+                except decimal.DecimalException:
+                    return None
+                entries.append((-1, None, line.per, charge_like(line, default, amount)))
+            # an optional count left out: no line, as in price_item
+        # Each amount is quantity x rate / per, exact, so its exponent is at most the rate's
+        # less the per's; at most 0, and with a rate >= 0, 0 + the amount is the amount itself.
+        plain = not self._rounds_each and all(
+            line.rate is None or (not line.rate.is_signed() and _exponent(line.rate) <= _exponent(line.per)) for _, line in plan.lines
+        )
+        lines = _Lines(tuple(entries), tuple(positions[quantity] for quantity in plan.zero if positions[quantity] < given), plain)
+        if len(shape.lines) < self.MAX_PLANS:
+            shape.lines[key] = lines
+        return lines
+
+    def _planned_item_bill(self, raw: Any, index: int, source: str | None) -> ItemBill | None:
+        """An item's bill from its plan (`fast`), for kinds with fields besides names and counts."""
+        fast = self.fast(raw)
+        if fast is None:
+            return None
+        values, plan = fast
+        if plan.refusal is not None:
+            return None
+        charges = []
+        subtotal = _ZERO
+        for quantity_name, line in plan.lines:
+            if not quantity_name:  # a free item's line
+                charges.append(line)
+                subtotal = _exact_add(subtotal, line.amount)
+                continue
+            quantity = values.get(quantity_name)
+            if quantity is None:  # an optional quantity left out: no line, as in price_item
+                continue
+            rate = line.rate
+            if rate is None:
+                amount = _ZERO
+            else:
+                try:
+                    amount = _exact_amount(quantity, rate, line.per)
+                    if self._rounds_each:
+                        amount = round_amount(self.program, "each charge", amount)
+                except decimal.DecimalException:
+                    return None  # refused the slow way, with its message
+            subtotal = _exact_add(subtotal, amount)
+            charges.append(charge_like(line, quantity, amount))
+        at = values.get("at")
+        return new_item_bill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at))
+
+
+class _Shape:
+    """How the quick way reads items of one kind that give the same keys in the same order.
+
+    `key(raw)`: the deciding fields given (what `lines` is kept by, with the span of days
+    under dated rules); `counts(raw)`: the counts given, to be checked; `fill`: each count
+    left out, its default (None for an optional one: no line). `order` names the given
+    counts, then those left out; `named`, `at`: whether a name, a date is given. Items of
+    the same deciding values (and days) are priced by the same `_Lines`, kept here.
+    """
+
+    __slots__ = ("key", "counts", "fill", "order", "named", "at", "lines")
+
+    def __init__(
+        self, key: Callable[[Any], Any], counts: Callable[[Any], tuple], fill: tuple, order: tuple[str, ...], named: bool, at: bool
+    ):
+        self.key = key
+        self.counts = counts
+        self.fill = fill
+        self.order = order
+        self.named = named
+        self.at = at
+        self.lines: dict[Any, _Lines] = {}
+
+
+def _getter(fields: Sequence[str]) -> Callable[[Any], tuple]:
+    """The values of `fields` in a mapping that holds them all, as a tuple, at C speed."""
+    if len(fields) >= 2:
+        return operator.itemgetter(*fields)
+    if len(fields) == 1:
+        field = fields[0]
+        return lambda raw: (raw[field],)
+    return lambda raw: ()
+
+
+class _Lines:
+    """A plan's bill lines for the quick way, for one `_Shape`, in bill order: (position of
+    its count in the counts the shape reads, rate, per, the line with quantity and amount 0),
+    or (-1, None, per, the line as it is) for a line every such item has alike (a free
+    item's, a count left out at its default). `zero`: positions of counts that must be 0;
+    `plain`: no rounding, and every rate >= 0 with an exponent at most its per's (so 0 +
+    an amount is the amount, digits and all). Immutable once made: shared between threads."""
+
+    __slots__ = ("lines", "zero", "plain")
+
+    def __init__(self, lines: tuple[tuple[int, Decimal | None, Decimal, Charge], ...], zero: tuple[int, ...], plain: bool):
+        self.lines = lines
+        self.zero = zero
+        self.plain = plain
+
+
+_exact_add = EXACT.add
+
+
+def _exponent(value: Decimal) -> int:
+    return cast(int, value.as_tuple().exponent)  # a finite rate's: never 'n', 'N' or 'F'
 
 
 # Exact arithmetic at a working precision that covers ordinary amounts: an exact result
@@ -657,27 +899,29 @@ def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
         return EXACT.divide(EXACT.multiply(quantity, rate), per)
 
 
-# A bill line like a plan's, with its own quantity and amount; every other field of
-# Charge (whatever fields it has) is copied from the plan's line.
-_CHARGE_FIELDS = tuple(field.name for field in attrs.fields(Charge))
-_charge_like = eval(  # noqa: S307 - built from the class's own field names, once
-    "lambda t, quantity, amount: Charge(" + ", ".join(
-        name if name in ("quantity", "amount") else f"t[{i}]" for i, name in enumerate(_CHARGE_FIELDS)
-    ) + ")",
-    {"Charge": Charge},
-)
-
-
-def _quick_lines(lines: tuple[tuple[str, Charge], ...]) -> tuple[tuple[str, Charge, Decimal | None, Decimal, tuple], ...]:
-    """A plan's bill lines as (quantity, line, rate or None, per, the line's field values)."""
-    return tuple(
-        (quantity, line, line.rate, line.per, tuple(getattr(line, name) for name in _CHARGE_FIELDS))
-        for quantity, line in lines
-    )
-
-
 _ABSENT = object()
 _BEYOND = object()  # a raw key whose plan depends on more than the deciding values
+
+
+def window_bounds(program: Program) -> list[datetime.date]:
+    """The days on which some window of the rules (or of an overlay) opens, or closes (the
+    day after its last): between two of them, every window holds every day alike or none."""
+    windows = [rule.window for rule in program.rules]
+    for table in (program.frees, program.guards, program.relatives):
+        for statements in table.values():
+            for statement in statements:
+                windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
+    for layer in program.layers:
+        windows += [layer.window, *(getattr(rule, "window", None) for rule in layer.rules)]
+    bounds = set()
+    for window in windows:
+        if window is None or not hasattr(window, "contains"):
+            continue
+        if window.start is not None:
+            bounds.add(window.start)
+        if window.end is not None:
+            bounds.add(window.end + datetime.timedelta(days=1))
+    return sorted(bounds)
 
 
 def _exact_per_unit(rule: PriceRule) -> bool:
@@ -762,6 +1006,16 @@ class _FastKind:
         self.decided = (*self.deciding, "provider")
         self.by_raw_key: dict[tuple, Any] = {}  # raw key -> (plan, decided values), or _BEYOND
         self.rest = tuple(f for f in self.fields if f[0] not in set(self.deciding))
+        # A kind whose other fields are all counts is billed the quick way from `shapes`
+        # (see `_Shape`): `count_fields` are those counts, each with its default, or _ABSENT
+        # when it may be left out, or _NOT_SIMPLE when it must be given.
+        self.shapes: dict[tuple, _Shape] = {}
+        self.count_fields: tuple[tuple[str, Any], ...] | None = None
+        if self.raw_key is not None and not self.derived and all(field[1] is _COUNT for field in self.rest):
+            self.count_fields = tuple(
+                (field, default if has_default else _ABSENT if optional else _NOT_SIMPLE)
+                for field, _, has_default, default, optional in self.rest
+            )
         always = {spec.name for spec in kind.fields if spec.has_default or not spec.optional}
         if set(self.key_fields) <= always and len(self.key_fields) > 1:
             self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)

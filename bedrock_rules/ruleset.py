@@ -80,10 +80,16 @@ class Ruleset:
         """
         if at is None and type(document) is dict and len(document) == 1:
             usage = document.get("usage")
-            if type(usage) is list and len(usage) <= MAX_ITEMS:
-                bill = self._shared_pricer().bill(usage, source)  # the same bill, from the plans
-                if bill is not None:
-                    return bill
+            if type(usage) is list:  # the same bill, from the plans, when they can
+                pricer = self._pricer or self._shared_pricer()
+                if len(usage) == 1:
+                    bill = pricer.one(usage[0], source)
+                    if bill is not None:
+                        return bill
+                elif len(usage) <= MAX_ITEMS:
+                    bill = pricer.bill(usage, source)
+                    if bill is not None:
+                        return bill
         return self.evaluate_items(items_of(document, source), source, at)
 
     def evaluate_items(self, items: Iterable[Mapping[str, Any]], source: str | None = None, at: When = None) -> Bill:

@@ -12,6 +12,7 @@ import csv
 import decimal
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
@@ -23,8 +24,8 @@ from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
 from .interpreter import Pricer, line_charge, round_amount
 from .periods import PeriodTally
-from .program import Program
-from .semantics import EXACT, exact_sum
+from .program import Program, rule_identity
+from .semantics import EXACT, describe, exact_sum
 
 MAX_PLACES = 5  # line numbers or item positions kept per unpriced reason
 MAX_REASONS = 1_000  # distinct unpriced reasons kept; past it they are counted together
@@ -65,9 +66,12 @@ class TotalLine:
 
 @attrs.frozen
 class Unpriced:
-    reason: str
+    reason: str  # for people: the rules it cites as `file:line`
     count: int
     places: tuple[int, ...]
+    # For machines (JSON): the same reason with each rule cited by a stable name, which a
+    # comment or a moved rule does not change (see cited_by_id).
+    stable: str = ""
 
 
 @attrs.frozen
@@ -489,8 +493,8 @@ class Accumulator:
             read=self.read,
             priced=self.priced,
             failed_calls=tuple(sorted(self._failed.items())),
-            unpriced=_unpriced(self._unpriced),
-            malformed=_unpriced(self._malformed),
+            unpriced=_unpriced(self._unpriced, self.compiled),
+            malformed=_unpriced(self._malformed, self.compiled),
             periods=periods,
         )
 
@@ -583,9 +587,72 @@ def _count_many(table: dict[str, list[Any]], reason: str, count: int, places: Se
     entry[1] = sorted([*entry[1], *places])[:MAX_PLACES]
 
 
-def _unpriced(table: Mapping[str, list[Any]]) -> tuple[Unpriced, ...]:
-    found = [Unpriced(reason, count, tuple(places)) for reason, (count, places) in table.items()]
-    return tuple(sorted(found, key=lambda u: (-u.count, u.reason)))
+def _unpriced(table: Mapping[str, list[Any]], program: Program) -> tuple[Unpriced, ...]:
+    ids = citation_ids(program) if table else {}
+    found = [Unpriced(reason, count, tuple(places), cited_by_id(reason, ids)) for reason, (count, places) in table.items()]
+    return tuple(sorted(found, key=lambda u: (-u.count, u.stable, u.reason)))
+
+
+_CITATION = re.compile(r"[^\s(),;]+:[0-9]+")  # `bedrock:anthropic.rules:14`, `rules/main.rules:20`
+
+
+def cited_by_id(reason: str, ids: Mapping[str, str]) -> str:
+    """`reason` with every rule it cites by place named by its stable id instead."""
+    return _CITATION.sub(lambda found: ids.get(found.group(0), found.group(0)), reason)
+
+
+def citation_ids(program: Program) -> dict[str, str]:
+    """Each place a reason can cite (`bedrock:anthropic.rules:14`) to a stable name of what stands there.
+
+    A table row holds a rule per charge: `text/input_tokens, output_tokens[model = a]`. A
+    guard, a relative price or a free rule is named by what it means, as rule ids are.
+    """
+    found: dict[str, set[str]] = {}
+
+    def add(where: str, name: str) -> None:
+        found.setdefault(where, set()).add(name)
+
+    for rule in program.rules:
+        add(rule.where, rule.id)
+    for minimum in program.minimums:
+        add(minimum.where, minimum.id)
+    for _kind, guards in sorted(program.guards.items()):
+        for guard in guards:
+            kinds = ", ".join(sorted(guard.kinds)) or "any"
+            parts = [describe(guard.condition) if guard.condition is not None else guard.reason]
+            parts += [f"{label} {window}" for label, window in (("in", guard.window), ("offered", guard.outside)) if window]
+            add(guard.span.where, rule_identity(kinds, "refuse", parts))
+    for kind, relatives in sorted(program.relatives.items()):
+        for rel in relatives:
+            parts = [rel.text, *(describe(c) for c in rel.conditions), *([str(rel.window)] if rel.window else [])]
+            add(rel.where, rule_identity(kind, "relative", parts))
+    for kind, frees in sorted(program.frees.items()):
+        for free in frees:
+            parts = [free.reason, *(describe(c) for c in free.conditions), *([str(free.window)] if free.window else [])]
+            add(free.span.where, rule_identity(kind, "free", parts))
+    for layer in program.layers:
+        for overlay_rule in layer.rules:
+            parts = [overlay_rule.text, *(describe(c) for c in overlay_rule.conditions)]
+            parts += [str(overlay_rule.window)] if overlay_rule.window else []
+            add(overlay_rule.where, rule_identity(overlay_rule.kind, f"overlay {layer.title}", parts))
+    return {where: _one_name(names) for where, names in found.items()}
+
+
+def _one_name(names: set[str]) -> str:
+    """One name for the rules on one line: a table row's charges, or a statement's kinds, share the rest."""
+    if len(names) == 1:
+        return next(iter(names))
+    parts = set()
+    for name in names:
+        head, _, tail = name.partition("[")
+        kind, _, charge = head.rpartition("/")
+        parts.add((kind, charge, tail))
+    kinds, charges, tails = ({p[i] for p in parts} for i in range(3))
+    if len(tails) == 1 and len(kinds) == 1:
+        return f"{next(iter(kinds))}/{', '.join(sorted(charges))}[{next(iter(tails))}"
+    if len(tails) == 1 and len(charges) == 1:
+        return f"{', '.join(sorted(kinds))}/{next(iter(charges))}[{next(iter(tails))}"
+    return " | ".join(sorted(names))
 
 
 # Output ---------------------------------------------------------------------------
@@ -618,8 +685,10 @@ def to_data(totals: Totals, place: str = "line") -> dict[str, Any]:
             for group, subtotal in totals.subtotals
         ],
         "failed_calls": [{"error_code": code, "count": count} for code, count in totals.failed_calls],
-        "unpriced": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.unpriced],
-        "malformed": [{"reason": u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.malformed],
+        "unpriced": [{"reason": u.stable or u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.unpriced],
+        "malformed": [
+            {"reason": u.stable or u.reason, "count": u.count, f"first_{place}s": list(u.places)} for u in totals.malformed
+        ],
         **({"periods": [period_data(period) for period in totals.periods]} if totals.periods else {}),
     }
 

@@ -60,6 +60,19 @@ def _traps(rules: bedrock_rules.Ruleset) -> list[bytes]:
         (f'{{"modelId":"{text}","region":"us-east-1","input":[],"output":{{"outputTokenCount":1}}}}').encode(),
         (f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":1}}}}').encode(),  # no output count
         b'{"region":"us-east-1","input":{"inputTokenCount":1},"output":{"outputTokenCount":1}}',  # no modelId
+        # Lines DuckDB reads once when they are usual, each unusual in one way:
+        record("5", extra=',"requestMetadata":{"team":"a","team":"b"}'),  # a key twice in the pairs
+        record("5,\"inputTokenCount\":6"),  # a key twice in a nested object
+        record("5", extra=',"modelId":"' + text + '"'),  # the model twice, the same
+        record("5", extra=',"identity":"arn"'),  # text where an object belongs
+        record("5", extra=',"identity":{}'),
+        record("5", extra=',"identity":[{"arn":"a"}]'),
+        record("5", extra=',"requestMetadata":{"team":1}'),
+        record("5", extra=',"operation":"Conv\\u0065rse"'),  # an escape: DuckDB gives the text shorter
+        record("5", extra=',"region":"us-east-1"'),
+        record("5", extra=', "schemaType":"ModelInvocationLog"'),  # a space
+        record("5", extra=',"timestamp":"2024-07-01T23:30:00-05:00"'),  # on 2024-07-02 in UTC
+        (f'{{"output":{{"outputTokenCount":7}},"input":{{"inputTokenCount":5}},"region":"us-east-1","modelId":"{text}"}}').encode(),
     ]
 
 
@@ -115,6 +128,7 @@ def test_most_records_are_summed_in_sql_and_the_odd_ones_read_by_the_reader(logs
     totals = columnar.totals(rules, [str(logs["plain"])], group_by, stats=stats)
     assert stats.whole_files == []
     assert stats.summed > 600 and stats.groups < stats.summed * (0.8 if group_by else 0.25)  # summed, not one group per record
+    assert stats.usual > 300  # most read once, by DuckDB's read_json
     assert 50 < stats.by_line < 300  # the traps and the generated odd lines, each read by the reader
     assert totals.read == stats.summed + stats.by_line
 
@@ -199,3 +213,117 @@ def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
     result = run_cli("eval", "--input", "invocation-log", "--engine", "duckdb", str(broken))
     assert result.code == 2
     assert f"{broken}: cannot read Parquet file" in result.err
+
+
+def _dated_records(count: int) -> list[dict]:
+    rng = random.Random(11)
+    return [{
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        # Both sides of the rules' cut (2024-07-03), and a second that is not on the minute.
+        "timestamp": f"2024-07-{1 + n % 5:02d}T{n % 24:02d}:15:{n % 60:02d}Z", "accountId": "111122223333",
+        "region": "us-west-2", "requestId": f"req-{n}", "operation": "Converse", "modelId": "anthropic.claude-v2:1",
+        "input": {"inputTokenCount": rng.randrange(20000)}, "output": {"outputTokenCount": rng.randrange(4000)},
+    } for n in range(count)]
+
+
+@pytest.mark.parametrize("group_by", [None, "day", "model,region"])
+def test_parquet_under_dated_rules_is_priced_by_each_record_instant(tmp_path, group_by):
+    """A Parquet file written by DuckDB from the JSON Lines (its type inference makes `timestamp`
+    a TIMESTAMP WITH TIME ZONE, not text) gives the bill of the JSON Lines under dated rules,
+    whatever the session's time zone."""
+    from test_dates import RULES as DATED_RULES
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    source = tmp_path / "calls.jsonl"
+    source.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in _dated_records(300)), encoding="utf-8")
+    parquet = tmp_path / "calls.parquet"
+    connection = duckdb.connect()
+    connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{parquet}' (FORMAT parquet)")
+    assert connection.execute(f"SELECT typeof(timestamp) FROM '{parquet}' LIMIT 1").fetchone() == ("TIMESTAMP WITH TIME ZONE",)
+    connection.close()
+    grouping = ["--group-by", group_by] if group_by else []
+    default = run_cli("eval", "--rules", str(rules_dir), "--input", "invocation-log", str(source), "--format", "json", *grouping)
+    summed = run_cli("eval", "--rules", str(rules_dir), "--input", "invocation-log", "--engine", "duckdb", str(parquet),
+                     "--format", "json", *grouping)
+    assert default.code == 0 and json.loads(default.out)["counts"]["priced"] == 300
+    assert (summed.code, summed.out.replace(str(parquet), str(source))) == (default.code, default.out)
+    rates = {charge["rate"] for group in json.loads(summed.out)["groups"] for charge in group["charges"]}
+    assert {"0.008", "0.004"} <= rates  # both sides of the cut
+
+
+def test_a_parquet_time_without_a_zone_is_refused_as_its_text_would_be(tmp_path):
+    """pyarrow writes `2024-07-02T09:15:00Z` as a timestamp with no zone: the record's instant
+    is not known, and the bill says so as it does for a record whose text has no zone."""
+    from test_dates import RULES as DATED_RULES
+
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    records = _dated_records(20)
+    parquet = tmp_path / "calls.parquet"
+    stamps = [r["timestamp"] for r in records]
+    table = pyarrow.table({
+        "timestamp": pyarrow.array([s.removesuffix("Z") for s in stamps]).cast(pyarrow.timestamp("s")),
+        "region": [r["region"] for r in records], "modelId": [r["modelId"] for r in records],
+        "input": [r["input"] for r in records], "output": [r["output"] for r in records],
+    })
+    pq.write_table(table, parquet)
+    source = tmp_path / "calls.jsonl"
+    source.write_text("".join(json.dumps({**r, "timestamp": r["timestamp"].removesuffix("Z")}) + "\n" for r in records))
+    args = ["eval", "--rules", str(rules_dir), "--input", "invocation-log", "--format", "json"]
+    default = run_cli(*args, str(source))
+    summed = run_cli(*args, "--engine", "duckdb", str(parquet))
+    assert json.loads(default.out)["counts"]["malformed"] == 20
+    assert "a time needs a zone" in default.out
+    assert (summed.code, summed.out.replace(str(parquet), str(source))) == (default.code, default.out)
+
+
+def test_dated_rules_are_summed_per_day_and_give_the_default_bill(tmp_path):
+    """Under dated rules, records are summed per day (the windows of dated rules are days),
+    and the odd timestamps (another zone, no zone, no such date, none) are read as the
+    default path reads them."""
+    from test_dates import RULES as DATED_RULES
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "dated.rules").write_text(DATED_RULES, encoding="utf-8")
+    records = _dated_records(400)
+    for n, stamp in enumerate(["2024-07-02T23:30:00-05:00", "2024-07-02T10:00:00", "2024-02-30T10:00:00Z", None,
+                               "2024-07-02", "2024-07-03T10:00:00.5Z", 20240702]):
+        records[n * 7]["timestamp"] = stamp
+        if stamp is None:
+            del records[n * 7]["timestamp"]
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records), encoding="utf-8")
+    for grouping in ([], ["--group-by", "day"], ["--group-by", "model,region"]):
+        args = ["eval", "--rules", str(rules_dir), "--input", "invocation-log", str(log), "--format", "json", *grouping]
+        default = run_cli(*args)
+        summed = run_cli(*args, "--engine", "duckdb")
+        assert (summed.code, summed.out) == (default.code, default.out)
+        assert json.loads(default.out)["counts"]["malformed"] == 4  # no zone, no such date, none, not text
+    stats = columnar.Stats()
+    columnar.totals(bedrock_rules.load(rules_dir), [str(log)], stats=stats)
+    assert stats.summed > 380 and stats.usual > 380 and stats.groups < 20  # per day, not per record
+
+
+def test_a_line_duckdb_splits_in_two_leaves_the_usual_lines_unread_by_read_json(tmp_path):
+    """A carriage return inside a record is a line end to DuckDB's line reader, not to its
+    read_json: the two no longer see the same lines, and the file is read the checked way."""
+    rules = bedrock_rules.load()
+    text = _model_of(rules, "text")
+    lines = [f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},"output":{{"outputTokenCount":7}}}}'
+             for n in range(1, 40)]
+    lines[5] = lines[5].replace('"output"', '\r"output"')
+    log = tmp_path / "cr.jsonl"
+    log.write_bytes(("\n".join(lines) + "\n").encode())
+    stats = columnar.Stats()
+    got = dump(columnar.totals(rules, [str(log)], ("model",), stats=stats))
+    assert stats.usual == 0
+    default, _ = _both(str(log), "--format", "json", "--group-by", "model")
+    assert json.loads(default.out)["counts"]["priced"] == 39
+    assert got == default.out

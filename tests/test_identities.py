@@ -17,8 +17,9 @@ import pytest
 from conftest import ROOT, SEED_DAY, run_cli
 
 CASES = sorted(p for p in (ROOT / "tests" / "cases").glob("*.yaml") if not p.stem.startswith("refused-"))
-# Every record priced: a reason a record is not priced is a sentence for people, and cites `file:line`.
-LOGS = ROOT / "tests" / "logs" / "priced.jsonl.gz"
+# One log priced whole; two whose unpriced records are refused by rules (an offer, a table
+# cell, a guard), so their reasons cite rules: by `file:line` for people, by id for machines.
+LOGS = [ROOT / "tests" / "logs" / name for name in ("priced.jsonl.gz", "mixed.jsonl", "guarded.jsonl")]
 
 
 @pytest.fixture
@@ -57,12 +58,21 @@ def test_bills_of_every_priced_case_are_unchanged(two_rulesets, fmt):
     assert same == moved
 
 
+@pytest.mark.parametrize("log", LOGS, ids=lambda path: path.name)
 @pytest.mark.parametrize("fmt", ["json", "csv", "focus"])
-def test_invocation_log_totals_are_unchanged(two_rulesets, fmt):
-    args = ["eval", "--input", "invocation-log", str(LOGS), "--format", fmt]
+def test_invocation_log_totals_are_unchanged(two_rulesets, fmt, log):
+    args = ["eval", "--input", "invocation-log", str(log), "--format", fmt]
     args += ["--billing-account", "111122223333"] if fmt == "focus" else ["--group-by", "model,region"]
     same, moved = _both(two_rulesets, *args)
     assert same and same == moved
+    if fmt == "json" and log.name != "priced.jsonl.gz":
+        assert "/refuse[" in same or "/cache_read_tokens" in same  # its reasons cite rules, by id
+        assert ".rules:" not in same
+
+
+def test_the_table_of_log_totals_cites_the_rules_refusing_by_line(two_rulesets):
+    same, moved = _both(two_rulesets, "eval", "--input", "invocation-log", str(LOGS[1]))
+    assert "(same/anthropic.rules:" in same and "(moved/anthropic.rules:" in moved
 
 
 def test_focus_rows_of_a_usage_document_are_unchanged(two_rulesets):

@@ -9,7 +9,12 @@ as one record holding its fields and the summed counts, and the engine prices it
 
 DuckDB is lenient where the reader is strict: it casts (`"12"` to 12, `true` to 1,
 `1.6` to 2), takes one of two duplicate keys, reads `NaN`, `inf` and trailing commas,
-and turns a large integer into a float. So no value is cast in SQL: every field is
+and turns a large integer into a float. So no value is cast in SQL. A usual line (the
+keys AWS writes for a call without bodies, see `_FAST`) is read once, by DuckDB's
+read_json beside the line itself: it is taken when its values are of their types and
+make up the whole line, byte for byte (a key given twice, an unknown key, a trailing
+comma, an escape or a space makes the line longer than what DuckDB read). Any other
+line is judged field by field: every field is
 taken as JSON text and kept only when its text is one the reader reads the same way
 (a string, `true`, `false`, `null`, or a whole number written plainly; a count, a whole
 number from 0 to 2**64 - 1, summed as HUGEINT). Any other
@@ -51,6 +56,7 @@ class Stats:
     """How a run was split: records summed in SQL, records read line by line, files read whole."""
 
     summed: int = 0
+    usual: int = 0  # of the summed records, those DuckDB read once (see _FAST)
     groups: int = 0
     by_line: int = 0
     whole_files: list[str] = attrs.field(factory=list)
@@ -138,9 +144,10 @@ class _Plan:
 
     values: tuple[str, ...]  # record paths whose JSON text is part of the group key
     typed: tuple[tuple[str, tuple[str, ...]], ...]  # more paths and the JSON types each may have
-    day: int | None  # the position of `timestamp` in `values` when grouped by its day
+    day: int | None  # the position of `timestamp` in `values` (grouped by day, or under dated rules)
     tags: bool  # grouped by request metadata: the object is part of the key
     parquet: bool
+    fast: str | None = None  # JSON Lines: DuckDB's read_json of the same file (see _fast_source)
 
     @property
     def key(self) -> list[str]:
@@ -154,11 +161,13 @@ class _Plan:
         parts = [f"coalesce(CAST({column} AS VARCHAR), chr(2))" for column in self.key]
         return f"concat_ws(chr(1), {', '.join(parts)})"
 
-    def judged(self, source: str) -> str:
-        """SQL naming `judged`: per line `line`, `blank`, `clean`, the key columns and counts `c0`….
+    def judged(self, source: str, numbered: bool = False) -> str:
+        """SQL naming `judged`: per line `line`, `blank`, `clean`, the key columns and counts `c0`…
+        (and its number `n` when `numbered`).
 
-        A line is parsed three times: its fields (as JSON text, by json_transform), the
-        JSON types of its containers, and every object's keys."""
+        A usual line (see _FAST) is read once, by DuckDB's read_json. Any other is parsed three
+        times: its fields (as JSON text, by json_transform), the JSON types of its containers,
+        and every object's keys."""
         nulls = "nullif({}, 'null')" if self.parquet else "{}"  # Parquet: NULL is absent
         extracted = [*self.values, *COUNTS, *(["requestMetadata"] if self.tags else [])]
         typed = [
@@ -175,9 +184,7 @@ class _Plan:
             checks.append(f"CASE WHEN v{index} IS NULL OR left(v{index}, 1) = '\"' THEN true "
                           f"ELSE v{index} IN ('true', 'false', 'null') OR {_WHOLE.format(f'v{index}', 'HUGEINT')} END")
             if index == self.day:
-                # Grouped by day, a timestamp counts by its first 10 characters, as the reader's
-                # `day` takes them (one that is not text is its own group).
-                value = f"CASE WHEN left({value}, 1) = '\"' THEN to_json(left(json_extract_string({value}, '$'), 10)) ELSE {value} END"
+                value = _day(value)
             columns.append(f"{value} AS v{index}")
         for index, path in enumerate(COUNTS):
             columns.append(f"{nulls.format(_field(path))} AS c{index}")
@@ -216,18 +223,152 @@ class _Plan:
             "strlen(line) <= 800 OR strlen(line) - strlen(replace(replace(line, '{', ''), '[', '')) <= 400",
         ]
         clean = " AND ".join(f"({check})" for check in checks)
+        number = "row_number() OVER () AS n, " if numbered else ""
+        if self.fast is None:
+            fast = ""
+            src = f"src AS (SELECT {number}line, false AS t1, true AS paired FROM {source}),"
+            override = ""
+        else:
+            # What read_json gives of a line is made narrow before it is put beside the line: whether its
+            # values are of their types, the length of the line they make, and the key columns.
+            ok, size = _usual()
+            usual = ", ".join([f"{ok} AS u_ok", f"{size} AS u_size", '"modelId" AS u_model',
+                               *(f"{value} AS u_{column}" for column, value in self._usual_columns())])
+            # The usual lines: each line beside DuckDB's reading of it (read_json skips blank lines).
+            fast = f"""
+                lines AS (SELECT * FROM (SELECT {number}line FROM {source}) WHERE NOT ({_BLANK})),
+                joined AS (SELECT * FROM (SELECT true AS l, * FROM lines) POSITIONAL JOIN (SELECT true AS j, {usual} FROM {self.fast})),
+            """
+            src = ("src AS (SELECT *, coalesce(l AND j AND u_ok AND strlen(line) = u_size "
+                   """AND contains(line, '"modelId":' || u_model), false) AS t1, coalesce(l AND j, false) AS paired FROM joined),""")
+            # A usual line's key columns are DuckDB's reading of it: the checked way's are not computed.
+            columns = [f"CASE WHEN t1 THEN u_{name} ELSE {value} END AS {name}"
+                       for value, name in (text.rsplit(" AS ", 1) for text in columns)]
+            override = ""
         return f"""
-            src AS (SELECT line FROM {source}),
+            {fast}{src}
             parsed AS (
-                SELECT line, try(json_transform(line, {_quote(_structure(extracted))})) AS s,
-                    try(json_type(line, {_paths([p for p, _ in typed])})) AS y,
-                    try(json_keys('[' || line || ']', '$..*')) AS k,
-                    line IS NULL OR regexp_full_match(line, '[ \\t\\r\\n]*') AS blank
+                SELECT *, CASE WHEN t1 THEN NULL ELSE try(json_transform(line, {_quote(_structure(extracted))})) END AS s,
+                    CASE WHEN t1 THEN NULL ELSE try(json_type(line, {_paths([p for p, _ in typed])})) END AS y,
+                    CASE WHEN t1 THEN NULL ELSE try(json_keys('[' || line || ']', '$..*')) END AS k,
+                    CASE WHEN t1 THEN false ELSE {_BLANK} END AS blank
                 FROM src
             ),
             columns AS (SELECT *, {", ".join(columns)} FROM parsed),
-            judged AS (SELECT *, NOT blank AND coalesce({clean}, false) AS clean FROM columns)
+            judged AS (SELECT *{override}, CASE WHEN t1 THEN true ELSE NOT blank AND coalesce({clean}, false) END AS clean FROM columns)
         """
+
+    def _usual_columns(self) -> list[tuple[str, str]]:
+        """The key columns and counts of a usual line, from DuckDB's reading of it (`f`)."""
+        found = []
+        for index, path in enumerate(self.values):
+            value = _leaf(path)
+            if index == self.day and value != "NULL":
+                value = _day(value)
+            found.append((f"v{index}", value))
+        found += [(f"c{index}", _leaf(path)) for index, path in enumerate(COUNTS)]
+        present = {path: f"{_ref(path)} IS NOT NULL" for path in CONTAINERS}
+        kinds = [f"CASE WHEN {present[path]} THEN 'OBJECT' ELSE '-' END" if _ref(path) else "'-'" for path in CONTAINERS]
+        found.append(("tk", f"concat_ws(',', {', '.join(kinds)})"))
+        bits = " + ".join(f"CASE WHEN {_leaf(path)} IS NULL THEN 0 ELSE {1 << index} END"
+                          for index, path in enumerate(COUNTS) if _leaf(path) != "NULL")
+        found.append(("pm", bits))
+        found.append(("tags", _leaf("requestMetadata") if self.tags else "NULL::VARCHAR"))
+        return found
+
+
+# (Most lines start with `{`: the pattern is tried only on those that start with a space.)
+_BLANK = "line IS NULL OR strlen(line) = 0 OR (ascii(line) IN (32, 9, 13, 10) AND regexp_full_match(line, '[ \\t\\r\\n]*'))"
+
+# The usual record, read once by DuckDB's read_json: these keys and no other, each once, each
+# value of its type (text, a count, an object of these, requestMetadata's pairs of text). Every
+# value is read as its JSON text; a line is taken as usual only when its length is exactly that
+# of its keys and values so read. DuckDB keeps one of a key given twice, ignores keys it was
+# not asked for, takes a trailing comma and writes text back without its escapes (`\/` as `/`):
+# each of these makes the line longer than what DuckDB read, never shorter, so the line is left
+# to the checks below. (As the quick way of the default path, bodies, guardrails and images are
+# never usual.)
+_TEXT, _COUNT, _PAIRS = "text", "count", "pairs"
+_FAST: dict[str, Any] = {
+    "schemaType": _TEXT, "schemaVersion": _TEXT, "timestamp": _TEXT, "accountId": _TEXT, "identity": {"arn": _TEXT},
+    "region": _TEXT, "requestId": _TEXT, "operation": _TEXT, "modelId": _TEXT,
+    "input": {"inputContentType": _TEXT, "inputTokenCount": _COUNT, "cacheReadInputTokenCount": _COUNT,
+              "cacheWriteInputTokenCount": _COUNT},
+    "output": {"outputContentType": _TEXT, "outputTokenCount": _COUNT},
+    "errorCode": _TEXT, "inferenceRegion": _TEXT, "serviceTier": _TEXT, "performanceConfig": {"latency": _TEXT},
+    "requestMetadata": _PAIRS,
+}
+
+
+def _ref(path: str) -> str | None:
+    """A record path as a column of DuckDB's reading of a usual line, None when a usual line lacks it."""
+    node: Any = _FAST
+    for key in path.split("."):
+        if type(node) is not dict or key not in node:
+            return None
+        node = node[key]
+    top, *inner = path.split(".")
+    return f'"{top}"' + "".join(f"[{_quote(key)}]" for key in inner)
+
+
+def _leaf(path: str) -> str:
+    return _ref(path) or "NULL"
+
+
+def _usual() -> tuple[str, str]:
+    """SQL over DuckDB's reading of a line: whether its values are those of a usual line
+    (see _FAST), and the length of the line they make."""
+    checks: list[str] = []
+
+    def size(node: dict[str, Any], ref: str | None) -> str:
+        terms, members = [], []
+        for key, kind in node.items():
+            field = f"{ref}[{_quote(key)}]" if ref else f'"{key}"'
+            members.append(f"{field} IS NOT NULL")
+            if type(kind) is dict:
+                value = size(kind, field)
+            else:
+                value = f"strlen({field})"
+                if kind == _TEXT:
+                    checks.append(f"{field} IS NULL OR starts_with({field}, '\"')")
+                elif kind == _COUNT:
+                    checks.append(f"{field} IS NULL OR {_WHOLE.format(field, 'UBIGINT')}")
+                else:  # pairs of text, each key once
+                    checks.append(f"{field} IS NULL OR (regexp_full_match({field}, {_quote(_STRINGS)}) "
+                                  f"AND list_unique(json_keys({field})) = len(json_keys({field})))")
+            # `"key":` and the value, and a comma (the braces of an object take the place of its last)
+            terms.append(f"CASE WHEN {field} IS NULL THEN 0 ELSE {len(key.encode()) + 4} + {value} END")
+        # An object holds one of its keys at least: DuckDB reads text, a number or a list where
+        # an object is expected as an object with no key, and `{}` is left to the checks below.
+        checks.append(f"{ref or 'false'} IS NULL OR {' OR '.join(members)}")
+        return f"({' + '.join(terms)} + 1)"
+
+    whole = size(_FAST, None)
+    return " AND ".join(f"({check})" for check in ['"modelId" IS NOT NULL', *checks]), whole
+
+
+def _fast_source(path: str, packed: bool) -> str:
+    """DuckDB's read_json of a JSON Lines file: one row per line that is not blank, each
+    field of _FAST as its JSON text (a line it cannot read: a row of NULLs)."""
+    def kind(node: Any) -> str:
+        if type(node) is dict:
+            return "STRUCT(" + ", ".join(f'"{key}" {kind(value)}' for key, value in node.items()) + ")"
+        return "JSON"
+    columns = "{" + ", ".join(f"{_quote(key)}: {_quote(kind(value))}" for key, value in _FAST.items()) + "}"
+    return (f"read_json({_quote(path)}, format='newline_delimited', records=true, columns={columns}, ignore_errors=true, "
+            f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'none')})")
+
+
+# A timestamp as AWS writes it (UTC), as JSON text: its day is its first ten characters.
+_STAMP = '"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?Z"'
+
+
+def _day(value: str) -> str:
+    """A timestamp's part of a group's key: its day, for a timestamp written as AWS writes it
+    (every record of a day is read and priced alike, by the reader's `day` and by dated
+    rules, whose windows are days); any other (a zone other than UTC, whose day in UTC is not
+    the one it reads; not a time; not text) is its own group, read as it is."""
+    return f"CASE WHEN regexp_full_match({value}, {_quote(_STAMP)}) THEN to_json(substr({value}, 2, 10)) ELSE {value} END"
 
 
 _WS = "[ \t\r\n]*"
@@ -283,10 +424,14 @@ class _Run:
         if form not in ("parquet", "json-lines"):
             self.whole(label, path)
             return
+        packed = not parquet and remote.is_gzip(path)
         plan = self.plan(parquet)
-        source = _source(path, parquet, not parquet and remote.is_gzip(path))
         try:
-            self.price(plan, source, path)
+            source = _source(path, parquet, packed, self.stamp_type(path) if parquet else None)
+            try:
+                self.price(attrs.evolve(plan, fast=None if parquet else _fast_source(path, packed)), source, path)
+            except _Unpaired:  # DuckDB's two readers did not see the same lines: every line the checked way
+                self.price(plan, source, path)
         except self.errors as error:  # not UTF-8, a line longer than DuckDB takes, a broken .gz: the reader says what
             if parquet:  # which the reader cannot: it reads JSON
                 raise UsageError([Problem(f"cannot read Parquet file: {str(error).splitlines()[0]}", source=label)]) from None
@@ -294,19 +439,25 @@ class _Run:
         except _Whole:
             self.whole(label, path)
 
+    def stamp_type(self, path: str) -> str | None:
+        """The type of a Parquet file's `timestamp` column, when it has one."""
+        rows = self.connection.execute(f"SELECT column_type FROM (DESCRIBE SELECT * FROM read_parquet({_quote(path)})) "
+                                       "WHERE column_name = 'timestamp'").fetchall()
+        return rows[0][0] if rows else None
+
     def plan(self, parquet: bool) -> _Plan:
         values = list(VALUES)
         typed: list[tuple[str, tuple[str, ...]]] = []
         dated = bool(self.reader.compiled.dated_kinds)
         if dated or "day" in self.group_by:
-            values.append("timestamp")  # dated rules price by the instant: it is part of the key
+            values.append("timestamp")  # dated rules price by the day: it is part of the key
         if "identity" in self.group_by:
             values.append("identity.arn")
             typed.append(("identity", ("OBJECT", "NULL") if parquet else ("OBJECT",)))
         if "operation" in self.group_by:
             values.append("operation")
         tags = any(key.startswith("tag:") for key in self.group_by)
-        day = values.index("timestamp") if "day" in self.group_by and not dated else None
+        day = values.index("timestamp") if "timestamp" in values else None
         return _Plan(tuple(values), tuple(typed), day, tags, parquet)
 
     def price(self, plan: _Plan, source: str, path: str) -> None:
@@ -316,21 +467,25 @@ class _Run:
             WITH {plan.judged(source)},
             keyed AS (
                 SELECT clean, {", ".join(f"CASE WHEN clean THEN {column} END AS {column}" for column in key)},
-                       {", ".join(f"CASE WHEN clean THEN c{i} END AS c{i}" for i in range(len(COUNTS)))}, line
-                FROM judged WHERE NOT blank
+                       {", ".join(f"CASE WHEN clean THEN c{i} END AS c{i}" for i in range(len(COUNTS)))}, line, paired, t1
+                FROM judged WHERE NOT blank OR NOT paired
             )
             SELECT CASE WHEN clean THEN {plan.key_text()} END, [{", ".join(f"v{i}" for i in range(len(plan.values)))}],
                    tk, pm, tags,
-                   count(*), {sums}, max(strlen(line))
+                   count(*), {sums}, max(strlen(line)), count(*) FILTER (WHERE t1), bool_and(paired)
             FROM keyed GROUP BY clean, {", ".join(key)}
         """).fetchall()
+        if not all(row[-1] for row in rows):
+            raise _Unpaired
+        usual = {row[0]: row[-2] for row in rows}
+        rows = [row[:-2] for row in rows]
         if any(row[-1] is not None and row[-1] > limits.MAX_LOG_RECORD_BYTES - 2 for row in rows):
             raise _Whole  # the reader decides where a line that long ends
         unclean = sum(row[5] for row in rows if row[0] is None)
         merged, rows = self.merged(plan, rows)
         outcomes = {row[0]: (row, self.outcome(plan, row)) for row in rows if row[0] is not None}
         # Groups whose places are shown (a refusal), and groups whose records are read one by one.
-        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] != "item" and outcome[0] != "failed"]
+        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "dated", "failed")]
         by_line = [key for key, (_, outcome) in outcomes.items() if outcome is None]
         places: dict[str, list[int]] = {}
         lines: list[tuple[int, str]] = []
@@ -344,9 +499,14 @@ class _Run:
             count = row[5]
             if outcome[0] == "item":
                 self.accumulator.add_summed(outcome[1], count, (), outcome[2])
+            elif outcome[0] == "dated":
+                _, item, attributes, values, plan = outcome
+                group = self.accumulator._group(item, values, attributes)
+                self.accumulator.add_sums(group, item["kind"], plan, values, count)
             else:
                 self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
+            self.stats.usual += usual[key]
             self.stats.groups += 1
         for number, text in lines:
             decoded = containers.decode_line(text.encode("utf-8"), first=number == 1)
@@ -425,25 +585,42 @@ class _Run:
         item = entry.items[0]
         found = self.accumulator.sum_plan(item)
         if found is None:
-            return None  # not linear in its counts (a derived quantity, a date, rounding): by line
+            found = self.dated_plan(item)
+            if found is None:
+                return None  # not linear in its counts (a derived quantity, rounding): by line
+            if found[1].refusal is not None:
+                return ("unpriced", found[1].refusal)
+            return ("dated", item, entry.attributes, *found)
         refusal = found[1].refusal
         if refusal is not None:
             return ("unpriced", refusal)
         return ("item", item, entry.attributes)
+
+    def dated_plan(self, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
+        """`Accumulator.sum_plan` for an item of a dated kind, which stands for items of one day
+        (its `at`): its plan holds for each of them, as for the default path's sums per window."""
+        accumulator = self.accumulator
+        kind = item.get("kind")
+        if accumulator._per_item or type(kind) is not str or type(item) is not dict:
+            return None
+        counts = accumulator.pricer.batch_counts(kind, dated=True)
+        if counts is None or any(field not in item and default for field, default in counts):
+            return None
+        return accumulator.pricer.plan_of(item)
 
     def numbered(self, plan: _Plan, source: str, placed: list[str], by_line: list[str]) -> tuple[dict, list]:
         """The first places of the `placed` groups, and the lines to read one by one (with their numbers)."""
         keys = [*placed, *by_line]
         first_by_line = len(placed) + 1
         rows = self.connection.execute(f"""
-            WITH {plan.judged(source)},
+            WITH {plan.judged(source, numbered=True)},
             keyed AS (
                 SELECT coalesce(CASE WHEN clean THEN map_extract_value(MAP($keys::VARCHAR[], $ids::INTEGER[]), {plan.key_text()}) END, 0)
-                       AS g, blank, clean, line
+                       AS g, blank, clean, line, n
                 FROM judged
             ),
             numbered AS (
-                SELECT row_number() OVER () AS n, g,
+                SELECT n, g,
                        CASE WHEN NOT blank AND (NOT clean OR g >= {first_by_line}) THEN line END AS text
                 FROM keyed
             )
@@ -489,15 +666,36 @@ class _Whole(Exception):
     """This file is read by the project's reader whole."""
 
 
-def _source(path: str, parquet: bool, packed: bool) -> str:
-    """The DuckDB table function that gives a file's lines (a Parquet file's rows, as JSON)."""
+class _Unpaired(Exception):
+    """read_json did not give one row per line that is not blank: the file is read without it."""
+
+
+def _source(path: str, parquet: bool, packed: bool, stamp: str | None = None) -> str:
+    """The DuckDB table function that gives a file's lines (a Parquet file's rows, as JSON).
+
+    A Parquet `timestamp` column of a timestamp type (as DuckDB or pyarrow write the
+    records' text when they infer types) is written back as the text a record holds:
+    `2024-07-02T09:15:00Z` for an instant (TIMESTAMP WITH TIME ZONE, whatever the
+    session's time zone), and without the `Z` for a time with no zone (a plain TIMESTAMP),
+    which the reader refuses as it refuses that text: nothing is assumed about its zone."""
     if parquet:
-        return f"(SELECT to_json(r) AS line FROM read_parquet({_quote(path)}) r)"
+        rows = f"read_parquet({_quote(path)})"
+        if stamp in _STAMP_TYPES:
+            instant = "make_timestamp(epoch_us(\"timestamp\"))" if stamp == "TIMESTAMP WITH TIME ZONE" else 'CAST("timestamp" AS TIMESTAMP)'
+            fraction = f"rtrim(strftime({instant}, '.%f'), '0')"
+            text = (f"strftime({instant}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN {fraction} = '.' THEN '' ELSE {fraction} END"
+                    + (" || 'Z'" if stamp == "TIMESTAMP WITH TIME ZONE" else ""))
+            rows = f'(SELECT * REPLACE ({text} AS "timestamp") FROM {rows})'
+        return f"(SELECT to_json(r) AS line FROM {rows} r)"
     return (
         f"read_csv({_quote(path)}, columns={{'line': 'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, "
         f"auto_detect=false, strict_mode=false, max_line_size={limits.MAX_LOG_RECORD_BYTES + 16}, "
         f"compression={_quote('gzip' if packed else 'none')})"
     )
+
+
+# Timestamp types DuckDB reads from Parquet: TIMESTAMP_NS and the like are plain TIMESTAMPs of other units.
+_STAMP_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
 
 
 def _numbered_alike(path: str) -> bool:

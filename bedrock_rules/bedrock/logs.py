@@ -12,7 +12,6 @@ record the rules cannot price is reported with its reason, never dropped.
 from __future__ import annotations
 
 import bisect
-import datetime
 import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import IO, Annotated, Any
 from .. import limits
 from ..errors import Problem, UsageError
 from ..fields import Instant, read_instant
+from ..interpreter import window_bounds
 from ..program import Program
 from ..ruleset import Ruleset
 from ..totals import Entry, Totals
@@ -898,22 +898,3 @@ def _present(record: Mapping[str, Any], index: int) -> bool:
     return type(side) is dict and name in side
 
 
-def window_bounds(compiled: Program) -> list[Any]:
-    """The days on which some window of the rules opens, or closes (the day after its last):
-    between two of them, every window holds every day alike or none."""
-    windows = [rule.window for rule in compiled.rules]
-    for table in (compiled.frees, compiled.guards, compiled.relatives):
-        for statements in table.values():
-            for statement in statements:
-                windows += [getattr(statement, "window", None), getattr(statement, "outside", None)]
-    for layer in compiled.layers:  # an overlay's rates hold on their days too
-        windows += [layer.window, *(rule.window for rule in layer.rules)]
-    bounds = set()
-    for window in windows:
-        if window is None or not hasattr(window, "contains"):
-            continue
-        if window.start is not None:
-            bounds.add(window.start)
-        if window.end is not None:
-            bounds.add(window.end + datetime.timedelta(days=1))
-    return sorted(bounds)
