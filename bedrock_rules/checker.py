@@ -29,7 +29,7 @@ from .bill import decimal_text
 from .errors import Diagnostic, RuleFileError, UsageError
 from .examples import document, layered
 from .interpreter import evaluate_items
-from .program import KindSpec, PriceRule, Program
+from .program import Guard, KindSpec, PriceRule, Program, RelativeRule
 from .ruleset import BUNDLED_NAME, load
 from .semantics import compile_condition, conjuncts, describe, expr_fields, failing_conditions, fields_of
 from .usage import check_items
@@ -220,10 +220,39 @@ class _Search:
         self.derived = {d.name: d for d in kind.derived}
         self.model_field = kind.model_field
         self.region_field = kind.region_field
-        # A dated guard refuses on some days only: it never makes a rule unreachable on the others.
+        # A dated guard (`offer M from D`, `refuse … until D`) refuses on some days only; this
+        # search does not range over days, so it cannot say such a guard refuses a usage.
         self.guards = tuple(g for g in program.guards.get(kind.name, ()) if not g.dated)
         self.guard_conditions = list(self._guard_conditions())
         self.complete = True  # the current search's candidates cover every case
+        self._guards_of: dict[Any, tuple[Guard, ...]] = {}  # per model: the guards that can refuse its usage
+        self._base: tuple[dict[str, set[str]], bool] | None = None
+        self._models: dict[tuple[frozenset[str], frozenset[str]], list[Any]] = {}
+        self._base_candidates: dict[str, tuple[list[Any], bool]] = {}
+
+    def guards_for(self, point: Mapping[str, Any]) -> tuple[Guard, ...]:
+        """The guards that can refuse a usage of the point's model: a guard whose condition
+        names other models only (`model in …`, `provider = …` among its conjuncts) never does."""
+        model = point.get(self.model_field) if self.model_field else None
+        found = self._guards_of.get(model)
+        if found is None:
+            found = self._guards_of[model] = tuple(g for g in self.guards if self._may_refuse(g, model))
+        return found
+
+    def _may_refuse(self, guard: Guard, model: Any) -> bool:
+        if guard.condition is None or type(model) is not str or model not in self.program.models:
+            return True
+        provider = self.program.provider_of(model)
+        for cond in conjuncts([guard.condition]):
+            for field, value in ((self.model_field, model), ("provider", provider)):
+                if isinstance(cond, m.Equals) and cond.field == field and not cond.negated:
+                    named = cast(m.Texted, cond.value).text
+                    if self.program.aliases.get(named, named) != value:
+                        return False
+                elif isinstance(cond, m.Member) and cond.field == field and not cond.negated:
+                    if value not in {self.program.aliases.get(v, v) for v in cond.values}:
+                        return False
+        return True
 
     def _guard_conditions(self) -> Iterable[m.Condition]:
         """The conditions of the guards on this kind, as written: only their constants are wanted."""
@@ -242,19 +271,42 @@ class _Search:
 
     def find(self, conditions: Sequence[m.Condition], guarded: bool = True) -> _Found:
         """A usage meeting every condition (and, when guarded, refused by no guard)."""
-        mentioned: dict[str, set[str]] = defaultdict(set)
-        self.complete = True
-        for cond in [*conditions, *self.guard_conditions]:
-            self.complete &= self._harvest(cond, mentioned)
+        if self._base is None:  # the guards' constants, harvested once
+            base: dict[str, set[str]] = defaultdict(set)
+            self._base = (base, all([self._harvest(cond, base) for cond in self.guard_conditions]))
+        own: dict[str, set[str]] = defaultdict(set)
+        self.complete = self._base[1]
+        for cond in conditions:
+            self.complete &= self._harvest(cond, own)
+        mentioned: dict[str, set[str]] = defaultdict(set, self._base[0])
+        for name, named in own.items():
+            mentioned[name] = mentioned[name] | named  # a new set: the base's are shared
         names = [f.name for f in self.kind.fields] + [d for d in self.derived if d in mentioned]
-        candidates = {name: self._candidates(name, mentioned) for name in names}
+        candidates = {}
+        for name in names:
+            if name in own or (name == self.model_field and "provider" in own):
+                candidates[name] = self._candidates(name, mentioned)
+                continue
+            cached = self._base_candidates.get(name)  # what only the guards name: the same every search
+            if cached is None:
+                was, self.complete = self.complete, True
+                cached = self._base_candidates[name] = (self._candidates(name, mentioned), self.complete)
+                self.complete &= was
+            candidates[name] = list(cached[0])
+            self.complete &= cached[1]
         exhaustive = self.complete
         predicates = [compile_condition(c, self.types) for c in conditions]
         for cond, predicate in zip(conditions, predicates, strict=True):
             fields = {self.model_field if n == "provider" else n for n in fields_of(cond)}
-            if len(fields) == 1 and (name := fields.pop()) in candidates:
-                candidates[name] = [v for v in candidates[name] if predicate(self._point({name: v}))]
+            if len(fields) == 1 and (only := fields.pop()) is not None and only in candidates:
+                kept = self._kept(cond)
+                if kept is not None:  # `field = word`, `field in words`: no need to evaluate each
+                    candidates[only] = [v for v in candidates[only] if type(v) is str and v in kept]
+                else:
+                    candidates[only] = [v for v in candidates[only] if predicate(self._point({only: v}))]
         if any(not values for values in candidates.values()):
+            return _Found(None, None, exhaustive)
+        if guarded and self._refused_whole(candidates):
             return _Found(None, None, exhaustive)
         size = 1
         for choices in candidates.values():
@@ -267,16 +319,72 @@ class _Search:
             point = self._point(dict(zip(names, combo, strict=True)))
             if not all(p(point) for p in predicates):
                 continue
-            if guarded and any(g.refuses(point) for g in self.guards):
+            if guarded and any(g.refuses(point) for g in self.guards_for(point)):
                 continue
             tries += 1
             if tries > _REALISE:
                 return _Found(None, None, False)
             for item, values in self._realise(point, mentioned):
-                if all(p(values) for p in predicates) and not (guarded and any(g.refuses(values) for g in self.guards)):
+                if all(p(values) for p in predicates) and not (
+                    guarded and any(g.refuses(values) for g in self.guards_for(values))
+                ):
                     return _Found(item, values, True)
             exhaustive = False  # an abstract witness no concrete usage realised: say nothing definite
         return _Found(None, None, exhaustive)
+
+    def models_of(self, conditions: Sequence[m.Condition]) -> frozenset[str] | None:
+        """The models conditions allow, from their plain `model =`, `model in`, `provider =` and
+        `provider in` conjuncts; None when they name none. Two rules whose sets do not meet
+        never price the same usage: no need to search for one."""
+        allowed: set[str] | None = None
+        for cond in conjuncts(conditions):
+            if not isinstance(cond, (m.Equals, m.Member)):
+                continue
+            kept: set[str] | None = None
+            if cond.field == "provider":
+                names = self._kept_texts(cond)
+                if names is not None:
+                    kept = {model for model, info in self.program.models.items() if info.provider in names}
+            elif cond.field == self.model_field:
+                kept = self._kept(cond)
+            if kept is not None:
+                allowed = kept if allowed is None else allowed & kept
+        return None if allowed is None else frozenset(allowed)
+
+    @staticmethod
+    def _kept_texts(cond: m.Condition) -> set[str] | None:
+        if isinstance(cond, m.Equals) and not cond.negated and isinstance(cond.value, m.Word):
+            return {cond.value.text}
+        if isinstance(cond, m.Member) and not cond.negated:
+            return set(cond.values)
+        return None
+
+    def _refused_whole(self, candidates: Mapping[str, list[Any]]) -> bool:
+        """Whether a guard refuses every candidate at once: its condition reads only fields
+        with one candidate (`model`, `region` …) and holds for them (an offer elsewhere)."""
+        fixed = {name: values[0] for name, values in candidates.items() if len(values) == 1 and values[0] is not ABSENT}
+        point = self._point(fixed)
+        for guard in self.guards_for(point):
+            if guard.condition is None:
+                continue
+            read = {self.model_field if name == "provider" else name for name in fields_of(guard.condition)}
+            if read <= fixed.keys() and guard.refuses(point):
+                return True
+        return False
+
+    def _kept(self, cond: m.Condition) -> set[str] | None:
+        """The text values a plain `model = a` / `region in a, b` condition keeps (models by canonical name)."""
+        if isinstance(cond, m.Equals) and not cond.negated and isinstance(cond.value, m.Word) and cond.field != "provider":
+            named: tuple[str, ...] = (cond.value.text,)
+        elif isinstance(cond, m.Member) and not cond.negated and cond.field != "provider":
+            named = tuple(cond.values)
+        else:
+            return None
+        if cond.field == self.model_field:
+            return {self.program.aliases.get(v, v) for v in named}
+        if isinstance(self.types.get(cond.field), (t.RegionType, t.EnumType)):
+            return set(named)
+        return None
 
     def _point(self, assigned: Mapping[str, Any]) -> dict[str, Any]:
         point = {k: v for k, v in assigned.items() if v is not ABSENT}
@@ -332,13 +440,23 @@ class _Search:
 
     def _values(self, field_type: t.FieldType, named: set[str], providers: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.ModelType):
-            models = self.program.models
-            canonical = {self.program.aliases.get(x, x) for x in named}
-            chosen = [n for n in models if n in canonical]
-            chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
-                       if any(info.provider == p for info in models.values())]
-            chosen += [n for n in models if n not in chosen][:1]
-            return list(dict.fromkeys(chosen))
+            key = (frozenset(named), frozenset(providers))
+            found = self._models.get(key)
+            if found is None:
+                found = self._models[key] = self._model_values(named, providers)
+            return list(found)
+        return self._other_values(field_type, named)
+
+    def _model_values(self, named: set[str], providers: set[str]) -> list[Any]:
+        models = self.program.models
+        canonical = {self.program.aliases.get(x, x) for x in named}
+        chosen = [n for n in models if n in canonical]
+        chosen += [next(n for n, info in models.items() if info.provider == p) for p in sorted(providers)
+                   if any(info.provider == p for info in models.values())]
+        chosen += [n for n in models if n not in chosen][:1]
+        return list(dict.fromkeys(chosen))
+
+    def _other_values(self, field_type: t.FieldType, named: set[str]) -> list[Any] | None:
         if isinstance(field_type, t.RegionType):
             regions = [r for r in self.program.regions if r in named]
             return regions + [r for r in self.program.regions if r not in named][:1]
@@ -522,6 +640,11 @@ def _overlaps(program: Program) -> list[Finding]:
     return findings
 
 
+def _apart(first: frozenset[str] | None, second: frozenset[str] | None) -> bool:
+    """Whether two sets of models (None: any model) have none in common."""
+    return first is not None and second is not None and not (first & second)
+
+
 def _mentions(rule: PriceRule, field: str) -> bool:
     return any(field in fields_of(cond) for cond in rule.conditions)
 
@@ -541,6 +664,8 @@ def _shadowed_relatives(program: Program) -> list[Finding]:
                     continue
                 if not _windows_meet(rel.window, rule.window):
                     continue
+                if _apart(search.models_of(rel.conditions), search.models_of(rule.conditions)):
+                    continue  # no model both apply to
                 found = search.find([*rel.conditions, *rule.conditions, cases])
                 values = found.values
                 if found.item is None or values is None or values.get(rel.field) not in rel.cases:
@@ -678,6 +803,7 @@ def _baseless_relatives(program: Program) -> list[Finding]:
             if rel.field is not None:
                 own.append(m.Member(rel.field, tuple(sorted(map(str, rel.cases))), False, rel.span))
             case = None if rel.field is not None else next(iter(rel.cases))
+            rel_models = search.models_of(own)
             applies = search.find(own)
             if applies.item is None:
                 continue  # the rule applies to no usage at all: another finding's business
@@ -693,6 +819,8 @@ def _baseless_relatives(program: Program) -> list[Finding]:
                 # The base usage is this usage with the field set to the base value: drop the
                 # rule's conditions on the field, then test the rule on the base usage.
                 kept = [c for c in rule.conditions if rel.field is None or rel.field not in fields_of(c)]
+                if _apart(rel_models, search.models_of(kept)):
+                    continue  # no model both apply to: no usage to find
                 found = search.find([*own, *kept])
                 exhaustive &= found.exhaustive
                 if found.item is None or found.values is None or not rel.matches(found.values):
@@ -1189,7 +1317,7 @@ def _unpriced_regions(program: Program, kind: KindSpec, model: str, offer: m.Off
         yield Finding(OFFERED_UNPRICED, message, offer.span, example=found.item)
 
 
-def _admits(rule: PriceRule, field: str, value: str) -> bool:
+def _admits(rule: PriceRule | RelativeRule, field: str, value: str) -> bool:
     """Whether a rule's own conditions on `field` (equality or a list) let `value` through."""
     for cond in rule.conditions:
         if isinstance(cond, m.Equals) and cond.field == field and not cond.negated and cast(m.Texted, cond.value).text != value:
@@ -1238,31 +1366,47 @@ def _uncharged_for_model(program: Program, kind: KindSpec, rules: Sequence[Price
     regions: list[str | None] = list(program.regions) if region_field is not None else [None]
     by_model = program.by_model.get(kind.name, {})
     unindexed = program.unindexed.get(kind.name, ())
-    charged_for: dict[str, list[str]] = defaultdict(list)  # quantity -> models some rule charges it for
+    charged_for: dict[str, dict[str, None]] = defaultdict(dict)  # quantity -> models some rule charges it for, in order
     for model in program.models:
         for rule in (*by_model.get(model, ()), *unindexed):
-            if _admits(rule, model_field, model) and model not in charged_for[rule.quantity]:
-                charged_for[rule.quantity].append(model)
+            if _admits(rule, model_field, model):
+                charged_for[rule.quantity].setdefault(model)
     search = _Search(program, kind)
     for model in program.models:
-        own = [r for r in (*by_model.get(model, ()), *unindexed) if _admits(r, model_field, model)]
+        provider = program.provider_of(model)
+        own = [
+            r for r in (*by_model.get(model, ()), *unindexed)
+            if _admits(r, model_field, model) and _admits(r, "provider", provider)
+        ]
         if not any(r in by_model.get(model, ()) for r in own):
             continue  # the kind does not price this model anywhere: nothing forgotten
+        # Quantities a relative rule prices for this model from another quantity (`cache_read_tokens
+        # at 0.1 of input_tokens when model in …`): charged wherever their base is.
+        relative = {
+            next(iter(rel.cases)) for rel in program.relatives.get(kind.name, ())
+            if rel.field is None and _admits(rel, model_field, model) and _admits(rel, "provider", provider)
+        }
+        own_in: dict[str | None, list[PriceRule]] = {}  # per region, the model's rules there
+        usable: dict[str | None, Any] = {}  # per region, a usage no guard refuses (None: none)
         for quantity in program.quantities.get(kind.name, ()):
             others = [o for o in charged_for.get(quantity, ()) if o != model]
-            if not others or quantity not in fields:
+            if not others or quantity not in fields or quantity in relative:
                 continue
             missing = []
             for region in regions:
-                here = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
+                here = own_in.get(region)
+                if here is None:
+                    here = own_in[region] = [r for r in own if region is None or _admits(r, region_field, region)]  # type: ignore[arg-type]
                 if not here or any(r.quantity == quantity for r in here):
                     continue
-                at = [m.Equals(model_field, m.Word(model))]
-                if region is not None:
-                    at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
-                found = search.find(at)
-                if found.item is not None:
-                    missing.append((region, found.item))
+                if region not in usable:  # the same for every quantity: searched once per region
+                    at = [m.Equals(model_field, m.Word(model))]
+                    if region is not None:
+                        at.append(m.Equals(region_field, m.Word(region)))  # type: ignore[arg-type]
+                    usable[region] = search.find(at).item
+                item = usable[region]
+                if item is not None:
+                    missing.append((region, item))
             if not missing:
                 continue
             where = "" if regions == [None] else " in " + ", ".join(str(r) for r, _ in missing)

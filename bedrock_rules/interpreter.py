@@ -25,6 +25,7 @@ from .fields import Instant, read_instant
 from .overlays import apply_layers, dated_rules, list_rate, overlays_of
 from .periods import PeriodTally, amount_of, minimums_of, month_of
 from .program import PriceRule, Program, rule_identity
+from .reads import quoted_beyond, reads_beyond
 from .semantics import EXACT, ROUNDING_MODES, Missing, exact_sum, failing_conditions, fields_of
 from .usage import Item, check_items
 
@@ -448,10 +449,11 @@ class Pricer:
 
         A kind batches when its deciding fields are text (model, region, choices) and
         all its other fields are counts; with `dated`, a dated kind too (its items
-        summed per window of days by the caller, see `plan_of`).
+        summed per window of days by the caller, see `plan_of`). Which of its items
+        can be summed their deciding values tell: see `summable`.
         """
         fast_kind = self._kinds.get(kind)
-        if fast_kind is None or fast_kind.raw_key is None or fast_kind.derived or (fast_kind.dated and not dated):
+        if fast_kind is None or fast_kind.raw_key is None or (fast_kind.dated and not dated):
             return None
         counts: list[tuple[str, int | None]] = []
         for field, simple, has_default, default, optional in fast_kind.rest:
@@ -471,7 +473,7 @@ class Pricer:
         if fast is None:
             return None
         values, plan = fast
-        if plan.slow:
+        if plan.slow or not self.summable(raw["kind"], values, plan):
             return None
         fast_kind = self._kinds[raw["kind"]]
         assert counts is not None and fast_kind.raw_key is not None  # counts are only given for such kinds
@@ -480,6 +482,20 @@ class Pricer:
         indices = tuple((layout.index(field), default) for field, default in counts)
         fields = tuple(field for field, _ in counts)
         return Batch(plan, decided, present, fields, indices, layout.index("name"), len(layout))
+
+    def summable(self, kind: str, values: Mapping[str, Any], plan: Plan) -> bool:
+        """Whether the items of a kind that share these deciding values are priced alike
+        whatever their counts, by `plan`, which charges only counts: then their counts may
+        be summed and priced once. Not so where a rule that can apply to them reads a
+        count or a derived quantity (a rate chosen by a request's size): those items are
+        priced one by one."""
+        counts = self.batch_counts(kind, dated=True)
+        if counts is None or self._kinds[kind].beyond(values, plan):
+            return False
+        names = {name for name, _ in counts}
+        return all(quantity in names for quantity in plan.zero) and all(
+            quantity in names for quantity, _, _ in plan.charges if quantity
+        )
 
     def fast(self, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
         """The checked values and plan of an item, or None when it must go the slow way."""
@@ -497,7 +513,7 @@ class Pricer:
                 known = fast_kind.by_raw_key.get(raw_key)
             except TypeError:  # a list or object where a name belongs: the slow way says so
                 return None
-            if known is not None:
+            if known is not None and known is not _BEYOND:
                 plan, decided = known
                 values = fast_kind.check_rest(raw, decided)
                 if values is None or plan.slow:
@@ -509,16 +525,25 @@ class Pricer:
         values = fast_kind.check(raw)
         if values is None:
             return None
-        key = fast_kind.key(values)
+        # Items whose deciding values no applicable rule reads past share a plan; the others
+        # are keyed by every value a rule of the kind reads (a long-context rate reads the size).
+        beyond = fast_kind.beyond(values)
+        key = fast_kind.key(values) if beyond else fast_kind.deciding_key(values)
         plans = self._plans[fast_kind.name]
         plan = plans.get(key)
         if plan is None:
             plan = self._plan(fast_kind.name, values)
+            if not beyond and plan.refusal is not None:
+                beyond = fast_kind.beyond(values, plan)  # a refusal's message may quote more
+                if beyond:
+                    key = fast_kind.key(values)
             if len(plans) < self.MAX_PLANS:
                 plans[key] = plan
         if fast_kind.raw_key is not None and len(fast_kind.by_raw_key) < self.MAX_PLANS:
             raw_key = tuple(map(raw.get, fast_kind.raw_key, fast_kind.absent))
-            fast_kind.by_raw_key[raw_key] = (plan, {name: values[name] for name in fast_kind.decided if name in values})
+            fast_kind.by_raw_key[raw_key] = (
+                _BEYOND if beyond else (plan, {name: values[name] for name in fast_kind.decided if name in values})
+            )
         if plan.slow:
             return None
         for quantity in plan.zero:
@@ -875,6 +900,7 @@ def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
 
 
 _ABSENT = object()
+_BEYOND = object()  # a raw key whose plan depends on more than the deciding values
 
 
 def window_bounds(program: Program) -> list[datetime.date]:
@@ -961,19 +987,25 @@ class _FastKind:
                     if overlay_rule.relative is not None and overlay_rule.relative.field is not None:
                         read.add(overlay_rule.relative.field)
         read.discard("provider")  # follows from the model
+        # Every value some rule reads: a plan is the same for items equal in all of them.
         self.key_fields = tuple(sorted(discrete | read))
-        # When every deciding value is a field as written (no derived quantity), plans can
-        # be found from the raw item before its deciding fields are checked; `decided`
-        # are those fields, with `provider`, as checking makes them.
-        # Only text-valued fields qualify: as dict keys, 1 == True == Decimal(1), "1" is none of them.
+        # The deciding values (model, region, choices, flags): for most items, those the
+        # rules that can apply to them read (see `beyond`), and then they alone key a plan.
+        self.deciding = tuple(sorted(discrete))
+        self.program = program
+        self._beyond: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
+        # When every deciding value is text, plans can be found from the raw item before
+        # its deciding fields are checked; `decided` are those fields, with `provider`, as
+        # checking makes them. Only text-valued fields qualify: as dict keys, 1 == True ==
+        # Decimal(1), "1" is none of them.
         textual = {
             spec.name for spec in kind.fields if isinstance(spec.type, (t.ModelType, t.RegionType, t.EnumType))
         }
-        self.raw_key = self.key_fields if set(self.key_fields) <= textual else None
-        self.absent = (_ABSENT,) * len(self.key_fields)  # map(raw.get, raw_key, absent): the key at C speed
-        self.decided = (*self.key_fields, "provider")
-        self.by_raw_key: dict[tuple, tuple[Plan, dict[str, Any]]] = {}
-        self.rest = tuple(f for f in self.fields if f[0] not in set(self.key_fields))
+        self.raw_key = self.deciding if set(self.deciding) <= textual else None
+        self.absent = (_ABSENT,) * len(self.deciding)  # map(raw.get, raw_key, absent): the key at C speed
+        self.decided = (*self.deciding, "provider")
+        self.by_raw_key: dict[tuple, Any] = {}  # raw key -> (plan, decided values), or _BEYOND
+        self.rest = tuple(f for f in self.fields if f[0] not in set(self.deciding))
         # A kind whose other fields are all counts is billed the quick way from `shapes`
         # (see `_Shape`): `count_fields` are those counts, each with its default, or _ABSENT
         # when it may be left out, or _NOT_SIMPLE when it must be given.
@@ -989,6 +1021,23 @@ class _FastKind:
             self.key: Callable[[Any], Any] = operator.itemgetter(*self.key_fields)
         else:
             self.key = lambda values: tuple(values.get(name, _ABSENT) for name in self.key_fields)
+
+    def deciding_key(self, values: Mapping[str, Any]) -> tuple:
+        return tuple(values.get(name, _ABSENT) for name in self.deciding)
+
+    def beyond(self, values: Mapping[str, Any], plan: Plan | None = None) -> frozenset[str]:
+        """What the rules that can apply to items with these deciding values read besides
+        them; with a refusal `plan`, what its message can quote besides them too."""
+        key = self.deciding_key(values)
+        found = self._beyond.get(key)
+        if found is None:
+            known = (*self.deciding, "provider")
+            found = (
+                reads_beyond(self.program, self.name, values, known), quoted_beyond(self.program, self.name, values, known),
+            )
+            if len(self._beyond) < Pricer.MAX_PLANS:
+                self._beyond[key] = found
+        return found[0] | found[1] if plan is not None and plan.refusal is not None else found[0]
 
     def check_rest(self, raw: Mapping[str, Any], decided: Mapping[str, Any]) -> dict[str, Any] | None:
         """Values of an item whose deciding fields were checked before (`decided`)."""

@@ -2,7 +2,9 @@
 
 Each price dimension of an offer is matched to a `pricelist` row (by the offer code and
 the SKU's attributes), priced by the interpreter as a usage of one unit of the row's
-quantity, and compared exactly with the offer's price, both per the offer's unit. What
+quantity dated on the term's `effectiveDate` (so a dated list is compared with the
+version in force that day), and compared exactly with the offer's price, both per the
+offer's unit. What
 no row matches, what the rules refuse, and the rules of the models the offers cover
 that no SKU reached are reported too: each is a finding, so an offer the rules match
 everywhere reports none.
@@ -10,6 +12,7 @@ everywhere reports none.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -23,6 +26,7 @@ from .display import align, encodable, visible
 from .fields import ListOf
 from .interpreter import price_item
 from .program import PriceRule, Program, SkuRule
+from .rates import in_force
 from .ruleset import Ruleset
 from .semantics import EXACT, compile_condition, conjuncts, fields_of
 
@@ -58,11 +62,12 @@ class Report:
 
 
 def check_offers(rules: Ruleset, prices: Sequence[OfferPrice]) -> Report:
-    """Compare every price of the offers with the rules (the undated rules: the only prices they give)."""
+    """Compare every price of the offers with the rules in force on its term's effective date."""
     program = rules.program
     findings: list[Finding] = []
-    reached: set[str] = set()
+    reached: set[tuple[str, str]] = set()  # (rule place, quantity) a SKU's price came from
     covered: dict[tuple[str, str], set[str]] = {}  # (kind, model) -> regions the offers priced it in
+    days: dict[tuple[str, str], set[datetime.date]] = {}  # (kind, model) -> the terms' effective days
     matched = 0
     for price in prices:
         rows = [row for row in program.sku_rules if row.offer == price.offer and row.matches(price.attributes)]
@@ -83,24 +88,25 @@ def check_offers(rules: Ruleset, prices: Sequence[OfferPrice]) -> Report:
         model = values.get(kind.model_field) if kind.model_field else None
         if model is not None and region:
             covered.setdefault((row.kind, model), set()).add(region)
+            days.setdefault((row.kind, model), set()).add(price.effective)
         if row.unit != price.unit:
             findings.append(Finding(
                 DIFFERS, f"its unit is {price.unit!r}; the pricelist row says {row.unit!r}", price, mapping=row.where
             ))
             continue
-        result = _rule_rate(rules, row, region, values)
+        result = _rule_rate(rules, row, region, values, price.effective)
         if isinstance(result, str):
             findings.append(Finding(UNPRICED, result, price, mapping=row.where))
             continue
-        rule_rate, rule_where, rule_id = result
-        reached.add(rule_id)
+        rule_rate, rule_where, places = result
+        reached.update((place, row.quantity) for place in places)
         if rule_rate == price.price:
             matched += 1
             continue
         findings.append(Finding(
             DIFFERS, "the offer's price is not the rules'", price, price.price, rule_rate, rule_where, row.where
         ))
-    findings.extend(_without_sku(program, covered, reached))
+    findings.extend(_without_sku(program, covered, days, reached))
     offers: dict[str, tuple[str, str, str, int]] = {}
     for price in prices:
         file, offer, version, count = offers.get(price.source, (price.source, price.offer, price.version, 0))
@@ -110,11 +116,14 @@ def check_offers(rules: Ruleset, prices: Sequence[OfferPrice]) -> Report:
     return Report(tuple(offers.values()), matched, effective, tuple(findings))
 
 
-def _rule_rate(rules: Ruleset, row: SkuRule, region: str | None, values: dict[str, str]) -> tuple[Decimal, str, str] | str:
-    """The rules' rate for one unit of the row's quantity, per the offer's unit; or why the rules do not give one."""
+def _rule_rate(
+    rules: Ruleset, row: SkuRule, region: str | None, values: dict[str, str], day: datetime.date
+) -> tuple[Decimal, str, tuple[str, ...]] | str:
+    """The rules' rate on `day` for one unit of the row's quantity, per the offer's unit, with the
+    places of the rules it comes from (a relative price's too); or why the rules do not give one."""
     program = rules.program
     kind = program.kinds[row.kind]
-    raw: dict[str, Any] = {"kind": row.kind}
+    raw: dict[str, Any] = {"kind": row.kind, "at": day.isoformat()}
     for name, value in values.items():  # a row names one value; a list field holds it alone
         raw[name] = [value] if isinstance(kind.field_map[name].type, ListOf) else value
     if kind.region_field and kind.region_field not in raw:
@@ -138,16 +147,26 @@ def _rule_rate(rules: Ruleset, row: SkuRule, region: str | None, values: dict[st
     if charge.rate is None:
         return f"the rules charge nothing for it ({charge.rule})"
     rate = EXACT.divide(EXACT.multiply(charge.rate, row.per), charge.per)
-    return rate, charge.rule, charge.rule_id
+    places = tuple(where for where, _, _ in charge.basis) or (charge.rule,)
+    return rate, charge.rule, places
 
 
-def _without_sku(program: Program, covered: dict[tuple[str, str], set[str]], reached: set[str]) -> Iterable[Finding]:
-    """The rules with a rate, of each model the offers priced, in the regions they priced it in, that no SKU reached."""
+def _without_sku(
+    program: Program,
+    covered: dict[tuple[str, str], set[str]],
+    days: dict[tuple[str, str], set[datetime.date]],
+    reached: set[tuple[str, str]],
+) -> Iterable[Finding]:
+    """The rules with a rate, of each model the offers priced, in the regions they priced it in,
+    in force on a day of the offers' terms, that no SKU reached."""
     for (kind_name, model), regions in covered.items():
         kind = program.kinds[kind_name]
         types_ = {f.name: f.type for f in kind.fields}
-        for rule in program.by_model.get(kind_name, {}).get(model, ()):
-            if rule.rate is None or rule.id in reached or not _in_some(rule, kind.region_field, regions, types_):
+        rules = program.by_model.get(kind_name, {}).get(model, ())
+        for rule in rules:
+            if rule.rate is None or (rule.where, rule.quantity) in reached or not _in_some(rule, kind.region_field, regions, types_):
+                continue
+            if not any(in_force(rule, rules, kind.model_field, day) for day in days.get((kind_name, model), ())):
                 continue
             yield Finding(NO_SKU, f"no SKU of the offers reaches {kind_name} {rule.quantity} of {model}", rule=rule.where)
 
@@ -172,8 +191,7 @@ def _sku_text(price: OfferPrice) -> str:
 
 def render_text(report: Report) -> str:
     out = [f"{file}: {offer} {version}: {count} price{'s' if count != 1 else ''}" for file, offer, version, count in report.offers]
-    # The rules hold one price per rule, undated: every term is compared with it, whatever its date.
-    out.append(f"terms effective {', '.join(report.effective)}: compared with the rules' only (undated) prices")
+    out.append(f"terms effective {', '.join(report.effective)}: each compared with the rules in force on its term's date")
     rows = []
     for finding in report.findings:
         if finding.price is not None:

@@ -314,14 +314,18 @@ class Accumulator:
         None when pricing the sum would not be pricing each item.
 
         The sum is priced like each item when the kind's fields besides its counts are
-        deciding text (no derived quantity, no date), no rule rounds each charge, every
-        count the items leave out defaults to 0, and the plan needs no item-by-item message.
+        deciding text, the items share the instant `raw` gives (dated rules), no rule that can apply to the items reads a count or a
+        derived quantity (`Pricer.summable`), no rule rounds each charge, every count the
+        items leave out defaults to 0, and the plan needs no item-by-item message.
         """
         kind = raw.get("kind")
-        counts = self.pricer.batch_counts(kind) if type(kind) is str and type(raw) is dict else None
+        counts = self.pricer.batch_counts(kind, dated=True) if type(kind) is str and type(raw) is dict else None
         if self._per_item or counts is None or any(field not in raw and default for field, default in counts):
             return None
-        return self.pricer.fast(raw)
+        found = self.pricer.plan_of(raw)  # a dated item's plan holds for its date: the items must share it
+        if found is None or not self.pricer.summable(cast(str, kind), *found):
+            return None  # a rule that can apply reads more than the counts' sums tell (a request's size)
+        return found
 
     def add_summed(
         self, raw: Mapping[str, Any], count: int, places: Sequence[int] = (), attributes: Mapping[str, str] | None = None,

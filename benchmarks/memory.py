@@ -25,6 +25,7 @@ from pathlib import Path
 import bedrock_rules
 
 SEED = 20240702
+DAY = "2024-07-15"  # the bundled list is dated: items are priced on a day of July 2024, as the logs' records are
 
 # The command, reporting its own high-water mark at exit (a child's ru_maxrss would start at this process's size).
 _REPORTING = (
@@ -44,7 +45,7 @@ def text_pairs(rules: bedrock_rules.Ruleset) -> list[tuple[str, str]]:
     for model, info in sorted(rules.program.models.items()):
         model_id = info.aliases[0] if info.aliases else model
         for region in sorted(rules.program.regions):
-            probe = {"kind": "text", "model": model_id, "region": region, "input_tokens": 1, "output_tokens": 1}
+            probe = {"kind": "text", "at": DAY, "model": model_id, "region": region, "input_tokens": 1, "output_tokens": 1}
             try:
                 rules.evaluate({"usage": [probe]})
             except bedrock_rules.UsageError:
@@ -58,7 +59,7 @@ def write_document(path: Path, pairs: list[tuple[str, str]], count: int, compact
     items = []
     for number in range(count):
         model, region = rng.choice(pairs)
-        items.append({**({} if compact else {"name": f"call {number}"}), "kind": "text", "model": model, "region": region,
+        items.append({**({} if compact else {"name": f"call {number}"}), "kind": "text", "at": DAY, "model": model, "region": region,
                       "input_tokens": rng.randrange(20000), "output_tokens": rng.randrange(4000)})
     if path.suffix == ".json":
         text = json.dumps({"usage": items}, separators=(",", ":")) if compact else json.dumps({"usage": items}, indent=1)

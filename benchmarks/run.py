@@ -35,6 +35,7 @@ from pathlib import Path
 import bedrock_rules
 
 SEED = 20240702
+DAY = "2024-07-15"  # the bundled list is dated: items are priced on a day of July 2024, as the logs' records are
 
 
 def text_combinations(rules: bedrock_rules.Ruleset) -> list[tuple[str, str, Decimal, Decimal]]:
@@ -44,7 +45,7 @@ def text_combinations(rules: bedrock_rules.Ruleset) -> list[tuple[str, str, Deci
     for model, info in sorted(compiled.models.items()):
         model_id = info.aliases[0] if info.aliases else model
         for region in sorted(compiled.regions):
-            probe = {"kind": "text", "model": model_id, "region": region, "input_tokens": 1000, "output_tokens": 0}
+            probe = {"kind": "text", "at": DAY, "model": model_id, "region": region, "input_tokens": 1000, "output_tokens": 0}
             try:
                 rate_in = rules.evaluate({"usage": [probe]}).total
                 rate_out = rules.evaluate({"usage": [{**probe, "input_tokens": 0, "output_tokens": 1000}]}).total
@@ -68,7 +69,7 @@ def in_process(rules, combos, count: int, runs: int) -> dict:
     items = []
     for _ in range(count):
         model, region, _, _ = rng.choice(combos)
-        items.append({"kind": "text", "model": model, "region": region,
+        items.append({"kind": "text", "at": DAY, "model": model, "region": region,
                       "input_tokens": rng.randrange(20000), "output_tokens": rng.randrange(4000)})
     rates = {(m, r): (i, o) for m, r, i, o in combos}
 
@@ -98,7 +99,7 @@ def one_item(rules, combos, count: int, runs: int) -> dict:
     documents = []
     for _ in range(count):
         model, region, _, _ = rng.choice(combos)
-        documents.append({"usage": [{"kind": "text", "model": model, "region": region,
+        documents.append({"usage": [{"kind": "text", "at": DAY, "model": model, "region": region,
                                      "input_tokens": rng.randrange(20000), "output_tokens": rng.randrange(4000)}]})
     rates = {(m, r): (i, o) for m, r, i, o in combos}
 
@@ -279,7 +280,7 @@ def end_to_end(rules, combos, count: int, runs: int, folder: Path) -> dict:
 
 def start_up(folder: Path, runs: int) -> dict:
     doc = folder / "small.json"
-    doc.write_text(json.dumps({"usage": [{"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2",
+    doc.write_text(json.dumps({"usage": [{"kind": "text", "at": DAY, "model": "anthropic.claude-v2:1", "region": "us-west-2",
                                           "input_tokens": 11000, "output_tokens": 4000}]}))
     script = shutil.which("bedrock-rules")
     command = [script] if script else [sys.executable, "-m", "bedrock_rules"]

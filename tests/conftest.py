@@ -23,6 +23,10 @@ from bedrock_rules.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The bundled list prices by date: usage written for the seed's (mid-2024) prices is
+# priced on a day of them, with `--at SEED_DAY` or `at=SEED_DAY`.
+SEED_DAY = "2024-07-15"
+
 # Parsed rule files are cached per user (bedrock_rules/parsecache.py): the tests keep
 # theirs in a private folder of their own, so no run sees another's entries.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bedrock-rules-test-cache-")

@@ -11,6 +11,7 @@ import pytest
 
 import bedrock_rules
 from bedrock_rules import BedrockRulesError, Bill, Problem, RuleFileError, UsageError
+from conftest import SEED_DAY
 
 TEXT = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 4000}
 
@@ -29,22 +30,22 @@ def _documents() -> list[dict]:
 
 
 def test_load_once_evaluate_many(rules):
-    first = rules.evaluate({"usage": [TEXT]})
+    first = rules.evaluate({"usage": [TEXT]}, at=SEED_DAY)
     assert first.total == Decimal("0.184")
     assert isinstance(first.total, Decimal)
-    assert rules.evaluate({"usage": [{**TEXT, "input_tokens": 0}]}).total == Decimal("0.096")
-    assert rules.evaluate({"usage": [TEXT]}) == first
+    assert rules.evaluate({"usage": [{**TEXT, "input_tokens": 0}]}, at=SEED_DAY).total == Decimal("0.096")
+    assert rules.evaluate({"usage": [TEXT]}, at=SEED_DAY) == first
     assert rules.currency == "USD"
     assert "guardrail" in rules.kinds
 
 
 def test_dump_is_the_json_the_cli_prints(rules):
-    bill = rules.evaluate({"usage": [TEXT]})
+    bill = rules.evaluate({"usage": [TEXT]}, at=SEED_DAY)
     assert bedrock_rules.dump(bill).startswith('{\n  "schema": "bedrock-rules/bill/2",\n  "currency": "USD",\n  "total": "0.184",\n')
 
 
 def test_bills_are_frozen(rules):
-    bill = rules.evaluate({"usage": [TEXT]})
+    bill = rules.evaluate({"usage": [TEXT]}, at=SEED_DAY)
     item = bill.items[0]
     charge = item.charges[0]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -55,14 +56,14 @@ def test_bills_are_frozen(rules):
         charge.amount = Decimal(0)
     assert isinstance(bill.items, tuple)
     assert isinstance(item.charges, tuple)
-    assert hash(bill) == hash(rules.evaluate({"usage": [TEXT]}))
+    assert hash(bill) == hash(rules.evaluate({"usage": [TEXT]}, at=SEED_DAY))
 
 
 def test_a_charge_says_what_priced_it(rules):
-    (charge, _) = rules.evaluate({"usage": [TEXT]}).items[0].charges
+    (charge, _) = rules.evaluate({"usage": [TEXT]}, at=SEED_DAY).items[0].charges
     assert (charge.what, charge.quantity, charge.unit) == ("input_tokens", 11000, "tokens")
     assert (charge.rate, charge.per, charge.amount) == (Decimal("0.008"), Decimal(1000), Decimal("0.088"))
-    assert charge.rule == "bedrock:anthropic.rules:28"
+    assert charge.rule == "bedrock:anthropic.rules:77"
 
 
 def test_usage_error_problems_name_item_and_field(rules):
@@ -72,10 +73,10 @@ def test_usage_error_problems_name_item_and_field(rules):
         {"kind": "agent", "colour": "blue"},
     ]}
     with pytest.raises(UsageError) as caught:
-        rules.evaluate(document)
+        rules.evaluate(document, at=SEED_DAY)
     assert caught.value.problems == (
         Problem("expected a whole number ≥ 0, got 12.5", item=1, item_name="half", field="input_tokens", code="BU106"),
-        Problem("Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)", item=2, code="BU201"),
+        Problem("Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:46)", item=2, code="BU201"),
         Problem("unknown field (fields: region)", item=3, field="colour", code="BU104"),
     )
     assert isinstance(caught.value, BedrockRulesError)
@@ -86,31 +87,31 @@ def test_usage_error_problems_name_item_and_field(rules):
 
 def test_usage_error_for_a_document_of_the_wrong_shape(rules):
     with pytest.raises(UsageError) as caught:
-        rules.evaluate({"items": []}, source="doc.yaml")
+        rules.evaluate({"items": []}, source="doc.yaml", at=SEED_DAY)
     assert [(p.source, p.item, p.field) for p in caught.value.problems] == [("doc.yaml", None, None), ("doc.yaml", None, None)]
 
 
 def test_evaluate_text_reads_yaml_exactly(rules):
-    bill = rules.evaluate_text("usage:\n  - kind: human_evaluation\n    tasks: 3\n")
+    bill = rules.evaluate_text("usage:\n  - kind: human_evaluation\n    tasks: 3\n", at=SEED_DAY)
     assert bill.total == Decimal("0.63")
     with pytest.raises(UsageError) as caught:
-        rules.evaluate_text('{"usage": [{"kind": "human_evaluation", "tasks": 0.1}]}', source="x.json")
+        rules.evaluate_text('{"usage": [{"kind": "human_evaluation", "tasks": 0.1}]}', source="x.json", at=SEED_DAY)
     assert caught.value.problems[0].field == "tasks"
 
 
 def test_evaluate_items_takes_any_iterable(rules):
     generated = ({**TEXT, "input_tokens": 1000 * n, "output_tokens": 0} for n in range(1, 4))
-    bill = rules.evaluate_items(generated)
+    bill = rules.evaluate_items(generated, at=SEED_DAY)
     assert [item.index for item in bill.items] == [1, 2, 3]
     assert bill.total == Decimal("0.048")
-    assert rules.evaluate_items(iter(())) == Bill("USD", (), Decimal(0))
+    assert rules.evaluate_items(iter(()), at=SEED_DAY) == Bill("USD", (), Decimal(0))
 
 
 def test_one_ruleset_from_eight_threads_gives_the_same_bills(rules):
     documents = _documents()
-    alone = [rules.evaluate(doc) for doc in documents]
+    alone = [rules.evaluate(doc, at=SEED_DAY) for doc in documents]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        together = list(pool.map(rules.evaluate, documents * 4))
+        together = list(pool.map(lambda doc: rules.evaluate(doc, at=SEED_DAY), documents * 4))
     assert together == alone * 4
     assert [bedrock_rules.dump(b) for b in together] == [bedrock_rules.dump(b) for b in alone * 4]
 
@@ -120,7 +121,7 @@ def test_refusals_from_eight_threads_are_the_same(rules):
 
     def problems(_):
         with pytest.raises(UsageError) as caught:
-            rules.evaluate(bad)
+            rules.evaluate(bad, at=SEED_DAY)
         return caught.value.problems
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -185,5 +186,5 @@ def test_checked_usage_values_are_plain_text_not_the_rules_names(rules):
     (item,), problems = rules.check_items([{"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-east-1"}])
     assert problems == []
     assert {name: type(value) for name, value in item.values.items() if isinstance(value, str)} == {
-        "model": str, "region": str, "provider": str, "mode": str,
+        "model": str, "region": str, "provider": str, "mode": str, "scope": str, "service_tier": str, "latency": str,
     }

@@ -21,7 +21,7 @@ from bedrock_rules.bill import dump, render_table
 from bedrock_rules.billstream import JsonBill, TableBill, price_documents
 from bedrock_rules.errors import UsageError
 from bedrock_rules.usage import items_of, read_document, stream_items
-from conftest import run_cli
+from conftest import SEED_DAY, run_cli
 
 PAIRS = [("anthropic.claude-3-haiku-20240307-v1:0", "us-east-1"), ("anthropic.claude-v2:1", "us-west-2"),
          ("cohere.command-r-v1:0", "us-east-1")]
@@ -29,7 +29,7 @@ PAIRS = [("anthropic.claude-3-haiku-20240307-v1:0", "us-east-1"), ("anthropic.cl
 
 def _items(count: int, start: int = 0) -> list[dict]:
     return [
-        {"name": f"call {n}", "kind": "text", "model": PAIRS[n % 3][0], "region": PAIRS[n % 3][1],
+        {"name": f"call {n}", "kind": "text", "at": SEED_DAY, "model": PAIRS[n % 3][0], "region": PAIRS[n % 3][1],
          "input_tokens": 1000 + n, "output_tokens": 7 * n}
         for n in range(start, start + count)
     ]
@@ -126,7 +126,7 @@ def test_an_anchor_given_twice_across_items_is_refused_as_when_read_whole(in_tmp
     (in_tmp / "usage.yaml").write_text(text, encoding="utf-8")
     run = run_cli("eval", "usage.yaml")
     assert (run.code, run.out, run.err) == _whole(rules, ["usage.yaml"], "table")
-    assert "second occurrence at line 14" in run.err
+    assert "second occurrence at line 16" in run.err  # item 3 starts on line 16 (7 lines an item with its at:)
 
 
 def test_other_keys_beside_usage_are_refused_as_when_read_whole(in_tmp, rules):

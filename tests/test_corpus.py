@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bedrock_rules.model import Equals
+from bedrock_rules.semantics import conjuncts
 from bedrock_rules.usage import read_document
 from conftest import ROOT, run_cli
 
@@ -27,8 +29,13 @@ def at_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
+# The corpus is the seed's usage: undated items are priced on a day of the seed's prices
+# (an item's own `at:` wins, as cases of the later list say).
+SEED_DAY = "2024-07-15"
+
+
 def _eval(case: Path):
-    return run_cli("eval", case.relative_to(ROOT).as_posix(), "--format", "json")
+    return run_cli("eval", case.relative_to(ROOT).as_posix(), "--format", "json", "--at", SEED_DAY)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[p.stem for p in CASES])
@@ -78,7 +85,14 @@ def _seen(rules, cases, field):
 def test_priced_cases_cover_every_kind_region_and_model(rules):
     assert _seen(rules, PRICED, "kind") == set(rules.kinds)
     assert _seen(rules, PRICED, "region") == set(rules.program.regions)
-    assert _seen(rules, PRICED, "model") == set(rules.program.models)
+    # Every model some rule gives a rate (a model declared only to be refused with a reason has none).
+    program = rules.program
+    priced = {name for by_model in program.by_model.values() for name, rs in by_model.items() if any(r.rate for r in rs)}
+    for unindexed in program.unindexed.values():  # `prices … when model = x` tables
+        for rule in unindexed:
+            if rule.rate:
+                priced |= {c.value.text for c in conjuncts(rule.conditions) if isinstance(c, Equals) and c.field == "model"}
+    assert _seen(rules, PRICED, "model") == priced
     assert _seen(rules, PRICED, "mode") == {"on_demand", "batch"}
     assert _seen(rules, PRICED, "commitment") == {"none", "1_month", "6_months"}
     assert _seen(rules, PRICED, "custom") == {True, False}
@@ -112,11 +126,11 @@ def test_refused_cases_reach_every_offer_refuse_require_and_refusal_cell(rules, 
 )
 def test_sdxl_08_boundaries(rules, width, height, steps, tier):
     item = {"kind": "image", "model": "sdxl-0.8", "region": "us-east-1", "width": width, "height": height, "steps": steps}
-    assert rules.evaluate({"usage": [item]}).total == Decimal(tier)
+    assert rules.evaluate({"usage": [item]}, at=SEED_DAY).total == Decimal(tier)
 
 
 @pytest.mark.parametrize(("characters", "units"), [(1, 1), (1000, 1), (1001, 2), (5600, 6), (6000, 6), (6001, 7)])
 def test_guardrail_text_units_per_text(rules, characters, units):
     item = {"kind": "guardrail", "region": "us-east-1", "policies": ["denied_topic"], "texts": [{"characters": characters}]}
-    (charge,) = rules.evaluate({"usage": [item]}).items[0].charges
+    (charge,) = rules.evaluate({"usage": [item]}, at=SEED_DAY).items[0].charges
     assert charge.quantity == units

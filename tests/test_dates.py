@@ -109,11 +109,14 @@ def test_eval_at_on_the_command_line(dated, in_tmp, capsys):
     assert wrong.value.code == 2 and "2024-07-32 is not a date: July 2024 has 31 days" in capsys.readouterr().err
 
 
-def test_the_bundled_ruleset_needs_no_date():
+def test_the_bundled_ruleset_prices_by_date():
+    """The bundled list holds the seed's prices from 2024-07-01: an undated item is refused, a dated one priced."""
     rules = bedrock_rules.load()
-    undated = rules.evaluate({"usage": [ITEM]})
+    with pytest.raises(bedrock_rules.UsageError) as caught:
+        rules.evaluate({"usage": [ITEM]})
+    assert "this item has no date" in caught.value.problems[0].message
     dated_bill = rules.evaluate({"usage": [{**ITEM, "at": "2024-07-02"}]})
-    assert undated.total == dated_bill.total == Decimal("0.184")
+    assert dated_bill.total == rules.evaluate({"usage": [ITEM]}, at="2024-07-02").total == Decimal("0.184")
 
 
 def _record(timestamp: str | None) -> str:

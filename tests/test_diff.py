@@ -17,7 +17,7 @@ from conftest import ROOT, run_cli
 DIFF_DIR = ROOT / "tests" / "diff"
 CASES_DIR = ROOT / "tests" / "cases"
 CLAUDE_21 = "| claude-2.1        | 0.008                 | 0.024                  |"
-CHANGED_ID = "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1]"
+CHANGED_ID = "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1; from 2024-07-01]"
 # The documents of the snapshots, as given on the command line in the work folder.
 DOCUMENTS = ["examples/monthly.yaml", *(f"tests/diff/{p.name}" for p in sorted(DIFF_DIR.iterdir()))]
 
@@ -64,8 +64,8 @@ def test_one_changed_price_is_reported_exactly_over_the_corpus(work, rules):
         {
             "change": "changed",
             "id": CHANGED_ID,
-            "old": {"price": "0.008 USD per 1000", "rule": "old/anthropic.rules:28"},
-            "new": {"price": "0.009 USD per 1000", "rule": "new/anthropic.rules:28"},
+            "old": {"price": "0.008 USD per 1000", "rule": "old/anthropic.rules:77"},
+            "new": {"price": "0.009 USD per 1000", "rule": "new/anthropic.rules:77"},
         }
     ]
     assert data["statements"] == []
@@ -85,7 +85,9 @@ def test_one_changed_price_is_reported_exactly_over_the_corpus(work, rules):
             {
                 "item": item.index,
                 # A charge's id in a diff narrows the rule's region list to the item's region.
-                "id": CHANGED_ID.replace("region in us-east-1, us-west-2", f"region = {raw['usage'][item.index - 1]['region']}"),
+                # (and, as diffs match charges, leaves out the version's `from`).
+                "id": CHANGED_ID.replace("region in us-east-1, us-west-2", f"region = {raw['usage'][item.index - 1]['region']}")
+                .replace("; from 2024-07-01", ""),
                 "old": charge.amount,
                 "new": charge.amount + charge.quantity * Decimal("0.001") / 1000,
             }
@@ -142,19 +144,21 @@ def test_newly_refused_shows_the_reason(work):
     chat, opus = data["documents"]
     assert (chat["status"], chat["old"]["total"], chat["new"]["total"]) == ("newly refused", "6.324", None)
     assert chat["new"]["problems"] == [
-        "item 3 (triage): error[BU202]: no rule prices text usage with model claude-instant, region us-west-2, mode on_demand; "
-        "the closest rule (new/anthropic.rules:40) needs region in ap-northeast-1 (region is us-west-2)"
+        "item 3 (triage): error[BU202]: no rule prices text usage with model claude-instant, region us-west-2, mode on_demand, "
+        "scope in_region, service_tier standard, latency standard; "
+        "the closest rule (new/anthropic.rules:89) needs region in ap-northeast-1 (region is us-west-2)"
     ]
     assert (opus["status"], opus["old"]["total"], opus["new"]["total"]) == ("newly priced", None, "0.675")
     assert opus["old"]["problems"] == [
-        "item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:14)"
+        "item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 (old/anthropic.rules:46)"
     ]
     removed = [(r["change"], r["id"]) for r in data["rules"]]
     assert removed == [
-        ("removed", "text/input_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
-        ("removed", "text/output_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
-        ("removed", "text/cache_read_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
-        ("removed", "text/cache_write_tokens[region in us-east-1, us-west-2; model = claude-instant]"),
+        ("removed", "text/input_tokens[region in us-east-1, us-west-2; model = claude-instant; from 2024-07-01]"),
+        ("removed", "text/output_tokens[region in us-east-1, us-west-2; model = claude-instant; from 2024-07-01]"),
+        ("removed", "text/cache_read_tokens[region in us-east-1, us-west-2; model = claude-instant; from 2024-07-01]"),
+        ("removed", "text/cache_write_tokens[region in us-east-1, us-west-2; model = claude-instant; from 2024-07-01]"),
+        ("removed", "text/cache_write_1h_tokens[region in us-east-1, us-west-2; model = claude-instant; from 2024-07-01]"),
     ]
     assert [(s["change"], s["reason"]) for s in data["statements"]] == [
         ("removed", "Claude 3 Opus is offered only in us-west-2"),
@@ -169,7 +173,7 @@ def test_fail_above_compares_the_exact_percent(limit, code, work):
     """1,000 Claude 2.1 input tokens: 0.008 -> 0.009 USD is +12.5% exactly, for the document and the total."""
     one_price_changed(work)
     (work / "small.yaml").write_text(
-        "usage:\n  - {kind: text, model: claude-2.1, region: us-east-1, input_tokens: 1000}\n", encoding="utf-8"
+        "usage:\n  - {kind: text, model: claude-2.1, region: us-east-1, input_tokens: 1000, at: 2024-07-15}\n", encoding="utf-8"
     )
     run = run_cli("diff", "old", "new", "small.yaml", "--fail-above", limit)
     assert run.code == code
@@ -192,7 +196,7 @@ def test_the_same_rules_change_nothing(work):
 
 
 def test_moving_a_rule_to_another_line_changes_nothing(work):
-    comment = "# On-demand and batch, USD per 1,000 tokens.\n"
+    comment = "# On-demand and batch (the page gave batch no price of its own), USD per 1,000 tokens.\n"
     edit(work / "new" / "anthropic.rules", comment, "# On-demand and batch,\n# USD per 1,000 tokens.\n\n")
     data = json.loads(run_cli("diff", "old", "new", *DOCUMENTS, "--format", "json").out)
     assert data["rules"] == [] and data["statements"] == []
@@ -216,7 +220,7 @@ def test_an_unreadable_rule_folder_is_refused(work):
     run = run_cli("diff", "old", "new", "examples/monthly.yaml")
     assert run.code == 2
     assert run.out == ""
-    assert run.err.startswith("new/anthropic.rules:14:7: error[BR200]: unknown model `claude-3-opuss`")
+    assert run.err.startswith("new/anthropic.rules:46:7: error[BR200]: unknown model `claude-3-opuss`")
 
 
 @pytest.mark.parametrize("limit", ["-1", "five", "NaN"])
@@ -233,13 +237,13 @@ def test_a_region_added_to_a_table_changes_no_charge(tmp_path, monkeypatch):
     for name in ("old", "new"):
         shutil.copytree(ROOT / "rulesets" / "bedrock", tmp_path / name)
     new = tmp_path / "new"
-    table = "prices text in eu-west-2, sa-east-1, ca-central-1, ap-south-1, ap-southeast-2, eu-west-3\n"
+    table = "prices text in eu-west-2, sa-east-1, ca-central-1, ap-south-1, ap-southeast-2, eu-west-3 from 2024-07-01\n"
     text = (new / "anthropic.rules").read_text(encoding="utf-8")
     assert table in text
-    (new / "anthropic.rules").write_text(text.replace(table, table.rstrip("\n") + ", eu-central-1\n"), encoding="utf-8")
+    (new / "anthropic.rules").write_text(text.replace(table, table.replace(" from", ", eu-central-1 from")), encoding="utf-8")
     usage = tmp_path / "usage.yaml"
     usage.write_text(
-        "usage:\n  - {kind: text, model: claude-3-sonnet, region: eu-west-2, input_tokens: 1000, output_tokens: 10}\n",
+        "usage:\n  - {kind: text, model: claude-3-sonnet, region: eu-west-2, input_tokens: 1000, output_tokens: 10, at: 2024-07-15}\n",
         encoding="utf-8",
     )
     monkeypatch.chdir(tmp_path)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from test_log_paths import generated_log
+from test_log_sums import long_context_log
 
 import bedrock_rules
 from bedrock_rules.bedrock import columnar
@@ -130,6 +131,21 @@ def test_most_records_are_summed_in_sql_and_the_odd_ones_read_by_the_reader(logs
     assert stats.usual > 300  # most read once, by DuckDB's read_json
     assert 50 < stats.by_line < 300  # the traps and the generated odd lines, each read by the reader
     assert totals.read == stats.summed + stats.by_line
+
+
+def test_a_long_context_model_is_read_line_by_line_beside_summed_groups(tmp_path):
+    """The records of a model whose rate depends on each request's size are not summed in
+    SQL (above and below the threshold in one file); the other models' records are."""
+    data, short = long_context_log()
+    log = tmp_path / "long.jsonl"
+    log.write_bytes(data)
+    default, summed = _both(str(log), "--format", "json", "--group-by", "model")
+    assert (summed.code, summed.out, summed.err) == (default.code, default.out, default.err)
+    assert default.code == 0
+    stats = columnar.Stats()
+    columnar.totals(bedrock_rules.load(), [str(log)], ("model",), stats=stats)
+    assert (stats.summed, stats.by_line) == (short, 300 - short)
+    assert stats.groups < short / 4  # per model and window, not per instant
 
 
 @pytest.mark.parametrize("name", ["unreadable", "crlf"])

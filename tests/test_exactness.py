@@ -16,7 +16,7 @@ import pytest
 
 import bedrock_rules
 from bedrock_rules.errors import UsageError
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 HEADER = "currency USD\nregion r1\nprovider p\n  model a\nend\n"
 # 1 + 10^-125: times a 40-digit count, 165 significant digits; a 120-digit context drops the tail
@@ -100,22 +100,37 @@ def _record() -> dict:
 
 
 def test_a_sum_of_exact_charges_past_exact_arithmetic_is_refused_on_the_log_path(far_apart, tmp_path):
-    record = _record()
-    assert record["modelId"] == "anthropic.claude-v2:1"
-    record["input"]["inputTokenCount"], record["output"]["outputTokenCount"] = 1, 10**39
-    (tmp_path / "calls.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    # Two records, each exact on its own (1 input token; 10^39 output tokens): their sum is not.
+    # Split so, the sum is the total's on every way of reading a log (the dated list prices
+    # Claude's text record by record, the long-context rate being chosen per call).
+    small, large = _record(), _record()
+    assert small["modelId"] == "anthropic.claude-v2:1"
+    small["input"]["inputTokenCount"], small["output"]["outputTokenCount"] = 1, 0
+    large["input"]["inputTokenCount"], large["output"]["outputTokenCount"] = 0, 10**39
+    (tmp_path / "calls.jsonl").write_text(json.dumps(small) + "\n" + json.dumps(large) + "\n", encoding="utf-8")
     run = run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--rules", "rules")
     assert (run.code, run.out) == (2, "")
     assert run.err == "usage refused: 1 problem, nothing was priced\n  error[BU204]: the total cannot be computed exactly\n"
 
 
 def test_the_same_sum_is_refused_in_a_usage_document_and_in_totals(far_apart, tmp_path):
-    item = {"kind": "text", "name": "a", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1, "output_tokens": 10**39}
+    item = {
+        "kind": "text", "name": "a", "model": "claude-2.1", "region": "us-west-2", "at": SEED_DAY,
+        "input_tokens": 1, "output_tokens": 10**39,
+    }
     (tmp_path / "usage.json").write_text(json.dumps({"usage": [item]}), encoding="utf-8")
     run = run_cli("eval", "usage.json", "--rules", "rules")
     assert (run.code, run.out) == (2, "")
     assert "item 1 (a): error[BU204]: the item's subtotal cannot be computed exactly" in run.err
     rules = bedrock_rules.load(far_apart)
+    # Totals price this kind item by item (its context size is derived per item): the one
+    # item is left unpriced with the reason, never priced 0 ...
+    alone = rules.totals([item])
+    assert (alone.total, alone.priced, [(u.reason, u.count) for u in alone.unpriced]) == (
+        0, 0, [("the item's subtotal cannot be computed exactly", 1)]
+    )
+    # ... and the same sum over two items, each exact on its own, refuses the total.
+    small, large = {**item, "name": "small", "output_tokens": 0}, {**item, "name": "large", "input_tokens": 0}
     with pytest.raises(UsageError) as refused:
-        rules.totals([item])
+        rules.totals([small, large])
     assert [(p.code, p.message) for p in refused.value.problems] == [("BU204", "the total cannot be computed exactly")]

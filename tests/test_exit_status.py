@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import bedrock_rules
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
 
@@ -25,7 +25,7 @@ def test_an_internal_error_has_its_own_status(in_tmp, monkeypatch):
 
     monkeypatch.setattr("bedrock_rules.billstream.price_item", broken)
     (in_tmp / "usage.yaml").write_text("usage:\n  - kind: text\n    model: claude-2.1\n    region: us-east-1\n", encoding="utf-8")
-    run = run_cli("eval", "usage.yaml")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml")
     assert run.code == 70
     assert run.out == ""
     assert run.err == "bedrock-rules: internal error: RuntimeError: a bug\n(set BEDROCK_RULES_DEBUG=1 for the traceback)\n"
@@ -42,7 +42,7 @@ def test_nothing_is_printed_when_an_internal_error_comes_after_the_bill(monkeypa
         raise RuntimeError("after the bill")
 
     monkeypatch.setattr(eval_command, "run", run_then_fail)
-    run = run_cli("eval", str(ROOT / "examples" / "monthly.yaml"))
+    run = run_cli("eval", "--at", SEED_DAY, str(ROOT / "examples" / "monthly.yaml"))
     assert (run.code, run.out) == (70, "")
     assert run.err.startswith("bedrock-rules: internal error: RuntimeError: after the bill\n")
 
@@ -74,8 +74,8 @@ LOG_RECORD = (ROOT / "tests" / "logs" / "mixed.jsonl").read_text(encoding="utf-8
 @pytest.mark.parametrize(
     ("args", "sent"),
     [
-        (["eval", "-"], "usage:\n  - kind: text\n    model: claude-2.1\n"),
-        (["eval", "--input", "invocation-log", "-"], LOG_RECORD * 3),
+        (["eval", "--at", SEED_DAY, "-"], "usage:\n  - kind: text\n    model: claude-2.1\n"),
+        (["eval", "--at", SEED_DAY, "--input", "invocation-log", "-"], LOG_RECORD * 3),
     ],
     ids=["usage", "invocation-log"],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 DIFF_DIR = ROOT / "tests" / "diff"
 CASES_DIR = ROOT / "tests" / "cases"
@@ -30,14 +30,14 @@ def _relative(path: Path) -> str:
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("document", ["examples/monthly.yaml", "tests/diff/refused.yaml"], ids=["monthly", "refused"])
 def test_explain(document, fmt, at_root, text_snapshot):
-    run = run_cli("explain", document, "--format", fmt)
+    run = run_cli("explain", "--at", SEED_DAY, document, "--format", fmt)
     assert run.code == (2 if "refused" in document else 0)
     assert run.err == ""
     assert run.transcript() == text_snapshot
 
 
 def test_several_documents_name_each_item_s_document(at_root, text_snapshot):
-    run = run_cli("explain", "tests/diff/chat.yaml", "tests/diff/opus-east.yaml")
+    run = run_cli("explain", "--at", SEED_DAY, "tests/diff/chat.yaml", "tests/diff/opus-east.yaml")
     assert run.code == 2
     assert "tests/diff/chat.yaml: item 1 support assistant (text): 3.92 USD" in run.out
     assert "tests/diff/opus-east.yaml: item 1 opus east (text): refused" in run.out
@@ -53,7 +53,7 @@ def test_several_documents_name_each_item_s_document(at_root, text_snapshot):
 def test_a_document_that_cannot_be_read_is_refused_as_eval_refuses_it(text, in_tmp):
     path = in_tmp / ("usage.json" if text.startswith("{") else "usage.yaml")
     path.write_text(text, encoding="utf-8")
-    explained, evaluated = run_cli("explain", path.name), run_cli("eval", path.name)
+    explained, evaluated = run_cli("explain", "--at", SEED_DAY, path.name), run_cli("eval", "--at", SEED_DAY, path.name)
     assert explained.code == evaluated.code == 2
     assert explained.out == ""
     assert explained.err == evaluated.err
@@ -63,8 +63,8 @@ def test_a_document_that_cannot_be_read_is_refused_as_eval_refuses_it(text, in_t
 @pytest.mark.parametrize("case", CORPUS, ids=[p.stem for p in CORPUS])
 def test_explain_agrees_with_eval(case, at_root):
     """Every charge eval prints is explained with its own amount; every refusal eval gives is given."""
-    evaluated = run_cli("eval", _relative(case), "--format", "json")
-    explained = run_cli("explain", _relative(case), "--format", "json")
+    evaluated = run_cli("eval", "--at", SEED_DAY, _relative(case), "--format", "json")
+    explained = run_cli("explain", "--at", SEED_DAY, _relative(case), "--format", "json")
     assert "Traceback" not in explained.err
     if explained.out == "":  # a field or a document eval refuses before pricing: the same messages
         assert (explained.code, explained.err) == (2, evaluated.err)
@@ -94,7 +94,7 @@ def test_explain_agrees_with_eval(case, at_root):
 
 
 def test_the_arithmetic_in_words(rules, at_root):
-    data = json.loads(run_cli("explain", "examples/monthly.yaml", "--format", "json").out)
+    data = json.loads(run_cli("explain", "--at", SEED_DAY, "examples/monthly.yaml", "--format", "json").out)
     words = {(item["item"], c["what"]): c["arithmetic"] for item in data["items"] for c in item["charges"]}
     assert words[1, "input_tokens"] == "11000 tokens ÷ 1000 × 0.008 USD = 0.088 USD"
     assert words[5, "model_hours"] == "744 model unit hours × 39.6 USD = 29462.4 USD"
@@ -103,12 +103,12 @@ def test_the_arithmetic_in_words(rules, at_root):
 
 
 def test_a_refused_item_names_each_guard_and_each_unmet_condition(at_root):
-    data = json.loads(run_cli("explain", "tests/diff/refused.yaml", "--format", "json").out)
+    data = json.loads(run_cli("explain", "--at", SEED_DAY, "tests/diff/refused.yaml", "--format", "json").out)
     opus, image, embedding, agent = data["items"]
     assert [(g["reason"], g["rule"]) for g in opus["guards"]] == [
-        ("Claude 3 Opus is offered only in us-west-2", "bedrock:anthropic.rules:14")
+        ("Claude 3 Opus is offered only in us-west-2", "bedrock:anthropic.rules:46")
     ]
-    assert opus["guards"][0]["source"] == [{"line": 14, "text": "offer claude-3-opus only in us-west-2"}]
+    assert opus["guards"][0]["source"] == [{"line": 46, "text": "offer claude-3-opus only in us-west-2"}]
     assert [c["unmet"] for c in image["candidates"]] == [
         ["longest_side <= 1024 (longest_side is 2048)"],
         ["longest_side <= 1024 (longest_side is 2048)", "steps > 50 (steps is 30)"],
@@ -156,7 +156,7 @@ def test_a_rounded_charge_shows_the_exact_amount_and_the_rounding(in_tmp, text_s
         "  - {kind: text, model: small, region: r1, output_tokens: 10}\n",
         encoding="utf-8",
     )
-    run = run_cli("explain", "usage.yaml", "--rules", "rules")
+    run = run_cli("explain", "--at", SEED_DAY, "usage.yaml", "--rules", "rules")
     assert run.code == 2
     assert "333000 tokens ÷ 1000 × 0.0015 USD = 0.4995 USD, rounded to 0.5 USD (2 places, half_up; rules/acme.rules:2)" in run.out
     assert "needs region in r1 (region is r2)" in run.out

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bedrock_rules import focus
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 EXAMPLE = str(ROOT / "examples" / "monthly.yaml")
 LOG = str(ROOT / "tests" / "logs" / "mixed.jsonl")
@@ -22,7 +22,7 @@ UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def focus_rows(*args: str) -> list[dict[str, str]]:
-    run = run_cli("eval", *args, "--format", "focus", "--billing-account", "111122223333")
+    run = run_cli("eval", "--at", SEED_DAY, *args, "--format", "focus", "--billing-account", "111122223333")
     assert run.code in (0, 3), run.err
     return list(csv.DictReader(io.StringIO(run.out)))
 
@@ -69,7 +69,7 @@ def test_a_usage_document_becomes_one_row_per_charge(rules):
     assert (first["ConsumedQuantity"], first["ConsumedUnit"]) == ("11000", "Tokens")
     assert (first["ServiceName"], first["ServiceCategory"], first["ProviderName"]) == ("Amazon Bedrock", "AI and Machine Learning", "AWS")
     assert (first["RegionId"], first["x_Model"], first["x_RuleId"]) == (
-        "us-west-2", "claude-2.1", "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1]"
+        "us-west-2", "claude-2.1", "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1; from 2024-07-01]"
     )
 
 
@@ -79,7 +79,7 @@ def test_invocation_logs_become_one_row_per_day_model_region_and_charge():
     for row in rows:
         start, end = when(row["ChargePeriodStart"]), when(row["ChargePeriodEnd"])
         assert (end - start).days == 1 and start.hour == 0
-    run = run_cli("eval", "--input", "invocation-log", LOG, "--format", "json")
+    run = run_cli("eval", "--at", SEED_DAY, "--input", "invocation-log", LOG, "--format", "json")
     assert sum(Decimal(r["ListCost"]) for r in rows) == Decimal(json.loads(run.out)["total"])
 
 
@@ -103,7 +103,9 @@ def test_sku_price_id_stays_when_lines_move_and_changes_with_the_price(in_tmp):
 
 
 def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
-    run = run_cli("eval", EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--output", "bill.parquet")
+    run = run_cli(
+        "eval", "--at", SEED_DAY, EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--output", "bill.parquet"
+    )
     assert (run.code, run.out) == (0, "")
     assert run.err.endswith("FOCUS rows written to bill.parquet\n")
     table = pq.read_table(in_tmp / "bill.parquet")
@@ -132,7 +134,7 @@ def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
     ids=["no-period", "no-account", "group-by", "period-without-focus", "day-outside-period"],
 )
 def test_what_focus_cannot_know_is_refused(args, message):
-    run = run_cli("eval", *args)
+    run = run_cli("eval", "--at", SEED_DAY, *args)
     assert run.code == 2 and run.out == ""
     assert message in run.err
 
@@ -141,7 +143,7 @@ def test_a_month_that_is_not_one_is_refused(capsys):
     from bedrock_rules.cli import main
 
     with pytest.raises(SystemExit) as stop:
-        main(["eval", EXAMPLE, "--format", "focus", "--period", "November"])
+        main(["eval", "--at", SEED_DAY, EXAMPLE, "--format", "focus", "--period", "November"])
     assert stop.value.code == 2
     assert "expected a month such as 2026-11, got 'November'" in capsys.readouterr().err
 

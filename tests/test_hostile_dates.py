@@ -109,10 +109,15 @@ def test_garbage_log_timestamps_never_crash_and_are_never_a_focus_period(in_tmp)
     record = json.loads((ROOT / "tests" / "logs" / "mixed.jsonl").read_text(encoding="utf-8").splitlines()[0])
     lines = [json.dumps({**record, "timestamp": stamp}) for stamp in GARBAGE_STAMPS]
     (in_tmp / "logs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    grouped = run_cli("eval", "--input", "invocation-log", "logs.jsonl", "--group-by", "day")
+    # Rules that do not price by date (the bundled list does, and refuses such records as
+    # undated): what is left to see is the day grouping and FOCUS's period.
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "undated.rules").write_text(RULES.split("# The cut")[0], encoding="utf-8")
+    grouped = run_cli("eval", "--input", "invocation-log", "logs.jsonl", "--group-by", "day", "--rules", "rules")
     assert grouped.code == 0 and "records: 8 read, 8 priced" in grouped.out
     assert "\u202e" not in grouped.out and "\\u202e" in grouped.out
-    focus = run_cli("eval", "--input", "invocation-log", "logs.jsonl", "--format", "focus", "--billing-account", "1")
+    focus = run_cli("eval", "--input", "invocation-log", "logs.jsonl", "--format", "focus", "--billing-account", "1",
+                    "--rules", "rules")
     assert (focus.code, focus.out) == (2, "")  # no FOCUS row dated by garbage, and no internal error
     assert "internal error" not in focus.err
     assert "have no timestamp to date the charge by (9999-12-31)" in focus.err

@@ -17,14 +17,15 @@ import pytest
 from bedrock_rules.differ import percent_text
 from bedrock_rules.display import align, markdown, visible, width
 from bedrock_rules.resources import bundled_rules
-from conftest import run_cli
+from conftest import SEED_DAY, run_cli
 
 FORGED = "x\ntotal: 0.01 USD\x1b[2J\x1b]8;;http://evil\x07\u202eDSU\u200b"
 CLAUDE_21 = "| claude-2.1        | 0.008                 | 0.024                  |"
 
 
 def usage(name: str, **fields) -> str:
-    item = {"name": name, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "output_tokens": 10}
+    item = {"name": name, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "output_tokens": 10,
+            "at": SEED_DAY}
     item.update(fields)
     return json.dumps({"usage": [item]})
 
@@ -62,7 +63,7 @@ def log_record(**changes) -> str:
 def test_a_lone_surrogate_in_a_name_is_shown_in_every_eval_format(args, in_tmp):
     (in_tmp / "u.json").write_text('{"usage": [{"name": "a\\ud800b", "kind": "text", "model": "claude-2.1", '
                                    '"region": "us-east-1", "input_tokens": 1000}]}', encoding="utf-8")
-    run = run_cli("eval", "u.json", *args)
+    run = run_cli("eval", "--at", SEED_DAY, "u.json", *args)
     assert run.code == 0, run.err
     run.out.encode("utf-8")
     if "json" in args:
@@ -78,7 +79,7 @@ def test_a_lone_surrogate_reaches_a_real_utf8_stdout_without_a_crash(tmp_path):
                                      '"region": "us-east-1", "input_tokens": 1000}]}', encoding="utf-8")
     for args in (["--format", "table"], ["--format", "json"], ["--format", "csv", "--group-by", "name"]):
         done = subprocess.run(
-            [sys.executable, "-m", "bedrock_rules", "eval", "u.json", *args],
+            [sys.executable, "-m", "bedrock_rules", "eval", "u.json", "--at", SEED_DAY, *args],
             cwd=tmp_path, capture_output=True, env={"PYTHONIOENCODING": "utf-8", "PATH": ""}, check=False,
         )
         assert done.returncode == 0, done.stderr
@@ -90,7 +91,7 @@ def test_a_lone_surrogate_reaches_a_real_utf8_stdout_without_a_crash(tmp_path):
 def test_a_lone_surrogate_in_explain(fmt, in_tmp):
     (in_tmp / "u.json").write_text('{"usage": [{"name": "\\ud800", "kind": "text", "model": "claude-2.1", '
                                    '"region": "us-east-1", "input_tokens": 1000}]}', encoding="utf-8")
-    run = run_cli("explain", "u.json", "--format", fmt)
+    run = run_cli("explain", "--at", SEED_DAY, "u.json", "--format", fmt)
     assert run.code == 0, run.err
     run.out.encode("utf-8")
 
@@ -101,7 +102,7 @@ def test_a_lone_surrogate_in_explain(fmt, in_tmp):
 @pytest.mark.parametrize("args", [(), ("--group-by", "name"), ("--group-by", "kind,name")], ids=["bill", "by-name", "by-kind-name"])
 def test_a_name_cannot_forge_a_total_line_in_the_table(args, in_tmp):
     (in_tmp / "u.json").write_text(usage(FORGED), encoding="utf-8")
-    run = run_cli("eval", "u.json", *args)
+    run = run_cli("eval", "--at", SEED_DAY, "u.json", *args)
     assert run.code == 0, run.err
     hidden_free(run.out)
     assert [line for line in run.out.splitlines() if line.startswith("total:")] == ["total: 0.00824 USD"]
@@ -110,7 +111,7 @@ def test_a_name_cannot_forge_a_total_line_in_the_table(args, in_tmp):
 
 def test_a_name_cannot_forge_lines_in_explain(in_tmp):
     (in_tmp / "u.json").write_text(usage(FORGED), encoding="utf-8")
-    run = run_cli("explain", "u.json")
+    run = run_cli("explain", "--at", SEED_DAY, "u.json")
     hidden_free(run.out)
     assert [line for line in run.out.splitlines() if line.startswith("total:")] == ["total: 0.00824 USD"]
 
@@ -136,7 +137,7 @@ def test_log_values_cannot_forge_lines_in_the_totals(in_tmp):
         log_record(modelId="evil\n\x1b[2Kmodel"),
     ]
     (in_tmp / "log.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run = run_cli("eval", "log.jsonl", "--input", "invocation-log", "--group-by", "operation,model")
+    run = run_cli("eval", "--at", SEED_DAY, "log.jsonl", "--input", "invocation-log", "--group-by", "operation,model")
     hidden_free(run.out)
     assert [line for line in run.out.splitlines() if line.startswith("total:")] == ["total: 0.01648 USD"]
     assert [line for line in run.out.splitlines() if line.startswith("records:")] == [
@@ -148,7 +149,7 @@ def test_log_values_cannot_forge_lines_in_the_totals(in_tmp):
 
 def test_tags_cannot_forge_lines_either(in_tmp):
     (in_tmp / "log.jsonl").write_text(log_record(requestMetadata={"team": "a\nb\x9bc"}) + "\n", encoding="utf-8")
-    run = run_cli("eval", "log.jsonl", "--input", "invocation-log", "--group-by", "tag:team")
+    run = run_cli("eval", "--at", SEED_DAY, "log.jsonl", "--input", "invocation-log", "--group-by", "tag:team")
     hidden_free(run.out)
     assert "a\\nb\\x9bc" in run.out
 
@@ -159,7 +160,7 @@ def test_tags_cannot_forge_lines_either(in_tmp):
 @pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-1+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(name, in_tmp):
     (in_tmp / "u.json").write_text(usage(name), encoding="utf-8")
-    run = run_cli("eval", "u.json", "--format", "csv", "--group-by", "name")
+    run = run_cli("eval", "--at", SEED_DAY, "u.json", "--format", "csv", "--group-by", "name")
     rows = list(csv.reader(io.StringIO(run.out, newline="")))
     assert rows[1][0] == "'" + visible(name)  # a tab or CR shown as \\t, \\r
     # The numbers are untouched: amounts and quantities stay numbers.
@@ -170,7 +171,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(name, in_tmp):
 def test_csv_log_tags_and_identities_are_neutralised(in_tmp):
     record = log_record(requestMetadata={"team": "=cmd|' /C calc'!A0"}, identity={"arn": "@evil"})
     (in_tmp / "log.jsonl").write_text(record + "\n", encoding="utf-8")
-    run = run_cli("eval", "log.jsonl", "--input", "invocation-log", "--group-by", "tag:team,identity", "--format", "csv")
+    run = run_cli("eval", "--at", SEED_DAY, "log.jsonl", "--input", "invocation-log", "--group-by", "tag:team,identity", "--format", "csv")
     rows = list(csv.reader(io.StringIO(run.out, newline="")))
     assert rows[1][:2] == ["'=cmd|' /C calc'!A0", "'@evil"]
 
@@ -233,7 +234,7 @@ def test_wide_characters_are_aligned_in_the_table(in_tmp):
         ]}),
         encoding="utf-8",
     )
-    run = run_cli("eval", "u.json")
+    run = run_cli("eval", "--at", SEED_DAY, "u.json")
     rows = [line for line in run.out.splitlines() if "input_tokens" in line]
     assert len(rows) == 3
     starts = {width(line[: line.index("input_tokens")]) for line in rows}
@@ -297,7 +298,7 @@ def test_a_coverage_cut_short_says_so(monkeypatch, in_tmp):
 def test_a_lone_surrogate_and_a_forged_line_in_every_diff_format(fmt, work):
     (work / "u.json").write_text(
         '{"usage": [{"name": "a\\ud800\\ntotal of the 1 document: 0 -> 0", "kind": "text", "model": "claude-2.1", '
-        '"region": "us-east-1", "input_tokens": 1000}]}',
+        '"region": "us-east-1", "input_tokens": 1000, "at": "2024-07-15"}]}',
         encoding="utf-8",
     )
     run = run_cli("diff", "old", "new", "u.json", "--format", fmt)
@@ -320,7 +321,7 @@ def test_check_shows_control_and_bidi_characters_of_a_rule_file_as_escapes(tmp_p
 
 def test_strict_refusal_of_a_log_shows_its_values_as_escapes(in_tmp):
     (in_tmp / "log.jsonl").write_text(log_record(modelId="evil\n\x1b[2Kmodel") + "\n", encoding="utf-8")
-    run = run_cli("eval", "log.jsonl", "--input", "invocation-log", "--strict")
+    run = run_cli("eval", "--at", SEED_DAY, "log.jsonl", "--input", "invocation-log", "--strict")
     assert run.code == 2
     hidden_free(run.err)
     assert len(run.err.splitlines()) == 2, run.err
@@ -331,7 +332,7 @@ def test_an_unknown_field_name_cannot_forge_a_line_of_the_refusal(in_tmp):
         '{"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1, "x\\ny\\u001b": 1}]}',
         encoding="utf-8",
     )
-    run = run_cli("eval", "u.json")
+    run = run_cli("eval", "--at", SEED_DAY, "u.json")
     assert run.code == 2
     hidden_free(run.err)
     assert len(run.err.splitlines()) == 2, run.err

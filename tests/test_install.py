@@ -21,10 +21,10 @@ def test_console_script_prices_the_bundled_example_from_another_folder(tmp_path)
     assert done.returncode == 0, done.stderr
     bill = json.loads(done.stdout)
     assert bill["total"] == "29469.684"
-    assert bill["items"][0]["charges"][0]["id"] == "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1]"
+    assert bill["items"][0]["charges"][0]["id"] == "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1; from 2024-07-01]"
     # The table cites the rule from the ruleset's root, the same installed or in a checkout.
     table = subprocess.run([script, "eval", "monthly.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert "bedrock:anthropic.rules:28" in table.stdout.splitlines()[2], table.stdout
+    assert "bedrock:anthropic.rules:77" in table.stdout.splitlines()[2], table.stdout
 
 
 def test_python_dash_m_runs_the_same_command(tmp_path):

@@ -26,7 +26,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("values", ("display", "model", "errors", "limits", "resources", "bill")),
     ("language", ("fields", "semantics", "program")),
     ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "overlays", "formatter")),
-    ("pricing", ("usage", "periods", "interpreter", "totals", "focus", "billstream")),
+    ("pricing", ("usage", "periods", "reads", "interpreter", "totals", "focus", "billstream")),
     ("loading", ("loader",)),
     ("public API", ("ruleset", "__init__")),
     # Bedrock's own formats, on top of the engine: nothing below names a Bedrock field.

@@ -14,7 +14,7 @@ import bedrock_rules
 from bedrock_rules import limits
 from bedrock_rules.errors import RuleFileError, UsageError
 from bedrock_rules.usage import read_document
-from conftest import run_cli
+from conftest import SEED_DAY, run_cli
 
 TEXT = {"kind": "text", "model": "claude-2.1", "region": "us-east-1"}
 
@@ -36,7 +36,7 @@ def rule_error(path) -> list[str]:
 
 def test_a_document_over_50_mib_is_refused_before_it_is_parsed(rules):
     text = "#" * limits.MAX_DOCUMENT_CHARS + "\n"
-    assert refusal(lambda: rules.evaluate_text(text, "big.yaml")) == [
+    assert refusal(lambda: rules.evaluate_text(text, "big.yaml", at=SEED_DAY)) == [
         "big.yaml: error[BU003]: document too large: 52,428,801 characters; the limit is 52,428,800 characters (50 MiB)"
     ]
 
@@ -45,12 +45,12 @@ def test_a_document_of_50_mib_is_read(rules):
     padding = " " * (limits.MAX_DOCUMENT_CHARS - 40)
     text = '{"usage": [{"kind": "agent"}]}' + padding
     assert len(text) <= limits.MAX_DOCUMENT_CHARS
-    assert rules.evaluate_text(text, "big.json").total == 0
+    assert rules.evaluate_text(text, "big.json", at=SEED_DAY).total == 0
 
 
 def test_more_than_a_million_items_are_refused_and_totals_streams_them(rules):
     agent = {"kind": "agent"}
-    assert refusal(lambda: rules.evaluate({"usage": [agent] * 1_000_001})) == [
+    assert refusal(lambda: rules.evaluate({"usage": [agent] * 1_000_001}, at=SEED_DAY)) == [
         "error[BU003]: too many items: 1,000,001 items; the limit is 1,000,000 items per document; price longer streams with Ruleset.totals"
     ]
     totals = rules.totals(agent for _ in range(1_000_001))
@@ -79,7 +79,7 @@ def test_brackets_inside_json_strings_are_not_nesting():
 
 def test_ten_to_the_thirty_tokens_price_exactly(in_tmp):
     (in_tmp / "usage.json").write_text(json.dumps({"usage": [{**TEXT, "input_tokens": 10**30, "output_tokens": 10**30 + 1}]}))
-    run = run_cli("eval", "usage.json", "--format", "json")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.json", "--format", "json")
     assert run.code == 0, run.err
     charges = json.loads(run.out)["items"][0]["charges"]
     # 0.008 and 0.024 USD per 1000 tokens: not one digit rounded away.
@@ -89,12 +89,12 @@ def test_ten_to_the_thirty_tokens_price_exactly(in_tmp):
 
 def test_forty_digits_are_the_most_a_number_may_have(rules):
     most = 10**40 - 1
-    bill = rules.evaluate({"usage": [{**TEXT, "input_tokens": most}]})
+    bill = rules.evaluate({"usage": [{**TEXT, "input_tokens": most}]}, at=SEED_DAY)
     assert bill.total == Decimal("79999999999999999999999999999999999.999992")  # 0.008 USD per 1000 tokens
-    assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": most + 1}]})) == [
+    assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": most + 1}]}, at=SEED_DAY)) == [
         "item 1, field input_tokens: error[BU003]: number too large: 41 digits; the limit is 40 digits"
     ]
-    assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": 10**5000}]})) == [
+    assert refusal(lambda: rules.evaluate({"usage": [{**TEXT, "input_tokens": 10**5000}]}, at=SEED_DAY)) == [
         "item 1, field input_tokens: error[BU003]: number too large: more than 40 digits; the limit is 40 digits"
     ]
 
@@ -126,21 +126,21 @@ def test_what_exact_arithmetic_cannot_hold_is_refused_clearly(in_tmp):
     )
     factor = "9" * 40
     (in_tmp / "usage.yaml").write_text(f"usage:\n  - {{kind: product, a: {factor}, b: {factor}, c: {factor}, d: {factor}}}\n")
-    run = run_cli("eval", "usage.yaml", "--rules", "rules")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml", "--rules", "rules")
     assert (run.code, run.out) == (2, "")
     assert run.err == (
         "usage refused: 1 problem, nothing was priced\n"
         "  item 1, field abcd: error[BU204]: the amount cannot be computed exactly at the rate of rules/big.rules:12\n"
     )
     (in_tmp / "usage.yaml").write_text(f"usage:\n  - {{kind: product, a: {factor}, b: {factor}, c: 2, d: 2}}\n")
-    assert run_cli("eval", "usage.yaml", "--rules", "rules").code == 0
+    assert run_cli("eval", "--at", SEED_DAY, "usage.yaml", "--rules", "rules").code == 0
 
 
 @pytest.mark.parametrize("value", ["true", "false"])
 def test_booleans_are_not_counts(value, rules):
     for text, name in ((json.dumps({"usage": [{**TEXT, "input_tokens": value == "true"}]}), "x.json"),
                        (f"usage:\n  - {{kind: text, model: claude-2.1, region: us-east-1, input_tokens: {value}}}\n", "x.yaml")):
-        assert refusal(lambda text=text, name=name: rules.evaluate_text(text, name)) == [
+        assert refusal(lambda text=text, name=name: rules.evaluate_text(text, name, at=SEED_DAY)) == [
             f"{name}, item 1, field input_tokens: error[BU106]: expected a whole number ≥ 0, got {value}"
         ]
 
@@ -182,7 +182,7 @@ BILLION_LAUGHS = "".join(
 
 def test_a_billion_laughs_fails_at_the_first_alias(rules):
     text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + BILLION_LAUGHS + "usage: *i\n"
-    assert refusal(lambda: rules.evaluate_text(text, "lol.yaml")) == [
+    assert refusal(lambda: rules.evaluate_text(text, "lol.yaml", at=SEED_DAY)) == [
         "lol.yaml: error[BU002]: not valid YAML: aliases (*name) are not accepted in usage documents; "
         "write the value out at line 2, column 8"
     ]
@@ -190,10 +190,10 @@ def test_a_billion_laughs_fails_at_the_first_alias(rules):
 
 def test_even_one_alias_is_refused_and_an_anchor_alone_is_harmless(rules):
     aliased = "usage:\n  - &first {kind: agent}\n  - *first\n"
-    assert refusal(lambda: rules.evaluate_text(aliased, "x.yaml")) == [
+    assert refusal(lambda: rules.evaluate_text(aliased, "x.yaml", at=SEED_DAY)) == [
         "x.yaml: error[BU002]: not valid YAML: aliases (*name) are not accepted in usage documents; write the value out at line 3, column 5"
     ]
-    assert rules.evaluate_text("usage:\n  - &first {kind: agent}\n", "x.yaml").total == 0
+    assert rules.evaluate_text("usage:\n  - &first {kind: agent}\n", "x.yaml", at=SEED_DAY).total == 0
 
 
 # Rule files ----------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_at_most_100_syntax_errors_are_reported_per_file(in_tmp):
 
 
 def test_the_cli_refuses_past_a_limit_with_status_2(in_tmp):
-    run = run_cli("eval", "-", stdin="[" * 40 + "]" * 40)
+    run = run_cli("eval", "--at", SEED_DAY, "-", stdin="[" * 40 + "]" * 40)
     assert (run.code, run.out, run.err) == (
         2,
         "",
@@ -269,7 +269,7 @@ def test_a_ruleset_that_rounds_prices_amounts_past_28_digits(in_tmp):
         "currency USD\nround each charge to 2 places half_up\nround the total to 20 places up\n"
         "kind k\n  tokens: count\nend\nprices k\n| tokens per 1000 |\n|-----------------|\n| 0.5             |\n"
     )
-    bill = bedrock_rules.load("round.rules").evaluate({"usage": [{"kind": "k", "tokens": 10**35 + 10}]})
+    bill = bedrock_rules.load("round.rules").evaluate({"usage": [{"kind": "k", "tokens": 10**35 + 10}]}, at=SEED_DAY)
     assert bill.total == Decimal("50000000000000000000000000000000.01")
     (in_tmp / "round.rules").write_text("currency USD\nround each charge to 21 places half_up\n")
     assert rule_error("round.rules") == ["round.rules:2:22: error[BR003]: rounding too fine: 21 places; the limit is 20 places"]
@@ -281,7 +281,7 @@ def test_the_command_reads_no_more_of_a_huge_document_than_the_limit(tmp_path):
     big = tmp_path / "big.yaml"
     with big.open("w", encoding="utf-8") as out:
         out.write("#" * (limits.MAX_DOCUMENT_CHARS + 1000))
-    run = run_cli("eval", str(big))
+    run = run_cli("eval", "--at", SEED_DAY, str(big))
     assert run.code == 2
     assert run.err.endswith(
         "big.yaml: error[BU003]: document too large: more than 52,428,800 characters; the limit is 52,428,800 characters (50 MiB)\n"
@@ -297,7 +297,7 @@ def test_an_item_with_thousands_of_unknown_fields_lists_a_thousand_and_counts_th
     (in_tmp / "u.json").write_text(
         '{"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", ' + fields + "}]}", encoding="utf-8"
     )
-    run = run_cli("eval", "u.json")
+    run = run_cli("eval", "--at", SEED_DAY, "u.json")
     assert (run.code, run.out) == (2, "")
     lines = run.err.splitlines()
     assert lines[0] == "usage refused: 1001 problems, nothing was priced"
@@ -310,7 +310,7 @@ def test_an_item_with_thousands_of_unknown_fields_lists_a_thousand_and_counts_th
 def test_a_refusal_lists_a_thousand_problems_then_says_how_many_more(rules):
     items = [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": -1}] * 1_500
     with pytest.raises(UsageError) as refused:
-        rules.evaluate({"usage": items})
+        rules.evaluate({"usage": items}, at=SEED_DAY)
     problems = refused.value.problems
     assert len(problems) == 1_001
     assert [p.item for p in problems[:1_000]] == list(range(1, 1_001))
@@ -321,6 +321,6 @@ def test_a_refusal_lists_a_thousand_problems_then_says_how_many_more(rules):
 def test_a_thousand_and_one_problems_are_all_listed_rather_than_one_counted(rules):
     items = [{"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": -1}] * 1_001
     with pytest.raises(UsageError) as refused:
-        rules.evaluate({"usage": items})
+        rules.evaluate({"usage": items}, at=SEED_DAY)
     assert len(refused.value.problems) == 1_001
     assert "more problems" not in refused.value.render()

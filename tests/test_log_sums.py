@@ -236,3 +236,60 @@ def test_a_long_context_tier_is_priced_record_by_record(tmp_path, monkeypatch):
     assert {"0.008", "0.016"} <= rates
     count, _ = _summed_records(rules, log, (), monkeypatch)
     assert count == 0
+
+
+# Claude Sonnet 4.5 has a long-context rate (above 200K input tokens, cached ones
+# counted); Claude Haiku 4.5 and Nova Micro have none.
+LONG = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+SHORT = ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-micro-v1:0")
+
+
+def long_context_log(count: int = 300, seed: int = 7) -> tuple[bytes, int]:
+    """Real-shaped records of 2025-11 under the bundled list: Sonnet 4.5 calls below, at and
+    above 200K input tokens (some only with their cache reads and writes), beside calls of
+    models without a long-context rate; and how many of those there are."""
+    rng = random.Random(seed)
+    lines = []
+    short = 0
+    sizes = [199_999, 200_000, 200_001, 120_000, 180_000, 250_000, 5_000]
+    for n in range(count):
+        model = LONG if n % 2 else SHORT[n % 4 // 2]
+        record = _record(n, model, "us-east-1", rng, f"2025-11-{1 + n % 9:02d}T{n % 24:02d}:15:00Z")
+        if model == LONG:
+            size = rng.choice(sizes)
+            cached = rng.randrange(size + 1) if n % 3 else 0
+            written = rng.randrange(size - cached + 1) if n % 5 == 0 else 0
+            record["input"] = {
+                "inputContentType": "application/json", "inputTokenCount": size - cached - written,
+                "cacheReadInputTokenCount": cached, "cacheWriteInputTokenCount": written,
+            }
+        else:
+            short += 1
+        lines.append(json.dumps(record, separators=(",", ":")).encode())
+    return b"\n".join(lines) + b"\n", short
+
+
+def test_a_long_context_model_is_priced_record_by_record_beside_summed_ones(tmp_path, monkeypatch):
+    """A rate chosen by a request's own size (`context_tokens`) is not summed across
+    records: the long-context model's records, above and below the threshold in one
+    log, are priced one by one; the other models' records are still summed. The bill is
+    the standard way's, and each record priced on its own adds up to its total."""
+    rules = bedrock_rules.load()
+    data, short = long_context_log()
+    log = tmp_path / "long.jsonl"
+    log.write_bytes(data)
+    args = ["eval", "--input", "invocation-log", str(log), "--format", "json", "--group-by", "model"]
+    summed, _ = _both(args, monkeypatch)
+    assert summed.code == 0
+    result = json.loads(summed.out)
+    assert result["counts"]["priced"] == 300
+    sonnet = [group for group in result["groups"] if group["group"]["model"] == "claude-sonnet-4.5"]
+    rates = {charge["rate"] for group in sonnet for charge in group["charges"] if charge["what"] == "input_tokens"}
+    assert len(rates) == 2  # up to 200K input tokens and above: both in the one log
+    reader = LogReader(rules.program, False)
+    expected = Decimal(0)
+    for number, line in enumerate(data.splitlines(), 1):
+        expected += rules.evaluate_items(reader.entry(json.loads(line), number).items).total
+    assert Decimal(result["total"]) == expected
+    count, _ = _summed_records(rules, log, ("model",), monkeypatch)
+    assert count == short  # every record of the models without a long-context rate, and no other

@@ -44,9 +44,9 @@ def test_the_mixed_log_in_numbers(rules):
     assert totals.failed_calls == (("ThrottlingException", 1),)
     reasons = {u.reason: u.places for u in totals.unpriced}
     assert reasons == {
-        "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)": (9,),
+        "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:46)": (9,),
         "a call to provisioned throughput: billed per model unit hour, not per call": (12,),
-        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (bedrock:anthropic.rules:26)": (13,),
+        "field cache_read_tokens: prompt caching is not in the price list (mid-2024) (bedrock:anthropic.rules:75)": (13,),
         "unknown model 'acme.superlm-v9'": (7,),
     }
     assert [(u.reason.split(":")[0], u.places) for u in totals.malformed] == [("not valid JSON", (8,))]
@@ -142,10 +142,14 @@ CALLS = [  # (model ID as logged, region) pairs the rules price for text
     ("ai21.j2-mid-v1", "sa-east-1"),
 ]
 OPERATIONS = ["InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"]
+# The rules price by date: every record has its instant, and the document's items the same one.
+STAMP = "2024-07-02T09:15:00Z"
 
 
 def _record(model_id: str, region: str, operation: str, tokens_in: int, tokens_out: int) -> dict:
-    record = {"schemaType": "ModelInvocationLog", "region": region, "operation": operation, "modelId": model_id}
+    record = {
+        "schemaType": "ModelInvocationLog", "timestamp": STAMP, "region": region, "operation": operation, "modelId": model_id,
+    }
     if operation == "InvokeModel":
         record.update(input={"inputTokenCount": tokens_in}, output={"outputTokenCount": tokens_out})
     elif operation == "InvokeModelWithResponseStream":
@@ -172,7 +176,8 @@ def test_a_log_prices_like_the_same_usage_document(rules, generated):
     lines = [json.dumps(_record(m, r, op, i, o)) for (m, r), op, i, o in generated]
     document = {
         "usage": [
-            {"kind": "text", "model": m.rsplit("/", 1)[-1].removeprefix("us."), "region": r, "input_tokens": i, "output_tokens": o}
+            {"kind": "text", "model": m.rsplit("/", 1)[-1].removeprefix("us."), "region": r, "input_tokens": i, "output_tokens": o,
+             "at": STAMP}
             for (m, r), _, i, o in generated
         ]
     }
@@ -209,7 +214,7 @@ def test_totals_agree_with_the_itemized_bill_item_by_item(rules, items):
 
 
 def test_streamed_items_report_the_first_places_of_each_problem(rules):
-    good = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "output_tokens": 0}
+    good = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "output_tokens": 0, "at": STAMP}
     items = [dict(good) for _ in range(300)]
     for position in (250, 7, 120):  # 1-based positions of items with a bad count
         items[position - 1] = {**good, "input_tokens": -1}
@@ -226,9 +231,9 @@ def test_streamed_items_report_the_first_places_of_each_problem(rules):
 
 def test_streamed_items_group_by_canonical_model_names(rules):
     items = [
-        {"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 1000},
-        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000},
-        {"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "name": "east"},
+        {"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 1000, "at": STAMP},
+        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "at": STAMP},
+        {"kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "name": "east", "at": STAMP},
     ]
     totals = rules.totals(items, group_by=["model", "region"])
     assert [(group, subtotal) for group, subtotal in totals.subtotals] == [
@@ -280,12 +285,13 @@ def _per_item(rules, items):
 
 @pytest.mark.parametrize("order", ["refused-last", "refused-first"])
 def test_a_batch_with_a_quantity_that_must_be_zero_refuses_the_items_that_have_it(rules, order):
-    fine = {"kind": "embedding", "model": "embed-english", "region": "us-east-1", "input_tokens": 1000}
+    # On a day of the seed's prices: the bundled list is dated.
+    fine = {"kind": "embedding", "model": "embed-english", "region": "us-east-1", "input_tokens": 1000, "at": "2024-07-15"}
     output = {**fine, "output_tokens": 5000}  # "not applicable" for embedding models
     items = [fine, output] * 3 if order == "refused-last" else [output, fine] * 3
     totals = rules.totals(items)
     assert (totals.total, sum(u.count for u in totals.unpriced)) == _per_item(rules, items) == (Decimal("0.0003"), 3)
-    assert totals.unpriced[0].reason == "field output_tokens: not applicable (bedrock:cohere.rules:26)"
+    assert totals.unpriced[0].reason == "field output_tokens: not applicable (bedrock:cohere.rules:35)"
 
 
 TRICKY_RULES = """currency USD
@@ -337,8 +343,8 @@ def test_streams_refuse_amounts_that_are_not_exact_like_a_bill(tmp_path):
 
 def test_grouping_by_kind_and_name_on_every_path(rules):
     items = [
-        {"kind": "image", "model": "sdxl-1.0", "region": "us-east-1", "width": 512, "height": 512, "steps": 10, "name": "a"},
-        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "name": "a"},
+        {"kind": "image", "model": "sdxl-1.0", "region": "us-east-1", "width": 512, "height": 512, "steps": 10, "name": "a", "at": STAMP},
+        {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1000, "name": "a", "at": STAMP},
     ]
     totals = rules.totals(items, group_by=["kind", "name"])
     assert [group for group, _ in totals.subtotals] == [("image", "a"), ("text", "a")]
@@ -372,21 +378,26 @@ def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not(
     assert run.code == 3, run.err
     data = json.loads(run.out)
     charges = {c["what"]: (c["quantity"], c["amount"]) for g in data["groups"] for c in g["charges"] if c["amount"] != "0"}
-    # Converse in 1+1 out 2+2, InvokeModel blocked 3, stream 1+1, unknown model's topic 1.
-    assert charges["content_policy_units"] == ("8", "0.006")
-    assert charges["topic_policy_units"] == ("4", "0.004")
+    # Converse in 1+1 out 2+2, InvokeModel blocked 3, stream 1+1, unknown model's topic 1; the
+    # records are of 2025-11-20, after the December 2024 cut (0.15 per 1,000 for both).
+    assert charges["content_policy_units"] == ("8", "0.0012")
+    assert charges["topic_policy_units"] == ("4", "0.0006")
     assert charges["sensitive_information_policy_units"] == ("3", "0.0003")
     assert charges["input_tokens"] == ("4550", "0.0011375")  # the global and us. profiles priced as in-region
-    assert data["total"] == "0.0123125"
+    assert data["total"] == "0.0041125"
     assert data["counts"] == {"read": 14, "priced": 4, "failed_calls": 1, "unpriced": 9, "malformed": 0}
     reasons = {u["reason"]: u["first_lines"] for u in data["unpriced"]}
     assert reasons["guardrail units unknown: the record shows a guardrail ran but carries no unit counts"] == [4]
     assert reasons["unknown model 'acme.superlm-v9'"] == [5]
-    row = "text/cache_read_tokens, cache_write_tokens, input_tokens, output_tokens[region in us-east-1, us-west-2; model = claude-3-haiku]"
-    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (" + row + ")"  # JSON cites rules by id
-    assert reasons[cache.format("read")] == [7, 9]  # Converse usage; a stream's message_start
-    assert reasons[cache.format("write")] == [8]  # an Anthropic body's cache_creation_input_tokens
-    assert reasons["latency-optimized inference is not in the price list (mid-2024) (text/refuse[latency = optimized])"] == [12]
+    def lines_of(start: str) -> list[list[int]]:
+        return [lines for reason, lines in reasons.items() if reason.startswith(start)]
+
+    cache = "field cache_{}_tokens: prompt caching is not in the price list (mid-2024) (text/"  # JSON cites rules by id
+    assert lines_of(cache.format("read")) == [[7, 9]]  # Converse usage; a stream's message_start
+    assert lines_of(cache.format("write")) == [[8]]  # an Anthropic body's cache_creation_input_tokens
+    latency = "no source prices latency-optimized inference for Claude models (Claude 3.5 Haiku's is not found)"
+    assert lines_of(latency) == [[12]]
+    assert not [reason for reason in reasons if ".rules:" in reason]
     assert [r for r in reasons if r.startswith("field contextual_grounding_policy_units: ")] != []
     s3 = next(r for r in reasons if r.startswith("the request body is in S3 (s3://"))
     assert s3.endswith("an image call cannot be priced from the record alone") and reasons[s3] == [11]
@@ -402,7 +413,9 @@ def test_a_service_tier_and_a_global_scope_reach_the_rules(rules):
     entry = LogReader(rules.program).entry(record, 1)
     assert entry.items[0]["scope"] == "global" and entry.items[0]["service_tier"] == "flex"
     totals = totals_of_log(rules, [json.dumps(record)])
-    assert totals.total == 0 and [u.reason.split(":")[0] for u in totals.unpriced] == ["service tiers are not in the price list (mid-2024)"]
+    assert totals.total == 0 and [u.reason.split(" (")[0] for u in totals.unpriced] == [
+        "no source prices a priority or flex tier for Claude models"
+    ]
     record["modelId"] = "eu." + record["modelId"].removeprefix("global.")
     item = LogReader(rules.program).entry(record, 1).items[0]
     assert (item["scope"], item["geography"]) == ("geographic", "eu")
@@ -426,7 +439,7 @@ def test_profiles_resolve_application_inference_profiles(shape, tmp_path):
         profiles.write_text("a1b2c3d4e5f6: anthropic.claude-3-haiku-20240307-v1:0\n", encoding="utf-8")
     run = run_cli("eval", "--input", "invocation-log", GUARDED, "--profiles", str(profiles), "--format", "json")
     data = json.loads(run.out)
-    assert data["total"] == "0.0138125"  # + 1000 x 0.00025 + 1000 x 0.00125 per 1000
+    assert data["total"] == "0.0056125"  # + 1000 x 0.00025 + 1000 x 0.00125 per 1000
     assert data["counts"]["priced"] == 5
     assert not any("application inference profile" in u["reason"] for u in data["unpriced"])
 
@@ -442,7 +455,7 @@ def test_a_wrong_profiles_file_is_refused(tmp_path):
 # Hostile and careless records.
 
 def _haiku(**changes) -> str:
-    record = {"schemaType": "ModelInvocationLog", "region": "us-east-1", "operation": "InvokeModel",
+    record = {"schemaType": "ModelInvocationLog", "timestamp": STAMP, "region": "us-east-1", "operation": "InvokeModel",
               "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
               "input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 1000}}
     record.update(changes)

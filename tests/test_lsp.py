@@ -80,8 +80,8 @@ def position(text: str, line: int, snippet: str) -> lsp.Position:
 
 @pytest.fixture
 def rules(in_tmp) -> Path:
-    """The bundled ruleset with a typo (line 8) and a gap (line 16) in stability.rules, and a
-    table laid out by hand (line 17), in a folder the server runs in."""
+    """The bundled ruleset with a typo (line 19) and a gap (line 27) in stability.rules, and a
+    table laid out by hand (line 28), in a folder the server runs in."""
     shutil.copytree(bundled_rules(), in_tmp / "rules")
     path = in_tmp / "rules" / "stability.rules"
     text = path.read_text(encoding="utf-8")
@@ -101,16 +101,16 @@ def test_a_rule_file_with_a_typo_and_a_gap(rules, in_tmp):
     name completed; the file formatted as `fmt` formats it."""
     text = rules.read_text(encoding="utf-8")
     lines = text.split("\n")
-    assert lines[7].startswith("refuse training") and lines[15].startswith("| sdxl-0.8 | > 600") and "0.04" in lines[16]
+    assert lines[18].startswith("refuse training") and lines[26].startswith("| sdxl-0.8 | > 600") and "0.04" in lines[27]
     seen: dict[str, object] = {}
 
     async def script(editor: Editor) -> None:
         uri = editor.open(rules)
         seen["diagnostics"] = await editor.diagnostics_of(uri)
         seen["hover"] = await asyncio.wait_for(editor.client.text_document_hover_async(lsp.HoverParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri), position=position(text, 17, "0.04"),
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=position(text, 28, "0.04"),
         )), TIMEOUT)
-        after = position(text, 17, "sdxl-1.0")
+        after = position(text, 28, "sdxl-1.0")
         seen["completion"] = await asyncio.wait_for(editor.client.text_document_completion_async(lsp.CompletionParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=after.line, character=after.character + 5),
         )), TIMEOUT)
@@ -133,29 +133,29 @@ def test_a_rule_file_with_a_typo_and_a_gap(rules, in_tmp):
     assert set(diagnostics) == {"BR203", "BR302"}, [(d.code, d.message) for d in seen["diagnostics"]]
     typo, gap = diagnostics["BR203"], diagnostics["BR302"]
     assert typo.message.startswith("`stabilty` is not a provider (did you mean 'stability'?)")
-    assert (typo.range.start.line, typo.range.start.character, typo.range.end.character) == (7, 41, 49)
+    assert (typo.range.start.line, typo.range.start.character, typo.range.end.character) == (18, 41, 49)
     assert gap.message.startswith("gap between tiers: no row prices longest_side 513 for model sdxl-0.8")
-    assert (gap.range.start.line, gap.range.start.character) == (15, 13)
+    assert (gap.range.start.line, gap.range.start.character) == (26, 13)
     assert all(d.source == "bedrock-rules" and d.severity == lsp.DiagnosticSeverity.Error for d in diagnostics.values())
     # The same codes and places as `check`: the typo first, then, once it is fixed, the gap.
-    assert "rules/stability.rules:8:42: error[BR203]: `stabilty` is not a provider" in run_cli("check", "--rules", "rules").out
+    assert "rules/stability.rules:19:42: error[BR203]: `stabilty` is not a provider" in run_cli("check", "--rules", "rules").out
     rules.write_text(text.replace("provider = stabilty:", "provider = stability:"), encoding="utf-8")
-    assert "rules/stability.rules:16:14: error[BR302]: gap between tiers" in run_cli("check", "--rules", "rules").out
+    assert "rules/stability.rules:27:14: error[BR302]: gap between tiers" in run_cli("check", "--rules", "rules").out
 
     hover = seen["hover"]
     assert isinstance(hover.contents, lsp.MarkupContent)
     shown = hover.contents.value
     assert "images: 0.04 USD each" in shown
-    assert "rule `image/images[model = sdxl-1.0; longest_side <= 1024; steps <= 50]`" in shown
+    assert "rule `image/images[model = sdxl-1.0; longest_side <= 1024; steps <= 50; from 2024-07-01]`" in shown
     assert "examples that use it: “SDXL tiers" in shown
-    assert hover.range.start == position(text, 17, "0.04")
+    assert hover.range.start == position(text, 28, "0.04")
 
     labels = [item.label for item in seen["completion"].items]
     assert "sdxl-1.0" in labels and "sdxl-0.8" in labels
     assert all(label.startswith("sdxl-") for label in labels)
 
     assert [d.code for d in seen["fixed"]] == ["BR302"]
-    assert (seen["fixed"][0].range.start.line, seen["fixed"][0].range.start.character) == (15, 13)
+    assert (seen["fixed"][0].range.start.line, seen["fixed"][0].range.start.character) == (26, 13)
 
     [edit] = seen["formatting"]
     formatted = run_cli("fmt", "-", stdin=text)
@@ -175,17 +175,17 @@ def test_definition_references_and_symbols(in_tmp):
         diagnostics = await editor.diagnostics_of(uri)
         assert list(diagnostics) == []
         document = lsp.TextDocumentIdentifier(uri=uri)
-        at_row = position(text, 17, "sdxl-1.0")
+        at_row = position(text, 28, "sdxl-1.0")
         seen["definition"] = await asyncio.wait_for(editor.client.text_document_definition_async(
             lsp.DefinitionParams(text_document=document, position=at_row)), TIMEOUT)
         seen["references"] = await asyncio.wait_for(editor.client.text_document_references_async(lsp.ReferenceParams(
             text_document=document, position=at_row, context=lsp.ReferenceContext(include_declaration=True))), TIMEOUT)
         seen["region"] = await asyncio.wait_for(editor.client.text_document_definition_async(lsp.DefinitionParams(
-            text_document=document, position=position(text, 28, "us-east-1"))), TIMEOUT)
+            text_document=document, position=position(text, 52, "us-east-1"))), TIMEOUT)
         seen["kind"] = await asyncio.wait_for(editor.client.text_document_hover_async(lsp.HoverParams(
-            text_document=document, position=position(text, 12, "image"))), TIMEOUT)
+            text_document=document, position=position(text, 23, "image"))), TIMEOUT)
         seen["field"] = await asyncio.wait_for(editor.client.text_document_definition_async(lsp.DefinitionParams(
-            text_document=document, position=position(text, 12, "images"))), TIMEOUT)
+            text_document=document, position=position(text, 23, "images"))), TIMEOUT)
         seen["model"] = await asyncio.wait_for(editor.client.text_document_hover_async(lsp.HoverParams(
             text_document=document, position=at_row)), TIMEOUT)
         seen["symbols"] = await asyncio.wait_for(editor.client.text_document_document_symbol_async(
@@ -193,11 +193,11 @@ def test_definition_references_and_symbols(in_tmp):
 
     session(in_tmp, script)
     [model] = seen["definition"]
-    assert model.uri == from_fs_path(str(stability)) and model.range.start == position(text, 5, "sdxl-1.0")
+    assert model.uri == from_fs_path(str(stability)) and model.range.start == position(text, 9, "sdxl-1.0")
     places = sorted((Path(r.uri).name if "://" not in r.uri else r.uri.rsplit("/", 1)[-1], r.range.start.line + 1)
                     for r in seen["references"])
-    assert ("stability.rules", 5) in places and ("stability.rules", 17) in places and ("stability.rules", 23) in places
-    assert ("stability.rules", 36) in places  # an example's `model: sdxl-1.0`
+    assert ("stability.rules", 9) in places and ("stability.rules", 28) in places and ("stability.rules", 34) in places
+    assert ("stability.rules", 60) in places  # an example's `model: sdxl-1.0`
     [region] = seen["region"]
     assert region.uri.endswith("/rules/shared.rules")
     shared = (in_tmp / "rules" / "shared.rules").read_text(encoding="utf-8").split("\n")
@@ -207,10 +207,10 @@ def test_definition_references_and_symbols(in_tmp):
     model_hover = seen["model"].contents.value
     assert model_hover.startswith("**model `sdxl-1.0`** SDXL 1.0 (provider `stability`)")
     assert "model ids: `stability.stable-diffusion-xl-v1`" in model_hover
-    assert "images: 0.04 USD each — `rules/stability.rules:17`" in model_hover
-    assert "model_hours: 49.86 USD each — `rules/stability.rules:23`" in model_hover
+    assert "images: 0.04 USD each — `rules/stability.rules:28`" in model_hover
+    assert "model_hours: 49.86 USD each — `rules/stability.rules:34`" in model_hover
     names = [s.name for s in seen["symbols"]]
-    assert names[0] == "stability" and [c.name for c in seen["symbols"][0].children] == ["sdxl-0.8", "sdxl-1.0"]
+    assert names[0] == "stability" and [c.name for c in seen["symbols"][0].children][:2] == ["sdxl-0.8", "sdxl-1.0"]
     assert "prices image" in names and "prices provisioned" in names
     assert "22. SDXL 1.0 provisioned: 1 model unit, 1-month term, 31 days" in names
 

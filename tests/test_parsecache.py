@@ -15,7 +15,7 @@ import pytest
 import bedrock_rules
 from bedrock_rules import parsecache, parser
 from bedrock_rules.bill import dump
-from conftest import ROOT
+from conftest import ROOT, SEED_DAY
 
 DOCUMENT = {"usage": [{"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2",
                        "input_tokens": 11000, "output_tokens": 4000}]}
@@ -52,12 +52,12 @@ def cache_files(tmp_path):
 
 
 def test_the_second_load_reads_the_cache_and_bills_the_same(rules_folder, parses, tmp_path):
-    first = dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT))
+    first = dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT, at=SEED_DAY))
     files = len(list(rules_folder.glob("*.rules")))
     assert len(parses) == files
     assert len(cache_files(tmp_path)) == files
     parses.clear()
-    assert dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT)) == first
+    assert dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT, at=SEED_DAY)) == first
     assert parses == []
 
 
@@ -80,7 +80,7 @@ def test_an_edited_file_is_parsed_again(rules_folder, parses):
 
 @pytest.mark.parametrize("damage", ["flip-a-byte", "truncate", "empty", "other-key"])
 def test_a_corrupt_entry_is_ignored(rules_folder, parses, tmp_path, damage):
-    first = dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT))
+    first = dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT, at=SEED_DAY))
     entries = cache_files(tmp_path)
     originals = [entry.read_bytes() for entry in entries]
     for number, entry in enumerate(entries):
@@ -95,7 +95,7 @@ def test_a_corrupt_entry_is_ignored(rules_folder, parses, tmp_path, damage):
             data = originals[(number + 1) % len(entries)]
         entry.write_bytes(data)
     parses.clear()
-    assert dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT)) == first
+    assert dump(bedrock_rules.load(rules_folder).evaluate(DOCUMENT, at=SEED_DAY)) == first
     assert len(parses) == len(entries)
 
 

@@ -17,7 +17,7 @@ from bedrock_rules.bill import dump
 from bedrock_rules.errors import UsageError
 from bedrock_rules.totals import dump as dump_totals
 from bedrock_rules.usage import read_document
-from conftest import ROOT
+from conftest import ROOT, SEED_DAY
 
 DOCUMENTS = sorted(p for p in (ROOT / "tests" / "cases").glob("*.yaml"))
 
@@ -34,7 +34,7 @@ def _documents():
 
 def _outcome(rules, document):
     try:
-        return dump(rules.evaluate(document))
+        return dump(rules.evaluate(document, at=SEED_DAY))
     except UsageError as error:
         return error.render()
 
@@ -58,8 +58,8 @@ def test_a_ruleset_loaded_from_a_folder_pickles_with_its_file_names(tmp_path, mo
     rules = bedrock_rules.load("rules")
     copy = pickle.loads(pickle.dumps(rules))
     document = _documents()[0]
-    assert dump(copy.evaluate(document)) == dump(rules.evaluate(document))
-    assert "rules/" in dump(copy.evaluate(document))  # bills name the rule files as the original's do
+    assert dump(copy.evaluate(document, at=SEED_DAY)) == dump(rules.evaluate(document, at=SEED_DAY))
+    assert "rules/" in dump(copy.evaluate(document, at=SEED_DAY))  # bills name the rule files as the original's do
 
 
 @pytest.mark.parametrize("method", ["spawn", "fork"])

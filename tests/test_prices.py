@@ -22,6 +22,14 @@ def _rates(*args: str) -> dict:
     return json.loads(run.out)
 
 
+def _where(text: str, after: str = "") -> str:
+    """`bedrock:anthropic.rules:N` of the first line holding `text` (after the line holding `after`)."""
+    lines = (ROOT / "rulesets/bedrock/anthropic.rules").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line) if after else 0
+    number = next(i for i, line in enumerate(lines) if i >= start and text in line) + 1
+    return f"bedrock:anthropic.rules:{number}"
+
+
 def _line(where: str) -> str:
     ruleset, name, number = where.split(":")  # cited from the ruleset's root: `bedrock:anthropic.rules:28`
     assert ruleset == "bedrock", where
@@ -32,14 +40,15 @@ def test_the_table_lists_each_rate_with_its_rule(at_root):
     run = run_cli("prices", "claude-2.1")
     assert run.code == 0 and run.err == ""
     lines = run.out.splitlines()
-    assert lines[0] == "Claude 2.1 (claude-2.1, anthropic): 19 rates"
+    assert lines[0] == "Claude 2.1 (claude-2.1, anthropic): 22 rates"
     assert lines[1].split() == ["kind", "quantity", "price", "when", "rule"]
     rows = [line.split("  ") for line in lines[3:]]
     cells = [[cell.strip() for cell in row if cell.strip()] for row in rows if len(row) > 4]
-    assert ["text", "input_tokens", "0.008 USD per 1000", "region in eu-central-1", "bedrock:anthropic.rules:48"] in cells
+    frankfurt = _where("| claude-2.0, claude-2.1", after="prices text in eu-central-1")
+    assert ["text", "input_tokens", "0.008 USD per 1000", "region in eu-central-1", f"{frankfurt} (from 2024-07-01)"] in cells
     assert [
         "provisioned", "model_hours", "63 USD each", "region in us-east-1, us-west-2 and commitment = 1_month",
-        "bedrock:anthropic.rules:57",
+        f"{_where('| claude-2.0, claude-2.1', after='prices provisioned in us-east-1, us-west-2')} (from 2024-07-01)",
     ] in cells
 
 
@@ -59,7 +68,7 @@ def test_a_rate_is_what_eval_charges(at_root):
     found = _rates("anthropic.claude-instant-v1", "--region", "ap-northeast-1")
     rate = next(r for r in found["rates"] if r["kind"] == "text" and r["quantity"] == "output_tokens")
     assert rate["when"] == [] and rate["rate"] == "0.0024" and rate["per"] == "1000"
-    usage = {"usage": [{"kind": "text", "model": "claude-instant", "region": "ap-northeast-1", "output_tokens": 1000}]}
+    usage = {"usage": [{"kind": "text", "model": "claude-instant", "region": "ap-northeast-1", "output_tokens": 1000, "at": "2024-07-15"}]}
     run = run_cli("eval", "-", "--format", "json", stdin=json.dumps(usage))
     assert run.code == 0
     charge = next(c for c in json.loads(run.out)["items"][0]["charges"] if c["id"] == rate["id"])
@@ -70,7 +79,7 @@ def test_a_region_keeps_only_its_rates_and_settles_its_conditions(at_root):
     everywhere = _rates("claude-3-haiku")
     frankfurt = _rates("claude-3-haiku", "--region", "eu-central-1")
     assert len(frankfurt["rates"]) < len(everywhere["rates"])
-    assert {r["rule"] for r in frankfurt["rates"]} == {"bedrock:anthropic.rules:50"}
+    assert {r["rule"] for r in frankfurt["rates"]} == {_where("| claude-3-haiku", after="prices text in eu-central-1")}
     assert all(r["when"] == [] for r in frankfurt["rates"])
     assert any("region in" in " ".join(r["when"]) for r in everywhere["rates"])
     assert _rates("claude-3-haiku", "--region", "ap-northeast-1")["rates"] == []
@@ -81,7 +90,7 @@ def test_refusals_of_the_model_are_listed_with_their_conditions(at_root):
     assert "refused:\n" in run.out
     assert (
         "  text, embedding, image, provisioned, training, storage when region not in us-west-2: "
-        "Claude 3 Opus is offered only in us-west-2 — bedrock:anthropic.rules:14"
+        f"Claude 3 Opus is offered only in us-west-2 — {_where('offer claude-3-opus only in us-west-2')}"
     ) in run.out
     # In us-west-2 the offer line no longer refuses; elsewhere it always does.
     west = _rates("claude-3-opus", "--region", "us-west-2")
@@ -123,9 +132,8 @@ def test_a_rule_for_every_model_of_a_provider_is_listed_for_each(in_tmp):
     [
         (("claude-3-haku",), "bedrock-rules prices: unknown model 'claude-3-haku' (did you mean 'claude-3-haiku'?)\n"),
         (("claude-3-haiku", "--region", "us-east-9"), "bedrock-rules prices: --region: unknown region 'us-east-9'"),
-        (("claude-2.1", "--at", "2025-01-01"), "bedrock-rules prices: --at 2025-01-01: these rules hold no dated prices"),
     ],
-    ids=["model", "region", "date"],
+    ids=["model", "region"],
 )
 def test_what_the_rules_do_not_name_is_refused(args, message, at_root):
     run = run_cli("prices", *args)
@@ -136,5 +144,5 @@ def test_what_the_rules_do_not_name_is_refused(args, message, at_root):
 
 def test_the_readme_shows_what_the_command_prints(at_root):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    shown = readme.split("$ bedrock-rules prices claude-3-opus --region us-east-1\n", 1)[1].split("```\n", 1)[0]
-    assert run_cli("prices", "claude-3-opus", "--region", "us-east-1").out == shown
+    shown = readme.split("$ bedrock-rules prices claude-3-opus --region us-east-1 --at 2025-11-15\n", 1)[1].split("```\n", 1)[0]
+    assert run_cli("prices", "claude-3-opus", "--region", "us-east-1", "--at", "2025-11-15").out == shown

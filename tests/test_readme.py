@@ -41,7 +41,7 @@ def test_the_reconcile_example_is_what_the_command_prints(monkeypatch):
 
 def test_the_focus_example_is_the_first_row_the_command_prints(monkeypatch):
     monkeypatch.chdir(ROOT)
-    command = "bedrock-rules eval examples/monthly.yaml --format focus --period 2026-11 --billing-account 111122223333"
+    command = "bedrock-rules eval examples/monthly.yaml --format focus --period 2024-07 --billing-account 111122223333"
     assert f"$ {command}\n" in README
     run = run_cli(*command.split()[1:])
     header, first = run.out.splitlines()[:2]

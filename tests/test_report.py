@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bedrock_rules.resources import bundled_rules
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -97,7 +97,8 @@ def safe(page_text: str) -> Page:
 def usage(*names: str, **fields) -> str:
     items = []
     for name in names:
-        item = {"name": name, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "output_tokens": 10}
+        item = {"name": name, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "output_tokens": 10,
+                "at": SEED_DAY}
         item.update(fields)
         items.append(item)
     return json.dumps({"usage": items})
@@ -105,10 +106,10 @@ def usage(*names: str, **fields) -> str:
 
 def test_the_page_of_a_bill_holds_its_json_and_shows_its_numbers(in_tmp):
     shutil.copy(ROOT / "examples" / "monthly.yaml", in_tmp)
-    run = run_cli("eval", "monthly.yaml", "--format", "html")
+    run = run_cli("eval", "--at", SEED_DAY, "monthly.yaml", "--format", "html")
     assert run.code == 0, run.err
     page = safe(run.out)
-    bill = json.loads(run_cli("eval", "monthly.yaml", "--format", "json").out)
+    bill = json.loads(run_cli("eval", "--at", SEED_DAY, "monthly.yaml", "--format", "json").out)
     assert page.data() == bill
     assert "29469.684 USD" in page.words
     amounts = [c["amount"] for item in bill["items"] for c in item["charges"]]
@@ -117,7 +118,7 @@ def test_the_page_of_a_bill_holds_its_json_and_shows_its_numbers(in_tmp):
     assert "8 of 8 rows shown, amounting to 29469.684 USD" in page.words
     # Charts by model and region (usage items carry no day), and every rule cited.
     assert [w for w in ("Cost by model", "Cost by region", "Cost by day") if w in page.words] == ["Cost by model", "Cost by region"]
-    assert "bedrock:anthropic.rules:56" in page.words
+    assert "bedrock:anthropic.rules:105" in page.words
     assert "Every item was priced." in page.words
 
 
@@ -127,7 +128,7 @@ def test_the_page_loads_nothing_and_runs_only_its_own_script(in_tmp):
     import hashlib
 
     shutil.copy(ROOT / "examples" / "monthly.yaml", in_tmp)
-    page = safe(run_cli("eval", "monthly.yaml", "--format", "html").out)
+    page = safe(run_cli("eval", "--at", SEED_DAY, "monthly.yaml", "--format", "html").out)
     [policy] = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     assert policy.startswith("default-src 'none';")
     [(_, script)] = [(a, t) for a, t in page.scripts if a.get("type") is None]
@@ -138,7 +139,7 @@ def test_the_page_loads_nothing_and_runs_only_its_own_script(in_tmp):
 @pytest.mark.parametrize("args", [(), ("--group-by", "name")], ids=["itemized", "grouped-by-name"])
 def test_hostile_names_are_text_in_the_page(args, in_tmp):
     (in_tmp / "u.json").write_text(usage(*HOSTILE), encoding="utf-8")
-    run = run_cli("eval", "u.json", "--format", "html", *args)
+    run = run_cli("eval", "--at", SEED_DAY, "u.json", "--format", "html", *args)
     assert run.code == 0, run.err
     page = safe(run.out)
     words = page.words
@@ -155,7 +156,7 @@ def test_hostile_names_are_text_in_the_page(args, in_tmp):
 def test_a_lone_surrogate_in_a_name_is_shown_not_a_crash(in_tmp):
     (in_tmp / "u.json").write_text('{"usage": [{"name": "a\\ud800b", "kind": "text", "model": "claude-2.1", '
                                    '"region": "us-east-1", "input_tokens": 1000}]}', encoding="utf-8")
-    run = run_cli("eval", "u.json", "--format", "html", "--group-by", "name")
+    run = run_cli("eval", "--at", SEED_DAY, "u.json", "--format", "html", "--group-by", "name")
     assert run.code == 0, run.err
     page = safe(run.out)
     assert "a\\ud800b" in page.words
@@ -176,7 +177,7 @@ def log_record(**changes) -> str:
 
 
 def test_the_page_of_invocation_logs_charts_model_region_and_day(in_tmp):
-    run = run_cli("eval", "--input", "invocation-log", str(ROOT / "tests" / "logs" / "mixed.jsonl"), "--format", "html")
+    run = run_cli("eval", "--at", SEED_DAY, "--input", "invocation-log", str(ROOT / "tests" / "logs" / "mixed.jsonl"), "--format", "html")
     assert run.code == 3, run.err  # some records cannot be priced: the page says so, and so does the status
     page = safe(run.out)
     totals = json.loads(run_cli(
@@ -200,13 +201,13 @@ def test_the_page_of_invocation_logs_charts_model_region_and_day(in_tmp):
 def test_the_day_line_is_drawn_only_for_days_in_date_order(in_tmp):
     days = ["2024-07-03T10:00:00Z", "2024-07-01T10:00:00Z", "2024-07-02T10:00:00Z", "2024-07-03T11:00:00Z"]
     (in_tmp / "calls.jsonl").write_text("".join(log_record(timestamp=d) + "\n" for d in days), encoding="utf-8")
-    page = safe(run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--format", "html").out)
+    page = safe(run_cli("eval", "--at", SEED_DAY, "--input", "invocation-log", "calls.jsonl", "--format", "html").out)
     bars = page.text[page.text.index("Cost by day (USD)"):page.text.index("Cost over time (USD)")]
     line = page.text[page.text.index("Cost over time (USD)"):page.text.index("Itemized bill")]
     assert [t for t in bars if len(t) == 10] == ["2024-07-03", "2024-07-01", "2024-07-02"]  # bars: largest first
     assert [t for t in line if len(t) == 10] == ["2024-07-01", "2024-07-02", "2024-07-03"]  # the line: date order
     (in_tmp / "one.jsonl").write_text(log_record() + "\n", encoding="utf-8")
-    one = safe(run_cli("eval", "--input", "invocation-log", "one.jsonl", "--format", "html").out)
+    one = safe(run_cli("eval", "--at", SEED_DAY, "--input", "invocation-log", "one.jsonl", "--format", "html").out)
     assert "Cost by day" in one.words and "Cost over time" not in one.words  # one day is a bar, not a line
 
 
@@ -218,7 +219,7 @@ def test_hostile_log_values_are_text_in_the_page(in_tmp):
         log_record(region=HOSTILE[4]),
     ]
     (in_tmp / "calls.jsonl").write_text("\n".join(records) + "\n", encoding="utf-8")
-    run = run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--format", "html", "--group-by", "tag:team")
+    run = run_cli("eval", "--at", SEED_DAY, "--input", "invocation-log", "calls.jsonl", "--format", "html", "--group-by", "tag:team")
     assert run.code == 3, run.err
     page = safe(run.out)
     words = page.words
@@ -255,7 +256,7 @@ def test_the_page_of_a_diff_shows_each_changed_charge_before_and_after(work):
     words = page.words
     assert "29469.684 USD" in words and "29469.695 USD" in words and "+0.011 USD (+<0.01%)" in words
     assert "Claude 3 Opus is offered only in us-west-2" in words  # the refusal, with its reason
-    assert "old/anthropic.rules:28" in words and "new/anthropic.rules:28" in words  # the rule change, cited
+    assert "old/anthropic.rules:77" in words and "new/anthropic.rules:77" in words  # the rule change, cited
 
 
 def test_hostile_file_names_in_a_diff_are_text(work):

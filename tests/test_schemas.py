@@ -17,7 +17,7 @@ import pytest
 import bedrock_rules
 from bedrock_rules import bill, checker, differ, explainer, pricelist, rates, totals
 from bedrock_rules.bedrock.logs import totals_of_log
-from conftest import ROOT, run_cli, validate_json
+from conftest import ROOT, SEED_DAY, run_cli, validate_json
 
 # Bills and totals name rules by their stable ids alone since version 2.
 VERSIONS = {"bill": 2, "totals": 2}
@@ -53,14 +53,14 @@ def test_stored_json_snapshots_match_their_schema(path):
 
 def test_the_python_api_dumps_match_the_schemas(rules):
     usage = {"usage": [{"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 11000}]}
-    validate_json(bedrock_rules.dump(rules.evaluate(usage)))
+    validate_json(bedrock_rules.dump(rules.evaluate(usage, at=SEED_DAY)))
     log = (ROOT / "tests" / "logs" / "mixed.jsonl").read_text(encoding="utf-8").splitlines()
     validate_json(totals.dump(totals_of_log(rules, log, ["model"])))
 
 
 def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
     shutil.copytree(ROOT / "tests" / "snapshot", in_tmp / "usage")
-    run = run_cli("snapshot", "usage", "--update")
+    run = run_cli("snapshot", "--at", SEED_DAY, "usage", "--update")
     assert run.code == 0, run.err
     written = sorted((in_tmp / "usage").glob("*.bill.json"))
     assert written
@@ -82,7 +82,7 @@ def test_bills_written_by_snapshot_update_match_the_schema(in_tmp):
 )
 def test_the_bill_schema_refuses_what_a_bill_never_holds(rules, change, complaint):
     item = {"kind": "text", "model": "claude-2.1", "region": "us-west-2", "input_tokens": 1}
-    data = json.loads(bedrock_rules.dump(rules.evaluate({"usage": [item]})))
+    data = json.loads(bedrock_rules.dump(rules.evaluate({"usage": [item]}, at=SEED_DAY)))
     change(data)
     with pytest.raises(AssertionError, match=complaint):
         validate_json(json.dumps(data))

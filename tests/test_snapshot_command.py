@@ -9,7 +9,7 @@ import pytest
 
 from bedrock_rules.cli import main
 from bedrock_rules.resources import bundled_rules
-from conftest import FOLDER_PROBLEMS, ROOT, run_cli
+from conftest import FOLDER_PROBLEMS, ROOT, SEED_DAY, run_cli
 
 USAGE_DIR = ROOT / "tests" / "snapshot"
 CLAUDE_21 = "| claude-2.1        | 0.008                 | 0.024                  |"
@@ -62,7 +62,7 @@ def test_a_stored_bill_is_the_eval_json_byte_for_byte_and_the_same_every_run(wor
     assert snapshot("--update").code == 0
     first = bills(work)
     for name in ("chat.json", "monthly.yaml"):
-        run = run_cli("eval", f"usage/{name}", "--rules", "rules", "--format", "json")
+        run = run_cli("eval", "--at", SEED_DAY, f"usage/{name}", "--rules", "rules", "--format", "json")
         assert run.code == 0
         assert first[name.rsplit(".", 1)[0] + ".bill.json"] == run.out.encode("utf-8")
     assert b"\r" not in first["chat.bill.json"]
@@ -81,7 +81,7 @@ def test_a_changed_price_is_shown_charge_by_charge_then_accepted(work, text_snap
 
     run = snapshot()
     assert run.code == 1
-    claude = "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1]"
+    claude = "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1; from 2024-07-01]"
     assert f"  item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 ({claude})\n      rate: 0.008 -> 0.0085\n" in run.out
     assert f"  item 1 (assistant de café) input_tokens: 2 -> 2.125 ({claude})\n" in run.out
     assert '  -          "amount": "0.088"\n  +          "amount": "0.0935"\n' in run.out
@@ -134,7 +134,7 @@ def test_unreadable_or_refused_documents_are_refused_and_nothing_is_written(work
         "usage refused: 2 problems, nothing was priced\n"
         "  usage/broken.yaml: error[BU002]: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1\n"
         "  usage/opus-east.yaml, item 1 (opus east): error[BU201]: Claude 3 Opus is offered only in us-west-2 "
-        "(rules/anthropic.rules:14)\n"
+        "(rules/anthropic.rules:46)\n"
     )
     assert bills(work) == {}
 
@@ -170,7 +170,7 @@ def test_a_moved_rule_changes_no_bill_and_an_edited_document_is_named(work):
     rules.write_text("# a comment moves every rule down a line\n" + rules.read_text(encoding="utf-8"), encoding="utf-8")
     chat = work / "usage" / "chat.json"
     chat.write_text(
-        '{"usage": [{"name": "assistant de café", "kind": "text", "model": "claude-2.1", "region": "us-east-1", '
+        '{"usage": [{"at": "2024-07-15", "name": "assistant de café", "kind": "text", "model": "claude-2.1", "region": "us-east-1", '
         '"input_tokens": 250000, "output_tokens": 80000}, {"kind": "agent"}]}\n',
         encoding="utf-8",
     )

@@ -11,7 +11,7 @@ import pytest
 
 from bedrock_rules.pytest_plugin import usage_documents
 from bedrock_rules.resources import bundled_rules
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 SECRET = "API_KEY=hunter2-do-not-print"
 
@@ -27,7 +27,7 @@ def work(in_tmp) -> Path:
 
 
 def snapshot(*args: str):
-    return run_cli("snapshot", "usage", "--rules", "rules", *args)
+    return run_cli("snapshot", "--at", SEED_DAY, "usage", "--rules", "rules", *args)
 
 
 def test_update_does_not_write_through_a_linked_bill_to_a_file_outside(work):

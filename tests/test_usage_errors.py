@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import bedrock_rules
-from conftest import ROOT, run_cli
+from conftest import ROOT, SEED_DAY, run_cli
 
 TEXT_ITEM = "  - kind: text\n    model: claude-2.1\n    region: us-east-1\n"
 
@@ -94,19 +94,19 @@ CASES = {
 def test_usage_error(name, in_tmp, text_snapshot):
     filename, text = CASES[name]
     (in_tmp / filename).write_text(text, encoding="utf-8")
-    run = run_cli("eval", filename)
+    run = run_cli("eval", "--at", SEED_DAY, filename)
     assert run.code == 2
     assert run.out == ""
     assert run.err.startswith("usage refused: ")
     assert "Traceback" not in run.err
     assert run.transcript() == text_snapshot
     # The messages do not depend on the format asked for, and JSON prints nothing either.
-    assert run_cli("eval", filename, "--format", "json") == run
+    assert run_cli("eval", "--at", SEED_DAY, filename, "--format", "json") == run
 
 
 def _refusal(filename: str, text: str, tmp) -> list[str]:
     (tmp / filename).write_text(text, encoding="utf-8")
-    run = run_cli("eval", filename)
+    run = run_cli("eval", "--at", SEED_DAY, filename)
     assert (run.code, run.out) == (2, "")
     return run.err.splitlines()
 
@@ -184,7 +184,7 @@ def test_a_refused_item_refuses_the_whole_document(in_tmp):
 def test_problems_of_several_documents_name_their_document(in_tmp):
     (in_tmp / "a.yaml").write_text("usage:\n  - kind: agent\n    colour: blue\n", encoding="utf-8")
     (in_tmp / "b.json").write_text('{"usage": [{"kind": "agent"}], "extra": 1}', encoding="utf-8")
-    run = run_cli("eval", "a.yaml", "b.json")
+    run = run_cli("eval", "--at", SEED_DAY, "a.yaml", "b.json")
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         "usage refused: 2 problems, nothing was priced",
@@ -201,13 +201,13 @@ def test_yaml_numbers_are_read_as_json_would_read_them(rules):
         "  - {kind: text, model: command, region: us-east-1, input_tokens: 0x10, output_tokens: 1_000}\n"
     )
     with pytest.raises(bedrock_rules.UsageError) as caught:
-        rules.evaluate_text(text, "odd.yaml")
+        rules.evaluate_text(text, "odd.yaml", at=SEED_DAY)
     assert [p.render() for p in caught.value.problems] == [
         'odd.yaml, item 1, field hours: error[BU106]: expected a whole number ≥ 0, got "1:30"',
         'odd.yaml, item 2, field input_tokens: error[BU106]: expected a whole number ≥ 0, got "0x10"',
         'odd.yaml, item 2, field output_tokens: error[BU106]: expected a whole number ≥ 0, got "1_000"',
     ]
-    bill = rules.evaluate_text("usage:\n  - {kind: text, model: command, region: us-east-1, input_tokens: 010}\n", "ten.yaml")
+    bill = rules.evaluate_text("usage:\n  - {kind: text, model: command, region: us-east-1, input_tokens: 010}\n", "ten.yaml", at=SEED_DAY)
     assert bill.items[0].charges[0].quantity == 10
 
 
@@ -246,13 +246,13 @@ def test_every_usage_code_the_engine_gives_is_documented_and_every_documented_on
 def test_the_documented_usage_snippets_do_what_they_say(code, doc_rules):
     wrong, fixed = (body for lang, body in _usage_docs()[2][code] if lang == "yaml")
     with pytest.raises(bedrock_rules.UsageError) as caught:
-        doc_rules.evaluate_text(wrong, "usage.yaml")
+        doc_rules.evaluate_text(wrong, "usage.yaml", at=SEED_DAY)
     assert code in {p.code for p in caught.value.problems}, caught.value.render()
-    assert doc_rules.evaluate_text(fixed, "usage.yaml").total > 0
+    assert doc_rules.evaluate_text(fixed, "usage.yaml", at=SEED_DAY).total > 0
 
 
 def test_the_documented_refusal_is_what_the_engine_prints(doc_rules):
     wrong = next(body for lang, body in _usage_docs()[2]["BU106"] if lang == "yaml")
     with pytest.raises(bedrock_rules.UsageError) as caught:
-        doc_rules.evaluate(yaml.safe_load(wrong))
+        doc_rules.evaluate(yaml.safe_load(wrong), at=SEED_DAY)
     assert caught.value.render() + "\n" == _usage_docs()[1]

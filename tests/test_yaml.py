@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
+from conftest import SEED_DAY, run_cli
 
 ITEM = "  - kind: text\n    model: claude-2.1\n    region: us-east-1\n    input_tokens: 1000\n"
 
@@ -14,7 +14,7 @@ def test_no_off_yes_and_on_stay_names(in_tmp):
     names = ["no", "off", "yes", "on", "NO", "y"]
     text = "usage:\n" + "".join(f"{ITEM}    name: {name}\n" for name in names)
     (in_tmp / "usage.yaml").write_text(text, encoding="utf-8")
-    run = run_cli("eval", "usage.yaml", "--format", "json")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml", "--format", "json")
     assert (run.code, run.err) == (0, "")
     assert [item["name"] for item in json.loads(run.out)["items"]] == names
 
@@ -25,7 +25,7 @@ def test_only_true_and_false_are_flags(in_tmp):
     )
     text = "usage:\n" + "".join(f"{provisioned}    custom: {flag}\n" for flag in ("no", "off", "false", "False"))
     (in_tmp / "usage.yaml").write_text(text, encoding="utf-8")
-    run = run_cli("eval", "usage.yaml")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml")
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines() == [
         "usage refused: 2 problems, nothing was priced",
@@ -38,7 +38,7 @@ def test_yaml_1_1_octals_sexagesimals_and_hex_are_not_numbers(in_tmp):
     text = "usage:\n  - kind: text\n    model: claude-2.1\n    region: us-east-1\n    input_tokens: 0o10\n    output_tokens: 1:30\n"
     text += "  - kind: text\n    model: claude-2.1\n    region: us-east-1\n    input_tokens: 0x10\n    output_tokens: 1_000\n"
     (in_tmp / "usage.yaml").write_text(text, encoding="utf-8")
-    run = run_cli("eval", "usage.yaml")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml")
     assert (run.code, run.out) == (2, "")
     assert run.err.splitlines()[1:] == [
         '  item 1, field input_tokens: error[BU106]: expected a whole number ≥ 0, got "0o10"',
@@ -51,6 +51,6 @@ def test_yaml_1_1_octals_sexagesimals_and_hex_are_not_numbers(in_tmp):
 def test_a_leading_zero_is_a_decimal_number_as_in_yaml_1_2(in_tmp):
     # YAML 1.1 reads 010 as octal 8; YAML 1.2's core schema reads it as ten.
     (in_tmp / "usage.yaml").write_text(f"usage:\n{ITEM.replace('1000', '01000')}", encoding="utf-8")
-    run = run_cli("eval", "usage.yaml", "--format", "json")
+    run = run_cli("eval", "--at", SEED_DAY, "usage.yaml", "--format", "json")
     assert run.code == 0, run.err
     assert json.loads(run.out)["items"][0]["charges"][0]["quantity"] == "1000"

@@ -30,6 +30,7 @@ the project's reader whole.
 
 from __future__ import annotations
 
+import bisect
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,11 +40,12 @@ import attrs
 
 from .. import limits
 from ..errors import Problem, UsageError
+from ..fields import Instant, read_instant
 from ..ruleset import Ruleset
 from ..totals import Accumulator, Totals
 from . import containers, remote
 from .fields import BODY, EVENTS, REQUEST, TOKEN_FIELDS, Source
-from .logs import LogReader, check_groups, needs_attributes, read_file
+from .logs import STAMP, LogReader, check_groups, needs_attributes, read_file, window_bounds
 
 # The places kept for a group's records that are refused (as the accumulator keeps them).
 _PLACES = 5
@@ -480,6 +482,7 @@ class _Run:
         if any(row[-1] is not None and row[-1] > limits.MAX_LOG_RECORD_BYTES - 2 for row in rows):
             raise _Whole  # the reader decides where a line that long ends
         unclean = sum(row[5] for row in rows if row[0] is None)
+        merged, rows = self.merged(plan, rows)
         outcomes = {row[0]: (row, self.outcome(plan, row)) for row in rows if row[0] is not None}
         # Groups whose places are shown (a refusal), and groups whose records are read one by one.
         placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "dated", "failed")]
@@ -490,7 +493,7 @@ class _Run:
             if not plan.parquet and not _numbered_alike(path):
                 raise _Whole
             places, lines = self.numbered(plan, source, placed, by_line)
-        for key, (row, outcome) in outcomes.items():
+        for key, (row, outcome) in [*outcomes.items(), *merged]:
             if outcome is None:
                 continue
             count = row[5]
@@ -516,6 +519,44 @@ class _Run:
             if plan.parquet:
                 decoded = _without_nulls(decoded)
             self.accumulator.add_record(self.reader.entry(decoded, number))
+
+    def merged(self, plan: _Plan, rows: list[tuple]) -> tuple[list[tuple[None, tuple]], list[tuple]]:
+        """Under dated rules, the groups (one per instant) that differ only in an instant
+        between the same two window edges (`logs.window_bounds`) summed as one, when the
+        sum is priced as an item: each is priced alike. The other groups are kept as they are.
+
+        Returns the summed groups with their outcome, and the groups kept."""
+        if not self.reader.compiled.dated_kinds or "day" in self.group_by:
+            return [], rows
+        stamp = plan.values.index("timestamp")
+        bounds = window_bounds(self.reader.compiled)
+        segments: dict[str | None, int | None] = {}
+        together: dict[tuple, list[tuple]] = {}
+        for index, row in enumerate(rows):
+            text = row[1][stamp] if row[0] is not None else None
+            if text not in segments:
+                segments[text] = _segment(text, bounds)
+            segment = segments[text]
+            values = tuple(row[1])
+            key = (values[:stamp], values[stamp + 1:], segment, *row[2:5]) if segment is not None else (index,)
+            together.setdefault(key, []).append(row)
+        merged: list[tuple[None, tuple]] = []
+        kept: list[tuple] = []
+        for group in together.values():
+            if len(group) == 1:
+                kept.extend(group)
+                continue
+            sums = [
+                None if all(row[6 + index] is None for row in group) else sum(row[6 + index] or 0 for row in group)
+                for index in range(len(COUNTS))
+            ]
+            row = (None, group[0][1], *group[0][2:5], sum(row[5] for row in group), *sums, max(row[-1] or 0 for row in group))
+            outcome = self.outcome(plan, row)
+            if outcome is not None and outcome[0] == "item":
+                merged.append((None, (row, outcome)))
+            else:  # a refusal can quote its item's instant: each instant on its own
+                kept.extend(group)
+        return merged, kept
 
     def outcome(self, plan: _Plan, row: tuple) -> tuple | None:
         """How every record of a group is counted, or None when they must be read one by one.
@@ -599,6 +640,19 @@ class _Run:
                 self.accumulator.add_records(read_file(self.reader, raw))
             except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
                 raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+
+
+def _segment(text: str | None, bounds: list[Any]) -> int | None:
+    """Which span between the window edges a timestamp's JSON text is in; None when it is
+    not one AWS writes (UTC, `Z`), whose day its first ten characters say."""
+    try:
+        stamp = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if type(stamp) is not str or not STAMP.match(stamp):
+        return None
+    instant = read_instant(stamp[:10])
+    return bisect.bisect_right(bounds, instant.day) if isinstance(instant, Instant) else None
 
 
 def _opened(path: str, label: str) -> IO[bytes]:

@@ -137,6 +137,11 @@ class LogReader:
         shown = clean(model_id)
         if ":provisioned-model/" in model_id:
             return None, {}, "a call to provisioned throughput: billed per model unit hour, not per call"
+        if ":imported-model/" in model_id:  # Custom Model Import: billed by the minute the model is up
+            return None, {}, (
+                "a call to an imported model: Custom Model Import is billed per custom model unit minute, "
+                "not per call; price it as custom_import usage"
+            )
         if ":application-inference-profile/" in model_id:
             profile_id = model_id.rsplit("/", 1)[-1]
             mapped = self.profiles.get(model_id) or self.profiles.get(profile_id)
@@ -203,6 +208,9 @@ class LogReader:
         reasons: list[str] = []
         self._guardrail(record, output, items, reasons)
         if record.get("errorCode"):
+            undated = self._date(record, items)
+            if undated is not None:
+                return Entry(place, attributes=attributes, malformed=undated)
             return Entry(place, items, attributes, _joined(reasons), clean(str(record["errorCode"])))
         model_id = record.get("modelId")
         if type(model_id) is not str or not model_id:
@@ -210,21 +218,33 @@ class LogReader:
         model, served, why = self._model(model_id)
         if model is None:
             reasons.insert(0, why or "")
+            # The guardrail of a call to a model the rules do not know is billed all the same, at its date.
+            undated = self._date(record, items)
+            if undated is not None:
+                return Entry(place, attributes=attributes, malformed=undated)
             return Entry(place, items, attributes, _joined(reasons))
         if self.attributes and (self._wanted is None or "model" in self._wanted):
             attributes["model"] = model
         problem = self._call(record, given, output, model, served, items, reasons)
         if problem is not None:
             return Entry(place, attributes=attributes, malformed=problem)
-        if self._dated and items:
-            stamp = record.get(TIMESTAMP)
-            instant = read_instant(stamp) if type(stamp) is str else None
-            if not isinstance(instant, Instant):
-                why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
-                return Entry(place, attributes=attributes, malformed=f"{why}: the rules price by date")
-            for item in items:
-                item["at"] = instant.text
+        undated = self._date(record, items)
+        if undated is not None:
+            return Entry(place, attributes=attributes, malformed=undated)
         return Entry(place, items, attributes, _joined(reasons))
+
+    def _date(self, record: Mapping[str, Any], items: list[dict[str, Any]]) -> str | None:
+        """Give every item the record's instant when the rules price by date; the reason when it has none."""
+        if not (self._dated and items):
+            return None
+        stamp = record.get(TIMESTAMP)
+        instant = read_instant(stamp) if type(stamp) is str else None
+        if not isinstance(instant, Instant):
+            why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
+            return f"{why}: the rules price by date"
+        for item in items:
+            item["at"] = instant.text
+        return None
 
     def _call(
         self, record: Mapping[str, Any], given: Mapping[str, Any], output: Mapping[str, Any], model: str,
@@ -592,7 +612,7 @@ _COUNTS = (
 _FIRST_PATHS = {source.usage_field: source.paths[0] for source in TOKEN_FIELDS}
 assert all(_FIRST_PATHS[usage].split(".")[-1] == name for name, usage in _COUNTS)  # the table and this list agree
 # A timestamp in the form AWS writes (UTC): its day is its first ten characters.
-_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
+STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
 
 
 class _Shape:
@@ -658,7 +678,7 @@ class _Summing:
         shapes = self.shapes
         dated = self.dated
         days = self.days
-        stamp_ok = _STAMP.match
+        stamp_ok = STAMP.match
         extra = self._extra
         # What decides how a record is read and priced, and its counts, each in one C call.
         fields_of = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
@@ -837,8 +857,8 @@ class _Summing:
         if found is None:
             return None
         values, plan = found
-        if plan.refusal is not None:
-            return None
+        if plan.refusal is not None or not pricer.summable(kind, values, plan):
+            return None  # refused, or a rule that can apply reads more than the sums tell: record by record
         fields = tuple(usage if usage in item else None for _, usage in _COUNTS)
         declared = self.reader._declared[kind]
         # A count the kind does not declare must be 0 (the standard way refuses it otherwise);
