@@ -101,7 +101,7 @@ class ItemBill(_ItemBillSlots):
 class PeriodLine:
     """One tier of a monthly table in one month: the part of the month's total it prices."""
 
-    tier_set: str  # `input_tokens (nova-micro)`
+    tier_set: str  # `input_tokens (MODEL)`
     tier: str  # `<= 1000000000`, `> 1000000000`
     quantity: Decimal | int
     unit: str | None

@@ -680,7 +680,7 @@ class _Compiler:
             all_conditions = [*common, *conditions]
             parts = [describe(c) for c in all_conditions] + ([str(table.window)] if table.window is not None else [])
             rule_id = f"{kind.name}/{charge.quantity}[" + "; ".join(parts) + "]"
-            # Named by its row's other keys, else by the table's `when`: `input_tokens (nova-micro)`.
+            # Named by its row's other keys, else by the table's `when`: `input_tokens (MODEL)`.
             scope = "; ".join(values) if values else (describe(table.when) if table.when is not None else "")
             label = charge.quantity + (f" ({scope})" if scope else "")
             tier_set = TierSet(rule_id, label, charge.quantity, table.monthly or "", charge.per, charge.block, tiers, table.span)

@@ -11,13 +11,14 @@ import bisect
 import datetime
 import decimal
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
 import attrs
 
 from . import fields as t
+from . import model as m
 from . import limits
 from .bill import Bill, Charge, ItemBill, PeriodBill, charge_like, new_bill, new_item_bill
 from .errors import Problem, UsageError
@@ -667,6 +668,8 @@ class Pricer:
             lines = self._lines(fast_kind, shape, raw, key)
             if lines is None:
                 return None
+        elif lines is _SLOW_LINES:
+            return None
         if shape.named:
             name = raw["name"]
             if name is not None and type(name) is not str:
@@ -754,8 +757,13 @@ class Pricer:
         found = self.plan_of(raw) if fast_kind.dated else self.fast(raw)
         if found is None:
             return None
-        _, plan = found
-        if plan.refusal is not None or plan.slow:
+        values, plan = found
+        if plan.refusal is not None or plan.slow or fast_kind.beyond(values):
+            # Priced the slow way whatever its counts (a refusal, tiers), or a rule that can
+            # apply reads more than the key (a long-context rate reads the prompt's size):
+            # every item of this key goes the slow way, without asking again.
+            if len(shape.lines) < self.MAX_PLANS:
+                shape.lines[key] = _SLOW_LINES
             return None
         positions = {field: position for position, field in enumerate(shape.order)}
         if not all(quantity in positions for quantity in plan.zero) or not all(q in positions for q, _ in plan.lines if q):
@@ -900,7 +908,22 @@ def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
 
 
 _ABSENT = object()
-_BEYOND = object()  # a raw key whose plan depends on more than the deciding values
+_BEYOND = object()
+_SLOW_LINES = _Lines((), (), False)  # a shape's key whose items all go the slow way
+
+
+def _sum_of_counts(expr: m.Expr, counts: Collection[str]) -> bool:
+    """Whether a derived quantity adds counts (and whole constants) only: for any counts it
+    is a count, never below 0, never inexact, so the quick way, which computes no derived
+    quantity, refuses nothing the slow way would refuse for it. Its value still decides
+    nothing there: `_lines` takes the quick way only where no rule that can apply reads it."""
+    if isinstance(expr, m.FieldRef):
+        return expr.name in counts
+    if isinstance(expr, m.Number):
+        return expr.value >= 0 and expr.value == expr.value.to_integral_value()
+    if isinstance(expr, m.Binary):
+        return expr.op == "+" and _sum_of_counts(expr.left, counts) and _sum_of_counts(expr.right, counts)
+    return False  # a raw key whose plan depends on more than the deciding values
 
 
 def window_bounds(program: Program) -> list[datetime.date]:
@@ -1011,7 +1034,12 @@ class _FastKind:
         # when it may be left out, or _NOT_SIMPLE when it must be given.
         self.shapes: dict[tuple, _Shape] = {}
         self.count_fields: tuple[tuple[str, Any], ...] | None = None
-        if self.raw_key is not None and not self.derived and all(field[1] is _COUNT for field in self.rest):
+        counts = {field[0] for field in self.rest}
+        if (
+            self.raw_key is not None
+            and all(field[1] is _COUNT for field in self.rest)
+            and all(_sum_of_counts(derived.expr, counts) for derived in self.derived)
+        ):
             self.count_fields = tuple(
                 (field, default if has_default else _ABSENT if optional else _NOT_SIMPLE)
                 for field, _, has_default, default, optional in self.rest

@@ -136,7 +136,7 @@ class TierSet:
     """The tiers of one row group of a monthly table, over one month's total of `quantity`."""
 
     id: str  # the rule id of the charge it prices
-    label: str  # `input_tokens (nova-micro)`, as period lines name it
+    label: str  # `input_tokens (MODEL)`, as period lines name it
     quantity: str
     mode: str  # "graduated" or "volume"
     per: Decimal

@@ -71,15 +71,18 @@ prices text in r1 when model = b and mode = batch from 2025-06-15 until 2025-06-
 ODD_VALUES = [-1, 10**41, 10**4000, "12", True, 1.5, None, [], {}, "mars-east-1", 7]
 
 
+PRICED_AT = "2026-10-01T08:00:00Z"  # a day of the bundled list's current prices
+
+
 def priced_pairs() -> list[tuple[str, str]]:
-    """The (model ID, region) pairs the bundled rules price text in."""
+    """The (model ID, region) pairs the bundled rules price text in on PRICED_AT."""
     program = BUNDLED.program
     pairs = []
     for info in program.models.values():
         for region in sorted(program.regions):
             pair = (info.aliases[0] if info.aliases else info.name, region)
             try:
-                BUNDLED.evaluate({"usage": [{"kind": "text", "model": pair[0], "region": region}]})
+                BUNDLED.evaluate({"usage": [{"kind": "text", "model": pair[0], "region": region, "at": PRICED_AT, "input_tokens": 1, "output_tokens": 1}]})
             except bedrock_rules.UsageError:
                 continue
             pairs.append(pair)
@@ -105,8 +108,11 @@ def bundled_items(rng: random.Random, count: int) -> list[dict]:
             item["mode"] = rng.choice(["on_demand", "batch", "flex"])
         if rng.random() < 0.2:
             item["name"] = rng.choice(["a", "", "résumé"])
-        if rng.random() < 0.1:
-            item["at"] = rng.choice(["2025-03-01", "2025-03-01T10:11:12+02:00", "2025-02-30", "yesterday"])
+        # The bundled list is dated: most items carry a day of the seed's list or the current one.
+        if rng.random() < 0.9:
+            item["at"] = rng.choice([PRICED_AT, "2026-10-01", "2026-11-30T23:59:59+02:00", "2026-11-30T23:59:59Z", "2024-07-15"])
+        elif rng.random() < 0.5:
+            item["at"] = rng.choice(["2025-02-30", "yesterday"])
         if rng.random() < 0.25:
             item[rng.choice([*fields, "name", "at", "kind", "surprise"])] = rng.choice(ODD_VALUES)
         items.append(item)
@@ -200,7 +206,10 @@ def test_a_time_in_utc_reads_as_the_same_time_at_zone_plus_zero():
 
 
 def test_a_quick_bill_is_frozen_equal_hashable_and_pickles_like_one_attrs_makes():
-    item = {"kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 40}
+    item = {
+        "kind": "text", "model": "anthropic.claude-v2:1", "region": "us-west-2", "input_tokens": 11000, "output_tokens": 40,
+        "at": "2024-07-15",
+    }
     quick = BUNDLED._shared_pricer().one(item)
     assert quick is not None
     slow = slow_bill(BUNDLED, {"usage": [item]})
