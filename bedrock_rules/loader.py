@@ -9,8 +9,11 @@ list here, not teaching the compiler about files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -162,6 +165,40 @@ def compile_sources(
     `prebuilt` lets the bundled ruleset use the parse its wheel ships (see prebuilt.py);
     `unread` are the problems met reading the files, reported with the parse's.
     """
+    key = _compiled_key(sources, root) if not unread else None
+    if key is not None:
+        with _compiled_lock:
+            program = _compiled.get(key)
+            if program is not None:
+                _compiled.move_to_end(key)
+                return program
+    program = _compile_sources(sources, root, prebuilt, unread)
+    if key is not None:
+        with _compiled_lock:
+            _compiled[key] = program
+            while len(_compiled) > _COMPILED_KEPT:
+                _compiled.popitem(last=False)
+    return program
+
+
+# The programs compiled last in this process, by the texts and names they were compiled
+# from: a program is immutable, so loading the same rules again (a command run many times
+# in one process, a test suite) shares it rather than compiling it again.
+_COMPILED_KEPT = 4
+_compiled: OrderedDict[bytes, Program] = OrderedDict()
+_compiled_lock = threading.Lock()
+
+
+def _compiled_key(sources: Sequence[RuleSource], root: str) -> bytes:
+    digest = hashlib.sha256()
+    for part in (root, *(piece for source in sources for piece in (source.shown, source.text))):
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.digest()
+
+
+def _compile_sources(sources: Sequence[RuleSource], root: str, prebuilt: bool, unread: Sequence[Diagnostic]) -> Program:
     texts = {source.shown: source.text for source in sources}
     files, diagnostics = _parse_all(texts, parsed_files(texts) if prebuilt else {})
     lines = {shown: text.splitlines() for shown, text in texts.items()}

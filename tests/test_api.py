@@ -39,6 +39,25 @@ def test_load_once_evaluate_many(rules):
     assert "guardrail" in rules.kinds
 
 
+def test_the_same_rules_loaded_again_share_their_program_and_an_edit_is_compiled_anew(tmp_path):
+    """Loading rules compiled before in the process (a command run many times) reuses their
+    program; a file changed by one character is compiled again and prices with the change."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    text = (
+        "currency USD\nregion r1 \"Region one\"\nkind call \"Calls\"\n  region: region\n  calls: count = 0\nend\n"
+        "prices call in r1\n| calls per 1 |\n|-------------|\n| 0.25        |\n"
+    )
+    (folder / "main.rules").write_text(text, encoding="utf-8")
+    first, again = bedrock_rules.load(folder), bedrock_rules.load(folder)
+    assert again.program is first.program
+    (folder / "main.rules").write_text(text.replace("0.25 ", "0.35 "), encoding="utf-8")
+    changed = bedrock_rules.load(folder)
+    assert changed.program is not first.program
+    document = {"usage": [{"kind": "call", "region": "r1", "calls": 4}]}
+    assert [str(rules.evaluate(document).total) for rules in (first, changed)] == ["1.00", "1.40"]
+
+
 def test_dump_is_the_json_the_cli_prints(rules):
     bill = rules.evaluate({"usage": [TEXT]}, at=SEED_DAY)
     assert bedrock_rules.dump(bill).startswith('{\n  "schema": "bedrock-rules/bill/2",\n  "currency": "USD",\n  "total": "0.184",\n')

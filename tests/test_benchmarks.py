@@ -6,7 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves these out; CI runs them once
 
 
 def test_the_benchmark_runs_in_quick_mode():

@@ -161,6 +161,7 @@ def _traced_peak(rules, text: str, sink) -> int:
             tracemalloc.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", [JsonBill, TableBill])
 def test_memory_per_item_is_bounded(rules, monkeypatch, writer):
     # Held whole, every item costs its checked values, its bill and its output: about 8 KB.
@@ -174,6 +175,7 @@ def test_memory_per_item_is_bounded(rules, monkeypatch, writer):
     assert grown < 200 * 2700, f"{grown:,} bytes more for 2,700 more items"
 
 
+@pytest.mark.slow
 def test_the_bill_waits_in_a_file_not_in_memory(rules, monkeypatch):
     # Past the spool's size, the written items are in a temporary file; the JSON's total comes first, so they wait.
     monkeypatch.setattr("bedrock_rules.billstream.SPOOL", 1 << 10)

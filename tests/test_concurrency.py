@@ -24,6 +24,8 @@ from bedrock_rules.interpreter import Pricer
 from bedrock_rules.totals import dump as dump_totals
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves these out; CI runs them once
+
 THREADS = 16
 PER_THREAD = 200
 

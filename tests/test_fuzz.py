@@ -205,6 +205,7 @@ def check_rule_file(name: str, text: str, shared) -> str:
     return "loaded"
 
 
+@pytest.mark.slow
 def test_mutated_rule_files(shared, capsys):
     texts = [(p.name, p.read_text(encoding="utf-8")) for p in RULE_FILES]
     outcomes = run_all(
@@ -260,6 +261,7 @@ def check_streamed(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:
     return "priced" if isinstance(expected, tuple) else "refused"
 
 
+@pytest.mark.slow
 def test_mutated_usage_documents_read_item_by_item_give_the_same_bytes(rules, capsys):
     texts = [(p.name, p.read_text(encoding="utf-8")) for p in USAGE_FILES]
     inputs = mutants(texts, STREAMED_INPUTS, SEED + 1)
@@ -290,6 +292,7 @@ def check_usage(name: str, text: str, rules: bedrock_rules.Ruleset) -> str:
     return "priced"
 
 
+@pytest.mark.slow
 def test_mutated_usage_documents(rules, capsys):
     texts = [(p.name, p.read_text(encoding="utf-8")) for p in USAGE_FILES]
     outcomes = run_all(lambda name, text: check_usage(name, text, rules), mutants(texts, USAGE_INPUTS, SEED), "usage documents", capsys)
@@ -467,6 +470,7 @@ def _count_of(record: dict, where: tuple[str, str]):
     return value if type(value) is int else None
 
 
+@pytest.mark.slow
 @_fuzz_settings(LOG_EXAMPLES)
 @given(st.lists(log_records(), min_size=1, max_size=5))
 def test_fuzzed_log_records_lose_no_quantity(rules, records):
@@ -516,6 +520,7 @@ def dated_log_records(draw) -> tuple[str, dict | None, bool]:
     return line, record, twice
 
 
+@pytest.mark.slow
 @_fuzz_settings(LOG_EXAMPLES // 2)
 @given(st.lists(dated_log_records(), min_size=1, max_size=5))
 def test_fuzzed_dated_log_records_lose_no_quantity_and_keep_their_utc_day(records):
@@ -575,6 +580,7 @@ def rule_texts(draw) -> tuple[str, str]:
     return name, text
 
 
+@pytest.mark.slow
 @_fuzz_settings(RULE_EXAMPLES)
 @given(rule_texts())
 def test_fuzzed_rule_text_is_refused_in_place_or_loses_no_quantity(named):

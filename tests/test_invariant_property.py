@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,7 @@ def expected(tables, item):
     return ("priced", total)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(tables=rulesets(), item=ITEMS)
 def test_no_nonzero_billable_quantity_disappears(tables, item, tmp_path_factory):

@@ -41,6 +41,7 @@ def test_a_document_over_50_mib_is_refused_before_it_is_parsed(rules):
     ]
 
 
+@pytest.mark.slow
 def test_a_document_of_50_mib_is_read(rules):
     padding = " " * (limits.MAX_DOCUMENT_CHARS - 40)
     text = '{"usage": [{"kind": "agent"}]}' + padding
@@ -48,6 +49,7 @@ def test_a_document_of_50_mib_is_read(rules):
     assert rules.evaluate_text(text, "big.json", at=SEED_DAY).total == 0
 
 
+@pytest.mark.slow
 def test_more_than_a_million_items_are_refused_and_totals_streams_them(rules):
     agent = {"kind": "agent"}
     assert refusal(lambda: rules.evaluate({"usage": [agent] * 1_000_001}, at=SEED_DAY)) == [

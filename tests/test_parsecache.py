@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import OrderedDict
 
 import pytest
 
 import bedrock_rules
-from bedrock_rules import parsecache, parser
+from bedrock_rules import loader, parsecache, parser
 from bedrock_rules.bill import dump
 from conftest import ROOT, SEED_DAY
 
@@ -26,6 +27,10 @@ def rules_folder(tmp_path, monkeypatch):
     """A copy of the bundled rule files (not prebuilt, so they are parsed), and a fresh cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("BEDROCK_RULES_CACHE", raising=False)
+    # Programs compiled in this process are kept by their texts (loader.py): none is kept
+    # here, so every load reads the parse cache, the subject of these tests.
+    monkeypatch.setattr(loader, "_COMPILED_KEPT", 0)
+    monkeypatch.setattr(loader, "_compiled", OrderedDict())
     folder = tmp_path / "rules"
     folder.mkdir()
     for path in (ROOT / "rulesets" / "bedrock").glob("*.rules"):

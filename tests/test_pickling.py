@@ -62,6 +62,7 @@ def test_a_ruleset_loaded_from_a_folder_pickles_with_its_file_names(tmp_path, mo
     assert "rules/" in dump(copy.evaluate(document, at=SEED_DAY))  # bills name the rule files as the original's do
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_documents_priced_in_a_process_pool_give_the_same_bills(rules, method):
     if method not in multiprocessing.get_all_start_methods():

@@ -10,6 +10,8 @@ import importlib.util
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 # The build hook is a file beside pyproject.toml, not part of the package.
@@ -39,6 +41,7 @@ def _digests(seed: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_prebuilt_artifacts_are_the_same_bytes_in_every_build():
     # Lark numbers its parser states in the order it walks sets hashed by identity or by
     # string hash, which change from process to process; both are fixed before saving.
