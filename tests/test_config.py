@@ -60,7 +60,7 @@ def test_the_configuration_is_found_walking_up_and_its_paths_are_its_own(project
     run = run_cli("eval", "../../monthly.yaml")
     assert run.code == 0
     assert run.ruleset == f"ruleset: ../../rules (from {project / 'bedrock-rules.toml'})"
-    assert "../../rules/anthropic.rules:28" in run.out  # bills cite the rules as --rules ../../rules would
+    assert "../../rules/anthropic.rules:77" in run.out  # bills cite the rules as --rules ../../rules would
 
 
 def test_pyproject_table_counts_and_a_pyproject_without_it_is_passed_over(project, monkeypatch):
@@ -89,7 +89,7 @@ def test_rules_option_wins_over_the_configuration(project):
     (project / "bedrock-rules.toml").write_text('rules = "bundled"\n', encoding="utf-8")
     run = run_cli("eval", "monthly.yaml", "--rules", "rules")
     assert (run.code, run.ruleset) == (0, "ruleset: rules (--rules)")
-    assert "rules/anthropic.rules:28" in run.out and "bedrock:" not in run.out
+    assert "rules/anthropic.rules:77" in run.out and "bedrock:" not in run.out
 
 
 def test_a_configuration_without_rules_in_a_folder_of_rule_files_is_refused_too(project):

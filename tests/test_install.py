@@ -31,7 +31,7 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bedrock_rules", "eval", "-", "--format", "json"],
         input='{"usage": [{"kind": "text", "model": "ai21.j2-mid-v1", "region": "us-east-1",'
-        ' "input_tokens": 10000, "output_tokens": 2000}]}',
+        ' "input_tokens": 10000, "output_tokens": 2000, "at": "2024-07-15"}]}',
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -67,13 +67,16 @@ def test_eval_table_shows_the_list_rate_the_rate_charged_and_both_rules(acme):
     # Sonnet on demand: 20% off the list's 0.003 and 0.015: 10 x 0.0024 = 0.024, 2 x 0.012 = 0.024
     assert lines[2].split() == [
         "1", "sonnet", "(text)", "input_tokens", "10000", "tokens", "0.003", "USD", "per", "1000",
-        "0.0024", "USD", "per", "1000", "0.024", "acme.rules:6", "×0.8", "of", "bedrock:anthropic.rules:24",
+        "0.0024", "USD", "per", "1000", "0.024", "acme.rules:6", "×0.8", "of", "bedrock:anthropic.rules:73", "(from", "2024-07-01)",
     ]
-    # Haiku batch: 50% of the fixed 0.0002: 100 x 0.0001 = 0.01; the list's rule is cited after `on`
-    assert "0.00025 USD per 1000  0.0001 USD per 1000" in lines[5]
-    assert lines[5].endswith("acme.rules:15 ×0.5 of acme.rules:12 on bedrock:anthropic.rules:26")
+    # Haiku batch: 50% of the fixed 0.0002: 100 x 0.0001 = 0.01; the list's rules are cited after
+    # `on`: its batch rule, half its on-demand rate (0.000125)
+    assert "0.000125 USD per 1000  0.0001 USD per 1000" in lines[5]
+    assert lines[5].endswith(
+        "acme.rules:15 ×0.5 of acme.rules:12 on bedrock:anthropic.rules:203 ×0.5 of bedrock:anthropic.rules:75 (from 2024-07-01)"
+    )
     # 1 July: the overlay has expired, the list rate is charged and only the list is cited
-    assert lines[8].split()[-2:] == ["0.025", "bedrock:anthropic.rules:26"]
+    assert lines[8].split()[-4:] == ["0.025", "bedrock:anthropic.rules:75", "(from", "2024-07-01)"]
     assert "overlay: Acme Corp: negotiated rates" in lines
     # 0.048 + 0.02 + (100 x 0.00025 + 20 x 0.00125 = 0.05) = 0.118
     assert lines[-1] == "total: 0.118 USD"
@@ -85,7 +88,7 @@ def test_eval_json_cites_the_overlay_rule_and_the_list_rule(acme):
     bill = json.loads(run.out)
     assert bill["overlays"] == ["Acme Corp: negotiated rates"]
     sonnet_input, _ = bill["items"][0]["charges"]
-    listed = "text/input_tokens[region in us-east-1, us-west-2; model = claude-3.5-sonnet]"
+    listed = "text/input_tokens[region in us-east-1, us-west-2; model = claude-3.5-sonnet; from 2024-07-01]"
     own = listed[:-1] + '; overlay "Acme Corp: negotiated rates": by -20% until 2026-06-30]'
     assert {k: sonnet_input[k] for k in ("id", "rate", "list_rate", "list_id", "basis")} == {
         "id": own,
@@ -97,7 +100,7 @@ def test_eval_json_cites_the_overlay_rule_and_the_list_rule(acme):
     haiku_batch_input, _ = bill["items"][1]["charges"]
     # the list's id for Claude 3 Haiku on demand, and the overlay's fixed rate
     fixed = (
-        "text/input_tokens[region in us-east-1, us-west-2; model = claude-3-haiku; "
+        "text/input_tokens[region in us-east-1, us-west-2; model = claude-3-haiku; from 2024-07-01; "
         'overlay "Acme Corp: negotiated rates": at 0.0002 per 1000 until 2026-06-30]'
     )
     assert haiku_batch_input["basis"][-1] == {"id": fixed, "rate": "0.0002"}
@@ -116,11 +119,11 @@ def test_a_bill_without_overlays_has_no_overlay_fields(acme):
 def test_explain_shows_the_overlay_arithmetic_and_the_list_rate(acme):
     run = run_cli("explain", "usage.yaml", "--overlay", "acme.rules")
     assert run.code == 0, run.err
-    assert "    overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)\n    list rate 0.003 (bedrock:anthropic.rules:24)\n" in run.out
+    assert "    overlay: rate 0.0024 = 0.003 × 0.8 (by -20%)\n    list rate 0.003 (bedrock:anthropic.rules:73)\n" in run.out
     assert (
         "    overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)\n"
         "    overlay: rate 0.0002, fixed (acme.rules:12)\n"
-        "    list rate 0.00025 (bedrock:anthropic.rules:26)\n"
+        "    list rate 0.000125 (bedrock:anthropic.rules:203)\n"
     ) in run.out
     assert "    6 | adjust text by -20% when provider = anthropic\n" in run.out
 
@@ -132,9 +135,9 @@ def test_explain_json_gives_the_steps_and_every_rule_involved(acme):
     assert charge["steps"] == [
         "overlay: rate 0.0001 = 0.0002 × 0.5 (mode = batch at 0.5 of on_demand)",
         "overlay: rate 0.0002, fixed (acme.rules:12)",
-        "list rate 0.00025 (bedrock:anthropic.rules:26)",
+        "list rate 0.000125 (bedrock:anthropic.rules:203)",
     ]
-    assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [21, 22, 26]]
+    assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [70, 71, 75]]
 
 
 def test_snapshot_says_how_to_accept_the_bills_with_the_overlay(acme):
@@ -311,8 +314,10 @@ def test_focus_rows_carry_the_list_price_and_the_contracted_one(acme):
         assert run.code == 0, run.err
         rows = list(csv.DictReader(io.StringIO(run.out)))
         haiku = next(row for row in rows if row["ConsumedQuantity"] == "100000")
-        # list 100 x 0.00025 = 0.025; Acme's fixed 0.0002 (halved for batch in the usage document)
-        assert (haiku["ListCost"], haiku["ListUnitPrice"]) == ("0.025", "0.00025")
+        # On demand (the log) the list's 100 x 0.00025 = 0.025, batch (the usage document) half of it;
+        # Acme's fixed 0.0002, halved for batch too
+        listed = ("0.0125", "0.000125") if source == ["usage.yaml"] else ("0.025", "0.00025")
+        assert (haiku["ListCost"], haiku["ListUnitPrice"]) == listed
         assert haiku["BilledCost"] == haiku["ContractedCost"] == ("0.01" if source == ["usage.yaml"] else "0.02")
 
 

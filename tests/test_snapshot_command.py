@@ -84,7 +84,7 @@ def test_a_changed_price_is_shown_charge_by_charge_then_accepted(work, text_snap
     claude = "text/input_tokens[region in us-east-1, us-west-2; model = claude-2.1; from 2024-07-01]"
     assert f"  item 1 (nightly summaries) input_tokens: 0.088 -> 0.0935 ({claude})\n      rate: 0.008 -> 0.0085\n" in run.out
     assert f"  item 1 (assistant de café) input_tokens: 2 -> 2.125 ({claude})\n" in run.out
-    assert '  -          "amount": "0.088"\n  +          "amount": "0.0935"\n' in run.out
+    assert '  -          "amount": "0.088",\n  +          "amount": "0.0935",\n' in run.out
     assert "usage: 2 documents; 0 matched, 2 changed\n" in run.out
     assert run.transcript() == text_snapshot
     assert bills(work) == before, "without --update nothing is written"
