@@ -192,7 +192,7 @@ def test_the_page_of_invocation_logs_charts_model_region_and_day(in_tmp):
     for entry in totals["unpriced"] + totals["malformed"]:
         assert entry["reason"].split(" (")[0] in words
     # The page is for people: its reasons cite rules by `file:line` (the JSON by id)
-    assert "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)" in words
+    assert "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:46)" in words
     assert "ThrottlingException" in words
     dots = [a for t, a in page.tags if t == "circle"]
     assert len(dots) == 2  # one per day of the line over time

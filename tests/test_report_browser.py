@@ -192,7 +192,7 @@ def test_logs_show_the_totals_json_and_what_was_not_priced(open_report, in_tmp):
     reasons = report.page.locator("#unpriced td.reason").all_inner_texts()
     # The page cites rules by `file:line` for people, the JSON by id: the same reasons otherwise.
     assert [r.split(" (")[0] for r in reasons] == [u["reason"].split(" (")[0] for u in totals["unpriced"]]
-    assert "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:14)" in reasons
+    assert "Claude 3 Opus is offered only in us-west-2 (bedrock:anthropic.rules:46)" in reasons
     assert report.page.locator("figure.chart").count() == 4  # model, region, day, and the line over time
     assert report.page.locator("figure.chart polyline").count() == 1
 
