@@ -863,7 +863,8 @@ def _unmatched_overlays(program: Program) -> list[Finding]:
                 if r.kind == rule.kind and r.rate is not None and _windows_meet(rule.window, r.window)
                 and (rule.quantity is None or r.quantity == rule.quantity)
             ]
-            if any(_meets(search, rule, r, extra) for r in listed):
+            models = search.models_of(rule.conditions)
+            if any(_meets(search, rule, r, extra) for r in listed if not _apart(models, search.models_of(r.conditions))):
                 continue
             if not search.complete:
                 continue  # not proven: check stays silent rather than guess
