@@ -356,7 +356,7 @@ def _fast_source(path: str, packed: bool) -> str:
         return "JSON"
     columns = "{" + ", ".join(f"{_quote(key)}: {_quote(kind(value))}" for key, value in _FAST.items()) + "}"
     return (f"read_json({_quote(path)}, format='newline_delimited', records=true, columns={columns}, ignore_errors=true, "
-            f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'none')})")
+            f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'uncompressed')})")
 
 
 # A timestamp as AWS writes it (UTC), as JSON text: its day is its first ten characters.
