@@ -485,7 +485,7 @@ class _Run:
         merged, rows = self.merged(plan, rows)
         outcomes = {row[0]: (row, self.outcome(plan, row)) for row in rows if row[0] is not None}
         # Groups whose places are shown (a refusal), and groups whose records are read one by one.
-        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "dated", "failed")]
+        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "failed")]
         by_line = [key for key, (_, outcome) in outcomes.items() if outcome is None]
         places: dict[str, list[int]] = {}
         lines: list[tuple[int, str]] = []
@@ -499,10 +499,6 @@ class _Run:
             count = row[5]
             if outcome[0] == "item":
                 self.accumulator.add_summed(outcome[1], count, (), outcome[2])
-            elif outcome[0] == "dated":
-                _, item, attributes, values, plan = outcome
-                group = self.accumulator._group(item, values, attributes)
-                self.accumulator.add_sums(group, item["kind"], plan, values, count)
             else:
                 self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
@@ -583,30 +579,14 @@ class _Run:
         if len(entry.items) != 1:
             return None
         item = entry.items[0]
+        # Under dated rules too: the item's `at` is the group's day, for which its plan holds.
         found = self.accumulator.sum_plan(item)
         if found is None:
-            found = self.dated_plan(item)
-            if found is None:
-                return None  # not linear in its counts (a derived quantity, rounding): by line
-            if found[1].refusal is not None:
-                return ("unpriced", found[1].refusal)
-            return ("dated", item, entry.attributes, *found)
+            return None  # not priced alike whatever its counts (a rule reads a request's size, rounding): by line
         refusal = found[1].refusal
         if refusal is not None:
             return ("unpriced", refusal)
         return ("item", item, entry.attributes)
-
-    def dated_plan(self, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
-        """`Accumulator.sum_plan` for an item of a dated kind, which stands for items of one day
-        (its `at`): its plan holds for each of them, as for the default path's sums per window."""
-        accumulator = self.accumulator
-        kind = item.get("kind")
-        if accumulator._per_item or type(kind) is not str or type(item) is not dict:
-            return None
-        counts = accumulator.pricer.batch_counts(kind, dated=True)
-        if counts is None or any(field not in item and default for field, default in counts):
-            return None
-        return accumulator.pricer.plan_of(item)
 
     def numbered(self, plan: _Plan, source: str, placed: list[str], by_line: list[str]) -> tuple[dict, list]:
         """The first places of the `placed` groups, and the lines to read one by one (with their numbers)."""
