@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -502,7 +503,7 @@ class _Run:
             else:
                 self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
-            self.stats.usual += usual[key]
+            self.stats.usual += sum(usual[member] for member in key) if type(key) is tuple else usual[key]
             self.stats.groups += 1
         for number, text in lines:
             decoded = containers.decode_line(text.encode("utf-8"), first=number == 1)
@@ -516,12 +517,12 @@ class _Run:
                 decoded = _without_nulls(decoded)
             self.accumulator.add_record(self.reader.entry(decoded, number))
 
-    def merged(self, plan: _Plan, rows: list[tuple]) -> tuple[list[tuple[None, tuple]], list[tuple]]:
+    def merged(self, plan: _Plan, rows: list[tuple]) -> tuple[list[tuple[tuple[str, ...], tuple]], list[tuple]]:
         """Under dated rules, the groups (one per instant) that differ only in an instant
         between the same two window edges (`logs.window_bounds`) summed as one, when the
         sum is priced as an item: each is priced alike. The other groups are kept as they are.
 
-        Returns the summed groups with their outcome, and the groups kept."""
+        Returns the summed groups (the keys of the groups each sums, with its outcome), and the groups kept."""
         if not self.reader.compiled.dated_kinds or "day" in self.group_by:
             return [], rows
         stamp = plan.values.index("timestamp")
@@ -536,7 +537,7 @@ class _Run:
             values = tuple(row[1])
             key = (values[:stamp], values[stamp + 1:], segment, *row[2:5]) if segment is not None else (index,)
             together.setdefault(key, []).append(row)
-        merged: list[tuple[None, tuple]] = []
+        merged: list[tuple[tuple[str, ...], tuple]] = []
         kept: list[tuple] = []
         for group in together.values():
             if len(group) == 1:
@@ -549,7 +550,7 @@ class _Run:
             row = (None, group[0][1], *group[0][2:5], sum(row[5] for row in group), *sums, max(row[-1] or 0 for row in group))
             outcome = self.outcome(plan, row)
             if outcome is not None and outcome[0] == "item":
-                merged.append((None, (row, outcome)))
+                merged.append((tuple(member[0] for member in group), (row, outcome)))
             else:  # a refusal can quote its item's instant: each instant on its own
                 kept.extend(group)
         return merged, kept
@@ -622,14 +623,18 @@ class _Run:
                 raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
 
 
+_DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _segment(text: str | None, bounds: list[Any]) -> int | None:
-    """Which span between the window edges a timestamp's JSON text is in; None when it is
-    not one AWS writes (UTC, `Z`), whose day its first ten characters say."""
+    """Which span between the window edges a timestamp's JSON text is in: a group's key holds
+    the day of one AWS writes (UTC, `Z`; see `_day`), or a day as a record wrote it. None for
+    any other (a zone other than UTC, not a time)."""
     try:
         stamp = json.loads(text) if text is not None else None
     except ValueError:
         return None
-    if type(stamp) is not str or not STAMP.match(stamp):
+    if type(stamp) is not str or not (_DAY.fullmatch(stamp) or STAMP.match(stamp)):
         return None
     instant = read_instant(stamp[:10])
     return bisect.bisect_right(bounds, instant.day) if isinstance(instant, Instant) else None
