@@ -323,8 +323,9 @@ def test_a_line_duckdb_splits_in_two_leaves_the_usual_lines_unread_by_read_json(
     read_json: the two no longer see the same lines, and the file is read the checked way."""
     rules = bedrock_rules.load()
     text = _model_of(rules, "text")
-    lines = [f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},"output":{{"outputTokenCount":7}}}}'
-             for n in range(1, 40)]
+    # With a timestamp: the bundled rules date their prices.
+    lines = [f'{{"timestamp":"2024-07-02T09:15:00Z","modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},'
+             f'"output":{{"outputTokenCount":7}}}}' for n in range(1, 40)]
     lines[5] = lines[5].replace('"output"', '\r"output"')
     log = tmp_path / "cr.jsonl"
     log.write_bytes(("\n".join(lines) + "\n").encode())
