@@ -228,9 +228,10 @@ def _dated_records(count: int) -> list[dict]:
 
 @pytest.mark.parametrize("group_by", [None, "day", "model,region"])
 def test_parquet_under_dated_rules_is_priced_by_each_record_instant(tmp_path, group_by):
-    """A Parquet file written by DuckDB from the JSON Lines (its type inference makes `timestamp`
-    a TIMESTAMP WITH TIME ZONE, not text) gives the bill of the JSON Lines under dated rules,
-    whatever the session's time zone."""
+    """A Parquet file written by DuckDB from the JSON Lines with `timestamp` a TIMESTAMP WITH
+    TIME ZONE, not text (the type DuckDB 2.0's inference gives `2024-07-01T00:15:00Z`; 1.5's
+    gives a plain TIMESTAMP, whose zone is not known: see the next test), gives the bill of the
+    JSON Lines under dated rules, whatever the session's time zone."""
     from test_dates import RULES as DATED_RULES
 
     rules_dir = tmp_path / "rules"
@@ -240,7 +241,13 @@ def test_parquet_under_dated_rules_is_priced_by_each_record_instant(tmp_path, gr
     source.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in _dated_records(300)), encoding="utf-8")
     parquet = tmp_path / "calls.parquet"
     connection = duckdb.connect()
-    connection.execute(f"COPY (SELECT * FROM read_json_auto('{source}')) TO '{parquet}' (FORMAT parquet)")
+    # Every column's type is named, so the file is the same whichever DuckDB writes it.
+    columns = {
+        "schemaType": "VARCHAR", "schemaVersion": "VARCHAR", "timestamp": "TIMESTAMPTZ", "accountId": "VARCHAR",
+        "region": "VARCHAR", "requestId": "VARCHAR", "operation": "VARCHAR", "modelId": "VARCHAR",
+        "input": "STRUCT(inputTokenCount BIGINT)", "output": "STRUCT(outputTokenCount BIGINT)",
+    }
+    connection.execute(f"COPY (SELECT * FROM read_json('{source}', columns={columns})) TO '{parquet}' (FORMAT parquet)")
     assert connection.execute(f"SELECT typeof(timestamp) FROM '{parquet}' LIMIT 1").fetchone() == ("TIMESTAMP WITH TIME ZONE",)
     connection.close()
     grouping = ["--group-by", group_by] if group_by else []
@@ -316,8 +323,9 @@ def test_a_line_duckdb_splits_in_two_leaves_the_usual_lines_unread_by_read_json(
     read_json: the two no longer see the same lines, and the file is read the checked way."""
     rules = bedrock_rules.load()
     text = _model_of(rules, "text")
-    lines = [f'{{"modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},"output":{{"outputTokenCount":7}}}}'
-             for n in range(1, 40)]
+    # With a timestamp: the bundled rules date their prices.
+    lines = [f'{{"timestamp":"2024-07-02T09:15:00Z","modelId":"{text}","region":"us-east-1","input":{{"inputTokenCount":{n}}},'
+             f'"output":{{"outputTokenCount":7}}}}' for n in range(1, 40)]
     lines[5] = lines[5].replace('"output"', '\r"output"')
     log = tmp_path / "cr.jsonl"
     log.write_bytes(("\n".join(lines) + "\n").encode())

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -356,7 +357,7 @@ def _fast_source(path: str, packed: bool) -> str:
         return "JSON"
     columns = "{" + ", ".join(f"{_quote(key)}: {_quote(kind(value))}" for key, value in _FAST.items()) + "}"
     return (f"read_json({_quote(path)}, format='newline_delimited', records=true, columns={columns}, ignore_errors=true, "
-            f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'none')})")
+            f"maximum_object_size={limits.MAX_LOG_RECORD_BYTES + 16}, compression={_quote('gzip' if packed else 'uncompressed')})")
 
 
 # A timestamp as AWS writes it (UTC), as JSON text: its day is its first ten characters.
@@ -485,7 +486,7 @@ class _Run:
         merged, rows = self.merged(plan, rows)
         outcomes = {row[0]: (row, self.outcome(plan, row)) for row in rows if row[0] is not None}
         # Groups whose places are shown (a refusal), and groups whose records are read one by one.
-        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "dated", "failed")]
+        placed = [key for key, (_, outcome) in outcomes.items() if outcome is not None and outcome[0] not in ("item", "failed")]
         by_line = [key for key, (_, outcome) in outcomes.items() if outcome is None]
         places: dict[str, list[int]] = {}
         lines: list[tuple[int, str]] = []
@@ -499,14 +500,10 @@ class _Run:
             count = row[5]
             if outcome[0] == "item":
                 self.accumulator.add_summed(outcome[1], count, (), outcome[2])
-            elif outcome[0] == "dated":
-                _, item, attributes, values, plan = outcome
-                group = self.accumulator._group(item, values, attributes)
-                self.accumulator.add_sums(group, item["kind"], plan, values, count)
             else:
                 self.accumulator.add_counted(outcome[0], outcome[1], count, places.get(str(key), []))
             self.stats.summed += count
-            self.stats.usual += usual[key]
+            self.stats.usual += sum(usual[member] for member in key) if type(key) is tuple else usual[key]
             self.stats.groups += 1
         for number, text in lines:
             decoded = containers.decode_line(text.encode("utf-8"), first=number == 1)
@@ -520,12 +517,12 @@ class _Run:
                 decoded = _without_nulls(decoded)
             self.accumulator.add_record(self.reader.entry(decoded, number))
 
-    def merged(self, plan: _Plan, rows: list[tuple]) -> tuple[list[tuple[None, tuple]], list[tuple]]:
+    def merged(self, plan: _Plan, rows: list[tuple]) -> tuple[list[tuple[tuple[str, ...], tuple]], list[tuple]]:
         """Under dated rules, the groups (one per instant) that differ only in an instant
         between the same two window edges (`logs.window_bounds`) summed as one, when the
         sum is priced as an item: each is priced alike. The other groups are kept as they are.
 
-        Returns the summed groups with their outcome, and the groups kept."""
+        Returns the summed groups (the keys of the groups each sums, with its outcome), and the groups kept."""
         if not self.reader.compiled.dated_kinds or "day" in self.group_by:
             return [], rows
         stamp = plan.values.index("timestamp")
@@ -540,7 +537,7 @@ class _Run:
             values = tuple(row[1])
             key = (values[:stamp], values[stamp + 1:], segment, *row[2:5]) if segment is not None else (index,)
             together.setdefault(key, []).append(row)
-        merged: list[tuple[None, tuple]] = []
+        merged: list[tuple[tuple[str, ...], tuple]] = []
         kept: list[tuple] = []
         for group in together.values():
             if len(group) == 1:
@@ -553,7 +550,7 @@ class _Run:
             row = (None, group[0][1], *group[0][2:5], sum(row[5] for row in group), *sums, max(row[-1] or 0 for row in group))
             outcome = self.outcome(plan, row)
             if outcome is not None and outcome[0] == "item":
-                merged.append((None, (row, outcome)))
+                merged.append((tuple(member[0] for member in group), (row, outcome)))
             else:  # a refusal can quote its item's instant: each instant on its own
                 kept.extend(group)
         return merged, kept
@@ -583,30 +580,14 @@ class _Run:
         if len(entry.items) != 1:
             return None
         item = entry.items[0]
+        # Under dated rules too: the item's `at` is the group's day, for which its plan holds.
         found = self.accumulator.sum_plan(item)
         if found is None:
-            found = self.dated_plan(item)
-            if found is None:
-                return None  # not linear in its counts (a derived quantity, rounding): by line
-            if found[1].refusal is not None:
-                return ("unpriced", found[1].refusal)
-            return ("dated", item, entry.attributes, *found)
+            return None  # not priced alike whatever its counts (a rule reads a request's size, rounding): by line
         refusal = found[1].refusal
         if refusal is not None:
             return ("unpriced", refusal)
         return ("item", item, entry.attributes)
-
-    def dated_plan(self, item: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any] | None:
-        """`Accumulator.sum_plan` for an item of a dated kind, which stands for items of one day
-        (its `at`): its plan holds for each of them, as for the default path's sums per window."""
-        accumulator = self.accumulator
-        kind = item.get("kind")
-        if accumulator._per_item or type(kind) is not str or type(item) is not dict:
-            return None
-        counts = accumulator.pricer.batch_counts(kind, dated=True)
-        if counts is None or any(field not in item and default for field, default in counts):
-            return None
-        return accumulator.pricer.plan_of(item)
 
     def numbered(self, plan: _Plan, source: str, placed: list[str], by_line: list[str]) -> tuple[dict, list]:
         """The first places of the `placed` groups, and the lines to read one by one (with their numbers)."""
@@ -642,14 +623,18 @@ class _Run:
                 raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
 
 
+_DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _segment(text: str | None, bounds: list[Any]) -> int | None:
-    """Which span between the window edges a timestamp's JSON text is in; None when it is
-    not one AWS writes (UTC, `Z`), whose day its first ten characters say."""
+    """Which span between the window edges a timestamp's JSON text is in: a group's key holds
+    the day of one AWS writes (UTC, `Z`; see `_day`), or a day as a record wrote it. None for
+    any other (a zone other than UTC, not a time)."""
     try:
         stamp = json.loads(text) if text is not None else None
     except ValueError:
         return None
-    if type(stamp) is not str or not STAMP.match(stamp):
+    if type(stamp) is not str or not (_DAY.fullmatch(stamp) or STAMP.match(stamp)):
         return None
     instant = read_instant(stamp[:10])
     return bisect.bisect_right(bounds, instant.day) if isinstance(instant, Instant) else None
