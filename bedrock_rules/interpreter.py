@@ -18,8 +18,8 @@ from typing import Any, cast
 import attrs
 
 from . import fields as t
-from . import model as m
 from . import limits
+from . import model as m
 from .bill import Bill, Charge, ItemBill, PeriodBill, charge_like, new_bill, new_item_bill
 from .errors import Problem, UsageError
 from .fields import Instant, read_instant

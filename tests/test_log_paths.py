@@ -111,9 +111,19 @@ def log_files(tmp_path_factory, ) -> dict[str, Path]:
     return {"plain": plain, "gz": packed}
 
 
-@pytest.mark.parametrize("container", ["plain", "gz"])
-@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
-@pytest.mark.parametrize("group_by", [None, "model,region", "day,tag:team", "region,kind"])
+# Every grouping, in both containers; the formats in turn (each a rendering of the same
+# totals), not every combination.
+CASES = [
+    (group_by, container, ("json", "csv", "table")[index % 3])
+    for index, (group_by, container) in enumerate(
+        (group_by, container)
+        for group_by in (None, "model,region", "day,tag:team", "region,kind")
+        for container in ("plain", "gz")
+    )
+]
+
+
+@pytest.mark.parametrize(("group_by", "container", "fmt"), CASES)
 def test_msgspec_and_the_standard_decoder_give_the_same_bill(log_files, container, fmt, group_by, monkeypatch):
     args = ["eval", "--input", "invocation-log", str(log_files[container]), "--format", fmt]
     if group_by:

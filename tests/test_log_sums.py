@@ -143,9 +143,19 @@ def _both(args: list[str], monkeypatch) -> tuple:
     return summed, standard
 
 
-@pytest.mark.parametrize("container", ["plain", "gz"])
-@pytest.mark.parametrize("fmt", ["json", "table"])
-@pytest.mark.parametrize("group_by", [None, "model,region", "day,identity", "tag:team,operation", "kind"])
+# Every grouping, in both containers; the formats in turn (each a rendering of the same
+# totals), not every combination.
+CASES = [
+    (group_by, container, ("json", "table")[(index + index // 2) % 2])
+    for index, (group_by, container) in enumerate(
+        (group_by, container)
+        for group_by in (None, "model,region", "day,identity", "tag:team,operation", "kind")
+        for container in ("plain", "gz")
+    )
+]
+
+
+@pytest.mark.parametrize(("group_by", "container", "fmt"), CASES)
 def test_summed_and_standard_bills_are_the_same(bundled_log, container, fmt, group_by, monkeypatch):
     args = ["eval", "--input", "invocation-log", str(bundled_log[container]), "--format", fmt]
     if group_by:

@@ -82,7 +82,8 @@ def priced_pairs() -> list[tuple[str, str]]:
         for region in sorted(program.regions):
             pair = (info.aliases[0] if info.aliases else info.name, region)
             try:
-                BUNDLED.evaluate({"usage": [{"kind": "text", "model": pair[0], "region": region, "at": PRICED_AT, "input_tokens": 1, "output_tokens": 1}]})
+                item = {"kind": "text", "model": pair[0], "region": region, "at": PRICED_AT, "input_tokens": 1, "output_tokens": 1}
+                BUNDLED.evaluate({"usage": [item]})
             except bedrock_rules.UsageError:
                 continue
             pairs.append(pair)
