@@ -15,7 +15,8 @@ import datetime
 import itertools
 import json
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -96,7 +97,30 @@ def check(path: str | Path | None = None, overlays: Sequence[str | Path] = ()) -
 
 
 def analyse(program: Program) -> list[Finding]:
-    """Every analysis finding of a program ruleset, in file order, each with its source line."""
+    """Every analysis finding of a program ruleset, in file order, each with its source line.
+
+    A program is immutable, and the loader gives rules loaded again the program it compiled
+    before: the findings of the last few programs analysed are kept, so a ruleset checked
+    again in the same process (by the API, then the command) is analysed once.
+    """
+    with _analysed_lock:
+        known = _analysed.get(id(program))
+        if known is not None and known[0] is program:
+            return list(known[1])
+    findings = _analyse(program)
+    with _analysed_lock:
+        _analysed[id(program)] = (program, tuple(findings))
+        while len(_analysed) > _ANALYSED_KEPT:
+            _analysed.popitem(last=False)
+    return findings
+
+
+_ANALYSED_KEPT = 4
+_analysed: OrderedDict[int, tuple[Program, tuple[Finding, ...]]] = OrderedDict()  # id -> (program, its findings)
+_analysed_lock = threading.Lock()
+
+
+def _analyse(program: Program) -> list[Finding]:
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
         *_only_any_region(program), *_examples(program), *_shadowed_relatives(program), *_unmatched_overlays(program),

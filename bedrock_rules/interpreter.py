@@ -624,6 +624,10 @@ class Pricer:
             return self._bill((item,), item.subtotal)
         return new_bill(self._currency, (item,), item.subtotal, (), self._overlays)
 
+    def quick_item(self, raw: Any) -> ItemBill | None:
+        """One item's bill the quick way (as the first of a bill), or None when it needs the slow way."""
+        return None if self._periodic else self._item_bill(raw, 1, None)
+
     def _bill(self, items: tuple[ItemBill, ...], total: Decimal) -> Bill | None:
         if self._rounds_total:
             try:
@@ -754,10 +758,18 @@ class Pricer:
         """The bill lines of the items of this shape whose deciding fields (and span of days) are
         `key`, worked out from this one by `fast` (or `plan_of`) and kept; None when it needs
         the slow way."""
-        found = self.plan_of(raw) if fast_kind.dated else self.fast(raw)
-        if found is None:
-            return None
-        values, plan = found
+        if fast_kind.dated:
+            # `plan_of` but for its check of the counts that must be 0: the lines keep those
+            # (`_Lines.zero`), so an item that gives one goes the slow way and the others do not.
+            values = fast_kind.check(raw)
+            if values is None or values.get("at") is None:
+                return None
+            plan = self._plan(fast_kind.name, values)
+        else:
+            found = self.fast(raw)
+            if found is None:
+                return None
+            values, plan = found
         if plan.refusal is not None or plan.slow or fast_kind.beyond(values):
             # Priced the slow way whatever its counts (a refusal, tiers), or a rule that can
             # apply reads more than the key (a long-context rate reads the prompt's size):

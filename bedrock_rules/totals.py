@@ -416,6 +416,13 @@ class Accumulator:
                 return plan.refusal
             self._add_sums(self._group(raw, values, attributes), raw["kind"], plan, values, 1)
             return None
+        if not self._per_item and not self.group_by:
+            # A dated item (`fast` leaves those out) the quick way, by the bill lines kept per
+            # deciding values and span of days; None when it needs the slow way, which says why.
+            quick = self.pricer.quick_item(raw)
+            if quick is not None:
+                self._add_charges((), quick.charges)
+                return None
         charges, checked = self.pricer.price(raw)
         if charges is None:
             return cast(str, checked)  # refused: the reason

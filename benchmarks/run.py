@@ -1,7 +1,7 @@
 """Speed and memory of bedrock-rules, as ratios against baselines measured in the same run.
 
     python benchmarks/run.py            # 1,000,000 items and records (a few minutes)
-    python benchmarks/run.py --quick    # 20,000 of each: checks the script, not the speed
+    python benchmarks/run.py --quick    # 5,000 of each: checks the script, not the speed
 
 1. In process: pricing N text usage items over every model and region the rules price
    for text, with `Ruleset.totals`, against a hand-written loop that looks the two
@@ -291,13 +291,13 @@ def start_up(folder: Path, runs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20,000 items and records, one run: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="5,000 items and records, one run: a smoke test")
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--log-counts", default="200000,2000000", help="records of each generated log, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    count, runs = (20_000, 1) if args.quick else (args.count, args.runs)
-    log_counts = [20_000] if args.quick else [int(n) for n in args.log_counts.split(",")]
+    count, runs = (5_000, 1) if args.quick else (args.count, args.runs)
+    log_counts = [5_000] if args.quick else [int(n) for n in args.log_counts.split(",")]
 
     rules = bedrock_rules.load()
     combos = text_combinations(rules)

@@ -19,7 +19,7 @@ def test_the_benchmark_runs_in_quick_mode():
         capture_output=True, text=True, check=False, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"in process: 20,000 text items over \d+ model/region pairs", done.stdout)
+    assert re.search(r"in process: 5,000 text items over \d+ model/region pairs", done.stdout)
     assert re.search(r"engine [\d,]+ items/s, ratio \d+\.\d\d", done.stdout)
     assert re.search(r"engine \d+\.\d\d us/call, ratio \d+\.\d{3} \(target >= 0.20\)", done.stdout)
     assert re.search(r"command [\d,]+ records/s, ratio \d+\.\d\d \(target >= 3.00\); peak memory \d+ MB", done.stdout)

@@ -70,8 +70,9 @@ def test_documents_priced_in_a_process_pool_give_the_same_bills(rules, method):
     documents = _documents()
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        # the ruleset goes to the workers pickled, with every task (spawn: nothing is inherited)
-        bills = list(pool.map(_outcome, [rules] * len(documents), documents))
+        # the ruleset goes to the workers pickled, with every chunk of tasks (spawn: nothing is
+        # inherited; a chunk pickles it once)
+        bills = list(pool.map(_outcome, [rules] * len(documents), documents, chunksize=8))
         items = [item for d in documents for item in d["usage"]]
         totals = pool.submit(rules.totals, items, ("kind",)).result()
     assert bills == [_outcome(rules, d) for d in documents]
