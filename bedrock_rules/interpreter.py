@@ -758,6 +758,7 @@ class Pricer:
         """The bill lines of the items of this shape whose deciding fields (and span of days) are
         `key`, worked out from this one by `fast` (or `plan_of`) and kept; None when it needs
         the slow way."""
+        values: Mapping[str, Any] | None
         if fast_kind.dated:
             # `plan_of` but for its check of the counts that must be 0: the lines keep those
             # (`_Lines.zero`), so an item that gives one goes the slow way and the others do not.
