@@ -515,14 +515,14 @@ class Pricer:
             except TypeError:  # a list or object where a name belongs: the slow way says so
                 return None
             if known is not None and known is not _BEYOND:
-                plan, decided = known
-                values = fast_kind.check_rest(raw, decided)
-                if values is None or plan.slow:
+                kept: Plan = known[0]
+                values = fast_kind.check_rest(raw, known[1])
+                if values is None or kept.slow:
                     return None
-                for quantity in plan.zero:
+                for quantity in kept.zero:
                     if values.get(quantity, 0) != 0:
                         return None
-                return values, plan
+                return values, kept
         values = fast_kind.check(raw)
         if values is None:
             return None
