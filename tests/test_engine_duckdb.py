@@ -110,13 +110,18 @@ def _both(*args: str):
 
 # Every grouping, in both containers; the three formats in turn (each a rendering of the
 # same totals): 10 cases, not the 30 of every combination.
-CASES = [
+ALL_CASES = [
     (group_by, container, ("json", "csv", "table")[index % 3])
     for index, (group_by, container) in enumerate(
         (group_by, container)
         for group_by in (None, "model,region", "day,tag:team", "identity,operation", "region,kind")
         for container in ("plain", "gz")
     )
+]
+# The first and the last run everywhere; the others with the slow tests (once in CI).
+CASES = [
+    pytest.param(*case, marks=() if index in (0, len(ALL_CASES) - 1) else pytest.mark.slow)
+    for index, case in enumerate(ALL_CASES)
 ]
 
 

@@ -36,9 +36,9 @@ from conftest import ROOT
 LONG = os.environ.get("BEDROCK_RULES_FUZZ") == "long"
 SEED = int(os.environ.get("BEDROCK_RULES_FUZZ_SEED", "20240601"))
 BUDGET = 2.0  # seconds per input
-RULE_INPUTS = 25_000 if LONG else 800
-USAGE_INPUTS = 100_000 if LONG else 2_000
-STREAMED_INPUTS = 20_000 if LONG else 500
+RULE_INPUTS = 25_000 if LONG else 400
+USAGE_INPUTS = 100_000 if LONG else 1_000
+STREAMED_INPUTS = 20_000 if LONG else 250
 
 RULE_FILES = sorted((ROOT / "rulesets" / "bedrock").glob("*.rules")) + sorted((ROOT / "tests" / "rule_errors").glob("*.rules"))
 USAGE_FILES = [
@@ -381,7 +381,7 @@ from bedrock_rules.fields import Instant, read_instant  # noqa: E402
 from bedrock_rules.loader import RuleSource, compile_sources  # noqa: E402
 
 RULE_EXAMPLES = 2_000 if LONG else 150
-LOG_EXAMPLES = 8_000 if LONG else 600
+LOG_EXAMPLES = 8_000 if LONG else 300
 
 
 def _fuzz_settings(examples: int) -> settings:

@@ -24,7 +24,8 @@ DOCUMENT = {"usage": [{"kind": "text", "model": "anthropic.claude-v2:1", "region
 
 @pytest.fixture
 def rules_folder(tmp_path, monkeypatch):
-    """A copy of the bundled rule files (not prebuilt, so they are parsed), and a fresh cache."""
+    """A copy of two bundled rule files, the shared declarations and Anthropic's prices (a
+    ruleset that loads, not prebuilt, so its files are parsed), and a fresh cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("BEDROCK_RULES_CACHE", raising=False)
     # Programs compiled in this process are kept by their texts (loader.py): none is kept
@@ -33,7 +34,7 @@ def rules_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "_compiled", OrderedDict())
     folder = tmp_path / "rules"
     folder.mkdir()
-    for path in (ROOT / "rulesets" / "bedrock").glob("*.rules"):
+    for path in (ROOT / "rulesets" / "bedrock" / name for name in ("shared.rules", "anthropic.rules")):
         (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     return folder
 
