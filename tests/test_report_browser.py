@@ -222,7 +222,8 @@ def test_hostile_names_stay_text_in_the_browser(open_report, in_tmp):
         "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "</details></td></tr></table><b>x</b>",
         "</script><script>alert(2)</script>", "a\u202eDSU 10.0\u202c b", "x\u2028y", "\ud800",
     ]
-    items = [{"name": n, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000} for n in names]
+    items = [{"name": n, "kind": "text", "model": "claude-2.1", "region": "us-east-1", "input_tokens": 1000, "at": "2024-07-15"}
+             for n in names]
     (in_tmp / "u.json").write_text(json.dumps({"usage": items}), encoding="utf-8")
     report = open_report(run_cli("eval", "u.json", "--format", "html", "--group-by", "name").out)
     bill = json.loads(run_cli("eval", "u.json", "--format", "json").out)
