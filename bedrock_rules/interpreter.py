@@ -608,7 +608,10 @@ class Pricer:
             if item is None:
                 return None
             priced.append(item)
-            total = _exact_add(total, item.subtotal)
+            try:
+                total = _exact_add(total, item.subtotal)
+            except decimal.DecimalException:
+                return None  # refused the slow way, with its message
         return self._bill(tuple(priced), total)
 
     def one(self, raw: Any, source: str | None = None) -> Bill | None:
@@ -714,7 +717,10 @@ class Pricer:
             if plain and subtotal is _ZERO:  # 0 + amount is the amount itself (see _Lines.plain)
                 subtotal = amount
             else:
-                subtotal = _exact_add(subtotal, amount)
+                try:
+                    subtotal = _exact_add(subtotal, amount)
+                except decimal.DecimalException:
+                    return None  # refused the slow way, with its message
             charges.append(line)
         return new_item_bill(index, name, fast_kind.name, tuple(charges), subtotal, source, at_text)
 
@@ -837,7 +843,10 @@ class Pricer:
                         amount = round_amount(self.program, "each charge", amount)
                 except decimal.DecimalException:
                     return None  # refused the slow way, with its message
-            subtotal = _exact_add(subtotal, amount)
+            try:
+                subtotal = _exact_add(subtotal, amount)
+            except decimal.DecimalException:
+                return None  # refused the slow way, with its message
             charges.append(charge_like(line, quantity, amount))
         at = values.get("at")
         return new_item_bill(index, raw.get("name"), raw["kind"], tuple(charges), subtotal, source, None if at is None else str(at))

@@ -123,6 +123,9 @@ def test_the_same_sum_is_refused_in_a_usage_document_and_in_totals(far_apart, tm
     assert (run.code, run.out) == (2, "")
     assert "item 1 (a): error[BU204]: the item's subtotal cannot be computed exactly" in run.err
     rules = bedrock_rules.load(far_apart)
+    with pytest.raises(UsageError) as evaluated:  # one item, the way an embedding program prices it
+        rules.evaluate({"usage": [item]})
+    assert [p.code for p in evaluated.value.problems] == ["BU204"]
     # Totals price this kind item by item (its context size is derived per item): the one
     # item is left unpriced with the reason, never priced 0 ...
     alone = rules.totals([item])
