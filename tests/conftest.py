@@ -69,6 +69,20 @@ def validate_json(text: str) -> dict:
     return data
 
 
+def log_path_cases(groupings: tuple[str | None, ...], formats: tuple[str, ...]) -> list:
+    """(group_by, container, format) cases for comparing two ways of pricing a log: every
+    grouping in both containers, the formats in turn (each renders the same totals), not
+    every combination. The first and the last run everywhere; the others are marked slow
+    (they run once in CI)."""
+    pairs = [(group_by, container) for group_by in groupings for container in ("plain", "gz")]
+    shift = len(formats) % 2 == 0  # with an even number of formats, both containers meet each
+    cases = [(*pair, formats[(index + (index // 2 if shift else 0)) % len(formats)]) for index, pair in enumerate(pairs)]
+    return [
+        pytest.param(*case, marks=() if index in (0, len(cases) - 1) else pytest.mark.slow)
+        for index, case in enumerate(cases)
+    ]
+
+
 def run_cli(*args: str, stdin: str = "") -> Run:
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin

@@ -24,7 +24,7 @@ from test_log_sums import long_context_log
 import bedrock_rules
 from bedrock_rules.bedrock import columnar
 from bedrock_rules.totals import dump
-from conftest import run_cli
+from conftest import log_path_cases, run_cli
 
 duckdb = pytest.importorskip("duckdb")  # the `duckdb` extra, in the test extra: present wherever the suite runs
 
@@ -108,21 +108,7 @@ def _both(*args: str):
     return default, summed
 
 
-# Every grouping, in both containers; the three formats in turn (each a rendering of the
-# same totals): 10 cases, not the 30 of every combination.
-ALL_CASES = [
-    (group_by, container, ("json", "csv", "table")[index % 3])
-    for index, (group_by, container) in enumerate(
-        (group_by, container)
-        for group_by in (None, "model,region", "day,tag:team", "identity,operation", "region,kind")
-        for container in ("plain", "gz")
-    )
-]
-# The first and the last run everywhere; the others with the slow tests (once in CI).
-CASES = [
-    pytest.param(*case, marks=() if index in (0, len(ALL_CASES) - 1) else pytest.mark.slow)
-    for index, case in enumerate(ALL_CASES)
-]
+CASES = log_path_cases((None, "model,region", "day,tag:team", "identity,operation", "region,kind"), ("json", "csv", "table"))
 
 
 @pytest.mark.parametrize(("group_by", "container", "fmt"), CASES)

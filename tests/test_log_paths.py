@@ -21,7 +21,7 @@ import bedrock_rules
 from bedrock_rules.bedrock import containers
 from bedrock_rules.bedrock.logs import totals_of_log
 from bedrock_rules.totals import Accumulator, dump
-from conftest import ROOT, SEED_DAY, run_cli
+from conftest import ROOT, SEED_DAY, log_path_cases, run_cli
 
 LOGS = ROOT / "tests" / "logs"
 
@@ -111,21 +111,7 @@ def log_files(tmp_path_factory, ) -> dict[str, Path]:
     return {"plain": plain, "gz": packed}
 
 
-# Every grouping, in both containers; the formats in turn (each a rendering of the same
-# totals), not every combination.
-ALL_CASES = [
-    (group_by, container, ("json", "csv", "table")[index % 3])
-    for index, (group_by, container) in enumerate(
-        (group_by, container)
-        for group_by in (None, "model,region", "day,tag:team", "region,kind")
-        for container in ("plain", "gz")
-    )
-]
-# The first and the last run everywhere; the others with the slow tests (once in CI).
-CASES = [
-    pytest.param(*case, marks=() if index in (0, len(ALL_CASES) - 1) else pytest.mark.slow)
-    for index, case in enumerate(ALL_CASES)
-]
+CASES = log_path_cases((None, "model,region", "day,tag:team", "region,kind"), ("json", "csv", "table"))
 
 
 @pytest.mark.parametrize(("group_by", "container", "fmt"), CASES)

@@ -24,7 +24,7 @@ import bedrock_rules
 from bedrock_rules.bedrock import containers
 from bedrock_rules.bedrock.logs import LogReader, add_log, needs_attributes
 from bedrock_rules.totals import Accumulator
-from conftest import ROOT, run_cli
+from conftest import ROOT, log_path_cases, run_cli
 
 LOGS = ROOT / "tests" / "logs"
 
@@ -143,21 +143,7 @@ def _both(args: list[str], monkeypatch) -> tuple:
     return summed, standard
 
 
-# Every grouping, in both containers; the formats in turn (each a rendering of the same
-# totals), not every combination.
-ALL_CASES = [
-    (group_by, container, ("json", "table")[(index + index // 2) % 2])
-    for index, (group_by, container) in enumerate(
-        (group_by, container)
-        for group_by in (None, "model,region", "day,identity", "tag:team,operation", "kind")
-        for container in ("plain", "gz")
-    )
-]
-# The first and the last run everywhere; the others with the slow tests (once in CI).
-CASES = [
-    pytest.param(*case, marks=() if index in (0, len(ALL_CASES) - 1) else pytest.mark.slow)
-    for index, case in enumerate(ALL_CASES)
-]
+CASES = log_path_cases((None, "model,region", "day,identity", "tag:team,operation", "kind"), ("json", "table"))
 
 
 @pytest.mark.parametrize(("group_by", "container", "fmt"), CASES)
