@@ -31,8 +31,7 @@ _Decide = Callable[[Mapping[str, Any]], "bool | None"]
 def reads_beyond(program: Program, kind: str, values: Mapping[str, Any], known: Collection[str]) -> frozenset[str]:
     """The fields other than `known` that the statements which can apply to a usage of
     `kind` with these `values` of the `known` fields read (see the module's docstring)."""
-    spec = program.kinds[kind]
-    types = {f.name: f.type for f in spec.fields}
+    types = _types(program.kinds[kind])
     known = frozenset(known)
     found: set[str] = set()
     relatives: list[tuple[str, frozenset[Any], Any, tuple[m.Condition, ...]]] = [
@@ -103,14 +102,14 @@ def _unknown_reads(
         if outcome is False:
             return set()  # does not apply to these usages, whatever it reads
         if outcome is None:
-            reads |= fields_of(cond) - known
+            reads |= _fields(cond) - known
     return reads
 
 
 def _decide(cond: m.Condition, values: Mapping[str, Any], known: frozenset[str], types: Mapping[str, Any]) -> bool | None:
     """A condition's outcome over the known values, None when it depends on others."""
-    if fields_of(cond) <= known:
-        return compile_condition(cond, types)(values)
+    if _fields(cond) <= known:
+        return _predicate(cond, types)(values)
     if isinstance(cond, m.AllOf):
         outcomes = [_decide(part, values, known, types) for part in cond.parts]
         return False if False in outcomes else None
@@ -119,3 +118,46 @@ def _decide(cond: m.Condition, values: Mapping[str, Any], known: frozenset[str],
         return True if True in outcomes else None
     # `not …` over an unknown field needs that field present: it cannot be told here.
     return None
+
+
+# What the questions above ask again and again (every usage's deciding values, the same
+# rules' conditions): each condition's fields and compiled test, and each kind's field
+# types, kept by the object's identity (checked, so that a freed object's reused id finds
+# nothing). Conditions and kinds are immutable; two threads at worst compute one twice.
+_KEPT = 200_000
+_kept_fields: dict[int, tuple[Any, frozenset[str]]] = {}
+_kept_predicates: dict[int, tuple[Any, Any, Callable[[Mapping[str, Any]], Any]]] = {}
+_kept_types: dict[int, tuple[Any, Mapping[str, Any]]] = {}
+
+
+def _fields(cond: m.Condition) -> frozenset[str]:
+    found = _kept_fields.get(id(cond))
+    if found is not None and found[0] is cond:
+        return found[1]
+    fields = frozenset(fields_of(cond))
+    if len(_kept_fields) >= _KEPT:
+        _kept_fields.clear()
+    _kept_fields[id(cond)] = (cond, fields)
+    return fields
+
+
+def _predicate(cond: m.Condition, types: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Any]:
+    found = _kept_predicates.get(id(cond))
+    if found is not None and found[0] is cond and found[1] is types:
+        return found[2]
+    predicate = compile_condition(cond, types)
+    if len(_kept_predicates) >= _KEPT:
+        _kept_predicates.clear()
+    _kept_predicates[id(cond)] = (cond, types, predicate)
+    return predicate
+
+
+def _types(spec: Any) -> Mapping[str, Any]:
+    found = _kept_types.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    types = {f.name: f.type for f in spec.fields}
+    if len(_kept_types) >= _KEPT:
+        _kept_types.clear()
+    _kept_types[id(spec)] = (spec, types)
+    return types
