@@ -41,7 +41,14 @@ def test_the_shipped_ruleset_is_clean_in_every_format(fmt):
     assert (run.code, run.out, run.err) == (0, clean if fmt == "json" else "", "")
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+@pytest.fixture(scope="module", params=CASES, ids=lambda p: p.stem)
+def case(request) -> Path:
+    """A planted case, as a module-scoped parameter: pytest runs the tests of one case one
+    after the other, so the rules planted alike are compiled and analysed once (the loader
+    and the checker keep the last few), not once per test."""
+    return request.param
+
+
 def test_a_planted_problem_is_caught_with_its_code_and_example(case, in_tmp):
     spec = plant(in_tmp, case)
     report = check("bedrock")
@@ -67,7 +74,6 @@ def test_the_example_a_finding_shows_is_a_usage_that_goes_wrong(case, in_tmp):
     assert spec["refused"] in run.err
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_check_output_as_text(case, in_tmp, text_snapshot):
     spec = plant(in_tmp, case)
     run = run_cli("check", "--rules", "bedrock")
