@@ -247,7 +247,11 @@ def render_text(found: ModelRates) -> str:
     where = f" in {found.region}" if found.region else ""
     where += "".join(f", {name} {value}" for name, value in found.known)
     where += f", on {found.at}" if found.at else ""
-    out = [f"{found.title} ({found.model}, {found.provider}){where}: {len(found.rates)} rate{'s' if len(found.rates) != 1 else ''}"]
+    count = f"{len(found.rates)} rate{'s' if len(found.rates) != 1 else ''}"
+    always = {kind for refusal in found.refusals if not refusal.when for kind in refusal.kinds}
+    if found.rates and {rate.kind for rate in found.rates} <= always:
+        count += ", none charged: every usage is refused (below)"  # e.g. a region the model is not offered in
+    out = [f"{found.title} ({found.model}, {found.provider}){where}: {count}"]
     if found.rates:
         rows = [["kind", "quantity", "price", "when", "rule"]]
         rows.extend(

@@ -144,5 +144,17 @@ def test_what_the_rules_do_not_name_is_refused(args, message, at_root):
 
 def test_the_readme_shows_what_the_command_prints(at_root):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    shown = readme.split("$ bedrock-rules prices claude-3-opus --region us-east-1 --at 2025-11-15\n", 1)[1].split("```\n", 1)[0]
-    assert run_cli("prices", "claude-3-opus", "--region", "us-east-1", "--at", "2025-11-15").out == shown
+    shown = readme.split("$ bedrock-rules prices claude-3-opus --region us-west-2 --at 2025-11-15\n", 1)[1].split("```\n", 1)[0]
+    assert run_cli("prices", "claude-3-opus", "--region", "us-west-2", "--at", "2025-11-15").out == shown
+
+
+def test_a_region_the_model_is_not_offered_in_says_no_rate_is_charged(at_root):
+    run = run_cli("prices", "claude-3-opus", "--region", "us-east-1", "--at", "2025-11-15")
+    assert run.code == 0, run.err
+    first = run.out.splitlines()[0]
+    assert first == (
+        "Claude 3 Opus (claude-3-opus, anthropic) in us-east-1, on 2025-11-15: 5 rates, none charged: every usage is refused (below)"
+    )
+    assert "Claude 3 Opus is offered only in us-west-2" in run.out
+    offered = run_cli("prices", "claude-3-opus", "--region", "us-west-2", "--at", "2025-11-15").out.splitlines()[0]
+    assert offered.endswith(": 5 rates")
