@@ -178,6 +178,21 @@ def test_only_the_loader_looks_for_rule_files():
     assert finders == [f"{PACKAGE}.loader", f"{PACKAGE}.loader"]  # a folder to load, and a folder to format
 
 
+def test_no_module_names_a_provider_of_the_bundled_ruleset(rules):
+    """Providers live in the rule files: no module, the Bedrock part's included, names one (its
+    comments describe a log record's shapes, not whose model writes them). `Amazon Bedrock`, the
+    service, is not a provider's name."""
+    titles = sorted({provider.title for provider in rules.program.providers.values() if provider.title}, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, titles)) + r")(?!\w)(?! Bedrock)")
+    found = [
+        f"{module}:{number}: {match.group(1)}"
+        for module, source in package_sources().items()
+        for number, line in enumerate(source.splitlines(), 1)
+        for match in pattern.finditer(line)
+    ]
+    assert titles and found == []
+
+
 def test_only_the_bedrock_part_names_a_bundled_model(rules):
     """The engine, the tools and the command line know pricing, not Bedrock: no module outside
     bedrock_rules/bedrock/ names a model of the bundled ruleset (its examples live in templates/)."""

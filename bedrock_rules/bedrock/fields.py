@@ -43,10 +43,10 @@ TOKEN_FIELDS: tuple[Source, ...] = (
         "input.cacheReadInputTokenCount",
         f"{BODY}.usage.cacheReadInputTokens",  # Converse
         f"{EVENTS}.metadata.usage.cacheReadInputTokens",
-        f"{BODY}.usage.cache_read_input_tokens",  # Anthropic InvokeModel body
+        f"{BODY}.usage.cache_read_input_tokens",  # an InvokeModel body that writes its usage in snake_case
         f"{EVENTS}.amazon-bedrock-invocationMetrics.cacheReadInputTokenCount",
-        f"{EVENTS}.message.usage.cache_read_input_tokens",  # Anthropic stream: message_start
-        f"{EVENTS}.usage.cache_read_input_tokens",  # Anthropic stream: message_delta
+        f"{EVENTS}.message.usage.cache_read_input_tokens",  # such a stream: its message_start event
+        f"{EVENTS}.usage.cache_read_input_tokens",  # such a stream: its message_delta event
     ), 0, "refuse"),
     Source("cache_write_tokens", (
         "input.cacheWriteInputTokenCount",
