@@ -559,14 +559,21 @@ class Pricer:
         fast_kind = self._kinds.get(raw.get("kind"))  # type: ignore[arg-type]
         if fast_kind is None or not fast_kind.dated:
             return self.fast(raw)
-        values = fast_kind.check(raw)
-        if values is None or values.get("at") is None:
+        found = self._dated_plan(fast_kind, raw)
+        if found is None:
             return None
-        plan = self._plan(fast_kind.name, values)
+        values, plan = found
         for quantity in plan.zero:
             if values.get(quantity, 0) != 0:
                 return None
         return None if plan.slow else (values, plan)
+
+    def _dated_plan(self, fast_kind: _FastKind, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
+        """A dated item's checked values and plan, the counts it gives aside (see `plan_of`)."""
+        values = fast_kind.check(raw)
+        if values is None or values.get("at") is None:
+            return None
+        return values, self._plan(fast_kind.name, values)
 
     def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
         item = Item(0, None, kind_name, values)
@@ -764,19 +771,12 @@ class Pricer:
         """The bill lines of the items of this shape whose deciding fields (and span of days) are
         `key`, worked out from this one by `fast` (or `plan_of`) and kept; None when it needs
         the slow way."""
-        values: Mapping[str, Any] | None
-        if fast_kind.dated:
-            # `plan_of` but for its check of the counts that must be 0: the lines keep those
-            # (`_Lines.zero`), so an item that gives one goes the slow way and the others do not.
-            values = fast_kind.check(raw)
-            if values is None or values.get("at") is None:
-                return None
-            plan = self._plan(fast_kind.name, values)
-        else:
-            found = self.fast(raw)
-            if found is None:
-                return None
-            values, plan = found
+        # A dated item's plan without `plan_of`'s check of the counts that must be 0: the lines
+        # keep those (`_Lines.zero`), so an item that gives one goes the slow way, the others not.
+        found = self._dated_plan(fast_kind, raw) if fast_kind.dated else self.fast(raw)
+        if found is None:
+            return None
+        values, plan = found
         if plan.refusal is not None or plan.slow or fast_kind.beyond(values):
             # Priced the slow way whatever its counts (a refusal, tiers), or a rule that can
             # apply reads more than the key (a long-context rate reads the prompt's size):
@@ -930,7 +930,7 @@ def _exact_amount(quantity: Any, rate: Decimal, per: Decimal) -> Decimal:
 
 
 _ABSENT = object()
-_BEYOND = object()
+_BEYOND = object()  # a raw key whose plan depends on more than the deciding values
 _SLOW_LINES = _Lines((), (), False)  # a shape's key whose items all go the slow way
 
 
@@ -945,7 +945,7 @@ def _sum_of_counts(expr: m.Expr, counts: Collection[str]) -> bool:
         return expr.value >= 0 and expr.value == expr.value.to_integral_value()
     if isinstance(expr, m.Binary):
         return expr.op == "+" and _sum_of_counts(expr.left, counts) and _sum_of_counts(expr.right, counts)
-    return False  # a raw key whose plan depends on more than the deciding values
+    return False
 
 
 def window_bounds(program: Program) -> list[datetime.date]:
