@@ -191,7 +191,7 @@ def test_explain_shows_a_relative_rates_arithmetic_and_both_rules(relative, in_t
        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10"), places=2),
        st.integers(0, 10**9))
 def test_a_relative_price_is_the_hand_computed_product(rate, factor, tokens):
-    rules = bedrock_rules.load(_relative_folder(rate, factor))
+    rules = _load_relative(rate, factor)
     bill = rules.evaluate({"usage": [{"kind": "text", "model": "m", "region": "r", "mode": "batch", "input_tokens": tokens}]})
     charge = bill.items[0].charges[0]
     # by hand: tokens / 1000 x (rate x factor), exactly
@@ -200,23 +200,23 @@ def test_a_relative_price_is_the_hand_computed_product(rate, factor, tokens):
     assert [(where.rsplit("/", 1)[-1], number) for where, _, number in charge.basis] == [("main.rules:8", factor), ("main.rules:7", rate)]
 
 
-def _relative_folder(rate: Decimal, factor: Decimal) -> str:
+def _load_relative(rate: Decimal, factor: Decimal) -> bedrock_rules.Ruleset:
     import tempfile
     from pathlib import Path
 
-    folder = tempfile.mkdtemp(prefix="relative-")
     text = (
         "currency USD\nregion r\nprovider p\n  model m\nend\n"
         "kind text\n  model: model\n  region: region\n  mode: on_demand | batch = on_demand\n"
         "  input_tokens: count = 0\n  output_tokens: count = 0\nend\n"
     )
-    (Path(folder) / "kinds.rules").write_text(text, encoding="utf-8")
-    (Path(folder) / "main.rules").write_text(
-        "# prices\n\n\n\nprices text in any\n| model | input_tokens per 1000 | output_tokens per 1000 |\n"
-        f"| m | {rate} | 1 |\nrelative text mode = batch at {factor} of on_demand\n",
-        encoding="utf-8",
-    )
-    return folder
+    with tempfile.TemporaryDirectory(prefix="relative-") as folder:  # hypothesis calls it many times: none is left behind
+        (Path(folder) / "kinds.rules").write_text(text, encoding="utf-8")
+        (Path(folder) / "main.rules").write_text(
+            "# prices\n\n\n\nprices text in any\n| model | input_tokens per 1000 | output_tokens per 1000 |\n"
+            f"| m | {rate} | 1 |\nrelative text mode = batch at {factor} of on_demand\n",
+            encoding="utf-8",
+        )
+        return bedrock_rules.load(folder)
 
 
 def test_the_versions_example_ruleset_passes_its_worked_examples_and_check():

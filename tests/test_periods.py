@@ -190,7 +190,7 @@ def test_graduated_tiers_over_a_period_equal_the_sum_of_per_tier_amounts(bounds,
     if not open_ended and total > bounds[-1]:
         quantities = [min(q, bounds[-1] // len(quantities)) for q in quantities]
         total = sum(quantities)
-    rules = bedrock_rules.load(_tier_folder("graduated", mode_rows))
+    rules = _load_tiers("graduated", mode_rows)
     bill = rules.evaluate({"usage": [{"kind": "run", "units": q, "at": f"2026-03-{day + 1:02d}"} for day, q in enumerate(quantities)]})
     # by hand: each tier prices the part of the month's total between its lower and upper bound, per 100 units
     expected = Decimal(0)
@@ -212,23 +212,23 @@ def test_graduated_tiers_over_a_period_equal_the_sum_of_per_tier_amounts(bounds,
 def test_volume_tiers_price_the_whole_month_at_the_tier_its_total_reaches(bounds, rates, quantities):
     rows = [(f"<= {bound}", rate) for bound, rate in zip(bounds, rates, strict=False)]
     rows.append((f"> {bounds[-1]}", rates[len(bounds)]))
-    rules = bedrock_rules.load(_tier_folder("volume", rows))
+    rules = _load_tiers("volume", rows)
     bill = rules.evaluate({"usage": [{"kind": "run", "units": q, "at": "2026-03-01"} for q in quantities]})
     total = sum(quantities)
     rate = next((r for b, r in zip(bounds, rates, strict=False) if total <= b), rates[len(bounds)])
     assert bill.total == Decimal(total) * rate / 100
 
 
-def _tier_folder(mode: str, rows: list[tuple[str, Decimal]]) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="periods-"))
+def _load_tiers(mode: str, rows: list[tuple[str, Decimal]]) -> bedrock_rules.Ruleset:
     table = "\n".join(f"| {band} | {rate} |" for band, rate in rows)
-    (folder / "main.rules").write_text(
-        "currency USD\n"
-        "kind run\n  units: count = 0 unit units\nend\n"
-        f"prices run monthly {mode}\n| units | units per 100 |\n|---|---|\n{table}\n",
-        encoding="utf-8",
-    )
-    return str(folder)
+    with tempfile.TemporaryDirectory(prefix="periods-") as folder:  # hypothesis calls it many times: none is left behind
+        (Path(folder) / "main.rules").write_text(
+            "currency USD\n"
+            "kind run\n  units: count = 0 unit units\nend\n"
+            f"prices run monthly {mode}\n| units | units per 100 |\n|---|---|\n{table}\n",
+            encoding="utf-8",
+        )
+        return bedrock_rules.load(folder)
 
 
 def test_diff_names_the_tier_line_and_the_true_up_a_rate_change_moves(april, in_tmp):
@@ -299,7 +299,7 @@ def test_reconcile_refuses_rather_than_compare_a_side_short_of_its_period_lines(
 def test_tiers_over_a_month_of_huge_quantities_stay_exact():
     # 35-digit quantities: the default decimal context (28 digits) would round the tier portions
     big = 10**34 + 7
-    rules = bedrock_rules.load(_tier_folder("graduated", [("<= 3", Decimal("1")), ("> 3", Decimal("0.0001"))]))
+    rules = _load_tiers("graduated", [("<= 3", Decimal("1")), ("> 3", Decimal("0.0001"))])
     bill = rules.evaluate({"usage": [{"kind": "run", "units": big, "at": "2026-03-01"}, {"kind": "run", "units": big, "at": "2026-03-09"}]})
     # by hand: 3 / 100 x 1 = 0.03; 2 x (10^34 + 7) - 3 = 20000000000000000000000000000000011 units past the first
     # tier, / 100 x 0.0001 = 20000000000000000000000000000.000011; total 20000000000000000000000000000.030011
@@ -325,7 +325,7 @@ def test_a_block_size_that_divides_into_no_finite_decimal_still_counts_whole_blo
 def test_graduated_bands_may_end_between_whole_units():
     # a band of a count may end at 1.5: a month of 1 + 2 = 3 units is 1.5 in each tier, per 100 units:
     # 1.5 / 100 x 2 = 0.03; 1.5 / 100 x 1 = 0.015; total 0.045
-    rules = bedrock_rules.load(_tier_folder("graduated", [("<= 1.5", Decimal("2")), ("> 1.5", Decimal("1"))]))
+    rules = _load_tiers("graduated", [("<= 1.5", Decimal("2")), ("> 1.5", Decimal("1"))])
     bill = rules.evaluate({"usage": [{"kind": "run", "units": 1, "at": "2026-03-01"}, {"kind": "run", "units": 2, "at": "2026-03-02"}]})
     assert [(line.tier, line.quantity, line.amount) for line in bill.periods[0].lines] == [
         ("<= 1.5", Decimal("1.5"), Decimal("0.03")), ("> 1.5", Decimal("1.5"), Decimal("0.015")),
