@@ -133,9 +133,11 @@ def write_log(path: Path, combos, count: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         for n in range(count):
             model, region, _, _ = rng.choice(combos)
+            second = n * 28 * 86400 // count  # in time order over four weeks of July 2024, as AWS writes a log
             record = {
                 "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
-                "timestamp": f"2024-07-{1 + n % 28:02d}T09:15:00Z", "accountId": "111122223333",
+                "timestamp": f"2024-07-{1 + second // 86400:02d}T{second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z",
+                "accountId": "111122223333",
                 "identity": {"arn": "arn:aws:sts::111122223333:assumed-role/app/worker"},
                 "region": region, "requestId": f"req-{n}", "operation": rng.choice(operations), "modelId": model,
                 "input": {"inputContentType": "application/json", "inputTokenCount": rng.randrange(20000)},

@@ -22,7 +22,7 @@ from test_dates import RULES as DATED_RULES
 
 import bedrock_rules
 from bedrock_rules.bedrock import containers
-from bedrock_rules.bedrock.logs import LogReader, add_log, needs_attributes
+from bedrock_rules.bedrock.logs import LogReader, _Summing, add_log, needs_attributes
 from bedrock_rules.totals import Accumulator
 from conftest import ROOT, log_path_cases, run_cli
 
@@ -294,3 +294,56 @@ def test_a_long_context_model_is_priced_record_by_record_beside_summed_ones(tmp_
     assert Decimal(result["total"]) == expected
     count, _ = _summed_records(rules, log, ("model",), monkeypatch)
     assert count == short  # every record of the models without a long-context rate, and no other
+
+
+def _whole_blocks_log(rules: bedrock_rules.Ruleset, count: int, seed: int) -> bytes:
+    """More than three reading blocks of lines the summing way reads a block at a time
+    (every key known, every value of its type), in the order AWS writes them (time
+    ordered), with what can still send a group or a record the standard way inside such
+    blocks: cache counts on some records of a model (a count given by some records and
+    not others), where the model does not price them (a count that must be 0), failed
+    calls, a day the calendar lacks, a day before the list, and in one block a line
+    holding two records."""
+    rng = random.Random(seed)
+    pairs = _pairs(rules)[:40]
+    lines = []
+    for n in range(count):
+        model, region = rng.choice(pairs)
+        day = f"2024-07-{1 + n * 20 // count:02d}T{n % 24:02d}:{n % 60:02d}:{n * 7 % 60:02d}Z"
+        record = _record(n, model, region, rng, day)
+        if n % 11 == 0:
+            record["input"]["cacheReadInputTokenCount"] = rng.randrange(3) * 500
+        if n % 13 == 0:
+            record["errorCode"] = "ThrottlingException"
+        if n == count // 3:
+            record["timestamp"] = "2024-02-30T10:00:00Z"
+        if n == count // 2:
+            record["timestamp"] = "2023-12-31T23:59:59Z"
+        lines.append(json.dumps(record, separators=(",", ":")).encode())
+    lines[count // 4] = lines[count // 4] + b"," + lines[count // 4 + 1]
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize("group_by", [None, "day,identity", "tag:team,operation"])
+def test_whole_blocks_are_summed_as_the_standard_way_prices_them(tmp_path, group_by, monkeypatch):
+    rules = bedrock_rules.load()
+    log = tmp_path / "blocks.jsonl"
+    log.write_bytes(_whole_blocks_log(rules, 9000, seed=11))
+    assert log.stat().st_size > 3 * (1 << 20)
+    args = ["eval", "--input", "invocation-log", str(log), "--format", "json", *(["--group-by", group_by] if group_by else [])]
+    summed, _ = _both(args, monkeypatch)
+    assert summed.code == 3  # the day the calendar lacks, the day before the list, the line of two records
+    counts = json.loads(summed.out)["counts"]
+    assert counts["malformed"] == 2 and counts["unpriced"] >= 1 and counts["failed_calls"] >= 600 and counts["priced"] >= 7000
+    blocks = []
+    original = _Summing._sum_block
+
+    def spy(self, records, body, number):
+        left = original(self, records, body, number)
+        blocks.append(None if left is None else len(records) - len(left))
+        return left
+
+    monkeypatch.setattr(_Summing, "_sum_block", spy)
+    count, _ = _summed_records(rules, log, tuple(group_by.split(",")) if group_by else (), monkeypatch)
+    assert count >= 7000
+    assert len([taken for taken in blocks if taken]) >= 2 and sum(taken for taken in blocks if taken) >= 4000  # a block at a time

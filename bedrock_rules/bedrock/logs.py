@@ -612,7 +612,15 @@ _COUNTS = (
 _FIRST_PATHS = {source.usage_field: source.paths[0] for source in TOKEN_FIELDS}
 assert all(_FIRST_PATHS[usage].split(".")[-1] == name for name, usage in _COUNTS)  # the table and this list agree
 # A timestamp in the form AWS writes (UTC): its day is its first ten characters.
-STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z"
+STAMP = re.compile(_STAMP + r"\Z")
+STAMPS = re.compile(f"{_STAMP}(?:\n{_STAMP})*\\Z")  # a block's timestamps, one per line
+# What a usual record's shape is read from, each in one C call per record.
+_FIELDS_OF = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
+_COUNTS_OF = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
+_TIMESTAMP_OF = operator.attrgetter("timestamp")
+_DAY_OF = operator.itemgetter(slice(0, 10))
+_LINES_AS_ITEMS = bytes.maketrans(b"\n", b",")  # a block of lines, read as the items of one JSON array
 
 
 class _Shape:
@@ -657,6 +665,7 @@ class _Summing:
         self.by_identity = "identity" in wanted
         self.by_operation = "operation" in wanted
         self.plans: dict[tuple, Any] = {}
+        self._extra = self._grouping()
 
     @classmethod
     def make(cls, reader: LogReader, accumulator: Any) -> _Summing | None:
@@ -675,14 +684,6 @@ class _Summing:
     def entries(self, raw: IO[bytes]) -> Iterator[Entry]:
         """The entries of the records that are not summed here, in order; summed ones are added up."""
         cap = limits.MAX_LOG_RECORD_BYTES
-        shapes = self.shapes
-        dated = self.dated
-        days = self.days
-        stamp_ok = STAMP.match
-        extra = self._extra
-        # What decides how a record is read and priced, and its counts, each in one C call.
-        fields_of = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
-        counts_of = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
         standard = containers.LineDecoder()
         reader = self.reader
         read = raw.read
@@ -709,55 +710,37 @@ class _Summing:
                     continue
                 chunk = chunk[end + 1:]
                 skipping = False
-            lines = (carry + chunk if carry else chunk).split(b"\n")
-            carry = lines.pop()
-            for line, record in zip(lines, self._decoded(lines, cap), strict=True):
-                number += 1
-                if record is not None:
-                    try:
-                        a, b, c, d = counts_of(record)  # input, output, cache read, cache write
-                    except AttributeError:  # no input or no output: the standard way
-                        a = False
-                    if a is not False:
-                        if dated:
-                            stamp = record.timestamp
-                            segment = days.get(stamp[:10], False) if type(stamp) is str and stamp_ok(stamp) else None
-                            if segment is False:
-                                segment = self._segment(stamp[:10])  # type: ignore[index]
-                        else:
-                            segment = 0
-                        if segment is not None:
-                            key = (
-                                fields_of(record), a is None, b is None, c is None, d is None, segment,
-                                extra(record) if extra else None,
-                            )
-                            shape: Any = shapes.get(key, False)
-                            if shape is False:
-                                shape = self._shape(key, line, number)
-                            if shape is not None:
-                                zero = shape.zero
-                                if not zero or not any((a, b, c, d)[i] for i in zero):
-                                    sums = shape.sums
-                                    sums[0] += 1
-                                    if a:
-                                        sums[1] += a
-                                    if b:
-                                        sums[2] += b
-                                    if c:
-                                        sums[3] += c
-                                    if d:
-                                        sums[4] += d
-                                    continue
-                if len(line) > cap:
-                    yield Entry(number, malformed=containers.too_long())
-                    continue
-                value = standard(line)
-                if value is containers.BLANK:
-                    continue
-                if type(value) is Malformed:
-                    yield Entry(number, malformed=value.reason)
-                else:
-                    yield reader.entry(value, number)
+            data = carry + chunk if carry else chunk
+            end = data.rfind(b"\n")
+            if end >= 0:
+                body, carry = data[:end], data[end + 1:]
+                records, lines = self._decoded(body, cap)
+                left = self._sum_block(records, body, number) if lines is None else None
+                if left is None:  # record by record
+                    if lines is None:
+                        lines = body.split(b"\n")
+                    add = self._add
+                    left = [
+                        index for index, (line, record) in enumerate(zip(lines, records, strict=True))
+                        if record is None or not add(record, line, number + index + 1)
+                    ]
+                elif left and lines is None:
+                    lines = body.split(b"\n")
+                for index in left:
+                    line = lines[index]  # type: ignore[index]
+                    if len(line) > cap:
+                        yield Entry(number + index + 1, malformed=containers.too_long())
+                        continue
+                    value = standard(line)
+                    if value is containers.BLANK:
+                        continue
+                    if type(value) is Malformed:
+                        yield Entry(number + index + 1, malformed=value.reason)
+                    else:
+                        yield reader.entry(value, number + index + 1)
+                number += len(records)
+            else:
+                carry = data
             if len(carry) > cap:
                 number += 1
                 yield Entry(number, malformed=containers.too_long())
@@ -769,24 +752,28 @@ class _Summing:
             if value is not containers.BLANK:
                 yield Entry(number, malformed=value.reason) if type(value) is Malformed else reader.entry(value, number)
 
-    def _decoded(self, lines: list[bytes], cap: int) -> list[Any]:
-        """Each line's record, or None where the line must be read the standard way.
+    def _decoded(self, body: bytes, cap: int) -> tuple[list[Any], list[bytes] | None]:
+        """Each line's record, or None where the line must be read the standard way; and
+        the lines, when they were split (None: the block was read whole).
 
         A record is taken only when msgspec's encoding of it is exactly as long as its
         line: every key is one this reader knows and holds a value of the expected type,
         so the encoding can only be shorter, and is shorter when the line named a key
         twice (msgspec keeps the last, the standard way refuses the record), was spaced,
         or wrote a value another way (`\\u00e9`, `null`). A whole block is read as one
-        array first; when anything in it is unusual, line by line.
+        array first (its lines joined by commas: as many records as lines, or a line held
+        more than one value); when anything in it is unusual, line by line.
         """
-        if lines and len(lines[0]) <= cap:  # only the first can be longer than a block
+        first = body.find(b"\n")
+        if (first if first >= 0 else len(body)) <= cap:  # only the first line can be longer than a block
             try:
-                records = self.decode_many(b"[" + b",".join(lines) + b"]")
+                records = self.decode_many(b"[" + body.translate(_LINES_AS_ITEMS) + b"]")
             except self.errors:
                 pass
             else:
-                if len(self.encode(records)) == sum(map(len, lines)) + len(lines) + 1:
-                    return records
+                if len(records) == body.count(b"\n") + 1 and len(self.encode(records)) == len(body) + 2:
+                    return records, None
+        lines = body.split(b"\n")
         found = []
         for line in lines:
             try:
@@ -796,10 +783,124 @@ class _Summing:
             if record is not None and (len(line) > cap or len(self.encode(record)) != len(line) - line.endswith(b"\r")):
                 record = None
             found.append(record)
-        return found
+        return found, lines
 
-    @property
-    def _extra(self) -> Any:
+    def _sum_block(self, records: list[Any], body: bytes, number: int) -> list[int] | None:
+        """Adds a block's records up, a group of alike records at a time (same deciding
+        fields, day and grouping attributes): the indices of those to read the standard
+        way, in order; None when the block must be read record by record (a record without
+        its input or output, or a timestamp not in the form AWS writes)."""
+        try:
+            counts = list(map(_COUNTS_OF, records))
+        except AttributeError:
+            return None
+        parts: list[Iterable[Any]] = [map(_FIELDS_OF, records)]
+        if self.dated:
+            stamps = list(map(_TIMESTAMP_OF, records))
+            try:
+                joined = "\n".join(stamps)
+            except TypeError:  # a record without its timestamp
+                return None
+            if joined.count("\n") != len(stamps) - 1 or STAMPS.match(joined) is None:
+                return None
+            parts.append(map(_DAY_OF, stamps))
+        extra = self._extra
+        if extra is not None:
+            parts.append(map(extra, records))
+        groups: dict[tuple, list[int]] = {}
+        for index, key in enumerate(zip(*parts, strict=True)):
+            found = groups.get(key)
+            if found is None:
+                groups[key] = [index]
+            else:
+                found.append(index)
+        left: list[int] = []
+        lines: list[bytes] = []
+        for key, indices in groups.items():
+            if not self._add_group(key, indices, counts, body, lines, number):
+                if not lines:
+                    lines.extend(body.split(b"\n"))
+                add = self._add
+                left.extend(index for index in indices if not add(records[index], lines[index], number + index + 1))
+        left.sort()
+        return left
+
+    def _add_group(self, key: tuple, indices: list[int], counts: list[tuple], body: bytes, lines: list[bytes], number: int) -> bool:
+        """Adds up a group of alike records; False when they must be taken one by one (a
+        count given by some and not others, a count that must be 0 and is not somewhere,
+        or a shape read the standard way)."""
+        taken = operator.itemgetter(*indices)(counts) if len(indices) > 1 else (counts[indices[0]],)
+        columns = list(zip(*taken, strict=True))
+        absent = []
+        for column in columns:
+            missing = column.count(None)
+            if missing and missing != len(column):
+                return False
+            absent.append(missing > 0)
+        if self.dated:
+            day = key[1]
+            segment = self.days.get(day, False)
+            if segment is False:
+                segment = self._segment(day)
+        else:
+            segment = 0
+        shape_key = (key[0], *absent, segment, key[-1] if self._extra is not None else None)
+        shape: Any = self.shapes.get(shape_key, False)
+        if shape is False:
+            if not lines:
+                lines.extend(body.split(b"\n"))
+            shape = self._shape(shape_key, lines[indices[0]], number + indices[0] + 1)
+        if shape is None or segment is None:
+            return False
+        if shape.zero and any(any(columns[index]) for index in shape.zero):
+            return False
+        sums = shape.sums
+        sums[0] += len(indices)
+        for index, column in enumerate(columns):
+            if not absent[index]:
+                sums[index + 1] += sum(column)
+        return True
+
+    def _add(self, record: Any, line: bytes, number: int) -> bool:
+        """Adds one record to the sums of its shape; False when it must be read the standard way."""
+        try:
+            a, b, c, d = _COUNTS_OF(record)  # input, output, cache read, cache write
+        except AttributeError:  # no input or no output: the standard way
+            return False
+        if self.dated:
+            stamp = record.timestamp
+            if type(stamp) is not str or STAMP.match(stamp) is None:
+                return False
+            segment = self.days.get(stamp[:10], False)
+            if segment is False:
+                segment = self._segment(stamp[:10])
+            if segment is None:
+                return False
+        else:
+            segment = 0
+        extra = self._extra
+        key = (_FIELDS_OF(record), a is None, b is None, c is None, d is None, segment, extra(record) if extra else None)
+        shape: Any = self.shapes.get(key, False)
+        if shape is False:
+            shape = self._shape(key, line, number)
+        if shape is None:
+            return False
+        zero = shape.zero
+        if zero and any((a, b, c, d)[i] for i in zero):
+            return False
+        sums = shape.sums
+        sums[0] += 1
+        if a:
+            sums[1] += a
+        if b:
+            sums[2] += b
+        if c:
+            sums[3] += c
+        if d:
+            sums[4] += d
+        return True
+
+    def _grouping(self) -> Any:
         """The grouping attributes a record's shape holds besides its fields, or None when none."""
         parts = []
         if self.by_day:
