@@ -338,8 +338,8 @@ def test_whole_blocks_are_summed_as_the_standard_way_prices_them(tmp_path, group
     blocks = []
     original = _Summing._sum_block
 
-    def spy(self, records, body, number):
-        left = original(self, records, body, number)
+    def spy(self, records, data, end, number):
+        left = original(self, records, data, end, number)
         blocks.append(None if left is None else len(records) - len(left))
         return left
 

@@ -12,6 +12,7 @@ record the rules cannot price is reported with its reason, never dropped.
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -620,7 +621,7 @@ _FIELDS_OF = operator.attrgetter("modelId", "region", "serviceTier", "performanc
 _COUNTS_OF = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
 _TIMESTAMP_OF = operator.attrgetter("timestamp")
 _DAY_OF = operator.itemgetter(slice(0, 10))
-_LINES_AS_ITEMS = bytes.maketrans(b"\n", b",")  # a block of lines, read as the items of one JSON array
+_UNSEEN = object()  # a day not yet placed between the rules' window edges
 
 
 class _Shape:
@@ -647,8 +648,9 @@ class _Summing:
     def __init__(self, reader: LogReader, accumulator: Any, msgspec: Any, record_type: Any):
         self.reader = reader
         self.accumulator = accumulator
-        self.decode = msgspec.json.Decoder(record_type).decode
-        self.decode_many = msgspec.json.Decoder(list[record_type]).decode
+        decoder = msgspec.json.Decoder(record_type)
+        self.decode = decoder.decode
+        self.decode_lines = decoder.decode_lines  # msgspec 0.18 and later
         self.encode = msgspec.json.Encoder().encode
         self.errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
         self.shapes: dict[tuple, _Shape | None] = {}
@@ -713,19 +715,19 @@ class _Summing:
             data = carry + chunk if carry else chunk
             end = data.rfind(b"\n")
             if end >= 0:
-                body, carry = data[:end], data[end + 1:]
-                records, lines = self._decoded(body, cap)
-                left = self._sum_block(records, body, number) if lines is None else None
+                carry = data[end + 1:]
+                records, lines = self._decoded(data, end, cap)
+                left = self._sum_block(records, data, end, number) if lines is None else None
                 if left is None:  # record by record
                     if lines is None:
-                        lines = body.split(b"\n")
+                        lines = data[:end].split(b"\n")
                     add = self._add
                     left = [
                         index for index, (line, record) in enumerate(zip(lines, records, strict=True))
                         if record is None or not add(record, line, number + index + 1)
                     ]
                 elif left and lines is None:
-                    lines = body.split(b"\n")
+                    lines = data[:end].split(b"\n")
                 for index in left:
                     line = lines[index]  # type: ignore[index]
                     if len(line) > cap:
@@ -752,28 +754,29 @@ class _Summing:
             if value is not containers.BLANK:
                 yield Entry(number, malformed=value.reason) if type(value) is Malformed else reader.entry(value, number)
 
-    def _decoded(self, body: bytes, cap: int) -> tuple[list[Any], list[bytes] | None]:
-        """Each line's record, or None where the line must be read the standard way; and
-        the lines, when they were split (None: the block was read whole).
+    def _decoded(self, data: bytes, end: int, cap: int) -> tuple[list[Any], list[bytes] | None]:
+        """Each record of the lines before `end`, or None where the line must be read the
+        standard way; and the lines, when they were split (None: the block was read whole).
 
         A record is taken only when msgspec's encoding of it is exactly as long as its
         line: every key is one this reader knows and holds a value of the expected type,
         so the encoding can only be shorter, and is shorter when the line named a key
         twice (msgspec keeps the last, the standard way refuses the record), was spaced,
-        or wrote a value another way (`\\u00e9`, `null`). A whole block is read as one
-        array first (its lines joined by commas: as many records as lines, or a line held
-        more than one value); when anything in it is unusual, line by line.
+        or wrote a value another way (`\\u00e9`, `null`). A whole block is read at once
+        first, in place (as many records as lines, or a line was blank or held more than
+        one value); when anything in it is unusual, line by line.
         """
-        first = body.find(b"\n")
-        if (first if first >= 0 else len(body)) <= cap:  # only the first line can be longer than a block
+        first = data.find(b"\n", 0, end)
+        if (first if first >= 0 else end) <= cap:  # only the first line can be longer than a block
             try:
-                records = self.decode_many(b"[" + body.translate(_LINES_AS_ITEMS) + b"]")
+                records = self.decode_lines(memoryview(data)[:end])
             except self.errors:
                 pass
             else:
-                if len(records) == body.count(b"\n") + 1 and len(self.encode(records)) == len(body) + 2:
+                # The encoding of the records, as one array: their lengths, a comma between two, and brackets.
+                if len(records) == data.count(b"\n", 0, end) + 1 and len(self.encode(records)) == end + 2:
                     return records, None
-        lines = body.split(b"\n")
+        lines = data[:end].split(b"\n")
         found = []
         for line in lines:
             try:
@@ -785,9 +788,9 @@ class _Summing:
             found.append(record)
         return found, lines
 
-    def _sum_block(self, records: list[Any], body: bytes, number: int) -> list[int] | None:
+    def _sum_block(self, records: list[Any], data: bytes, end: int, number: int) -> list[int] | None:
         """Adds a block's records up, a group of alike records at a time (same deciding
-        fields, day and grouping attributes): the indices of those to read the standard
+        fields, span of days and grouping attributes): the indices of those to read the standard
         way, in order; None when the block must be read record by record (a record without
         its input or output, or a timestamp not in the form AWS writes)."""
         try:
@@ -803,7 +806,12 @@ class _Summing:
                 return None
             if joined.count("\n") != len(stamps) - 1 or STAMPS.match(joined) is None:
                 return None
-            parts.append(map(_DAY_OF, stamps))
+            days = list(map(_DAY_OF, stamps))
+            segments = list(map(self.days.get, days, itertools.repeat(_UNSEEN)))
+            if _UNSEEN in segments:  # a day first met in this block
+                placed = {day: self._segment(day) for day in set(days)}
+                segments = [placed[day] for day in days]
+            parts.append(segments)
         extra = self._extra
         if extra is not None:
             parts.append(map(extra, records))
@@ -817,15 +825,17 @@ class _Summing:
         left: list[int] = []
         lines: list[bytes] = []
         for key, indices in groups.items():
-            if not self._add_group(key, indices, counts, body, lines, number):
+            if not self._add_group(key, indices, counts, data, end, lines, number):
                 if not lines:
-                    lines.extend(body.split(b"\n"))
+                    lines.extend(data[:end].split(b"\n"))
                 add = self._add
                 left.extend(index for index in indices if not add(records[index], lines[index], number + index + 1))
         left.sort()
         return left
 
-    def _add_group(self, key: tuple, indices: list[int], counts: list[tuple], body: bytes, lines: list[bytes], number: int) -> bool:
+    def _add_group(
+        self, key: tuple, indices: list[int], counts: list[tuple], data: bytes, end: int, lines: list[bytes], number: int
+    ) -> bool:
         """Adds up a group of alike records; False when they must be taken one by one (a
         count given by some and not others, a count that must be 0 and is not somewhere,
         or a shape read the standard way)."""
@@ -837,18 +847,12 @@ class _Summing:
             if missing and missing != len(column):
                 return False
             absent.append(missing > 0)
-        if self.dated:
-            day = key[1]
-            segment = self.days.get(day, False)
-            if segment is False:
-                segment = self._segment(day)
-        else:
-            segment = 0
+        segment = key[1] if self.dated else 0
         shape_key = (key[0], *absent, segment, key[-1] if self._extra is not None else None)
         shape: Any = self.shapes.get(shape_key, False)
         if shape is False:
             if not lines:
-                lines.extend(body.split(b"\n"))
+                lines.extend(data[:end].split(b"\n"))
             shape = self._shape(shape_key, lines[indices[0]], number + indices[0] + 1)
         if shape is None or segment is None:
             return False
