@@ -33,6 +33,36 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bedrock-rules-test-cache
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
+# Test files whose every case runs under --first-case-only: the parser's and the
+# messages' own cases, what a dependency's version (lark's above all) changes first.
+EVERY_CASE = frozenset({"test_language_cases.py", "test_rule_errors.py", "test_usage_errors.py", "test_messages.py"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--first-case-only", action="store_true",
+        help="each parametrized test runs its first case only (but in the parser's and messages' test files): "
+             "CI's run at the lowest allowed versions, where the cases' data does not change what is checked",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--first-case-only"):
+        return
+    seen: set[tuple[str, str]] = set()
+    kept, dropped = [], []
+    for item in items:
+        key = (str(item.path), getattr(item, "originalname", item.name))
+        if key in seen and item.path.name not in EVERY_CASE:
+            dropped.append(item)
+        else:
+            seen.add(key)
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @attrs.frozen
 class Run:
     """A command's exit status and output. Every command that reads rules first says on stderr
