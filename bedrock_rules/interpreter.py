@@ -467,22 +467,38 @@ class Pricer:
         """How to price, many at a time, the items that share this item's deciding fields.
 
         `layout` names the fields of a row (count fields, then `name`); a row ends with the
-        item's size.
+        item's size. A dated kind's batch holds items whose `at` falls in the same span of days between
+        the rules' window edges as this one's (the caller keys batches by `segment`).
         """
-        counts = self.batch_counts(raw.get("kind"))  # type: ignore[arg-type]
-        fast = self.fast(raw) if counts is not None else None
+        counts = self.batch_counts(raw.get("kind"), dated=True)  # type: ignore[arg-type]
+        if counts is None:
+            return None
+        fast_kind = self._kinds[raw["kind"]]
+        fast = self._dated_plan(fast_kind, raw) if fast_kind.dated else self.fast(raw)
         if fast is None:
             return None
         values, plan = fast
         if plan.slow or not self.summable(raw["kind"], values, plan):
             return None
-        fast_kind = self._kinds[raw["kind"]]
-        assert counts is not None and fast_kind.raw_key is not None  # counts are only given for such kinds
+        assert fast_kind.raw_key is not None  # counts are only given for such kinds
         decided = {name: values[name] for name in fast_kind.decided if name in values}
-        present = sum(1 for name in (*fast_kind.raw_key, "kind") if raw.get(name) is not None)
+        # The batch's items give the same deciding fields, and all an `at` or none (the key says).
+        present = sum(1 for name in (*fast_kind.raw_key, "kind", "at") if raw.get(name) is not None)
         indices = tuple((layout.index(field), default) for field, default in counts)
         fields = tuple(field for field, _ in counts)
         return Batch(plan, decided, present, fields, indices, layout.index("name"), len(layout))
+
+    def segment(self, at: Any) -> int | None:
+        """The span of days between the rules' window edges an item's `at` text falls in
+        (see `window_bounds`); None when it is not a date's text. Kept per text."""
+        if type(at) is not str:
+            return None
+        known = self._instants.get(at)
+        if known is None:
+            known = self._instant(at)
+            if known is None:
+                return None
+        return known[1]
 
     def summable(self, kind: str, values: Mapping[str, Any], plan: Plan) -> bool:
         """Whether the items of a kind that share these deciding values are priced alike
@@ -1191,7 +1207,7 @@ class Batch:
                     return None
                 column = [v for v in column if v is not None]
             expected += n - missing
-            if column and (set(map(type, column)) != _INT or min(column) < 0 or max(column) >= _COUNT_BOUND):
+            if column and (set(map(type, column)) != _INT or min(column) < 0 or max(column) >= _BATCH_COUNT_BOUND):
                 return None
             sums.append(sum(column) + (default or 0) * missing)
         if sum(columns[self.size_index]) != expected:
@@ -1204,6 +1220,9 @@ class Batch:
         return sums
 
 
+# Counts past any real usage (10^18) send their batch item by item: an item whose own
+# subtotal cannot be computed exactly is then refused by name, not folded into a sum.
+_BATCH_COUNT_BOUND = 10**18
 _NAME_TYPES = frozenset({str, type(None)})
 _INT = {int}
 

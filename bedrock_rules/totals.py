@@ -127,15 +127,18 @@ class Accumulator:
             self._per_item = True
         # Batching (add_items) is for kinds whose deciding fields are text and whose other
         # fields are counts. The batch key is the deciding fields of every such kind,
-        # `kind`, and the grouping fields; a row is the count fields, `name` and the size.
-        batching = [name for name in compiled.kinds if self.pricer.batch_counts(name) is not None]
+        # `kind`, and the grouping fields; a row is the kind's count fields, `name` and the size.
+        # Under dated rules the key holds the span of days between window edges an item's
+        # `at` falls in too (a plan holds for such a span), or None when it has no `at`.
+        batching = [name for name in compiled.kinds if self.pricer.batch_counts(name, dated=True) is not None]
         fast_kinds = self.pricer._kinds
         deciding = {"kind", *(f for name in batching for f in fast_kinds[name].raw_key or ())}
-        counts = sorted({f for name in batching for f, _ in self.pricer.batch_counts(name) or ()})
-        self._layout: tuple[str, ...] | None = None
+        self._layouts: dict[str, tuple[str, ...]] = {}
         if batching and set(self.group_by) <= deciding:
             self._key_fields = tuple(sorted(deciding))
-            self._layout = (*counts, "name")
+            self._layouts = {
+                name: (*(field for field, _ in self.pricer.batch_counts(name, dated=True) or ()), "name") for name in batching
+            }
 
     def _from_source(self, reason: str) -> str:
         """A reason with the file it comes from, when several are read: line numbers are per file."""
@@ -214,24 +217,28 @@ class Accumulator:
         self._add_positioned(positioned())
 
     def _add_positioned(self, pairs: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
-        if self._per_item or self._layout is None:
+        if self._per_item or not self._layouts:
             for position, raw in pairs:
                 self.add_item(raw, position)
             return
         pricer = self.pricer
-        layout = self._layout
         key_of = _getter(self._key_fields)
-        row_of = _getter(layout, size=True)
-        batches: dict[tuple, tuple[Any, list, list, list]] = {}
+        rows_of = {kind: _getter(layout, size=True) for kind, layout in self._layouts.items()}
+        batches: dict[tuple, tuple[Any, list, list, list, Any]] = {}
         find = batches.get
         unbatchable: set[tuple] = set()
         limit = self.BATCH
         held = 0
+        instants = pricer._instants  # an `at` text's (shown text, span of days), kept per text
+        segment_of = pricer.segment
         for position, raw in pairs:
-            # One read of the item while it is at hand: the deciding fields (the batch
-            # key), then the counts, the name and the size, from which a batch is checked.
+            # One read of the item while it is at hand: the deciding fields and the span
+            # of days its `at` falls in (the batch key), then its kind's counts, the name and
+            # the size, from which a batch is checked.
             try:
-                key = key_of(raw)
+                at = raw.get("at")
+                known_at = instants.get(at) if type(at) is str else None
+                key = (key_of(raw), known_at[1] if known_at is not None else segment_of(at))
                 known = find(key)
             except (AttributeError, TypeError):  # not a mapping, or unhashable values
                 self.add_item(raw, position)
@@ -240,15 +247,17 @@ class Accumulator:
                 if key in unbatchable:
                     self.add_item(raw, position)
                     continue
-                batch = pricer.batchable(raw, layout) if type(raw) is dict else None
+                kind = raw.get("kind")
+                layout = self._layouts.get(kind) if type(raw) is dict and type(kind) is str else None
+                batch = pricer.batchable(raw, layout) if layout is not None else None
                 if batch is None or batch.plan.refusal is not None:
                     if len(unbatchable) < self.MAX_UNBATCHABLE:
                         unbatchable.add(key)  # the slow way item by item: exact messages and places
                     self.add_item(raw, position)
                     continue
-                known = batches[key] = (batch, [], [], [])
+                known = batches[key] = (batch, [], [], [], rows_of[kind])
             rows = known[1]
-            rows.append(row_of(raw))
+            rows.append(known[4](raw))
             known[2].append(raw)
             known[3].append(position)
             held += 1
@@ -263,8 +272,8 @@ class Accumulator:
         for known in batches.values():
             self._flush(known)
 
-    def _flush(self, known: tuple[Any, list, list, list]) -> None:
-        batch, rows, raws, positions = known
+    def _flush(self, known: tuple[Any, list, list, list, Any]) -> None:
+        batch, rows, raws, positions, _ = known
         if not rows:
             return
         sums = batch.sums(rows)

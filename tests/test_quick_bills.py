@@ -25,7 +25,8 @@ from test_fast_paths import assert_same, slow_bill
 
 import bedrock_rules
 from bedrock_rules.fields import Instant, read_instant
-from bedrock_rules.interpreter import window_bounds
+from bedrock_rules.interpreter import Batch, window_bounds
+from bedrock_rules.totals import dump
 
 SEED = 20261202
 BUNDLED = bedrock_rules.load()
@@ -223,3 +224,64 @@ def test_a_quick_bill_is_frozen_equal_hashable_and_pickles_like_one_attrs_makes(
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             setattr(value, field, 0)
     assert attrs.evolve(quick.items[0].charges[0], note="n").note == "n"
+
+
+def _totals_item_by_item(rules: bedrock_rules.Ruleset, items: list[dict]) -> str:
+    accumulator = rules.accumulator()
+    for position, item in enumerate(items, 1):
+        accumulator.add_item(item, position)  # no batches: each item checked and priced alone
+    return dump(accumulator.result())
+
+
+@pytest.mark.parametrize("which", ["bundled", "dated"])
+def test_totals_of_dated_items_are_summed_in_batches_as_item_by_item(which, tmp_path, monkeypatch):
+    """`Ruleset.totals` sums dated items per deciding fields and span of days between
+    window edges (a batch), and prices each batch once: the same totals, reasons and
+    places as pricing every item alone, on items of every kind the generators make (under
+    DATED with its cache count given a default: a kind with an optional count never batches)."""
+    rng = random.Random(SEED + 1)
+    if which == "bundled":
+        rules, items = BUNDLED, bundled_items(rng, 3000)
+    else:
+        (tmp_path / "main.rules").write_text(
+            DATED.replace("cache_tokens: count optional unit tokens", "cache_tokens: count = 0 unit tokens"), encoding="utf-8"
+        )
+        rules = bedrock_rules.load(tmp_path)
+        items = dated_items(rng, 3000, window_bounds(rules.program))
+    summed = []
+    original = Batch.sums
+
+    def spy(self, rows):
+        found = original(self, rows)
+        summed.append(len(rows) if found is not None else 0)
+        return found
+
+    monkeypatch.setattr(Batch, "sums", spy)
+    try:
+        batched = dump(rules.totals(items))
+    except bedrock_rules.UsageError as error:  # a total past exact arithmetic: both ways refuse it alike
+        batched = str(error)
+    monkeypatch.undo()
+    try:
+        alone = _totals_item_by_item(rules, items)
+    except bedrock_rules.UsageError as error:
+        alone = str(error)
+    assert batched == alone
+    # Any unusual item sends its whole batch item by item; the usual ones alone are mostly summed.
+    assert sum(summed) > 0
+    usual = [item for item in items if _usual(item)]
+    summed.clear()
+    monkeypatch.setattr(Batch, "sums", spy)
+    assert dump(rules.totals(usual)) == _totals_item_by_item(rules, usual)
+    assert len(usual) > 500 and sum(summed) > len(usual) / 2
+
+
+def _usual(item: dict) -> bool:
+    """An item with no odd value: a day's text, a model and region, counts of tokens, no cache count."""
+    return (
+        set(item) <= {"kind", "model", "region", "mode", "at", "input_tokens", "output_tokens"}
+        and type(item.get("at")) is str and read_instant(item["at"]) is not None and isinstance(read_instant(item["at"]), Instant)
+        and all(type(item.get(name, 0)) is int and 0 <= item.get(name, 0) < 10**18 for name in ("input_tokens", "output_tokens"))
+        and item.get("mode", "on_demand") in ("on_demand", "batch")
+        and type(item["model"]) is str and type(item["region"]) is str
+    )
