@@ -255,7 +255,7 @@ class Accumulator:
                         unbatchable.add(key)  # the slow way item by item: exact messages and places
                     self.add_item(raw, position)
                     continue
-                known = batches[key] = (batch, [], [], [], rows_of[kind])
+                known = batches[key] = (batch, [], [], [], rows_of[cast(str, kind)])  # a kind with a layout is its name
             rows = known[1]
             rows.append(known[4](raw))
             known[2].append(raw)
