@@ -9,6 +9,7 @@ import re
 import shutil
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -58,13 +59,16 @@ def check_spec_rules(rows: list[dict[str, str]]) -> None:
 
 
 def test_a_usage_document_becomes_one_row_per_charge(rules):
-    rows = focus_rows(EXAMPLE, "--period", "2026-11")
+    rows = focus_rows(EXAMPLE, "--period", "2024-07")
     check_spec_rules(rows)
     bill = rules.evaluate_text((ROOT / "examples" / "monthly.yaml").read_text(encoding="utf-8"))
     assert len(rows) == sum(len(item.charges) for item in bill.items)
     assert sum(Decimal(r["ListCost"]) for r in rows) == bill.total
     first = rows[0]
-    assert (first["ChargePeriodStart"], first["ChargePeriodEnd"]) == ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
+    # Each item is dated (at): its lines are charged over its day, in its month's billing period.
+    assert (first["ChargePeriodStart"], first["ChargePeriodEnd"]) == ("2024-07-15T00:00:00Z", "2024-07-16T00:00:00Z")
+    assert (first["BillingPeriodStart"], first["BillingPeriodEnd"]) == ("2024-07-01T00:00:00Z", "2024-08-01T00:00:00Z")
+    assert focus_rows(EXAMPLE) == rows  # dated items need no --period
     assert (first["PricingQuantity"], first["PricingUnit"], first["ListUnitPrice"]) == ("11", "1000 Tokens", "0.008")
     assert (first["ConsumedQuantity"], first["ConsumedUnit"]) == ("11000", "Tokens")
     assert (first["ServiceName"], first["ServiceCategory"], first["ProviderName"]) == ("Amazon Bedrock", "AI and Machine Learning", "AWS")
@@ -83,28 +87,67 @@ def test_invocation_logs_become_one_row_per_day_model_region_and_charge():
     assert sum(Decimal(r["ListCost"]) for r in rows) == Decimal(json.loads(run.out)["total"])
 
 
-def test_december_ends_in_january():
-    rows = focus_rows(EXAMPLE, "--period", "2026-12")
-    assert {(r["BillingPeriodStart"], r["BillingPeriodEnd"]) for r in rows} == {("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z")}
+UNDATED_RULES = (
+    "currency USD\nregion r\nprovider p\n  model m\nend\n"
+    "kind text\n  model: model\n  region: region\n  input_tokens: count = 0 unit tokens\nend\n"
+    "prices text in any\n| model | input_tokens per 1000 |\n|---|---|\n| m | 2 |\n"
+)
+
+
+@pytest.fixture
+def undated(in_tmp) -> Path:
+    """Rules that price by no date, and a document of one undated item and one dated item (UTC 2026-01-01)."""
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "main.rules").write_text(UNDATED_RULES, encoding="utf-8")
+    item = {"kind": "text", "model": "m", "region": "r", "input_tokens": 5000}
+    document = {"usage": [item, {**item, "name": "late", "at": "2025-12-31T23:30:00-02:00"}]}
+    (in_tmp / "usage.json").write_text(json.dumps(document), encoding="utf-8")
+    return in_tmp
+
+
+def test_december_ends_in_january(undated):
+    run = run_cli("eval", "usage.json", "--rules", "rules", "--format", "focus", "--billing-account", "1", "--period", "2025-12")
+    assert run.code == 2  # the dated item's UTC day is 2026-01-01: outside December
+    assert "item 2 (late): dated 2026-01-01T01:30:00Z, outside --period 2025-12" in run.err
+    (undated / "usage.json").write_text(json.dumps({"usage": [{"kind": "text", "model": "m", "region": "r", "input_tokens": 1}]}))
+    run = run_cli("eval", "usage.json", "--rules", "rules", "--format", "focus", "--billing-account", "1", "--period", "2025-12")
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert {(r["BillingPeriodStart"], r["BillingPeriodEnd"]) for r in rows} == {("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z")}
+    assert {(r["ChargePeriodStart"], r["ChargePeriodEnd"]) for r in rows} == {("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z")}
+
+
+def test_an_undated_item_takes_the_period_and_a_dated_one_its_own_day(undated):
+    run = run_cli("eval", "usage.json", "--rules", "rules", "--format", "focus", "--billing-account", "1")
+    assert (run.code, run.out) == (2, "")
+    assert "item 1: FOCUS rows need a charge period and this item has no date: give it `at` or pass --period YYYY-MM" in run.err
+    assert "item 2" not in run.err
+    run = run_cli("eval", "usage.json", "--rules", "rules", "--format", "focus", "--billing-account", "1", "--period", "2026-01")
+    assert run.code == 0, run.err
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    check_spec_rules(rows)
+    assert [(r["x_Item"], r["ChargePeriodStart"], r["ChargePeriodEnd"]) for r in rows] == [
+        ("item 1", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"),
+        ("item 2 (late)", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),  # its UTC day
+    ]
 
 
 def test_sku_price_id_stays_when_lines_move_and_changes_with_the_price(in_tmp):
     shutil.copytree(ROOT / "rulesets" / "bedrock", in_tmp / "rules")
-    before = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    before = focus_rows(EXAMPLE, "--period", "2024-07", "--rules", "rules")
     anthropic = in_tmp / "rules" / "anthropic.rules"
     text = anthropic.read_text(encoding="utf-8")
     anthropic.write_text("# a comment that moves every line\n" + text, encoding="utf-8")
-    moved = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    moved = focus_rows(EXAMPLE, "--period", "2024-07", "--rules", "rules")
     assert moved == before  # every column, SkuPriceId and the rule's id among them
     anthropic.write_text(text.replace("0.008", "0.009", 1), encoding="utf-8")
-    repriced = focus_rows(EXAMPLE, "--period", "2026-11", "--rules", "rules")
+    repriced = focus_rows(EXAMPLE, "--period", "2024-07", "--rules", "rules")
     assert repriced[0]["SkuPriceId"] != before[0]["SkuPriceId"] and repriced[0]["SkuId"] == before[0]["SkuId"]
     assert repriced[1]["SkuPriceId"] == before[1]["SkuPriceId"]
 
 
 def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
     run = run_cli(
-        "eval", "--at", SEED_DAY, EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--output", "bill.parquet"
+        "eval", "--at", SEED_DAY, EXAMPLE, "--format", "focus", "--period", "2024-07", "--billing-account", "1", "--output", "bill.parquet"
     )
     assert (run.code, run.out) == (0, "")
     assert run.err.endswith("FOCUS rows written to bill.parquet\n")
@@ -112,18 +155,19 @@ def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
     assert table.column_names == list(focus.COLUMNS)
     assert str(table.schema.field("ListCost").type).startswith("decimal128(38,")
     assert str(table.schema.field("ChargePeriodStart").type) == "timestamp[ms, tz=UTC]"
-    csv_rows = focus_rows(EXAMPLE, "--period", "2026-11")
+    csv_rows = focus_rows(EXAMPLE, "--period", "2024-07")
     data = table.to_pylist()
     assert [Decimal(r["ListCost"]) for r in csv_rows] == [r["ListCost"] for r in data]
     assert [Decimal(r["PricingQuantity"]) for r in csv_rows] == [r["PricingQuantity"] for r in data]
-    assert data[0]["ChargePeriodEnd"].isoformat() == "2026-12-01T00:00:00+00:00"
+    assert data[0]["ChargePeriodEnd"].isoformat() == "2024-07-16T00:00:00+00:00"  # the item's day
     assert data[0]["ChargeClass"] is None
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([EXAMPLE, "--format", "focus", "--billing-account", "1"], "FOCUS rows need a charge period and usage documents carry no dates"),
+        ([EXAMPLE, "--format", "focus", "--billing-account", "1", "--period", "2026-11"],
+         "item 5 (reserved capacity): dated 2024-07-15, outside --period 2026-11"),  # every item named, the last too
         ([EXAMPLE, "--format", "focus", "--period", "2026-11"], "FOCUS rows need a BillingAccountId: pass --billing-account ID"),
         ([EXAMPLE, "--format", "focus", "--period", "2026-11", "--billing-account", "1", "--group-by", "model"],
          "--group-by does not apply to --format focus"),
@@ -131,7 +175,7 @@ def test_parquet_holds_the_same_rows_with_decimal_and_utc_types(in_tmp):
         (["--input", "invocation-log", LOG, "--format", "focus", "--billing-account", "1", "--period", "2026-11"],
          "records of 2024-07-02 are outside --period 2026-11"),
     ],
-    ids=["no-period", "no-account", "group-by", "period-without-focus", "day-outside-period"],
+    ids=["item-outside-period", "no-account", "group-by", "period-without-focus", "day-outside-period"],
 )
 def test_what_focus_cannot_know_is_refused(args, message):
     run = run_cli("eval", "--at", SEED_DAY, *args)

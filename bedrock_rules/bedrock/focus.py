@@ -16,6 +16,7 @@ from typing import Any
 
 from ..bill import Bill
 from ..errors import Problem, UsageError
+from ..fields import Instant
 from ..focus import Charge, Period
 from ..semantics import EXACT
 from ..totals import Totals
@@ -34,14 +35,17 @@ LOG_GROUPS = ("day", "model", "region")
 
 
 def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) -> list[Charge]:
-    """One charge per priced line of a usage document's bill, over the period the user named."""
-    if period is None:
-        raise UsageError([Problem("FOCUS rows need a charge period and usage documents carry no dates: "
-                                  "pass --period YYYY-MM (the month the usage was in)")])
+    """One charge per priced line of a usage document's bill: over the item's day (UTC)
+    when it is dated (`at`), which must then fall in `period` when one is named; over
+    `period` when it is not. Every item that cannot be placed is named at once."""
     if bill.periods:
         raise UsageError([PERIODS_REFUSAL])
     charges = []
+    problems: list[Problem] = []
     for item, priced in zip(items, bill.items, strict=True):
+        charged = _item_period(item, period, problems)
+        if charged is None:
+            continue
         model, region = item.values.get("model"), item.values.get("region")
         for charge in priced.charges:
             list_rate, list_cost, charged_rate, charged_cost = _sides(
@@ -51,10 +55,33 @@ def charges_of_bill(items: Sequence[Item], bill: Bill, period: Period | None) ->
                 sku_id=charge.rule_id, meter=charge.what, description=_description(charge.what, item.kind, model, region),
                 quantity=charge.quantity, unit=charge.unit, per=charge.per,
                 kind=item.kind, model=None if model is None else str(model),
-                region=None if region is None else str(region), item=item.label, period=period,
+                region=None if region is None else str(region), item=item.label, period=charged,
                 list_rate=list_rate, list_cost=list_cost, charged_rate=charged_rate, charged_cost=charged_cost,
             ))
+    if problems:
+        raise UsageError(problems)
     return charges
+
+
+def _item_period(item: Item, period: Period | None, problems: list[Problem]) -> Period | None:
+    """The charge period of an item's lines, or None with the problem added."""
+    at = item.values.get("at")
+    if not isinstance(at, Instant):
+        if period is None:
+            problems.append(Problem(
+                f"{item.label}: FOCUS rows need a charge period and this item has no date: give it `at` "
+                "or pass --period YYYY-MM (the month its usage was in)"
+            ))
+        return period
+    try:
+        day = Period.day(at.day)
+    except OverflowError:  # 9999-12-31, whose next day the calendar lacks
+        problems.append(Problem(f"{item.label}: {at} is the calendar's last day; its charge period cannot end"))
+        return None
+    if period is not None and not period.holds(day):
+        problems.append(Problem(f"{item.label}: dated {at}, outside --period {period.start:%Y-%m}"))
+        return None
+    return day
 
 
 def charges_of_totals(totals: Totals, period: Period | None) -> list[Charge]:

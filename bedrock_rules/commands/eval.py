@@ -52,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--period", metavar="YYYY-MM", type=_month,
-        help="focus: the month the usage documents' usage was in (charge and billing period); invocation logs date each "
-        "charge by its records' day, and with --period every day must fall in that month",
+        help="focus: the month of the usage items that carry no date (charge and billing period); a dated item (at) "
+        "and an invocation log's records are charged over their own day, and with --period every day must fall in that month",
     )
     parser.add_argument("--billing-account", metavar="ID", help="focus: BillingAccountId of every row (the payer account)")
     parser.add_argument(
@@ -198,8 +198,8 @@ class _FocusRows:
 
     def add(self, item: ItemBill, values: Mapping[str, Any]) -> None:
         checked = Item(item.index, item.name, item.kind, values, item.source)
-        charges = self._charges([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
-        try:
+        try:  # an item out of its period, or a row with no exact quantity: every such problem, then refused
+            charges = self._charges([checked], Bill(self.currency, (item,), item.subtotal), self.args.period)
             table = self._rows(charges, self._provider, self.currency, self.args.billing_account)
         except UsageError as error:
             self.problems.extend(error.problems)
@@ -320,9 +320,6 @@ def _check_focus_options(args: argparse.Namespace) -> None:
     problems = []
     if args.group_by:
         problems.append(Problem("--group-by does not apply to --format focus: FOCUS has one row per charge"))
-    if args.input == "usage" and args.period is None:
-        problems.append(Problem("FOCUS rows need a charge period and usage documents carry no dates: "
-                                "pass --period YYYY-MM (the month the usage was in)"))
     if not args.billing_account:
         problems.append(Problem("FOCUS rows need a BillingAccountId: pass --billing-account ID (the payer account), "
                                 "or set billing-account in [defaults.eval] of bedrock-rules.toml"))
