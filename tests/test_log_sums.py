@@ -302,8 +302,8 @@ def _whole_blocks_log(rules: bedrock_rules.Ruleset, count: int, seed: int) -> by
     ordered), with what can still send a group or a record the standard way inside such
     blocks: cache counts on some records of a model (a count given by some records and
     not others), where the model does not price them (a count that must be 0), failed
-    calls, a day the calendar lacks, a day before the list, and in one block a line
-    holding two records."""
+    calls (some without their output), a day the calendar lacks, a day before the list,
+    and in one block a line holding two records."""
     rng = random.Random(seed)
     pairs = _pairs(rules)[:40]
     lines = []
@@ -315,6 +315,9 @@ def _whole_blocks_log(rules: bedrock_rules.Ruleset, count: int, seed: int) -> by
             record["input"]["cacheReadInputTokenCount"] = rng.randrange(3) * 500
         if n % 13 == 0:
             record["errorCode"] = "ThrottlingException"
+        if n % 97 == 0:  # a failed call that wrote no output: in every block, read the standard way
+            record["errorCode"] = "ValidationException"
+            del record["output"]
         if n == count // 3:
             record["timestamp"] = "2024-02-30T10:00:00Z"
         if n == count // 2:

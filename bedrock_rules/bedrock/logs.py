@@ -790,13 +790,22 @@ class _Summing:
 
     def _sum_block(self, records: list[Any], data: bytes, end: int, number: int) -> list[int] | None:
         """Adds a block's records up, a group of alike records at a time (same deciding
-        fields, span of days and grouping attributes): the indices of those to read the standard
-        way, in order; None when the block must be read record by record (a record without
-        its input or output, or a timestamp not in the form AWS writes)."""
+        fields, span of days and grouping attributes): the indices of those to read the
+        standard way (a record without its input or output among them), in order; None when
+        the block must be read record by record (a timestamp not in the form AWS writes)."""
+        left: list[int] = []
+        taken: Iterable[int] = range(len(records))
         try:
-            counts = list(map(_COUNTS_OF, records))
-        except AttributeError:
-            return None
+            counts: list[Any] = list(map(_COUNTS_OF, records))
+        except AttributeError:  # a record without its input or output (a failed call, often): it goes the standard way
+            counts = [None] * len(records)
+            taken = []
+            for index, record in enumerate(records):
+                if record.input is None or record.output is None:
+                    left.append(index)
+                else:
+                    taken.append(index)
+                    counts[index] = _COUNTS_OF(record)
         parts: list[Iterable[Any]] = [map(_FIELDS_OF, records)]
         if self.dated:
             stamps = list(map(_TIMESTAMP_OF, records))
@@ -815,14 +824,15 @@ class _Summing:
         extra = self._extra
         if extra is not None:
             parts.append(map(extra, records))
+        keys = list(zip(*parts, strict=True))
         groups: dict[tuple, list[int]] = {}
-        for index, key in enumerate(zip(*parts, strict=True)):
+        for index in taken:
+            key = keys[index]
             found = groups.get(key)
             if found is None:
                 groups[key] = [index]
             else:
                 found.append(index)
-        left: list[int] = []
         lines: list[bytes] = []
         for key, indices in groups.items():
             if not self._add_group(key, indices, counts, data, end, lines, number):
