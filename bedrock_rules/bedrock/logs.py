@@ -651,6 +651,8 @@ class _Summing:
         decoder = msgspec.json.Decoder(record_type)
         self.decode = decoder.decode
         self.decode_lines = decoder.decode_lines  # msgspec 0.18 and later
+        # Stands for a line msgspec did not take in a block read line by line: no input, so it goes the standard way.
+        self.unread = record_type(timestamp="2000-01-01T00:00:00Z")
         self.encode = msgspec.json.Encoder().encode
         self.errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
         self.shapes: dict[tuple, _Shape | None] = {}
@@ -717,7 +719,7 @@ class _Summing:
             if end >= 0:
                 carry = data[end + 1:]
                 records, lines = self._decoded(data, end, cap)
-                left = self._sum_block(records, data, end, number) if lines is None else None
+                left = self._sum_block(records, data, end, number, lines)
                 if left is None:  # record by record
                     if lines is None:
                         lines = data[:end].split(b"\n")
@@ -788,11 +790,16 @@ class _Summing:
             found.append(record)
         return found, lines
 
-    def _sum_block(self, records: list[Any], data: bytes, end: int, number: int) -> list[int] | None:
+    def _sum_block(
+        self, records: list[Any], data: bytes, end: int, number: int, lines: list[bytes] | None = None
+    ) -> list[int] | None:
         """Adds a block's records up, a group of alike records at a time (same deciding
         fields, span of days and grouping attributes): the indices of those to read the
-        standard way (a record without its input or output among them), in order; None when
-        the block must be read record by record (a timestamp not in the form AWS writes)."""
+        standard way (a line msgspec did not take, a record without its input or output),
+        in order; None when the block must be read record by record (a timestamp not in the
+        form AWS writes). `lines`: the block's lines, when it was read line by line."""
+        if lines is not None and None in records:  # each such line goes the standard way, as a record without input does
+            records = [self.unread if record is None else record for record in records]
         left: list[int] = []
         taken: Iterable[int] = range(len(records))
         try:
@@ -833,7 +840,7 @@ class _Summing:
                 groups[key] = [index]
             else:
                 found.append(index)
-        lines: list[bytes] = []
+        lines = lines if lines is not None else []  # split when a line is wanted
         for key, indices in groups.items():
             if not self._add_group(key, indices, counts, data, end, lines, number):
                 if not lines:
