@@ -12,7 +12,6 @@ record the rules cannot price is reported with its reason, never dropped.
 from __future__ import annotations
 
 import bisect
-import itertools
 import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -613,15 +612,7 @@ _COUNTS = (
 _FIRST_PATHS = {source.usage_field: source.paths[0] for source in TOKEN_FIELDS}
 assert all(_FIRST_PATHS[usage].split(".")[-1] == name for name, usage in _COUNTS)  # the table and this list agree
 # A timestamp in the form AWS writes (UTC): its day is its first ten characters.
-_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z"
-STAMP = re.compile(_STAMP + r"\Z")
-STAMPS = re.compile(f"{_STAMP}(?:\n{_STAMP})*\\Z")  # a block's timestamps, one per line
-# What a usual record's shape is read from, each in one C call per record.
-_FIELDS_OF = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
-_COUNTS_OF = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
-_TIMESTAMP_OF = operator.attrgetter("timestamp")
-_DAY_OF = operator.itemgetter(slice(0, 10))
-_UNSEEN = object()  # a day not yet placed between the rules' window edges
+STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z\Z")
 
 
 class _Shape:
@@ -648,11 +639,8 @@ class _Summing:
     def __init__(self, reader: LogReader, accumulator: Any, msgspec: Any, record_type: Any):
         self.reader = reader
         self.accumulator = accumulator
-        decoder = msgspec.json.Decoder(record_type)
-        self.decode = decoder.decode
-        self.decode_lines = decoder.decode_lines  # msgspec 0.18 and later
-        # Stands for a line msgspec did not take in a block read line by line: no input, so it goes the standard way.
-        self.unread = record_type(timestamp="2000-01-01T00:00:00Z")
+        self.decode = msgspec.json.Decoder(record_type).decode
+        self.decode_many = msgspec.json.Decoder(list[record_type]).decode
         self.encode = msgspec.json.Encoder().encode
         self.errors = (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError)
         self.shapes: dict[tuple, _Shape | None] = {}
@@ -669,7 +657,6 @@ class _Summing:
         self.by_identity = "identity" in wanted
         self.by_operation = "operation" in wanted
         self.plans: dict[tuple, Any] = {}
-        self._extra = self._grouping()
 
     @classmethod
     def make(cls, reader: LogReader, accumulator: Any) -> _Summing | None:
@@ -688,6 +675,14 @@ class _Summing:
     def entries(self, raw: IO[bytes]) -> Iterator[Entry]:
         """The entries of the records that are not summed here, in order; summed ones are added up."""
         cap = limits.MAX_LOG_RECORD_BYTES
+        shapes = self.shapes
+        dated = self.dated
+        days = self.days
+        stamp_ok = STAMP.match
+        extra = self._extra
+        # What decides how a record is read and priced, and its counts, each in one C call.
+        fields_of = operator.attrgetter("modelId", "region", "serviceTier", "performanceConfig", "inferenceRegion", "errorCode")
+        counts_of = operator.attrgetter(*(f"{'output' if name == 'outputTokenCount' else 'input'}.{name}" for name, _ in _COUNTS))
         standard = containers.LineDecoder()
         reader = self.reader
         read = raw.read
@@ -714,37 +709,55 @@ class _Summing:
                     continue
                 chunk = chunk[end + 1:]
                 skipping = False
-            data = carry + chunk if carry else chunk
-            end = data.rfind(b"\n")
-            if end >= 0:
-                carry = data[end + 1:]
-                records, lines = self._decoded(data, end, cap)
-                left = self._sum_block(records, data, end, number, lines)
-                if left is None:  # record by record
-                    if lines is None:
-                        lines = data[:end].split(b"\n")
-                    add = self._add
-                    left = [
-                        index for index, (line, record) in enumerate(zip(lines, records, strict=True))
-                        if record is None or not add(record, line, number + index + 1)
-                    ]
-                elif left and lines is None:
-                    lines = data[:end].split(b"\n")
-                for index in left:
-                    line = lines[index]  # type: ignore[index]
-                    if len(line) > cap:
-                        yield Entry(number + index + 1, malformed=containers.too_long())
-                        continue
-                    value = standard(line)
-                    if value is containers.BLANK:
-                        continue
-                    if type(value) is Malformed:
-                        yield Entry(number + index + 1, malformed=value.reason)
-                    else:
-                        yield reader.entry(value, number + index + 1)
-                number += len(records)
-            else:
-                carry = data
+            lines = (carry + chunk if carry else chunk).split(b"\n")
+            carry = lines.pop()
+            for line, record in zip(lines, self._decoded(lines, cap), strict=True):
+                number += 1
+                if record is not None:
+                    try:
+                        a, b, c, d = counts_of(record)  # input, output, cache read, cache write
+                    except AttributeError:  # no input or no output: the standard way
+                        a = False
+                    if a is not False:
+                        if dated:
+                            stamp = record.timestamp
+                            segment = days.get(stamp[:10], False) if type(stamp) is str and stamp_ok(stamp) else None
+                            if segment is False:
+                                segment = self._segment(stamp[:10])  # type: ignore[index]
+                        else:
+                            segment = 0
+                        if segment is not None:
+                            key = (
+                                fields_of(record), a is None, b is None, c is None, d is None, segment,
+                                extra(record) if extra else None,
+                            )
+                            shape: Any = shapes.get(key, False)
+                            if shape is False:
+                                shape = self._shape(key, line, number)
+                            if shape is not None:
+                                zero = shape.zero
+                                if not zero or not any((a, b, c, d)[i] for i in zero):
+                                    sums = shape.sums
+                                    sums[0] += 1
+                                    if a:
+                                        sums[1] += a
+                                    if b:
+                                        sums[2] += b
+                                    if c:
+                                        sums[3] += c
+                                    if d:
+                                        sums[4] += d
+                                    continue
+                if len(line) > cap:
+                    yield Entry(number, malformed=containers.too_long())
+                    continue
+                value = standard(line)
+                if value is containers.BLANK:
+                    continue
+                if type(value) is Malformed:
+                    yield Entry(number, malformed=value.reason)
+                else:
+                    yield reader.entry(value, number)
             if len(carry) > cap:
                 number += 1
                 yield Entry(number, malformed=containers.too_long())
@@ -756,29 +769,25 @@ class _Summing:
             if value is not containers.BLANK:
                 yield Entry(number, malformed=value.reason) if type(value) is Malformed else reader.entry(value, number)
 
-    def _decoded(self, data: bytes, end: int, cap: int) -> tuple[list[Any], list[bytes] | None]:
-        """Each record of the lines before `end`, or None where the line must be read the
-        standard way; and the lines, when they were split (None: the block was read whole).
+    def _decoded(self, lines: list[bytes], cap: int) -> list[Any]:
+        """Each line's record, or None where the line must be read the standard way.
 
         A record is taken only when msgspec's encoding of it is exactly as long as its
         line: every key is one this reader knows and holds a value of the expected type,
         so the encoding can only be shorter, and is shorter when the line named a key
         twice (msgspec keeps the last, the standard way refuses the record), was spaced,
-        or wrote a value another way (`\\u00e9`, `null`). A whole block is read at once
-        first, in place (as many records as lines, or a line was blank or held more than
-        one value); when anything in it is unusual, line by line.
+        or wrote a value another way (`\\u00e9`, `null`). A whole block is read as one
+        array first (as many records as lines, or a line held more than one value, joined
+        by a comma); when anything in it is unusual, line by line.
         """
-        first = data.find(b"\n", 0, end)
-        if (first if first >= 0 else end) <= cap:  # only the first line can be longer than a block
+        if lines and len(lines[0]) <= cap:  # only the first can be longer than a block
             try:
-                records = self.decode_lines(memoryview(data)[:end])
+                records = self.decode_many(b"[" + b",".join(lines) + b"]")
             except self.errors:
                 pass
             else:
-                # The encoding of the records, as one array: their lengths, a comma between two, and brackets.
-                if len(records) == data.count(b"\n", 0, end) + 1 and len(self.encode(records)) == end + 2:
-                    return records, None
-        lines = data[:end].split(b"\n")
+                if len(records) == len(lines) and len(self.encode(records)) == sum(map(len, lines)) + len(lines) + 1:
+                    return records
         found = []
         for line in lines:
             try:
@@ -788,140 +797,10 @@ class _Summing:
             if record is not None and (len(line) > cap or len(self.encode(record)) != len(line) - line.endswith(b"\r")):
                 record = None
             found.append(record)
-        return found, lines
+        return found
 
-    def _sum_block(
-        self, records: list[Any], data: bytes, end: int, number: int, lines: list[bytes] | None = None
-    ) -> list[int] | None:
-        """Adds a block's records up, a group of alike records at a time (same deciding
-        fields, span of days and grouping attributes): the indices of those to read the
-        standard way (a line msgspec did not take, a record without its input or output),
-        in order; None when the block must be read record by record (a timestamp not in the
-        form AWS writes). `lines`: the block's lines, when it was read line by line."""
-        if lines is not None and None in records:  # each such line goes the standard way, as a record without input does
-            records = [self.unread if record is None else record for record in records]
-        left: list[int] = []
-        taken: Iterable[int] = range(len(records))
-        try:
-            counts: list[Any] = list(map(_COUNTS_OF, records))
-        except AttributeError:  # a record without its input or output (a failed call, often): it goes the standard way
-            counts = [None] * len(records)
-            taken = []
-            for index, record in enumerate(records):
-                if record.input is None or record.output is None:
-                    left.append(index)
-                else:
-                    taken.append(index)
-                    counts[index] = _COUNTS_OF(record)
-        parts: list[Iterable[Any]] = [map(_FIELDS_OF, records)]
-        if self.dated:
-            stamps = list(map(_TIMESTAMP_OF, records))
-            try:
-                joined = "\n".join(stamps)
-            except TypeError:  # a record without its timestamp
-                return None
-            if joined.count("\n") != len(stamps) - 1 or STAMPS.match(joined) is None:
-                return None
-            days = list(map(_DAY_OF, stamps))
-            segments = list(map(self.days.get, days, itertools.repeat(_UNSEEN)))
-            if _UNSEEN in segments:  # a day first met in this block
-                placed = {day: self._segment(day) for day in set(days)}
-                segments = [placed[day] for day in days]
-            parts.append(segments)
-        extra = self._extra
-        if extra is not None:
-            parts.append(map(extra, records))
-        keys = list(zip(*parts, strict=True))
-        groups: dict[tuple, list[int]] = {}
-        for index in taken:
-            key = keys[index]
-            found = groups.get(key)
-            if found is None:
-                groups[key] = [index]
-            else:
-                found.append(index)
-        lines = lines if lines is not None else []  # split when a line is wanted
-        for key, indices in groups.items():
-            if not self._add_group(key, indices, counts, data, end, lines, number):
-                if not lines:
-                    lines.extend(data[:end].split(b"\n"))
-                add = self._add
-                left.extend(index for index in indices if not add(records[index], lines[index], number + index + 1))
-        left.sort()
-        return left
-
-    def _add_group(
-        self, key: tuple, indices: list[int], counts: list[tuple], data: bytes, end: int, lines: list[bytes], number: int
-    ) -> bool:
-        """Adds up a group of alike records; False when they must be taken one by one (a
-        count given by some and not others, a count that must be 0 and is not somewhere,
-        or a shape read the standard way)."""
-        taken = operator.itemgetter(*indices)(counts) if len(indices) > 1 else (counts[indices[0]],)
-        columns = list(zip(*taken, strict=True))
-        absent = []
-        for column in columns:
-            missing = column.count(None)
-            if missing and missing != len(column):
-                return False
-            absent.append(missing > 0)
-        segment = key[1] if self.dated else 0
-        shape_key = (key[0], *absent, segment, key[-1] if self._extra is not None else None)
-        shape: Any = self.shapes.get(shape_key, False)
-        if shape is False:
-            if not lines:
-                lines.extend(data[:end].split(b"\n"))
-            shape = self._shape(shape_key, lines[indices[0]], number + indices[0] + 1)
-        if shape is None or segment is None:
-            return False
-        if shape.zero and any(any(columns[index]) for index in shape.zero):
-            return False
-        sums = shape.sums
-        sums[0] += len(indices)
-        for index, column in enumerate(columns):
-            if not absent[index]:
-                sums[index + 1] += sum(column)
-        return True
-
-    def _add(self, record: Any, line: bytes, number: int) -> bool:
-        """Adds one record to the sums of its shape; False when it must be read the standard way."""
-        try:
-            a, b, c, d = _COUNTS_OF(record)  # input, output, cache read, cache write
-        except AttributeError:  # no input or no output: the standard way
-            return False
-        if self.dated:
-            stamp = record.timestamp
-            if type(stamp) is not str or STAMP.match(stamp) is None:
-                return False
-            segment = self.days.get(stamp[:10], False)
-            if segment is False:
-                segment = self._segment(stamp[:10])
-            if segment is None:
-                return False
-        else:
-            segment = 0
-        extra = self._extra
-        key = (_FIELDS_OF(record), a is None, b is None, c is None, d is None, segment, extra(record) if extra else None)
-        shape: Any = self.shapes.get(key, False)
-        if shape is False:
-            shape = self._shape(key, line, number)
-        if shape is None:
-            return False
-        zero = shape.zero
-        if zero and any((a, b, c, d)[i] for i in zero):
-            return False
-        sums = shape.sums
-        sums[0] += 1
-        if a:
-            sums[1] += a
-        if b:
-            sums[2] += b
-        if c:
-            sums[3] += c
-        if d:
-            sums[4] += d
-        return True
-
-    def _grouping(self) -> Any:
+    @property
+    def _extra(self) -> Any:
         """The grouping attributes a record's shape holds besides its fields, or None when none."""
         parts = []
         if self.by_day:
