@@ -268,7 +268,12 @@ def _relative_why(program: Program, charge: Charge, quoter: _Quoter, kind: KindS
         quotes.append(quoter.overlay(quoter.overlays[base_where]))
     else:
         quotes.append(quoter.rule(base) if base is not None else Quote(base_where, ()))
-    if charge.list_rule is not None:  # the list's own rule for the charge, when the overlay's base was another
+    if charge.list_rule is not None:  # the list's own rules for the charge: its relative rules, and its base when another
+        for where, _, _ in charge.list_basis[:-1]:
+            if where in quoter.relatives:
+                quote = quoter.statement(quoter.relatives[where].span)
+                if quote not in quotes:
+                    quotes.append(quote)
         listed = quoter.by_place.get((charge.list_basis[-1][0], charge.list_basis[-1][2])) if charge.list_basis else None
         if listed is not None and listed is not base:
             quotes.append(quoter.rule(listed))
@@ -398,8 +403,8 @@ class _Quoter:
         # A statement's span ends where the next line starts, after its newlines.
         last = span.end_line - 1 if span.end_column <= 1 else span.end_line
         lines = list(self._lines(span.path, range(span.line, max(span.line, last) + 1)))
-        while len(lines) > 1 and not lines[-1][1].strip():
-            lines.pop()
+        while len(lines) > 1 and (not lines[-1][1].strip() or lines[-1][1].lstrip().startswith("#")):
+            lines.pop()  # blank lines and comments after a statement: the next statement's
         return Quote(span.where, tuple(lines))
 
     def _lines(self, path: str, numbers: Iterable[int]) -> tuple[tuple[int, str], ...]:

@@ -137,7 +137,9 @@ def test_explain_json_gives_the_steps_and_every_rule_involved(acme):
         "overlay: rate 0.0002, fixed (acme.rules:12)",
         "list rate 0.000125 (bedrock:anthropic.rules:203)",
     ]
-    assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [70, 71, 75]]
+    # The overlay's fixed rate, then the list's own rules for the charge: its batch rule and its row.
+    assert [[line["line"] for line in quote] for quote in charge["involved"]] == [[9, 10, 12], [203], [70, 71, 75]]
+    assert charge["involved"][1][0]["text"].startswith("relative text mode = batch at 0.5 of on_demand when model in claude-3-haiku")
 
 
 def test_snapshot_says_how_to_accept_the_bills_with_the_overlay(acme):
