@@ -585,11 +585,22 @@ class Pricer:
         return None if plan.slow else (values, plan)
 
     def _dated_plan(self, fast_kind: _FastKind, raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], Plan] | None:
-        """A dated item's checked values and plan, the counts it gives aside (see `plan_of`)."""
+        """A dated item's checked values and plan, the counts it gives aside (see `plan_of`).
+        A plan that prices (no refusal, whose message may quote more) is kept per deciding
+        values and span of days between window edges, where no rule reads past those values."""
         values = fast_kind.check(raw)
         if values is None or values.get("at") is None:
             return None
-        return values, self._plan(fast_kind.name, values)
+        if fast_kind.beyond(values):
+            return values, self._plan(fast_kind.name, values)
+        key = (fast_kind.deciding_key(values), bisect.bisect_right(self._bounds, values["at"].day))
+        plans = self._plans[fast_kind.name]  # `fast` keeps no plan of a dated kind: the two never share a key
+        plan = plans.get(key)
+        if plan is None:
+            plan = self._plan(fast_kind.name, values)
+            if plan.refusal is None and len(plans) < self.MAX_PLANS:
+                plans[key] = plan
+        return values, plan
 
     def _plan(self, kind_name: str, values: Mapping[str, Any]) -> Plan:
         item = Item(0, None, kind_name, values)

@@ -25,7 +25,7 @@ from test_fast_paths import assert_same, slow_bill
 
 import bedrock_rules
 from bedrock_rules.fields import Instant, read_instant
-from bedrock_rules.interpreter import Batch, window_bounds
+from bedrock_rules.interpreter import Batch, Pricer, window_bounds
 from bedrock_rules.totals import dump
 
 SEED = 20261202
@@ -285,3 +285,25 @@ def _usual(item: dict) -> bool:
         and item.get("mode", "on_demand") in ("on_demand", "batch")
         and type(item["model"]) is str and type(item["region"]) is str
     )
+
+
+def test_a_dated_plan_is_worked_out_once_per_deciding_values_and_span_of_days(monkeypatch):
+    """Totals of the same dated items again (a program pricing stream after stream) work no
+    plan out again: plans are kept per deciding values and span of days, as one-item bills are."""
+    rules = bedrock_rules.load()
+    items = [
+        {"kind": "text", "model": model, "region": region, "at": at, "input_tokens": 10, "output_tokens": 2}
+        for model, region in priced_pairs()[:20] for at in (PRICED_AT, "2026-10-02", "2024-07-15")
+    ]
+    worked = []
+    original = Pricer._plan
+
+    def spy(self, kind_name, values):
+        worked.append(kind_name)
+        return original(self, kind_name, values)
+
+    monkeypatch.setattr(Pricer, "_plan", spy)
+    first = dump(rules.totals(items))
+    count = len(worked)
+    assert dump(rules.totals(items)) == first
+    assert len(worked) == count  # none worked out again
