@@ -12,6 +12,7 @@ import csv
 import decimal
 import io
 import json
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -174,6 +175,7 @@ class Accumulator:
         else:
             self.priced += 1
 
+    MAX_SHAPES = 1_000  # keys of items (in order) whose deciding fields have a reader kept
     MAX_UNBATCHABLE = 100_000  # keys remembered as not batching (a cache: past it, asked again)
     BATCH = 48  # items held per deciding-value combination: summed while still in the CPU's cache
     MAX_HELD = 20_000  # items held in all batches together: past it every batch is summed, so memory
@@ -222,7 +224,8 @@ class Accumulator:
                 self.add_item(raw, position)
             return
         pricer = self.pricer
-        key_of = _getter(self._key_fields)
+        key_fields = self._key_fields
+        readers: dict[tuple, Any] = {}  # an item's keys, in order -> a reader of the deciding fields it gives
         rows_of = {kind: _getter(layout, size=True) for kind, layout in self._layouts.items()}
         batches: dict[tuple, tuple[Any, list, list, list, Any]] = {}
         find = batches.get
@@ -236,9 +239,16 @@ class Accumulator:
             # of days its `at` falls in (the batch key), then its kind's counts, the name and
             # the size, from which a batch is checked.
             try:
+                keys = tuple(raw)
+                read = readers.get(keys)
+                if read is None:
+                    given = [field for field in key_fields if field in keys]
+                    read = operator.itemgetter(*given) if given else _NOTHING
+                    if len(readers) < self.MAX_SHAPES:
+                        readers[keys] = read
                 at = raw.get("at")
                 known_at = instants.get(at) if type(at) is str else None
-                key = (key_of(raw), known_at[1] if known_at is not None else segment_of(at))
+                key = (keys, read(raw), known_at[1] if known_at is not None else segment_of(at))
                 known = find(key)
             except (AttributeError, TypeError):  # not a mapping, or unhashable values
                 self.add_item(raw, position)
@@ -540,6 +550,10 @@ def _getter(fields: Sequence[str], size: bool = False):
     if size:
         return lambda raw: (*map(raw.get, fields), len(raw))
     return lambda raw: tuple(map(raw.get, fields))
+
+
+def _NOTHING(raw: Any) -> tuple:  # the deciding fields of an item that gives none
+    return ()
 
 
 def _inexact() -> UsageError:
