@@ -55,8 +55,9 @@ class Rate:
 class Refusal:
     kinds: tuple[str, ...]  # the kinds the same refusal holds for (an `offer` line guards every kind)
     reason: str
-    when: tuple[str, ...]  # empty: always refused for this model (and region)
+    when: tuple[str, ...]  # empty: always refused for this model (and region), on the days it holds
     rule: str
+    dated: bool = False  # it holds on some days only (a window, or an offer's days): not every usage
 
 
 @attrs.frozen
@@ -107,7 +108,7 @@ def model_rates(
     given = dict(known or {})
     info = program.models[name]
     rates: list[Rate] = []
-    refusals: dict[tuple[str, tuple[str, ...], str], list[str]] = {}
+    refusals: dict[tuple[str, tuple[str, ...], str, bool], list[str]] = {}
     relatives: list[Relative] = []
     for kind in program.kinds.values():
         if kind.model_field is None:
@@ -130,7 +131,8 @@ def model_rates(
             when = _remaining(kind, (guard.condition,), name, info.provider, region, given)
             if when is not None:
                 reason = guard.reason + (f" ({_valid(guard.window)})" if guard.window is not None and at is None else "")
-                refusals.setdefault((reason, when, guard.span.where), []).append(kind.name)
+                dated = at is None and guard.dated  # on the day asked, a dated guard that applies holds all day
+                refusals.setdefault((reason, when, guard.span.where, dated), []).append(kind.name)
         for rel in program.relatives.get(kind.name, ()):
             if at is not None and rel.window is not None and not rel.window.contains(at):
                 continue
@@ -140,7 +142,7 @@ def model_rates(
     rates.extend(_overlay_rates(program, name, info.provider, region, given, at))
     return ModelRates(
         name, info.title, info.provider, region, tuple(sorted(given.items())), program.currency, tuple(rates),
-        tuple(Refusal(tuple(kinds), reason, when, where) for (reason, when, where), kinds in refusals.items()),
+        tuple(Refusal(tuple(kinds), reason, when, where, dated) for (reason, when, where, dated), kinds in refusals.items()),
         tuple(relatives), None if at is None else at.isoformat(),
     )
 
@@ -248,7 +250,7 @@ def render_text(found: ModelRates) -> str:
     where += "".join(f", {name} {value}" for name, value in found.known)
     where += f", on {found.at}" if found.at else ""
     count = f"{len(found.rates)} rate{'s' if len(found.rates) != 1 else ''}"
-    always = {kind for refusal in found.refusals if not refusal.when for kind in refusal.kinds}
+    always = {kind for refusal in found.refusals if not refusal.when and not refusal.dated for kind in refusal.kinds}
     if found.rates and {rate.kind for rate in found.rates} <= always:
         count += ", none charged: every usage is refused (below)"  # e.g. a region the model is not offered in
     out = [f"{found.title} ({found.model}, {found.provider}){where}: {count}"]

@@ -158,3 +158,15 @@ def test_a_region_the_model_is_not_offered_in_says_no_rate_is_charged(at_root):
     assert "Claude 3 Opus is offered only in us-west-2" in run.out
     offered = run_cli("prices", "claude-3-opus", "--region", "us-west-2", "--at", "2025-11-15").out.splitlines()[0]
     assert offered.endswith(": 5 rates")
+
+
+def test_a_model_refused_only_before_its_launch_day_is_not_said_to_charge_nothing(at_root):
+    # Asked with no day, a launch day (an offer's window) refuses some days only: the rates
+    # are charged from that day on, and the first line does not say that none is.
+    run = run_cli("prices", "claude-sonnet-4.5", "--region", "us-east-1")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0] == "Claude Sonnet 4.5 (claude-sonnet-4.5, anthropic) in us-east-1: 4 rates"
+    assert "Claude Sonnet 4.5 is offered from 2025-09-29" in run.out
+    # With no day and no region, a region it is not offered in still says so for that region.
+    run = run_cli("prices", "claude-3-opus", "--region", "us-east-1")
+    assert run.out.splitlines()[0].endswith(": 5 rates, none charged: every usage is refused (below)")
