@@ -474,6 +474,8 @@ class Pricer:
         if counts is None:
             return None
         fast_kind = self._kinds[raw["kind"]]
+        if fast_kind.dated and type(raw.get("at")) is not str:
+            return None  # the batch key's span of days is read from `at`'s text: a date given otherwise goes item by item
         fast = self._dated_plan(fast_kind, raw) if fast_kind.dated else self.fast(raw)
         if fast is None:
             return None

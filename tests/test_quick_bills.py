@@ -18,6 +18,7 @@ import datetime
 import pickle
 import random
 import weakref
+from decimal import Decimal
 
 import attrs
 import pytest
@@ -307,3 +308,14 @@ def test_a_dated_plan_is_worked_out_once_per_deciding_values_and_span_of_days(mo
     count = len(worked)
     assert dump(rules.totals(items)) == first
     assert len(worked) == count  # none worked out again
+
+
+def test_totals_of_items_dated_by_date_objects_price_each_at_its_own_day():
+    """A program may date items with `datetime.date` rather than text: such items are not
+    batched by the span of days their text falls in; each is priced at its own day."""
+    rules = bedrock_rules.load()
+    base = {"kind": "text", "model": "claude-3.5-sonnet", "region": "us-east-1", "mode": "batch", "input_tokens": 10**6}
+    days = [datetime.date(2024, 7, 15), datetime.date(2026, 3, 15)] * 30  # batch at the on-demand rate, then at half of it
+    items = [{**base, "at": day} for day in days]
+    expected = sum(rules.evaluate({"usage": [item]}).total for item in items)
+    assert rules.totals(items).total == expected == 30 * (3 + Decimal("1.5"))
