@@ -773,8 +773,8 @@ class Pricer:
         if any(default is _NOT_SIMPLE for _, default in left):
             return None
         shape = _Shape(
-            _getter([field for field in fast_kind.raw_key or () if field in keys]),
-            _getter([field for field, _ in given]),
+            given_values([field for field in fast_kind.raw_key or () if field in keys]),
+            given_values([field for field, _ in given]),
             tuple(None if default is _ABSENT else default for _, default in left),
             tuple(field for field, _ in given + left),
             "name" in keys,
@@ -905,7 +905,7 @@ class _Shape:
         self.lines: dict[Any, _Lines] = {}
 
 
-def _getter(fields: Sequence[str]) -> Callable[[Any], tuple]:
+def given_values(fields: Sequence[str]) -> Callable[[Any], tuple]:
     """The values of `fields` in a mapping that holds them all, as a tuple, at C speed."""
     if len(fields) >= 2:
         return operator.itemgetter(*fields)

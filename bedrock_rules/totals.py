@@ -12,7 +12,6 @@ import csv
 import decimal
 import io
 import json
-import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -23,7 +22,7 @@ import attrs
 from .bill import Charge, PeriodBill, decimal_text, period_data, rate_text, render_period
 from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
-from .interpreter import Pricer, free_id, line_charge, round_amount
+from .interpreter import Pricer, free_id, given_values, line_charge, round_amount
 from .periods import PeriodTally
 from .program import Program, rule_identity
 from .semantics import EXACT, describe, exact_sum
@@ -242,8 +241,7 @@ class Accumulator:
                 keys = tuple(raw)
                 read = readers.get(keys)
                 if read is None:
-                    given = [field for field in key_fields if field in keys]
-                    read = operator.itemgetter(*given) if given else _NOTHING
+                    read = given_values([field for field in key_fields if field in keys])
                     if len(readers) < self.MAX_SHAPES:
                         readers[keys] = read
                 at = raw.get("at")
@@ -550,10 +548,6 @@ def _getter(fields: Sequence[str], size: bool = False):
     if size:
         return lambda raw: (*map(raw.get, fields), len(raw))
     return lambda raw: tuple(map(raw.get, fields))
-
-
-def _NOTHING(raw: Any) -> tuple:  # the deciding fields of an item that gives none
-    return ()
 
 
 def _inexact() -> UsageError:
