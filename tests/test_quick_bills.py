@@ -281,7 +281,7 @@ def _usual(item: dict) -> bool:
     """An item with no odd value: a day's text, a model and region, counts of tokens, no cache count."""
     return (
         set(item) <= {"kind", "model", "region", "mode", "at", "input_tokens", "output_tokens"}
-        and type(item.get("at")) is str and read_instant(item["at"]) is not None and isinstance(read_instant(item["at"]), Instant)
+        and type(item.get("at")) is str and isinstance(read_instant(item["at"]), Instant)
         and all(type(item.get(name, 0)) is int and 0 <= item.get(name, 0) < 10**18 for name in ("input_tokens", "output_tokens"))
         and item.get("mode", "on_demand") in ("on_demand", "batch")
         and type(item["model"]) is str and type(item["region"]) is str
