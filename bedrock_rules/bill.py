@@ -329,15 +329,33 @@ class Rated(Protocol):
     def block(self) -> bool: ...
 
 
+class Listed(Rated, Protocol):
+    """What `list_rate_text` reads besides: the list's rate and rule where an overlay changed the rate."""
+
+    @property
+    def list_rate(self) -> Decimal | None: ...
+    @property
+    def list_rule(self) -> str | None: ...
+
+
 def rate_text(charge: Rated, currency: str) -> str:
     """`0.008 USD per 1000`, `5 USD per block of 100`, `39.6 USD each`, or why a line is free."""
-    if charge.rate is None:
+    return _rate_text(charge.rate, charge, currency)
+
+
+def list_rate_text(charge: Listed, currency: str) -> str:
+    """The list's rate as `rate_text` writes a rate: the one an overlay changed, else the rate itself."""
+    return _rate_text(charge.list_rate if charge.list_rule is not None else charge.rate, charge, currency)
+
+
+def _rate_text(rate: Decimal | None, charge: Rated, currency: str) -> str:
+    if rate is None:
         return charge.note or "free"
     if charge.block:
         per = f"per block of {decimal_text(charge.per)}"
     else:
         per = "each" if charge.per == 1 else f"per {decimal_text(charge.per)}"
-    return f"{decimal_text(charge.rate)} {currency} {per}"
+    return f"{decimal_text(rate)} {currency} {per}"
 
 
 TABLE_HEADER = ("item", "charge", "quantity", "rate", "amount", "rule")
@@ -356,9 +374,7 @@ def table_rows(item: ItemBill, currency: str, listed: bool = False) -> list[tupl
         quantity = decimal_text(charge.quantity) + (f" {charge.unit}" if charge.unit else "")
         rate = rate_text(charge, currency)
         label = f"{item.label} ({item.kind})" if position == 0 else ""
-        list_rate: tuple[str, ...] = ()
-        if listed:
-            list_rate = (rate_text(attrs.evolve(charge, rate=charge.list_rate), currency) if charge.list_rule else rate,)
+        list_rate = (list_rate_text(charge, currency),) if listed else ()
         amount = f"→ {charge.period}" if charge.period is not None else decimal_text(charge.amount)
         rows.append((label, charge.what, quantity, *list_rate, rate, amount, charge.cited))
     rows.append(("", "subtotal", "", *(("",) if listed else ()), "", decimal_text(item.subtotal), ""))

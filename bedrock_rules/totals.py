@@ -19,10 +19,11 @@ from typing import Any, cast
 
 import attrs
 
-from .bill import Charge, PeriodBill, decimal_text, period_data, rate_text, render_period
+from .bill import Charge, PeriodBill, decimal_text, list_rate_text, period_data, rate_text, render_period
 from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
 from .interpreter import Pricer, free_id, given_values, line_charge, round_amount
+from .overlays import overlays_of
 from .periods import PeriodTally
 from .program import Program, rule_identity
 from .semantics import EXACT, describe, exact_sum
@@ -62,6 +63,12 @@ class TotalLine:
     list_rate: Decimal | None = None  # an overlay changed the rate: the list's (see Charge)
     list_rule: str | None = None
     list_id: str | None = None
+    cited: str = ""  # the rule as the bill's table cites it (Charge.cited): window, relative steps, list rule
+
+    @property
+    def shown_list_rate(self) -> Decimal | None:
+        """The list's rate: the one an overlay changed, else the rate itself."""
+        return self.list_rate if self.list_rule is not None else self.rate
 
 
 @attrs.frozen
@@ -89,6 +96,7 @@ class Totals:
     # Monthly tables' tier lines and minimums' true-ups, per calendar month: priced from the
     # month's summed quantities, in no group (a tier charge has no per-group share).
     periods: tuple[PeriodBill, ...] = ()
+    overlays: tuple[str, ...] = ()  # the overlays priced under, by title, in order (as Bill.overlays)
 
     @property
     def complete(self) -> bool:
@@ -496,6 +504,7 @@ class Accumulator:
                 lines.append(TotalLine(
                     group, charge.rule_id, charge.what, charge.unit, charge.rate, charge.per, charge.rule,
                     quantity, amount, items, charge.note, charge.block, charge.list_rate, charge.list_rule, charge.list_id,
+                    charge.cited,
                 ))
                 subtotals[group] = EXACT.add(subtotals.get(group, Decimal(0)), amount)
             periods: tuple[PeriodBill, ...] = ()
@@ -522,6 +531,7 @@ class Accumulator:
             unpriced=_unpriced(self._unpriced, ids),
             malformed=_unpriced(self._malformed, ids),
             periods=periods,
+            overlays=overlays_of(self.compiled),
         )
 
 
@@ -749,30 +759,42 @@ def render_csv(totals: Totals) -> str:
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items"])
+    listed = bool(totals.overlays)  # under overlays, each line's list rate, and the list's rule where an overlay changed it
+    writer.writerow([
+        *map(csv_cell, totals.group_by), "id", "what", "quantity", "unit", "rate", "per", "amount", "items",
+        *(("list_rate", "list_id") if listed else ()),
+    ])
     for line in totals.lines:
+        listing = () if not listed else (_rate_cell(line.shown_list_rate), csv_cell(line.list_id or ""))
         writer.writerow([
             *map(csv_cell, line.group), csv_cell(line.rule_id), csv_cell(line.what), decimal_text(line.quantity),
-            csv_cell(line.unit or ""), "" if line.rate is None else decimal_text(line.rate), decimal_text(line.per),
-            decimal_text(line.amount), line.items,
+            csv_cell(line.unit or ""), _rate_cell(line.rate), decimal_text(line.per),
+            decimal_text(line.amount), line.items, *listing,
         ])
     for period in totals.periods:  # in no group: a month's tier lines and true-ups
         for tier in period.lines:
             writer.writerow([
                 *("" for _ in totals.group_by), csv_cell(tier.rule_id), csv_cell(f"period {period.month} {tier.tier_set} {tier.tier}"),
-                decimal_text(tier.quantity), csv_cell(tier.unit or ""), "" if tier.rate is None else decimal_text(tier.rate),
-                decimal_text(tier.per), decimal_text(tier.amount), "",
+                decimal_text(tier.quantity), csv_cell(tier.unit or ""), _rate_cell(tier.rate),
+                decimal_text(tier.per), decimal_text(tier.amount), "", *(("", "") if listed else ()),
             ])
         for true_up in period.true_ups:
             writer.writerow([
                 *("" for _ in totals.group_by), csv_cell(true_up.rule_id), csv_cell(f"period {period.month} true-up {true_up.label}"),
-                decimal_text(true_up.charged), "", "", "", decimal_text(true_up.amount), "",
+                decimal_text(true_up.charged), "", "", "", decimal_text(true_up.amount), "", *(("", "") if listed else ()),
             ])
     return out.getvalue()
 
 
+def _rate_cell(rate: Decimal | None) -> str:
+    return "" if rate is None else decimal_text(rate)
+
+
 def render_table(totals: Totals, place: str = "line") -> str:
-    header = (*totals.group_by, "charge", "quantity", "rate", "amount", "rule")
+    """The totals for people: a line per group and rule, cited as the bill's table cites it;
+    under overlays, with the list rate beside the rate (as the bill's table)."""
+    listed = bool(totals.overlays)
+    header = (*totals.group_by, "charge", "quantity", *(("list rate",) if listed else ()), "rate", "amount", "rule")
     rows: list[tuple[str, ...]] = []
     width = len(totals.group_by)
     for group, subtotal in totals.subtotals:
@@ -780,15 +802,17 @@ def render_table(totals: Totals, place: str = "line") -> str:
         for line in (x for x in totals.lines if x.group == group):
             quantity = decimal_text(line.quantity) + (f" {line.unit}" if line.unit else "")
             rate = rate_text(line, totals.currency)
+            list_rate = (list_rate_text(line, totals.currency),) if listed else ()
             shown_group = group if first else ("",) * width
-            rows.append((*shown_group, line.what, quantity, rate, decimal_text(line.amount), line.rule))
+            rows.append((*shown_group, line.what, quantity, *list_rate, rate, decimal_text(line.amount), line.cited))
             first = False
         if width:
-            rows.append((*("",) * width, "subtotal", "", "", decimal_text(subtotal), ""))
-    out = align([header, *rows], right={width + 1, width + 3}, ruled=True)
+            rows.append((*("",) * width, "subtotal", "", *(("",) if listed else ()), "", decimal_text(subtotal), ""))
+    out = align([header, *rows], right={width + 1, width + 3 + listed}, ruled=True)
     for period in totals.periods:
         out.append("")
         out.extend(render_period(period, totals.currency))
+    out.extend(f"overlay: {overlay}" for overlay in totals.overlays)
     out.append(f"total: {decimal_text(totals.total)} {totals.currency}")
     failed = sum(c for _, c in totals.failed_calls)
     if place == "item":  # usage documents: refusals stop the run, so everything read is priced

@@ -304,6 +304,40 @@ def test_invocation_logs_are_priced_by_each_records_day(acme):
     assert amounts == [("0.02", "0.00025", True), ("0.02", "0.00125", True), ("0.025", None, False), ("0.025", None, False)]
 
 
+def test_log_totals_as_a_table_and_csv_give_the_list_rate_beside_the_rate_charged(acme):
+    (acme / "calls.jsonl").write_text(
+        _log_record("2026-06-30T23:59:59Z", "0d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a11")
+        + _log_record("2026-07-01T00:00:00Z", "1d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a12"),
+        encoding="utf-8",
+    )
+    table = run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--overlay", "acme.rules")
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert lines[0].split() == ["charge", "quantity", "list", "rate", "rate", "amount", "rule"]
+    # In the order of the rules: 1 July, the list's rate on both sides and only the list cited
+    assert lines[2].split() == [
+        "input_tokens", "100000", "tokens", "0.00025", "USD", "per", "1000", "0.00025", "USD", "per", "1000", "0.025",
+        "bedrock:anthropic.rules:75", "(from", "2024-07-01)",
+    ]
+    # then 30 June at Acme's fixed rate, cited with the list's rule as the bill's table cites it
+    assert lines[4].split() == [
+        "input_tokens", "100000", "tokens", "0.00025", "USD", "per", "1000", "0.0002", "USD", "per", "1000", "0.02",
+        "acme.rules:12", "on", "bedrock:anthropic.rules:75", "(from", "2024-07-01)",
+    ]
+    assert lines[-3:-1] == ["overlay: Acme Corp: negotiated rates", "total: 0.09 USD"]
+
+    rows = list(csv.DictReader(io.StringIO(run_cli(
+        "eval", "--input", "invocation-log", "calls.jsonl", "--overlay", "acme.rules", "--format", "csv").out)))
+    listed = "text/input_tokens[region in us-east-1, us-west-2; model = claude-3-haiku; from 2024-07-01]"
+    inputs = [(row["rate"], row["list_rate"], row["list_id"], row["amount"]) for row in rows if row["what"] == "input_tokens"]
+    assert inputs == [("0.00025", "0.00025", "", "0.025"), ("0.0002", "0.00025", listed, "0.02")]
+    # Without overlays the columns are as they were
+    (acme / "acme.rules").unlink()
+    plain = run_cli("eval", "--input", "invocation-log", "calls.jsonl", "--format", "csv")
+    assert plain.out.splitlines()[0] == "id,what,quantity,unit,rate,per,amount,items"
+    assert "list rate" not in run_cli("eval", "--input", "invocation-log", "calls.jsonl").out
+
+
 def test_focus_rows_carry_the_list_price_and_the_contracted_one(acme):
     (acme / "acme.rules").rename(acme / "contract.overlay")  # any file name: --overlay names it
     (acme / "june.jsonl").write_text(_log_record("2026-06-30T10:00:00Z", "0d6c1b1e-2f7a-4c55-9a61-2b1f3c8f0a11"), encoding="utf-8")
