@@ -208,6 +208,17 @@ def test_without_duckdb_the_engine_option_says_how_to_get_it(logs, monkeypatch):
     assert "pip install 'bedrock-rules[duckdb]'" in result.err
 
 
+@pytest.mark.parametrize("kept", [10, 700, 4000])
+def test_a_gzip_file_cut_short_is_refused_as_the_default_path_refuses_it(logs, tmp_path, kept):
+    # A partial download: the stream ends inside its first block (10, 700 bytes) or later.
+    cut = tmp_path / "calls.jsonl.gz"
+    cut.write_bytes(logs["gz"].read_bytes()[:kept])
+    default, summed = _both(str(cut), "--format", "json")
+    assert (summed.code, summed.out, summed.err) == (default.code, default.out, default.err)
+    assert default.code == 2
+    assert f"{cut}: cannot read invocation log: Compressed file ended before the end-of-stream marker was reached" in default.err
+
+
 def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
     broken = tmp_path / "calls.parquet"
     broken.write_bytes(b"PAR1 not really")

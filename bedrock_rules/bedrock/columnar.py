@@ -419,9 +419,12 @@ class _Run:
             self.whole(label, path)
             return
         with _opened(path, label) as raw:
-            head = raw.peek(4)[:4]  # type: ignore[attr-defined]
-            parquet = head == b"PAR1"
-            form = "parquet" if parquet else containers.form(raw)
+            try:
+                head = raw.peek(4)[:4]  # type: ignore[attr-defined]
+                parquet = head == b"PAR1"
+                form = "parquet" if parquet else containers.form(raw)
+            except (OSError, EOFError, zlib.error):  # a .gz cut short or corrupt within its first lines: the reader says what
+                form = None
         if form not in ("parquet", "json-lines"):
             self.whole(label, path)
             return
