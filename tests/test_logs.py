@@ -421,6 +421,75 @@ def test_a_service_tier_and_a_global_scope_reach_the_rules(rules):
     assert (item["scope"], item["geography"]) == ("geographic", "eu")
 
 
+def _cached_call(model_id: str, usage: dict, top: dict | None = None, stream: bool = False) -> str:
+    """An InvokeModel record of an Anthropic model whose body reports its usage (snake_case), as AWS logs it."""
+    body: dict | list = {"id": "msg_01", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "ok"}],
+                         "stop_reason": "end_turn", "usage": usage}
+    if stream:  # InvokeModelWithResponseStream: the usage of the message_start event, then the others'
+        body = [{"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant", "usage": usage}},
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": usage["output_tokens"]}}]
+    return json.dumps({
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2026-06-10T16:47:52Z",
+        "accountId": "111122223333", "identity": {"arn": "arn:aws:sts::111122223333:assumed-role/app/worker"},
+        "region": "us-east-1", "requestId": "7a0f9c2e-5b1d-4e8a-9c3f-2d6b8e1a4f70",
+        "operation": "InvokeModelWithResponseStream" if stream else "InvokeModel", "modelId": model_id,
+        "input": {"inputContentType": "application/json", "inputBodyJson": {
+            "anthropic_version": "bedrock-2023-05-31", "max_tokens": 256,
+            "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+            "inputTokenCount": usage["input_tokens"], **(top or {})},
+        "output": {"outputContentType": "application/json", "outputBodyJson": body, "outputTokenCount": usage["output_tokens"]},
+    }, separators=(",", ":"))
+
+
+def _split(five: int, hour: int) -> dict:
+    return {"input_tokens": 100, "cache_creation_input_tokens": five + hour, "cache_read_input_tokens": 0, "output_tokens": 10,
+            "cache_creation": {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("engine", ["default", "duckdb"])
+def test_one_hour_cache_writes_are_priced_apart_from_five_minute_ones(tmp_path, stream, engine):
+    # Claude Haiku 4.5 through the global profile: writes at 1.25 x (5 minutes) and 2 x (an hour) of 1 per 1,000,000.
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join([
+        _cached_call("global.anthropic.claude-haiku-4-5-20251001-v1:0", _split(0, 1000000), stream=stream),
+        # the record's own count is the whole too (AWS's cacheWriteInputTokenCount): 400,000 of it for 5 minutes
+        _cached_call("global.anthropic.claude-haiku-4-5-20251001-v1:0", _split(400000, 600000),
+                     top={"cacheWriteInputTokenCount": 1000000}, stream=stream),
+    ]) + "\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json", "--engine", engine)
+    assert run.code == 0, run.err
+    totals = json.loads(run.out)
+    charged = {c["what"]: (c["quantity"], c["amount"]) for g in totals["groups"] for c in g["charges"]}
+    assert charged["cache_write_1h_tokens"] == ("1600000", "3.2")  # 1.6 x 2
+    assert charged["cache_write_tokens"] == ("400000", "0.5")  # 0.4 x 1.25, not the 2,000,000 written in all
+    assert totals["total"] == "3.7003"  # and 200 input tokens at 1, 20 output at 5 per 1,000,000
+
+
+def test_a_one_hour_part_that_does_not_fit_its_whole_is_malformed(tmp_path):
+    usage = _split(0, 1000)
+    usage["cache_creation_input_tokens"] = 999
+    without = _split(0, 1000)
+    del without["cache_creation_input_tokens"]
+    older = _split(0, 1000)  # a model whose one-hour writes no source prices: refused, not priced as 5-minute ones
+    log = tmp_path / "calls.jsonl"
+    log.write_text("\n".join([
+        _cached_call("anthropic.claude-haiku-4-5-20251001-v1:0", usage),
+        _cached_call("anthropic.claude-haiku-4-5-20251001-v1:0", without),
+        _cached_call("anthropic.claude-3-5-sonnet-20241022-v2:0", older),
+    ]) + "\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json")
+    assert run.code == 3, run.err
+    totals = json.loads(run.out)
+    assert [(m["reason"], m["first_lines"]) for m in totals["malformed"]] == [
+        ("cache_write_1h_tokens 1000 is more than the cache_write_tokens count it is part of (999)", [1]),
+        ("cache_write_1h_tokens 1000 without the cache_write_tokens count it is part of", [2]),
+    ]
+    assert [u["first_lines"] for u in totals["unpriced"]] == [[3]]
+    assert "one-hour cache writes are priced from Claude Sonnet 4.5 and Haiku 4.5 on" in totals["unpriced"][0]["reason"]
+
+
 PROFILE = {
     "inferenceProfileName": "support-bot", "createdAt": "2025-10-01T10:00:00Z",
     "inferenceProfileArn": "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/a1b2c3d4e5f6",

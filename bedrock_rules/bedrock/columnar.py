@@ -105,6 +105,8 @@ ABSENT = [
     "input.inputBodyJson.imageGenerationConfig", "input.inputBodyJson.taskType", "input.inputBodyJson.text_prompts",
     "output.outputImageWidth", "output.outputImageHeight",
     "output.outputBodyJson.trace", "output.outputBodyJson.amazon-bedrock-trace", "output.outputBodyJson.metadata",
+    # A count given as part of another (Source.part_of): the reader checks each record's pair.
+    *(path for source in TOKEN_FIELDS if source.part_of for path in map(_table_path, source.paths) if path),
 ]
 _STRINGS = r'\{("([^"\\]|\\.)*":"([^"\\]|\\.)*"(,"([^"\\]|\\.)*":"([^"\\]|\\.)*")*)?\}'  # requestMetadata: text pairs
 

@@ -7,6 +7,8 @@ from the record; `output.outputBodyJson[]` means "each event of a streamed respo
 `when_undeclared` says what happens when the usage kind the rules use for the call
 does not declare the field: `refuse` a value other than `neutral` (a nonzero count the
 rules cannot price is reported, never dropped), or `omit` it (it only describes the call).
+`part_of` names the count a field is a part of, given as a whole in the record: that
+count is the rest (the whole less this part), so no token is priced twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Source:
     paths: tuple[str, ...]
     neutral: object  # the value that costs nothing extra: 0, `standard`
     when_undeclared: str  # "refuse" or "omit"
+    part_of: str | None = None  # the usage field whose count in the record holds this one
 
 
 TOKEN_FIELDS: tuple[Source, ...] = (
@@ -57,6 +60,13 @@ TOKEN_FIELDS: tuple[Source, ...] = (
         f"{EVENTS}.message.usage.cache_creation_input_tokens",
         f"{EVENTS}.usage.cache_creation_input_tokens",
     ), 0, "refuse"),
+    # Of those writes, the ones kept an hour (priced apart from 5-minute ones): an Anthropic
+    # body's `usage.cache_creation` splits `cache_creation_input_tokens` by time to live.
+    Source("cache_write_1h_tokens", (
+        f"{BODY}.usage.cache_creation.ephemeral_1h_input_tokens",
+        f"{EVENTS}.message.usage.cache_creation.ephemeral_1h_input_tokens",
+        f"{EVENTS}.usage.cache_creation.ephemeral_1h_input_tokens",
+    ), 0, "refuse", part_of="cache_write_tokens"),
     # The tier's log field is not confirmed from a published record: the request body's
     # `serviceTier` (a string or `{"type": …}`), or the record's or response's own.
     Source("service_tier", (

@@ -320,6 +320,11 @@ class LogReader:
             elif refuse and value != neutral:
                 reasons.insert(0, f"the rules price no {field} for {kind} usage ({clean(str(value))} in this call)")
                 return None
+        for part, whole in _PARTS:
+            if part in item:
+                problem = _take_part(item, part, whole)
+                if problem is not None:
+                    return problem
         items.insert(0, item)
         return None
 
@@ -442,6 +447,26 @@ _FIELDS_FROM = {
     )
     for present, table in _PATHS_FROM.items()
 }
+
+
+# (part, whole): a count the record gives inside another (see Source.part_of).
+_PARTS = tuple((source.usage_field, source.part_of) for source in TOKEN_FIELDS if source.part_of)
+
+
+def _take_part(item: dict[str, Any], part: str, whole: str) -> str | None:
+    """`item[whole]` less `item[part]`, both whole numbers; why the record is malformed when they
+    do not add up. A count that is not a whole number is left for the item's check to refuse."""
+    share, total = item[part], item.get(whole)
+    if type(share) is not int:
+        return None
+    if total is None:
+        return f"{part} {share} without the {whole} count it is part of" if share else None
+    if type(total) is not int:
+        return None
+    if share > total:
+        return f"{part} {share} is more than the {whole} count it is part of ({total})"
+    item[whole] = total - share
+    return None
 
 
 def _first(roots: Mapping[str, Any], paths: tuple[Path, ...]) -> Any:
