@@ -219,6 +219,22 @@ def test_a_gzip_file_cut_short_is_refused_as_the_default_path_refuses_it(logs, t
     assert f"{cut}: cannot read invocation log: Compressed file ended before the end-of-stream marker was reached" in default.err
 
 
+def test_records_refused_for_their_day_are_one_reason_on_both_paths(tmp_path):
+    # Llama 3.1 70B has no price before 2025-07-20: 500 calls on 10 September 2024, each at its own second.
+    log = tmp_path / "calls.jsonl"
+    log.write_text("".join(json.dumps({
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": f"2024-09-10T10:{n // 60:02d}:{n % 60:02d}Z",
+        "accountId": "111122223333", "region": "us-west-2", "requestId": f"req-{n}", "operation": "Converse",
+        "modelId": "meta.llama3-1-70b-instruct-v1:0",
+        "input": {"inputContentType": "application/json", "inputTokenCount": 100},
+        "output": {"outputContentType": "application/json", "outputTokenCount": 10},
+    }, separators=(",", ":")) + "\n" for n in range(500)), encoding="utf-8")
+    default, summed = _both(str(log), "--format", "json")
+    assert (summed.code, summed.out, summed.err) == (default.code, default.out, default.err)
+    [unpriced] = json.loads(default.out)["unpriced"]
+    assert unpriced["count"] == 500 and unpriced["reason"].endswith("this item is dated 2024-09-10")
+
+
 def test_a_broken_parquet_file_is_refused_by_name(tmp_path):
     broken = tmp_path / "calls.parquet"
     broken.write_bytes(b"PAR1 not really")

@@ -242,8 +242,12 @@ class LogReader:
         if not isinstance(instant, Instant):
             why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
             return f"{why}: the rules price by date"
+        # The rules' windows are days: a time AWS writes (UTC) is priced as its day, and says
+        # so in a refusal, so the records of a day refused alike are counted as one reason (as
+        # the sums of `--engine duckdb` and Spark have them); any other time is kept whole.
+        at = stamp[:10] if STAMP.match(stamp) else instant.text
         for item in items:
-            item["at"] = instant.text
+            item["at"] = at
         return None
 
     def _call(
