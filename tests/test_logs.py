@@ -405,6 +405,35 @@ def test_guardrail_units_are_billed_from_every_trace_even_when_the_model_is_not(
     assert "map it to its model with --profiles FILE" in profile and reasons[profile] == [10]
 
 
+@pytest.mark.parametrize("engine", ["default", "duckdb"])
+def test_a_failed_calls_guardrail_is_grouped_under_its_models_name(tmp_path, engine):
+    # A Claude Haiku 4.5 call through the global profile, and one that failed after its guardrail ran.
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    priced = json.loads(_cached_call("global.anthropic.claude-haiku-4-5-20251001-v1:0", usage))
+    failed = json.loads(_cached_call("global.anthropic.claude-haiku-4-5-20251001-v1:0", usage))
+    failed["errorCode"] = "ThrottlingException"
+    del failed["input"]["inputTokenCount"], failed["output"]["outputTokenCount"]
+    failed["output"]["outputBodyJson"] = {
+        "type": "message", "role": "assistant", "content": [{"type": "text", "text": "Sorry"}],
+        "stop_reason": "guardrail_intervened", "amazon-bedrock-guardrailAction": "INTERVENED",
+        "amazon-bedrock-trace": {"guardrail": {"input": {"gr1abc": {"invocationMetrics": {
+            "guardrailProcessingLatency": 100,
+            "usage": {"topicPolicyUnits": 1000, "contentPolicyUnits": 1000, "wordPolicyUnits": 0,
+                      "sensitiveInformationPolicyUnits": 0, "sensitiveInformationPolicyFreeUnits": 0,
+                      "contextualGroundingPolicyUnits": 0},
+            "guardrailCoverage": {"textCharacters": {"guarded": 100, "total": 100}}}}}}},
+    }
+    log = tmp_path / "calls.jsonl"
+    log.write_text(json.dumps(priced) + "\n" + json.dumps(failed) + "\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json", "--group-by", "model", "--engine", engine)
+    assert run.code == 0, run.err
+    totals = json.loads(run.out)
+    assert [group["group"] for group in totals["groups"]] == [{"model": "claude-haiku-4.5"}]
+    charged = {c["what"]: c["amount"] for c in totals["groups"][0]["charges"]}
+    assert (charged["content_policy_units"], charged["topic_policy_units"]) == ("0.15", "0.15")
+    assert totals["counts"]["failed_calls"] == 1
+
+
 def test_a_service_tier_and_a_global_scope_reach_the_rules(rules):
     from bedrock_rules.bedrock.logs import LogReader
 

@@ -208,6 +208,8 @@ class LogReader:
         reasons: list[str] = []
         self._guardrail(record, output, items, reasons)
         if record.get("errorCode"):
+            if "model" in attributes and type(record.get("modelId")) is str:  # grouped as its priced calls are
+                attributes["model"] = self._model(record["modelId"])[0] or attributes["model"]
             undated = self._date(record, items)
             if undated is not None:
                 return Entry(place, attributes=attributes, malformed=undated)
