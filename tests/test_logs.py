@@ -674,6 +674,17 @@ def test_a_folder_of_gzipped_logs_is_read_recursively_in_order(tmp_path):
     assert "07/03/bad.json.gz: not valid JSON" in run.out
 
 
+@pytest.mark.parametrize("decoder", ["", "stdlib"])
+def test_a_record_cut_short_is_malformed_with_the_same_reason_whichever_decoder_reads_it(tmp_path, monkeypatch, decoder):
+    monkeypatch.setenv("BEDROCK_RULES_JSON", decoder)
+    whole = _cached_call("anthropic.claude-haiku-4-5-20251001-v1:0", {"input_tokens": 10, "output_tokens": 1})
+    log = tmp_path / "calls.jsonl"
+    log.write_text(whole + "\n" + whole[:150] + "\n" + whole + "\n", encoding="utf-8")  # a write cut off mid-string
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json")
+    assert run.code == 3, run.err
+    assert json.loads(run.out)["malformed"] == [{"reason": "not valid JSON: Unterminated string", "count": 1, "first_lines": [2]}]
+
+
 def test_a_broken_json_array_reports_the_rest_as_unreadable(tmp_path):
     log = tmp_path / "calls.json"
     log.write_text("[" + _haiku() + ",\n" + _haiku() + ",\n{oops}\n, " + _haiku() + "]", encoding="utf-8")

@@ -131,7 +131,9 @@ def problem(error: Exception) -> str:
         return f"duplicate key in the record: {str(error).removeprefix('duplicate key ')}"
     if isinstance(error, RecursionError):
         return "not a log record: nested too deeply"
-    detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+    # The decoder's message without its position (`Unterminated string starting at`): records
+    # malformed alike are counted as one reason, each under its line.
+    detail = error.msg.removesuffix(" at").removesuffix(" starting") if isinstance(error, json.JSONDecodeError) else str(error)
     return f"not valid JSON: {detail}"
 
 
@@ -343,7 +345,9 @@ class LineDecoder:
                 return value
             if not quick.worth_it():  # spaced JSON: every line would be read twice
                 self.quick = None
-        text = line.decode("utf-8", "replace")
+        # Without its line break, as a line of a block is split: a string left open at the end
+        # of the line is "unterminated" either way, not a control character (the break).
+        text = (line[:-1] if line.endswith(b"\n") else line).decode("utf-8", "replace")
         if not text or text.isspace():
             return BLANK
         try:
