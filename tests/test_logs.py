@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -672,6 +673,26 @@ def test_a_folder_of_gzipped_logs_is_read_recursively_in_order(tmp_path):
     assert run.code == 3
     assert "records: 8 read, 7 priced, 0 failed calls (not charged), 0 not priced, 1 malformed" in run.out
     assert "07/03/bad.json.gz: not valid JSON" in run.out
+
+
+@pytest.mark.parametrize("engine", ["default", "duckdb"])
+def test_a_log_folder_that_cannot_be_listed_refuses_the_run_naming_it(tmp_path, monkeypatch, engine):
+    # A day's folder the user may not read (permissions, a broken mount): its logs would be left out.
+    days = tmp_path / "AWSLogs" / "111122223333" / "BedrockModelInvocationLogs" / "us-east-1" / "2024" / "07"
+    for day, record in zip(("01", "02"), _priced_records(), strict=False):
+        (days / day).mkdir(parents=True)
+        (days / day / "20240701T0000Z_abc.json.gz").write_bytes(gzip.compress((record + "\n").encode()))
+    listing = os.scandir
+
+    def scandir(path):
+        if str(path) == str(days / "02"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    run = run_cli("eval", "--input", "invocation-log", str(tmp_path), "--engine", engine)
+    assert (run.code, run.out) == (2, "")
+    assert f"{days / '02'}: cannot read invocation log folder: Permission denied" in run.err
 
 
 @pytest.mark.parametrize("decoder", ["", "stdlib"])

@@ -27,6 +27,7 @@ from typing import IO, Any
 import attrs
 
 from .. import limits
+from ..errors import Problem, UsageError
 
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20  # bytes read at a time when a JSON document is parsed incrementally
@@ -232,11 +233,17 @@ def files_of(path: str) -> list[tuple[str, str]]:
     folder = Path(path)
     if not folder.is_dir():
         return [(path, path)]
-    found = sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    return [(str(p), str(p)) for p in found]
+    found: list[Path] = []
+    unreadable: list[OSError] = []  # a folder that cannot be listed: its logs are not left out unsaid
+    for top, folders, files in os.walk(folder, onerror=unreadable.append):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += (Path(top, name) for name in files if not name.startswith(".") and Path(top, name).is_file())
+    if unreadable:
+        raise UsageError([
+            Problem(f"cannot read invocation log folder: {error.strerror or error}", source=str(error.filename or path))
+            for error in unreadable
+        ])
+    return [(str(p), str(p)) for p in sorted(found)]
 
 
 def container(raw: IO[bytes]) -> str:
