@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import decimal
+import errno
 import importlib
 import io
 import os
@@ -35,6 +36,7 @@ from .fields import Instant, read_instant
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNPRICED = 0, 1, 2, 3
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a CI gate must not read a bug as "findings"
+EXIT_OUTPUT = 74  # EX_IOERR: the output could not be written (a full disk, a closed standard output)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 # A percent's decimal exponent stays within this, so exact products of it never overflow.
 MAX_PERCENT_EXPONENT = 1_000_000
@@ -174,6 +176,8 @@ def overlay_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status is returned, never raised (argparse's own errors exit 2)."""
     output = _Output()
+    if sys.stderr is None:  # started with its standard error closed: what it would say is not read
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the life of the process
     try:
         return _main(argv, output)
     except KeyboardInterrupt:
@@ -196,6 +200,8 @@ class _Output:
         self.started = False
 
     def write(self) -> None:
+        if sys.stdout is None:  # started with its standard output closed
+            raise OSError(errno.EBADF, "standard output is closed")
         self.started = True
         self.held.seek(0)
         while True:
@@ -216,9 +222,9 @@ def _main(argv: Sequence[str] | None, output: _Output) -> int:
         args = _arguments(argv, first)
         status = args.run(args, output.held)
     except BedrockRulesError as error:
-        output.write()  # what a command reported before the refusal (snapshot's matched documents) stays
+        written = _written(output)  # what a command reported before the refusal (snapshot's matched documents) stays
         sys.stderr.write(visible_lines(error.render()) + "\n")  # a rule line quoted as written: its controls as escapes
-        return EXIT_REFUSED
+        return EXIT_REFUSED if written is None else written
     except Exception as error:  # a bug in bedrock-rules, not in the input
         if os.environ.get("BEDROCK_RULES_DEBUG"):
             raise
@@ -227,11 +233,21 @@ def _main(argv: Sequence[str] | None, output: _Output) -> int:
             "(set BEDROCK_RULES_DEBUG=1 for the traceback)\n"
         )
         return EXIT_INTERNAL
+    written = _written(output)
+    return status if written is None else written
+
+
+def _written(output: _Output) -> int | None:
+    """Write the command's output; None once written, else the status that says it could not be."""
     try:
         output.write()
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         _stdout_to_devnull()
-    return status
+    except OSError as error:  # a full disk, a closed standard output: the output is not there to be taken for whole
+        sys.stderr.write(f"bedrock-rules: cannot write the output: {error.strerror or error}\n")
+        _stdout_to_devnull()
+        return EXIT_OUTPUT
+    return None
 
 
 def _arguments(argv: list[str], command: str | None) -> argparse.Namespace:
@@ -257,7 +273,7 @@ def _stdout_to_devnull() -> None:
     """After a closed pipe, so the interpreter's own flush at exit has nowhere to fail."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests capture it)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (tests capture it), or none
         pass
 
 

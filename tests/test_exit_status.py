@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import subprocess
@@ -50,8 +51,36 @@ def test_nothing_is_printed_when_an_internal_error_comes_after_the_bill(monkeypa
 def test_the_statuses_are_distinct():
     from bedrock_rules import cli
 
-    statuses = [cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_REFUSED, cli.EXIT_UNPRICED, cli.EXIT_INTERNAL, cli.EXIT_INTERRUPTED]
-    assert statuses == [0, 1, 2, 3, 70, 130]
+    statuses = [
+        cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_REFUSED, cli.EXIT_UNPRICED, cli.EXIT_INTERNAL, cli.EXIT_OUTPUT, cli.EXIT_INTERRUPTED,
+    ]
+    assert statuses == [0, 1, 2, 3, 70, 74, 130]
+
+
+def _cli(*args: str, **streams) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bedrock_rules", *args], cwd=ROOT, timeout=120, **streams)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["eval", "examples/monthly.yaml"], ["check"], ["prices", "claude-2.1"]])
+def test_output_that_cannot_be_written_says_so_with_its_own_status(args):
+    # A full disk: the output is not there, so the status must not say it is (0) or blame the input (2).
+    with open("/dev/full", "w") as full:
+        run = _cli(*args, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert run.returncode == 74
+    assert run.stderr.endswith("bedrock-rules: cannot write the output: No space left on device\n")
+    assert "Traceback" not in run.stderr
+
+
+def test_a_closed_standard_output_or_error_is_no_traceback():
+    closed_out = _cli("eval", "examples/monthly.yaml", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                      preexec_fn=lambda: os.close(1))
+    assert (closed_out.returncode, closed_out.stderr.splitlines()[-1]) == (
+        74, "bedrock-rules: cannot write the output: standard output is closed"
+    )
+    closed_err = _cli("eval", "examples/monthly.yaml", stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2))
+    assert closed_err.returncode == 0  # nobody reads what it says; the bill is written all the same
+    assert closed_err.stdout.splitlines()[-1] == "total: 29469.684 USD"
 
 
 def test_version(capsys):
