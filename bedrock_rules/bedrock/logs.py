@@ -247,7 +247,7 @@ class LogReader:
         # The rules' windows are days: a time AWS writes (UTC) is priced as its day, and says
         # so in a refusal, so the records of a day refused alike are counted as one reason (as
         # the sums of `--engine duckdb` and Spark have them); any other time is kept whole.
-        at = stamp[:10] if STAMP.match(stamp) else instant.text
+        at = stamp[:10] if isinstance(stamp, str) and STAMP.match(stamp) else instant.text
         for item in items:
             item["at"] = at
         return None
