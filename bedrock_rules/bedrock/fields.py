@@ -60,8 +60,9 @@ TOKEN_FIELDS: tuple[Source, ...] = (
         f"{EVENTS}.message.usage.cache_creation_input_tokens",
         f"{EVENTS}.usage.cache_creation_input_tokens",
     ), 0, "refuse"),
-    # Of those writes, the ones kept an hour (priced apart from 5-minute ones): an Anthropic
-    # body's `usage.cache_creation` splits `cache_creation_input_tokens` by time to live.
+    # Of those writes, the ones kept an hour (priced apart from 5-minute ones): a body that
+    # writes its usage in snake_case splits `cache_creation_input_tokens` by time to live in
+    # `usage.cache_creation`.
     Source("cache_write_1h_tokens", (
         f"{BODY}.usage.cache_creation.ephemeral_1h_input_tokens",
         f"{EVENTS}.message.usage.cache_creation.ephemeral_1h_input_tokens",
