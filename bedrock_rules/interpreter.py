@@ -163,7 +163,8 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
     for the quantity form, any rule charging the quantity) wins; else the first matching
     relative rule, in the kind's field order, prices it from the base usage's own price
     (found the same way, so chains and dated bases are followed); else a table rule that
-    does not name the field.
+    does not name the field. Two relative rules of one field (or one quantity) that both
+    match price nothing: the charge is refused as ambiguous (`_rival`).
     """
     applying = [
         rel for rel in relatives
@@ -180,7 +181,7 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
             newest[version(rel)] = max(newest.get(version(rel), rel.start), rel.start)
         applying = [rel for rel in applying if rel.start == newest[version(rel)]]
     result = list(matched)
-    derived: set[tuple] = set()
+    derived: dict[tuple, Any] = {}  # charge -> the relative rule that priced it
     for rel in applying:
         if rel.field is not None:
             base_rules = _priced_by(program, kind, {**values, rel.field: rel.base})
@@ -195,9 +196,12 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
             ]
             for base in base_rules:
                 key = (base.quantity, base.each)
-                if key in own or key in derived or (rel.quantities and base.quantity not in rel.quantities):
+                if key in own or (rel.quantities and base.quantity not in rel.quantities):
                     continue
-                derived.add(key)
+                if key in derived:  # priced by an earlier field's rule (a chain), or by a rival for this field
+                    result = _rival(result, key, derived[key], rel)
+                    continue
+                derived[key] = rel
                 result = _replace(result, key, _scaled(base, rel, base.quantity))
         else:
             case = next(iter(rel.cases))
@@ -206,10 +210,24 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
             for base in [r for r in result if r.quantity == rel.base]:
                 key = (case, base.each)
                 if key in derived:
+                    result = _rival(result, key, derived[key], rel)
                     continue
-                derived.add(key)
+                derived[key] = rel
                 result.append(_scaled(base, rel, case))
     return result
+
+
+def _rival(rules: list[PriceRule], key: tuple, first: Any, other: Any) -> list[PriceRule]:
+    """`rules` as they are when `other` is a later field's relative rule (the earlier one's base
+    followed it already); when both price the same field's case (or the same quantity), neither
+    is chosen by its place in the file: the charge is refused as ambiguous."""
+    if first.field != other.field or first.where == other.where:
+        return rules
+    refusal = f"the relative rules at {first.where} and {other.where} both price {key[0]} here; the ruleset is ambiguous"
+    return [
+        attrs.evolve(rule, rate=None, refusal=refusal) if (rule.quantity, rule.each) == key and rule.basis else rule
+        for rule in rules
+    ]
 
 
 def _replace(rules: list[PriceRule], key: tuple, derived: PriceRule) -> list[PriceRule]:

@@ -5,6 +5,7 @@ never a rate cut short."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -43,3 +44,28 @@ def test_usage_the_factor_does_not_touch_still_prices(huge_factor):
     on_demand = {**BATCH, "mode": "on_demand", "input_tokens": 1000}
     assert huge_factor.evaluate({"usage": [on_demand]}).total == Decimal("0.003")
     assert huge_factor.totals([on_demand]).total == Decimal("0.003")
+
+
+@pytest.mark.parametrize(("added", "quantity"), [
+    ("relative text mode = batch at 0.7 of on_demand when model = a", "input_tokens"),  # the same case, narrower
+    ("relative text cache_read_tokens at 0.2 of input_tokens", "cache_read_tokens"),  # the same quantity, wider
+])
+def test_two_relative_rules_for_one_case_refuse_it_whatever_their_order(in_tmp, added, quantity):
+    # Neither rule is chosen by its place in the file: the charge both would price is refused, naming both.
+    (in_tmp / "rules").mkdir()
+    usage = {"usage": [{**BATCH, "input_tokens": 10, "cache_read_tokens": 10}]}
+    (in_tmp / "usage.json").write_text(json.dumps(usage), encoding="utf-8")
+    messages = []
+    assert "\nrelative text mode = batch" in BASE
+    for text in (BASE.replace("\nrelative text mode = batch", f"\n{added}\nrelative text mode = batch", 1), BASE + f"{added}\n"):
+        (in_tmp / "rules" / "main.rules").write_text(text, encoding="utf-8")
+        run = run_cli("eval", "usage.json", "--rules", "rules")
+        assert (run.code, run.out) == (2, ""), run.err
+        # (through the batch rule's base for cache reads: the on-demand price it is half of is refused)
+        assert f"item 1, field {quantity}: error[BU201]: " in run.err
+        assert re.search(r"the relative rules at rules/main\.rules:\d+ and rules/main\.rules:\d+ both price "
+                         f"{quantity} here; the ruleset is ambiguous", run.err)
+        messages.append(run.err)
+        with pytest.raises(UsageError, match="ambiguous"):
+            bedrock_rules.load(in_tmp / "rules").evaluate(usage)  # the quick one-item way too
+    assert len(messages) == 2
