@@ -209,7 +209,12 @@ def compare(
         changes, unchanged = _charge_changes(before, after)
         diffs.append(DocumentDiff(source, before, after, tuple(changes), unchanged))
     rules, statements = compare_rules(old, new)
-    return Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new), dates)
+    diff = Diff(old.currency, new.currency, rules, statements, tuple(diffs), new_regions(old, new), dates)
+    try:
+        diff.delta  # noqa: B018 - the documents' totals, each exact, summed: refused when no exact context holds them
+    except decimal.DecimalException:
+        raise UsageError([Problem("the total of the documents cannot be computed exactly", code="BU204")]) from None
+    return diff
 
 
 def new_regions(old: Program, new: Program) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -252,3 +252,23 @@ def test_a_region_added_to_a_table_changes_no_charge(tmp_path, monkeypatch):
     assert {rule["change"] for rule in data["rules"]} == {"added", "removed"}  # the table's rules are new rules
     (document,) = data["documents"]
     assert (document["status"], document["charges"], document["delta"]) == ("unchanged", [], "0")
+
+
+def test_documents_whose_totals_no_exact_sum_holds_are_refused_not_an_internal_error(in_tmp):
+    # Each document's total is exact; their sum would need more digits than exact arithmetic holds.
+    (in_tmp / "rules").mkdir()
+    (in_tmp / "rules" / "p.rules").write_text(
+        'currency USD\nregion r1 "R1"\nprovider p "P"\n  model m "M"\nend\n'
+        'kind text "T"\n  model: model\n  region: region\n  tokens: count = 0 unit tokens\n  dec: decimal = 0 unit things\nend\n'
+        "prices text in any\n| model | tokens per 1 | dec per 1 |\n|-------|--------------|-----------|\n"
+        f"| m     | 1{'0' * 80}   | 0.{'0' * 38}1   |\n",
+        encoding="utf-8",
+    )
+    (in_tmp / "big.yaml").write_text(f"usage:\n - {{kind: text, model: m, region: r1, tokens: 1{'0' * 39}}}\n", encoding="utf-8")
+    (in_tmp / "small.yaml").write_text(f"usage:\n - {{kind: text, model: m, region: r1, dec: 0.{'0' * 36}1}}\n", encoding="utf-8")
+    for document in ("big.yaml", "small.yaml"):
+        assert run_cli("eval", document, "--rules", "rules").code == 0
+    for fmt in ("table", "json", "markdown"):
+        run = run_cli("diff", "rules", "rules", "big.yaml", "small.yaml", "--format", fmt)
+        assert (run.code, run.out) == (2, "")
+        assert run.err.endswith("error[BU204]: the total of the documents cannot be computed exactly\n")
