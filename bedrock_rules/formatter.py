@@ -48,7 +48,10 @@ class FormatterBug(RuntimeError):
 
 
 def format_text(text: str, path: str) -> str:
-    """`text` in the canonical layout; raises RuleFileError (the parser's) when it does not parse."""
+    """`text` in the canonical layout; raises RuleFileError (the parser's) when it does not parse.
+    A byte-order mark some editors write stays in front, as it was."""
+    if text.startswith("\ufeff"):
+        return "\ufeff" + format_text(text[1:], path)
     before = parse(text, path)
     lines = [_lex(raw) for raw in _LINE_BREAK.split(text)]
     formatted = _Layout(lines).render()

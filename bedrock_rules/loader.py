@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -280,8 +281,19 @@ def read_rule_text(path: str) -> str:
 
 
 def write_rule_text(path: str, text: str) -> None:
-    """Rewrite a rule file (`fmt`), with the line ends the text has."""
-    Path(path).write_bytes(text.encode("utf-8"))
+    """Rewrite a rule file (`fmt`), with the line ends the text has: written beside it and put
+    in its place whole, with its mode, so a full disk or a stop midway leaves the file as it was."""
+    target = Path(os.path.realpath(path))  # a link's file is rewritten, the link stays
+    mode = stat.S_IMODE(target.stat().st_mode)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fmt")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8"))
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def rule_paths(root: Path) -> list[Path]:

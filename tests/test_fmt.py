@@ -342,3 +342,41 @@ def test_missing_paths_and_empty_folders_are_refused(in_tmp):
 def test_the_shipped_ruleset_is_canonical():
     run = run_cli("fmt", "--check", str(bundled_rules()))
     assert (run.code, run.out, run.err) == (0, "", "")
+
+
+def test_a_byte_order_mark_stays_in_front_and_the_file_is_formatted(in_tmp):
+    (in_tmp / "bom.rules").write_bytes("\ufeffcurrency   USD\nregion r1 \"R1\"\n".encode())
+    run = run_cli("fmt", "bom.rules")
+    assert (run.code, run.out) == (0, "bom.rules\n")
+    assert (in_tmp / "bom.rules").read_bytes() == "\ufeffcurrency USD\nregion r1 \"R1\"\n".encode()
+    assert run_cli("fmt", "--check", "bom.rules").code == 0
+
+
+def test_a_file_that_cannot_be_rewritten_is_named_and_left_as_it_was(in_tmp, monkeypatch):
+    messy = "currency   USD\nregion r1 \"R1\"\n"
+    (in_tmp / "a.rules").write_text(messy, encoding="utf-8")
+    (in_tmp / "b.rules").write_text(messy, encoding="utf-8")
+
+    def full_disk(source, target):
+        if str(target).endswith("a.rules"):
+            raise OSError(28, "No space left on device")
+        return replace(source, target)
+
+    import os
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", full_disk)
+    run = run_cli("fmt", ".")
+    assert run.code == 2
+    assert run.out == "b.rules\n"  # the other file is formatted
+    assert run.err == "a.rules: cannot write: No space left on device\n"
+    assert (in_tmp / "a.rules").read_text(encoding="utf-8") == messy
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["a.rules", "b.rules"]  # no half-written file left beside it
+
+
+def test_a_linked_rule_file_is_formatted_where_it_is_and_stays_linked(in_tmp):
+    (in_tmp / "shared").mkdir()
+    (in_tmp / "shared" / "real.rules").write_text("currency   USD\n", encoding="utf-8")
+    (in_tmp / "link.rules").symlink_to(in_tmp / "shared" / "real.rules")
+    assert run_cli("fmt", "link.rules").code == 0
+    assert (in_tmp / "link.rules").is_symlink()
+    assert (in_tmp / "shared" / "real.rules").read_text(encoding="utf-8") == "currency USD\n"

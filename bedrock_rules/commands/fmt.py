@@ -55,7 +55,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         elif path == STDIN:
             out.write(new)
         elif new != old:
-            write_rule_text(path, new)
+            try:
+                write_rule_text(path, new)
+            except OSError as error:  # a read-only file or folder, a full disk: the file stays as it was
+                refused.append(f"{path}: cannot write: {error.strerror or error}")
+                continue
             out.write(f"{path}\n")
     for message in refused:
         sys.stderr.write(message + "\n")
