@@ -61,6 +61,11 @@ def init(target: Path) -> list[str]:
     existing = [name for name in (*texts, bill_name) if (target / name).exists() or (target / name).is_symlink()]
     if existing:
         raise UsageError([Problem("exists already; init writes nothing over it", source=str(target / name)) for name in existing])
+    # A file where a folder of the layout goes (the target itself, `rules`, `.github`): refused before anything is written.
+    folders = dict.fromkeys(target / parent for name in (*texts, bill_name) for parent in reversed(Path(name).parents))
+    blocked = [folder for folder in folders if folder.exists() and not folder.is_dir()]
+    if blocked:
+        raise UsageError([Problem("is not a folder; init lays out its files in a folder here", source=str(f)) for f in blocked])
     # The bill is priced before anything is written, by the rules as they will be in the
     # repository, named as CI names them (`rules/prices.rules`) from the folder's root.
     ruleset = Ruleset(compile_sources(
@@ -72,14 +77,24 @@ def init(target: Path) -> list[str]:
     from .usage import read_document  # start-up time: only init prices a document while writing
 
     bill = ruleset.evaluate(read_document(texts[f"{USAGE}/monthly.yaml"], f"{USAGE}/monthly.yaml"))
-    written = []
-    for name, text in _ordered(texts).items():
-        path = target / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, text.encode("utf-8"))
-        written.append(name)
-    write_atomically(target / bill_name, bill_bytes(bill))
-    written.append(bill_name)
+    contents = {**{name: text.encode("utf-8") for name, text in _ordered(texts).items()}, bill_name: bill_bytes(bill)}
+    made = [folder for folder in folders if not folder.exists()]
+    written: list[str] = []
+    try:
+        for name, data in contents.items():
+            path = target / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+            written.append(name)
+    except OSError as error:  # a folder it may not write in, a full disk: what it wrote is taken back
+        for name in written:
+            (target / name).unlink(missing_ok=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=str(error.filename or target))]) from None
     return written
 
 

@@ -96,3 +96,37 @@ def test_init_in_the_current_folder(in_tmp):
     assert run.code == 0, run.err
     assert "wrote bedrock-rules.toml\n" in run.out
     assert (in_tmp / "usage" / "monthly.bill.json").is_file()
+
+
+def test_a_file_where_a_folder_of_the_layout_goes_is_refused_before_anything_is_written(in_tmp):
+    (in_tmp / "notes.txt").write_text("x", encoding="utf-8")
+    run = run_cli("init", "notes.txt")
+    assert (run.code, run.out) == (2, "")
+    assert "notes.txt: is not a folder; init lays out its files in a folder here" in run.err
+    (in_tmp / "repo").mkdir()
+    (in_tmp / "repo" / "rules").write_text("x", encoding="utf-8")
+    run = run_cli("init", "repo")
+    assert (run.code, run.out) == (2, "")
+    assert "rules: is not a folder; init lays out its files in a folder here" in run.err
+    assert sorted(p.name for p in (in_tmp / "repo").iterdir()) == ["rules"]
+
+
+def test_a_write_that_fails_midway_takes_back_what_was_written(in_tmp, monkeypatch):
+    from bedrock_rules import scaffold
+
+    real = scaffold.write_atomically
+    calls = []
+
+    def disk_fills(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(scaffold, "write_atomically", disk_fills)
+    run = run_cli("init", "repo")
+    assert (run.code, run.out) == (2, "")
+    assert f"{calls[-1]}: cannot write: No space left on device" in run.err
+    assert not (in_tmp / "repo").exists()  # its files and the folders it made, gone: init can be run again
+    monkeypatch.setattr(scaffold, "write_atomically", real)
+    assert run_cli("init", "repo").code == 0
