@@ -149,3 +149,30 @@ def test_billing_names_come_from_the_rule_files(tmp_path):
     )
     names = BillingNames.of(bedrock_rules.load(tmp_path).program)
     assert names.parse("R1-ModelA-x-units") == ("r1", "a", "x")
+
+
+CUR_HEADER, CUR_INPUT, CUR_OUTPUT, CUR_EC2 = (HERE / "cur-claude-2.1.csv").read_text(encoding="utf-8").splitlines()[:4]
+
+
+@pytest.mark.parametrize(("cell", "changed", "reason"), [
+    ("USD", "EUR", "billed in 'EUR'; the rules price in USD"),
+    ("11.0", "NaN", "usage amount or cost is not a number"),
+    ("11.0", "Infinity", "usage amount or cost is not a number"),
+    ("0.08800000000000001", "1e99999999", "usage amount or cost: number too large: 100000000 digits; the limit is 40 digits"),
+    ("2024-07-02T00:00:00Z,2024-07-03", "2024-02-30T00:00:00Z,2024-07-03", "the usage start '2024-02-30T00:00:00Z' is not a date"),
+], ids=["currency", "nan", "infinity", "huge-cost", "no-such-day"])
+def test_a_cur_line_that_cannot_be_compared_refuses_the_run_naming_its_line(tmp_path, cell, changed, reason):
+    cur = tmp_path / "cur.csv"
+    cur.write_text("\n".join([CUR_HEADER, CUR_INPUT.replace(cell, changed, 1), CUR_OUTPUT, CUR_EC2]) + "\n", encoding="utf-8")
+    run = run_cli("reconcile", "--cur", str(cur), str(HERE / "claude-2.1.jsonl"))
+    assert (run.code, run.out) == (2, "")
+    assert run.err.endswith(f"  {cur}:2: {reason}\n")
+
+
+def test_a_cur_row_cut_short_is_refused_not_left_out(tmp_path):
+    # Not even its product code is there: it might be a Bedrock line, so it is not skipped as another service's.
+    cur = tmp_path / "cur.csv"
+    cur.write_text("\n".join([CUR_HEADER, ",".join(CUR_INPUT.split(",")[:3]), CUR_OUTPUT, CUR_EC2]) + "\n", encoding="utf-8")
+    run = run_cli("reconcile", "--cur", str(cur), str(HERE / "claude-2.1.jsonl"))
+    assert (run.code, run.out) == (2, "")
+    assert run.err.endswith(f"  {cur}:2: the row does not have as many cells as the header has columns\n")

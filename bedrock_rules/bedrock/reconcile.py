@@ -16,17 +16,21 @@ doubles, so costs are compared with a stated tolerance; quantities in pricing un
 from __future__ import annotations
 
 import csv
+import datetime
 import decimal
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
 
+from .. import limits
 from .. import model as m
 from ..bill import decimal_text
 from ..display import align
 from ..errors import Problem, UsageError
 from ..program import Program
+from ..semantics import EXACT
 from ..totals import Totals
 
 # The offer codes Bedrock is billed under (CUR-FOCUS.md §1.1: all four, never one).
@@ -40,6 +44,8 @@ CUR_COLUMNS = {"day": "line_item_usage_start_date", "usage_type": "line_item_usa
                "unit": "pricing_unit", "cost": "line_item_unblended_cost", "product": "line_item_product_code"}
 FOCUS_COLUMNS = {"day": "ChargePeriodStart", "usage_type": "SkuMeter", "amount": "PricingQuantity", "unit": "PricingUnit",
                  "cost": "BilledCost", "product": "x_ServiceCode"}
+# The currency a line is billed in, when the export gives it: a cost in another is not the rules'.
+CURRENCY_COLUMNS = ("line_item_currency_code", "BillingCurrency")
 
 
 @attrs.frozen
@@ -123,7 +129,7 @@ class Side:
     cost: Decimal = Decimal(0)
 
     def plus(self, quantity: Decimal, cost: Decimal) -> Side:
-        return Side(self.quantity + quantity, self.cost + cost)
+        return Side(EXACT.add(self.quantity, quantity), EXACT.add(self.cost, cost))  # exact: never rounded to 28 digits
 
 
 @attrs.frozen
@@ -142,7 +148,7 @@ class Reconciliation:
     unpriced_records: int
 
     def differs(self, cur: Side, logs: Side) -> bool:
-        return cur.quantity != logs.quantity or abs(cur.cost - logs.cost) > self.tolerance
+        return cur.quantity != logs.quantity or abs(EXACT.subtract(cur.cost, logs.cost)) > self.tolerance
 
     @property
     def clean(self) -> bool:
@@ -172,7 +178,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, str]]]
+def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, str]]], currency: str
              ) -> tuple[dict[tuple[str, str, str, str], Side], list[Unexplained]]:
     """The billing exports summed per (day, region, model, dimension), and the lines that do not map."""
     sums: dict[tuple[str, str, str, str], Side] = {}
@@ -187,13 +193,30 @@ def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, st
             problems.append(Problem(f"neither a CUR 2.0 nor a FOCUS export: no column {', '.join(missing)}", source=source))
             continue
         for number, row in enumerate(rows, 2):  # line 1 is the header
+            where = f"{source}:{number}"
+            if None in row or None in row.values():  # csv gives the cells past the header, or the missing ones, as None
+                problems.append(Problem("the row does not have as many cells as the header has columns", source=where))
+                continue
             if not _is_bedrock(row, columns):
                 continue
-            where = f"{source}:{number}"
+            billed_in = next((row[c] for c in CURRENCY_COLUMNS if row.get(c)), currency)
+            if billed_in != currency:
+                problems.append(Problem(f"billed in {billed_in!r}; the rules price in {currency}", source=where))
+                continue
             try:
                 amount, cost = Decimal(row[columns["amount"]] or "0"), Decimal(row[columns["cost"]] or "0")
             except decimal.InvalidOperation:
                 problems.append(Problem("usage amount or cost is not a number", source=where))
+                continue
+            if not (amount.is_finite() and cost.is_finite()):
+                problems.append(Problem("usage amount or cost is not a number", source=where))
+                continue
+            too_long = limits.number(amount) or limits.number(cost)  # a double AWS writes has far fewer digits
+            if too_long:
+                problems.append(Problem(f"usage amount or cost: {too_long}", source=where))
+                continue
+            if not _DAY.match(row[columns["day"]]) or not _is_day(row[columns["day"]][:10]):
+                problems.append(Problem(f"the usage start {row[columns['day']]!r} is not a date", source=where))
                 continue
             usage_type = row[columns["usage_type"]]
             per = UNITS.get(row[columns["unit"]].strip().lower())
@@ -206,11 +229,22 @@ def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, st
             region, model, dimension = parsed
             assert per is not None  # a line in a unit not converted was listed above
             key = (row[columns["day"]][:10], region, model, dimension)
-            sums[key] = sums.get(key, Side()).plus(amount * per, cost)
+            sums[key] = sums.get(key, Side()).plus(EXACT.multiply(amount, per), cost)
     if problems:
         raise UsageError(problems)
     # A double's product (11.000000000000002 x 1000) is rounded to whole units.
     return {k: Side(v.quantity.to_integral_value(decimal.ROUND_HALF_EVEN), v.cost) for k, v in sums.items()}, unexplained
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _is_day(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_bedrock(row: Mapping[str, str], columns: Mapping[str, str]) -> bool:
@@ -238,7 +272,7 @@ def logs_side(totals: Totals) -> dict[tuple[str, str, str, str], Side]:
 
 def reconcile(program: Program, exports: Mapping[str, Sequence[Mapping[str, str]]], totals: Totals, tolerance: Decimal
               ) -> Reconciliation:
-    cur, unexplained = cur_side(BillingNames.of(program), exports)
+    cur, unexplained = cur_side(BillingNames.of(program), exports, program.currency)
     logs = logs_side(totals)
     keys = sorted(set(cur) | set(logs))
     rows = tuple((key, cur.get(key, Side()), logs.get(key, Side())) for key in keys)
@@ -258,7 +292,7 @@ def render_text(result: Reconciliation, currency: str) -> str:
         else:
             verdict = "differs" if result.differs(cur, logs) else "ok"
         table.append((day, region, model, dimension, decimal_text(cur.quantity), decimal_text(logs.quantity),
-                      decimal_text(cur.cost), decimal_text(logs.cost), decimal_text(cur.cost - logs.cost), verdict))
+                      decimal_text(cur.cost), decimal_text(logs.cost), decimal_text(EXACT.subtract(cur.cost, logs.cost)), verdict))
     out = align(table, right={4, 5, 6, 7, 8}, ruled=True)
     differing = sum(1 for _, c, g in result.rows if result.differs(c, g))
     out.append(f"costs compared with a tolerance of {decimal_text(result.tolerance)} {currency} per line "
