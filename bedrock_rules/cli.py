@@ -111,6 +111,23 @@ def _set_defaults(sub: argparse.ArgumentParser, command: str, config: Config) ->
     sub.set_defaults(**values)
 
 
+def coverage_percent(text: str) -> Decimal:
+    """An argparse type: a share of the price rules, from 0 to 100 percent."""
+    value = percent(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected a percent from 0 to 100, got {_cut(text)}")
+    return value
+
+
+def group_keys(text: str) -> tuple[str, ...]:
+    """An argparse type: `--group-by` keys, comma-separated, each once."""
+    keys = tuple(key.strip() for key in text.split(",") if key.strip())
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} given twice")
+    return keys
+
+
 def percent(text: str) -> Decimal:
     """An argparse type: a percentage of 0 or more, as an exact decimal."""
     try:

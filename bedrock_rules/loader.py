@@ -304,6 +304,11 @@ def rule_paths(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise RuleFileError([Diagnostic("BR001", "no such rule file or folder", m.Span(shown_path(root), 1, 1))])
+    try:
+        os.listdir(root)  # glob takes a folder it may not list for an empty one
+    except OSError as error:
+        why = f"cannot read this folder: {error.strerror or error}"
+        raise RuleFileError([Diagnostic("BR001", why, m.Span(shown_path(root), 1, 1))]) from None
     return sorted(root.glob("*.rules"))
 
 

@@ -58,7 +58,8 @@ def documents_of(folder: str | Path) -> list[Path]:
     """The usage documents to snapshot; UsageError for a folder that would test nothing or clash."""
     root = Path(folder)
     if not root.is_dir():
-        raise UsageError([Problem("no such folder of usage documents", source=str(folder), code="BU001")])
+        what = "is a file: snapshot takes a folder of usage documents" if root.exists() else "no such folder of usage documents"
+        raise UsageError([Problem(what, source=str(folder), code="BU001")])
     paths = usage_paths(root)
     if not paths:
         raise UsageError([Problem("no usage documents (*.json, *.yaml, *.yml) in this folder", source=str(folder), code="BU001")])

@@ -205,3 +205,17 @@ def test_grouping_usage_documents_by_a_list_field_names_the_group_by_its_values(
     assert run.code == 0
     assert "content_filter, denied_topic, word_filter  text_units (content_filter)" in run.out
     assert run.out.endswith("total: 29469.684 USD\nitems: 5 read, 5 priced\n")
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["eval", "examples/monthly.yaml", "--group-by", "model,region,model"], "argument --group-by: model given twice"),
+    (["test", "--min-coverage", "150"], "argument --min-coverage: expected a percent from 0 to 100, got '150'"),
+])
+def test_an_option_value_that_cannot_mean_anything_is_refused(args, said, monkeypatch, capsys):
+    from bedrock_rules.cli import main
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as stopped:  # argparse's own refusal: status 2
+        main(args)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {said}\n")

@@ -742,3 +742,13 @@ def test_an_image_call_with_a_nonzero_token_count_is_reported_not_dropped(rules)
     assert [(u.reason, u.count) for u in reported.unpriced] == [
         ("an image call with inputTokenCount 37: the rules price this model's images, not its tokens", 1),
     ]
+
+
+def test_a_timestamp_that_is_not_text_is_named_as_such(tmp_path):
+    record = json.loads(_cached_call("anthropic.claude-haiku-4-5-20251001-v1:0", {"input_tokens": 10, "output_tokens": 1}))
+    record["timestamp"] = 1763657272
+    log = tmp_path / "calls.jsonl"
+    log.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    run = run_cli("eval", "--input", "invocation-log", str(log))
+    assert run.code == 3
+    assert "  1 x timestamp 1763657272 is not a time written as text: the rules price by date (line 1)" in run.out

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
 
@@ -99,3 +99,19 @@ def test_at_most_the_limit_plus_one_byte_is_read(tmp_path, monkeypatch):
         loader.read_rule_text(str(path))
     assert raised.value.diagnostics[0].code == "BR003"
     assert sum(reads) <= 1001
+
+
+def test_a_rules_folder_that_cannot_be_listed_says_so_not_that_it_is_empty(tmp_path, monkeypatch):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.rules").write_text("currency USD\n", encoding="utf-8")
+    listing = os.listdir
+
+    def refused(path=".", *rest):
+        if str(path) == str(tmp_path / "rules"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path, *rest)
+
+    monkeypatch.setattr(os, "listdir", refused)
+    run = run_cli("check", "--rules", str(tmp_path / "rules"))
+    assert run.code == 2
+    assert f"{tmp_path / 'rules'}:1:1: error[BR001]: cannot read this folder: Permission denied" in run.out + run.err

@@ -202,3 +202,10 @@ def test_a_stored_bill_that_cannot_be_read_or_written_is_refused(tmp_path, monke
         assert run.code == 2
         assert run.err.endswith("usage/monthly.bill.json: error[BU001]: not a regular file; only files are read and written\n")
         assert "Traceback" not in run.err
+
+
+def test_a_file_given_for_the_folder_is_named_as_a_file(in_tmp):
+    (in_tmp / "usage.yaml").write_text("usage: []\n", encoding="utf-8")
+    run = run_cli("snapshot", "usage.yaml")
+    assert (run.code, run.out) == (2, "")
+    assert run.err.endswith("usage.yaml: error[BU001]: is a file: snapshot takes a folder of usage documents\n")

@@ -242,7 +242,12 @@ class LogReader:
         stamp = record.get(TIMESTAMP)
         instant = read_instant(stamp) if type(stamp) is str else None
         if not isinstance(instant, Instant):
-            why = instant if isinstance(instant, str) else f"no {TIMESTAMP}"
+            if isinstance(instant, str):
+                why = instant
+            elif stamp is None:
+                why = f"no {TIMESTAMP}"
+            else:  # a number, an object: not the text AWS writes
+                why = f"{TIMESTAMP} {clean(str(stamp))[:40]} is not a time written as text"
             return f"{why}: the rules price by date"
         # The rules' windows are days: a time AWS writes (UTC) is priced as its day, and says
         # so in a refusal, so the records of a day refused alike are counted as one reason (as

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from .. import limits
 from ..bill import Bill, ItemBill, PeriodBill, decimal_text
 from ..billstream import JsonBill, Problems, Sink, TableBill, TotalsOf, price_documents
-from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, rules_option
+from ..cli import EXIT_OK, EXIT_UNPRICED, at_option, group_keys, rules_option
 from ..errors import Problem, UsageError, did_you_mean
 from ..fields import Instant
 from ..overlays import overlays_of
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group-by",
         metavar="KEYS",
-        type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
+        type=group_keys,
         default=(),
         help="subtotals per group: model, region, day, identity, operation, kind, tag:KEY (logs), or any usage field",
     )

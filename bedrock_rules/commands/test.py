@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import TextIO, cast
 
 from ..bill import decimal_text
-from ..cli import EXIT_FAILED, EXIT_OK, at_option, percent, rules_option
+from ..cli import EXIT_FAILED, EXIT_OK, at_option, coverage_percent, rules_option
 from ..display import share_text
 from ..examples import ExampleResult, priced_rules, uncovered
 from ..examples import run as run_examples
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     at_option(parser)
     parser.add_argument(
         "--min-coverage",
-        type=percent,
+        type=coverage_percent,
         metavar="PERCENT",
         help="fail when examples exercise less than PERCENT of the price rules",
     )
