@@ -645,7 +645,28 @@ CONTAINERS = {
         "results": [[{"field": "@timestamp", "value": "2024-07-02"}, {"field": "@message", "value": x}] for x in r],
         "statistics": {"recordsMatched": len(r), "recordsScanned": len(r), "bytesScanned": 1.0}, "status": "Complete",
     }, indent=1),
+    # the same on one line (`jq -c`), and an array whose @message is the record itself, not its text
+    "get-query-results-compact": lambda r: json.dumps({
+        "results": [[{"field": "@timestamp", "value": "2024-07-02"}, {"field": "@message", "value": x}] for x in r],
+        "statistics": {}, "status": "Complete",
+    }, separators=(",", ":")),
+    "insights-message-objects": lambda r: json.dumps([{"@timestamp": "2024-07-02", "@message": json.loads(x)} for x in r]),
 }
+
+
+@pytest.mark.parametrize(("export", "reason"), [
+    ("@timestamp,modelId,input.inputTokenCount\r\n2024-07-02 09:15:00.000,anthropic.claude-v2:1,1000\r\n",
+     "no @message column in this Logs Insights export: the query must keep @message, the whole record"),
+    (json.dumps({"results": [[{"field": "@timestamp", "value": "2024-07-02"}, {"field": "modelId", "value": "anthropic.claude-v2:1"}]],
+                 "statistics": {}, "status": "Complete"}, separators=(",", ":")),
+     "no @message field in this result row"),
+], ids=["insights-csv", "get-query-results-compact"])
+def test_an_export_without_the_records_says_so(export, reason, tmp_path):
+    log = tmp_path / "export"
+    log.write_text(export, encoding="utf-8", newline="")
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--format", "json")
+    assert run.code == 3
+    assert json.loads(run.out)["malformed"] == [{"reason": reason, "count": 1, "first_lines": [1 if export.startswith("{") else 2]}]
 
 
 @pytest.mark.parametrize("container", list(CONTAINERS))

@@ -33,6 +33,7 @@ BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20  # bytes read at a time when a JSON document is parsed incrementally
 _SKIP = 1 << 16  # bytes read at a time while skipping the rest of an over-long line
 _RESULTS = re.compile(r'\{\s*"results"\s*:\s*\[')
+_RESULTS_BYTES = re.compile(_RESULTS.pattern.encode())
 
 
 @attrs.frozen
@@ -252,9 +253,9 @@ def container(raw: IO[bytes]) -> str:
     head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
     start = head[len(BOM):] if head.startswith(BOM) else head
     first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
-    if first.startswith(b"[") or first == b"{":
+    if first.startswith(b"[") or first == b"{" or _RESULTS_BYTES.match(first):  # GetQueryResults, indented or on one line
         return "document"
-    if first.lstrip(b'"').startswith(b"@") and b"@message" in first:
+    if first.lstrip(b'"').startswith(b"@") and (b"@message" in first or b"," in first):  # a header: @timestamp,@message,…
         return "csv"
     return "lines"
 
@@ -377,7 +378,10 @@ def _insights_csv(raw: IO[bytes]) -> Iterator[tuple[int, Any]]:
             continue
         row = next(csv.reader([text]), [])
         if column is None:
-            column = row.index("@message")
+            column = row.index("@message") if "@message" in row else -1
+            continue
+        if column < 0:  # the query kept some fields only: the record is not in the export
+            yield number, Malformed("no @message column in this Logs Insights export: the query must keep @message, the whole record")
             continue
         if len(row) <= column:
             yield number, Malformed("no @message column in this row")
@@ -396,6 +400,8 @@ def _element(value: Any) -> Any:
     """A record from an element of an export: itself, its `@message`, or a GetQueryResults row."""
     if type(value) is dict and type(value.get("@message")) is str:
         return _message(value["@message"])
+    if type(value) is dict and type(value.get("@message")) is dict:  # saved with the record as an object, not its text
+        return value["@message"]
     if type(value) is list and all(type(cell) is dict and "field" in cell for cell in value):
         message = next((cell.get("value") for cell in value if cell.get("field") == "@message"), None)
         if type(message) is str:
