@@ -125,8 +125,10 @@ def read_instant(text: str) -> Instant | str:
     year, month, day = int(match[1]), int(match[2]), int(match[3])
     if not 1 <= month <= 12:
         return f"{text[:10]} is not a date: there is no month {month}"
-    days = calendar.monthrange(year, month)[1] if year >= 1 else 31
-    if year < 1 or not 1 <= day <= days:
+    if year < 1:
+        return f"{text[:10]} is not a date: there is no year 0 (years start at 0001)"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
         return f"{text[:10]} is not a date: {calendar.month_name[month]} {year} has {days} days"
     if match[4] is None:
         return Instant(datetime.date(year, month, day), text)

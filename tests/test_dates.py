@@ -107,6 +107,9 @@ def test_eval_at_on_the_command_line(dated, in_tmp, capsys):
     with pytest.raises(SystemExit) as wrong:  # argparse's own refusal, exit 2
         bedrock_rules.cli.main(["eval", "--rules", "rules", "--at", "2024-07-32", "u.json"])
     assert wrong.value.code == 2 and "2024-07-32 is not a date: July 2024 has 31 days" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as wrong:
+        bedrock_rules.cli.main(["eval", "--rules", "rules", "--at", "0000-01-01", "u.json"])
+    assert wrong.value.code == 2 and "0000-01-01 is not a date: there is no year 0 (years start at 0001)" in capsys.readouterr().err
 
 
 def test_the_bundled_ruleset_prices_by_date():
