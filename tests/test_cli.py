@@ -219,3 +219,9 @@ def test_an_option_value_that_cannot_mean_anything_is_refused(args, said, monkey
         main(args)
     assert stopped.value.code == 2
     assert capsys.readouterr().err.endswith(f"error: {said}\n")
+
+
+def test_standard_input_named_twice_is_refused_not_read_empty(in_tmp):
+    run = run_cli("eval", "-", "-", stdin='{"usage": []}')
+    assert (run.code, run.out) == (2, "")
+    assert run.err.endswith("- (standard input) is given more than once; it can be read once\n")

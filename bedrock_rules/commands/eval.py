@@ -129,6 +129,8 @@ def read_items(rules: Ruleset, paths: list[str], at: Instant | None = None) -> t
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.usage.count("-") > 1:  # the second read of standard input would find it empty
+        raise UsageError([Problem("- (standard input) is given more than once; it can be read once")])
     rules = load(args.rules, args.overlays)
     if args.format == "focus":
         _check_focus_options(args)
