@@ -104,12 +104,19 @@ def read_rules(root: Path, shown_root: str | None = None) -> tuple[list[RuleSour
     sources: list[RuleSource] = []
     for path in paths:
         shown = named_file(shown_root, path.name) if shown_root else shown_path(path)
+        data = b""
         try:
-            sources.append(RuleSource(shown, _read_regular(path, shown).decode("utf-8")))
+            data = _read_regular(path, shown)
+            sources.append(RuleSource(shown, data.decode("utf-8")))
         except RuleFileError as error:
             diagnostics.extend(error.diagnostics)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
+        except UnicodeDecodeError as error:  # at the line and column of the first byte that is not UTF-8
+            line = data.count(b"\n", 0, error.start) + 1
+            column = len(data[data.rfind(b"\n", 0, error.start) + 1 : error.start].decode("utf-8", "replace")) + 1
+            bad = data[error.start : error.end].hex(" ")
+            diagnostics.append(Diagnostic("BR001", f"cannot read rule file: not UTF-8 text (byte {bad})", m.Span(shown, line, column)))
+        except OSError as error:
+            reason = error.strerror or str(error)
             diagnostics.append(Diagnostic("BR001", f"cannot read rule file: {reason}", m.Span(shown, 1, 1)))
     return sources, shown_dir, diagnostics
 
