@@ -172,10 +172,13 @@ def run_all(target, inputs, report: str | None, capsys) -> Counter:
 
 @pytest.fixture(scope="module")
 def shared():
-    """shared.rules, parsed once: a mutated provider file is compiled against it."""
-    path = ROOT / "rulesets" / "bedrock" / "shared.rules"
-    text = path.read_text(encoding="utf-8")
-    return parse(text, "shared.rules"), text.splitlines()
+    """shared.rules and anthropic.rules, parsed once: a mutated provider file is compiled against
+    them (shared.rules names the anthropic provider, which anthropic.rules declares)."""
+    parsed = {}
+    for name in ("shared.rules", "anthropic.rules"):
+        text = (ROOT / "rulesets" / "bedrock" / name).read_text(encoding="utf-8")
+        parsed[name] = (parse(text, name), text.splitlines())
+    return parsed
 
 
 def check_rule_file(name: str, text: str, shared) -> str:
@@ -183,15 +186,16 @@ def check_rule_file(name: str, text: str, shared) -> str:
     path = f"fuzz/{name}"
     try:
         rule_file = parse(text, path)
-        files = [rule_file] if name == "shared.rules" else [shared[0], rule_file]
-        # The compiler stage on its own: loading would re-read and re-parse shared.rules per input.
-        compiled = compile_files(files, {path: text.splitlines(), "shared.rules": shared[1]}, "fuzz")
+        # The compiler stage on its own: loading would re-read and re-parse the others per input.
+        others = {other: parsed for other, parsed in shared.items() if other != name}
+        files = [*(rule for rule, _ in others.values()), rule_file]
+        compiled = compile_files(files, {path: text.splitlines(), **{other: lines for other, (_, lines) in others.items()}}, "fuzz")
     except RuleFileError as error:
         assert error.diagnostics
         lines = text.split("\n")
         for diagnostic in error.diagnostics:
             span = diagnostic.span
-            assert span.path in (path, "shared.rules", "fuzz"), diagnostic.render()
+            assert span.path in (path, *shared, "fuzz"), diagnostic.render()
             assert span.line >= 1 and span.column >= 1, diagnostic.render()
             if span.path == path:
                 assert span.line <= len(lines) + 1, diagnostic.render()
