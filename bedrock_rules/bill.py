@@ -343,9 +343,14 @@ def rate_text(charge: Rated, currency: str) -> str:
     return _rate_text(charge.rate, charge, currency)
 
 
+def list_rate_of(charge: Listed) -> Decimal | None:
+    """The list's rate: the one an overlay changed, else the rate itself."""
+    return charge.list_rate if charge.list_rule is not None else charge.rate
+
+
 def list_rate_text(charge: Listed, currency: str) -> str:
-    """The list's rate as `rate_text` writes a rate: the one an overlay changed, else the rate itself."""
-    return _rate_text(charge.list_rate if charge.list_rule is not None else charge.rate, charge, currency)
+    """The list's rate (`list_rate_of`) as `rate_text` writes a rate."""
+    return _rate_text(list_rate_of(charge), charge, currency)
 
 
 def _rate_text(rate: Decimal | None, charge: Rated, currency: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import attrs
 
-from .bill import Charge, PeriodBill, decimal_text, list_rate_text, period_data, rate_text, render_period
+from .bill import Charge, PeriodBill, decimal_text, list_rate_of, list_rate_text, period_data, rate_text, render_period
 from .display import align, csv_cell, encodable, visible
 from .errors import Problem, UsageError
 from .interpreter import Pricer, free_id, given_values, line_charge, round_amount
@@ -64,11 +64,6 @@ class TotalLine:
     list_rule: str | None = None
     list_id: str | None = None
     cited: str = ""  # the rule as the bill's table cites it (Charge.cited): window, relative steps, list rule
-
-    @property
-    def shown_list_rate(self) -> Decimal | None:
-        """The list's rate: the one an overlay changed, else the rate itself."""
-        return self.list_rate if self.list_rule is not None else self.rate
 
 
 @attrs.frozen
@@ -765,7 +760,7 @@ def render_csv(totals: Totals) -> str:
         *(("list_rate", "list_id") if listed else ()),
     ])
     for line in totals.lines:
-        listing = () if not listed else (_rate_cell(line.shown_list_rate), csv_cell(line.list_id or ""))
+        listing = () if not listed else (_rate_cell(list_rate_of(line)), csv_cell(line.list_id or ""))
         writer.writerow([
             *map(csv_cell, line.group), csv_cell(line.rule_id), csv_cell(line.what), decimal_text(line.quantity),
             csv_cell(line.unit or ""), _rate_cell(line.rate), decimal_text(line.per),

@@ -205,10 +205,10 @@ def cur_side(names: BillingNames, exports: Mapping[str, Sequence[Mapping[str, st
                 continue
             try:
                 amount, cost = Decimal(row[columns["amount"]] or "0"), Decimal(row[columns["cost"]] or "0")
+                numbers = amount.is_finite() and cost.is_finite()  # NaN and Infinity are text Decimal reads
             except decimal.InvalidOperation:
-                problems.append(Problem("usage amount or cost is not a number", source=where))
-                continue
-            if not (amount.is_finite() and cost.is_finite()):
+                numbers = False
+            if not numbers:
                 problems.append(Problem("usage amount or cost is not a number", source=where))
                 continue
             too_long = limits.number(amount) or limits.number(cost)  # a double AWS writes has far fewer digits
