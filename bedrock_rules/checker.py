@@ -48,6 +48,7 @@ SPLIT_TIERS = "BR314"  # a monthly minimum whose scope holds some of a tier set'
 MID_MONTH = "BR316"  # a monthly table's version that starts on another day than a 1st
 TIME_GAP = "BR317"  # a day between two versions that no rule prices
 BASELESS = "BR318"  # a relative rule whose base prices nothing (or is priced in monthly tiers)
+RIVALS = "BR319"  # two relative rules of one field's case (or one quantity) that one usage can match
 
 # Past this many combinations a search stops and says it was not exhaustive.
 _LIMIT = 20000
@@ -124,7 +125,8 @@ def _analyse(program: Program) -> list[Finding]:
     findings = [
         *_overlaps(program), *_gaps(program), *_unreachable(program), *_offered_unpriced(program), *_uncharged(program),
         *_only_any_region(program), *_examples(program), *_shadowed_relatives(program), *_unmatched_overlays(program),
-        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program), *_split_tier_sets(program),
+        *_mid_month(program), *_time_gaps(program), *_baseless_relatives(program), *_rival_relatives(program),
+        *_split_tier_sets(program),
     ]
     findings = [attrs.evolve(f, source_line=program.source_line(f.span)) for f in findings]
     return sorted(findings, key=lambda f: (f.span.path, f.span.line, f.span.column, f.code))
@@ -868,6 +870,37 @@ def _baseless_relatives(program: Program) -> list[Finding]:
             findings.append(Finding(
                 BASELESS, message, rel.span, example=applies.item, related=(monthly.span,) if monthly is not None else (),
             ))
+    return findings
+
+
+def _rival_relatives(program: Program) -> list[Finding]:
+    """BR319: two relative rules that price the same case of one field (or the same quantity)
+    for one usage, neither a later version of the other: `eval` refuses that charge as ambiguous."""
+    findings = []
+    for kind_name, relatives in program.relatives.items():
+        search = _Search(program, program.kinds[kind_name])
+        for index, second in enumerate(relatives):
+            for first in relatives[:index]:
+                cases = first.cases & second.cases
+                if first.field != second.field or not cases or not _windows_meet(first.window, second.window):
+                    continue
+                if first.quantities and second.quantities and not first.quantities & second.quantities:
+                    continue  # `charging` different quantities: each prices its own
+                if (first.base, first.cases) == (second.base, second.cases) and first.start != second.start:
+                    continue  # versions: the later `from` replaces the other on its days
+                own = [*first.conditions, *second.conditions]
+                if first.field is not None:
+                    own.append(m.Member(first.field, tuple(sorted(map(str, cases))), False, second.span))
+                found = search.find(own)
+                if found.item is None or found.values is None or not (first.matches(found.values) and second.matches(found.values)):
+                    continue
+                what = f"{first.field} = {found.values.get(first.field)}" if first.field is not None else next(iter(cases))
+                findings.append(Finding(
+                    RIVALS,
+                    f"this relative rule and the one at {first.where} both price {what} for the same `{kind_name}` usage; "
+                    "neither is chosen by its place in the file: eval refuses that charge as ambiguous",
+                    second.span, example=found.item, related=(first.span,),
+                ))
     return findings
 
 

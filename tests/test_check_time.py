@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from bedrock_rules.checker import check, inline
@@ -162,3 +163,32 @@ minimum 1 monthly for text when mode = batch: "batch commits to 1 USD a month"
     (in_tmp / "whole").mkdir()
     (in_tmp / "whole" / "main.rules").write_text(HEAD + text.replace("when mode = batch", "when model = a"), encoding="utf-8")
     assert check("whole").findings == ()
+
+
+RIVALS = """\
+prices text in any
+| model | input_tokens per 1000 |
+|-------|-----------------------|
+| a     | 0.004                 |
+relative text mode = batch at 0.5 of on_demand until 2025-12-31
+"""
+
+
+@pytest.mark.parametrize(("second", "found"), [
+    ("relative text mode = batch at 0.4 of on_demand when model = a", True),  # both on 2025 days
+    ("relative text mode = batch at 0.4 of on_demand from 2026-01-01", False),  # the next version
+    ("relative text mode = batch at 0.4 of on_demand from 2025-06-01", False),  # a later version, from its day
+    ("relative text mode = batch at 0.4 of on_demand from 2026-01-01 when model = a", False),  # never on one day
+])
+def test_two_relative_rules_for_one_case_are_reported_unless_one_replaces_the_other(in_tmp, second, found):
+    folder = _folder(in_tmp, RIVALS + second + "\n")
+    rivals = [f for f in check(folder).findings if f.code == "BR319"]
+    assert bool(rivals) == found, [f.render() for f in check(folder).findings]
+    if found:
+        (finding,) = rivals
+        assert (finding.span.line, [s.line for s in finding.related]) == (17, [16])
+        assert finding.message.startswith("this relative rule and the one at rules/main.rules:16 both price mode = batch")
+        usage = {"usage": [{"kind": "text", "model": "a", "region": "r1", "mode": "batch", "input_tokens": 10, "at": "2025-03-01"}]}
+        (in_tmp / "u.json").write_text(json.dumps(usage), encoding="utf-8")
+        refused = run_cli("eval", "--rules", folder, "u.json")
+        assert refused.code == 2 and "the ruleset is ambiguous" in refused.err
