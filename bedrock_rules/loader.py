@@ -269,7 +269,8 @@ def rule_files_in(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     for path in paths:
         folder = Path(path)
         if path != "-" and folder.is_dir():
-            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if p.is_file())
+            # Anything named *.rules but a folder: a link that leads nowhere, a FIFO is refused when read, as `check` refuses it.
+            found = sorted(str(p) if path != "." else p.name for p in folder.glob("*.rules") if not p.is_dir())
             if not found:
                 refused.append(f"{path}: no *.rules files in this folder")
             files.extend(found)

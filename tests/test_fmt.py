@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -380,3 +381,19 @@ def test_a_linked_rule_file_is_formatted_where_it_is_and_stays_linked(in_tmp):
     assert run_cli("fmt", "link.rules").code == 0
     assert (in_tmp / "link.rules").is_symlink()
     assert (in_tmp / "shared" / "real.rules").read_text(encoding="utf-8") == "currency USD\n"
+
+
+def test_what_check_refuses_in_a_folder_fmt_names_too(in_tmp):
+    # A link that leads nowhere, a link loop and a FIFO: skipped before, so fmt said nothing of them.
+    (in_tmp / "a.rules").write_text("currency   USD\n", encoding="utf-8")
+    (in_tmp / "b.rules").symlink_to("nowhere.rules")
+    (in_tmp / "c.rules").symlink_to("c.rules")
+    os.mkfifo(in_tmp / "d.rules")
+    run = run_cli("fmt", "--check", ".")
+    assert run.code == 2
+    assert run.err.splitlines() == [
+        "b.rules: cannot read: No such file or directory",
+        "c.rules: cannot read: Too many levels of symbolic links",
+        "d.rules:1:1: error[BR004]: not a regular file: a FIFO (named pipe); rule files are read only from regular files",
+    ]
+    assert "a.rules (formatted)" in run.out  # the readable file is still checked
