@@ -121,7 +121,9 @@ def number(value: int | Decimal) -> str | None:
     if count is not None and count <= MAX_DIGITS:
         return None
     shown = f"{count} digits" if count is not None else f"more than {MAX_DIGITS} digits"
-    return exceeded("number too large", shown, f"{MAX_DIGITS} digits")
+    # 0.1E-99 has as many digits, written out, as 1E+99: the one is too small, the other too large.
+    small = isinstance(value, Decimal) and value.is_finite() and value != 0 and value.adjusted() < 0
+    return exceeded("number too small" if small else "number too large", shown, f"{MAX_DIGITS} digits")
 
 
 def number_text(text: str) -> str | None:

@@ -326,3 +326,13 @@ def test_a_thousand_and_one_problems_are_all_listed_rather_than_one_counted(rule
         rules.evaluate({"usage": items}, at=SEED_DAY)
     assert len(refused.value.problems) == 1_001
     assert "more problems" not in refused.value.render()
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (Decimal("1E+45"), "number too large: 46 digits; the limit is 40 digits"),
+    (Decimal("-1E+45"), "number too large: 46 digits; the limit is 40 digits"),
+    (Decimal("0.1E-99"), "number too small: 101 digits; the limit is 40 digits"),  # 0.000…1, written out in full
+    (Decimal("1.5E-45"), "number too small: 47 digits; the limit is 40 digits"),
+])
+def test_a_number_past_the_digits_is_called_too_large_or_too_small_as_it_is(value, said):
+    assert limits.number(value) == said
