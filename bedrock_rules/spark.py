@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .bedrock import remote
+from .bedrock import containers, remote
 from .bedrock.logs import LogReader, check_groups, needs_attributes, read_file
 from .errors import Problem, UsageError
 from .ruleset import Ruleset, load
@@ -80,5 +80,5 @@ def _price_files(
         except UsageError as error:
             problems.extend((problem.message, problem.source or label) for problem in error.problems)
         except (OSError, EOFError, zlib.error) as error:  # unreadable, or a truncated or corrupt .gz
-            problems.append((f"cannot read invocation log: {getattr(error, 'strerror', None) or error}", label))
+            problems.append((containers.unreadable(error), label))
     return {**accumulator.partial(), "problems": problems}

@@ -773,3 +773,17 @@ def test_a_timestamp_that_is_not_text_is_named_as_such(tmp_path):
     run = run_cli("eval", "--input", "invocation-log", str(log))
     assert run.code == 3
     assert "  1 x timestamp 1763657272 is not a time written as text: the rules price by date (line 1)" in run.out
+
+
+@pytest.mark.parametrize("engine", ["default", "duckdb"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_log_saved_as_utf16_is_refused_naming_the_encoding(tmp_path, engine, packed):
+    # PowerShell's `>` writes UTF-16: every line would be "not valid JSON", and nothing said why.
+    data = "\n".join(_priced_records()).encode("utf-16")
+    log = tmp_path / ("calls.jsonl.gz" if packed else "calls.jsonl")
+    log.write_bytes(gzip.compress(data) if packed else data)
+    run = run_cli("eval", "--input", "invocation-log", str(log), "--engine", engine)
+    assert (run.code, run.out) == (2, "")
+    assert run.err.endswith(
+        f"  {log}: cannot read invocation log: the file is UTF-16 text; invocation logs are UTF-8, as AWS writes them\n"
+    )

@@ -625,7 +625,7 @@ class _Run:
             try:
                 self.accumulator.add_records(read_file(self.reader, raw))
             except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+                raise UsageError([Problem(containers.unreadable(error), source=label)]) from None
 
 
 _DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -649,7 +649,7 @@ def _opened(path: str, label: str) -> IO[bytes]:
     try:
         return remote.open_binary(path)
     except OSError as error:
-        raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=label)]) from None
+        raise UsageError([Problem(containers.unreadable(error), source=label)]) from None
 
 
 class _Whole(Exception):

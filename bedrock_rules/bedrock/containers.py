@@ -11,6 +11,7 @@ at most one record (`limits.MAX_LOG_RECORD_BYTES`) and the next chunk.
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
@@ -139,6 +140,11 @@ def problem(error: Exception) -> str:
     return f"not valid JSON: {detail}"
 
 
+def unreadable(error: BaseException) -> str:
+    """Why a log file cannot be read (an OSError's own words, a gzip stream's error), as a problem says it."""
+    return f"cannot read invocation log: {getattr(error, 'strerror', None) or error}"
+
+
 def too_long() -> str:
     cap = limits.MAX_LOG_RECORD_BYTES
     return limits.exceeded("record too long", f"more than {cap:,} bytes", f"{cap:,} bytes (16 MiB) per record")
@@ -251,6 +257,8 @@ def container(raw: IO[bytes]) -> str:
     """What a file holds, from its start: "document" (pretty-printed records, arrays,
     exports' JSON), "csv" (a Logs Insights export) or "lines" (JSON Lines)."""
     head = raw.peek(CHUNK)[:CHUNK]  # type: ignore[attr-defined]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # saved by an editor or a shell as UTF-16: no record could be read
+        raise OSError(errno.EILSEQ, "the file is UTF-16 text; invocation logs are UTF-8, as AWS writes them")
     start = head[len(BOM):] if head.startswith(BOM) else head
     first = start.lstrip()[:CHUNK].split(b"\n", 1)[0].strip()
     if first.startswith(b"[") or first == b"{" or _RESULTS_BYTES.match(first):  # GetQueryResults, indented or on one line

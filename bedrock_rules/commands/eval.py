@@ -283,7 +283,7 @@ def _run_logs(rules: Ruleset, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _default_totals(rules: Ruleset, paths: list[str], group_by, profiles):
-    from ..bedrock import remote  # start-up time: only logs need the log reader
+    from ..bedrock import containers, remote  # start-up time: only logs need the log reader
     from ..bedrock.logs import LogReader, add_log, needs_attributes, read_file  # start-up time: as above
 
     reader = LogReader(rules.program, needs_attributes(group_by), profiles)
@@ -294,7 +294,7 @@ def _default_totals(rules: Ruleset, paths: list[str], group_by, profiles):
         try:
             raw = remote.open_binary(path)
         except OSError as error:
-            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+            raise UsageError([Problem(containers.unreadable(error), source=path)]) from None
         if len(files) > 1:
             accumulator.source = label  # add_records ends with no batch held
         with raw:
@@ -304,7 +304,7 @@ def _default_totals(rules: Ruleset, paths: list[str], group_by, profiles):
                 else:
                     accumulator.add_records(progress.follow(read_file(reader, raw), accumulator))
             except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt .gz
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+                raise UsageError([Problem(containers.unreadable(error), source=label)]) from None
     if progress is not None:
         progress.done()
     return accumulator.result()

@@ -52,12 +52,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         try:
             raw = containers.open_binary(path)
         except OSError as error:
-            raise UsageError([Problem(f"cannot read invocation log: {error.strerror or error}", source=path)]) from None
+            raise UsageError([Problem(containers.unreadable(error), source=path)]) from None
         with raw:
             try:
                 accumulator.add_records(read_file(reader, raw))
             except (OSError, EOFError, zlib.error) as error:
-                raise UsageError([Problem(f"cannot read invocation log: {error}", source=label)]) from None
+                raise UsageError([Problem(containers.unreadable(error), source=label)]) from None
     result = reconcile(rules.program, exports, accumulator.result(), args.tolerance)
     out.write(render_text(result, rules.currency))
     return EXIT_OK if result.clean else EXIT_FAILED
