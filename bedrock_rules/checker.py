@@ -29,7 +29,7 @@ from . import model as m
 from .bill import decimal_text
 from .errors import Diagnostic, RuleFileError, UsageError
 from .examples import document, layered
-from .interpreter import evaluate_items
+from .interpreter import evaluate_items, relative_version
 from .program import Guard, KindSpec, PriceRule, Program, RelativeRule
 from .ruleset import BUNDLED_NAME, load
 from .semantics import compile_condition, conjuncts, describe, expr_fields, failing_conditions, fields_of
@@ -886,8 +886,8 @@ def _rival_relatives(program: Program) -> list[Finding]:
                     continue
                 if first.quantities and second.quantities and not first.quantities & second.quantities:
                     continue  # `charging` different quantities: each prices its own
-                if (first.base, first.cases) == (second.base, second.cases) and first.start != second.start:
-                    continue  # versions: the later `from` replaces the other on its days
+                if relative_version(first) == relative_version(second) and first.start != second.start:
+                    continue  # versions: the later `from` replaces the other on its days (as eval reads them)
                 own = [*first.conditions, *second.conditions]
                 if first.field is not None:
                     own.append(m.Member(first.field, tuple(sorted(map(str, cases))), False, second.span))

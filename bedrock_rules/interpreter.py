@@ -173,13 +173,10 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
         and rel.matches(values)
     ]
     if day is not None:  # of two versions of one relative rule, the later `from`
-        def version(rel: Any) -> tuple:
-            return (rel.field, rel.base if rel.field is None else None, tuple(sorted(map(str, rel.cases))))
-
         newest: dict[Any, Any] = {}
         for rel in applying:
-            newest[version(rel)] = max(newest.get(version(rel), rel.start), rel.start)
-        applying = [rel for rel in applying if rel.start == newest[version(rel)]]
+            newest[relative_version(rel)] = max(newest.get(relative_version(rel), rel.start), rel.start)
+        applying = [rel for rel in applying if rel.start == newest[relative_version(rel)]]
     result = list(matched)
     derived: dict[tuple, Any] = {}  # charge -> the relative rule that priced it
     for rel in applying:
@@ -215,6 +212,12 @@ def _relative(program, kind, values, matched, relatives, day) -> list[PriceRule]
                 derived[key] = rel
                 result.append(_scaled(base, rel, case))
     return result
+
+
+def relative_version(rel: Any) -> tuple:
+    """What makes two relative rules versions of one (the later `from` replaces the other on its
+    days): the field and its cases, or the quantity and its base; a factor or a base value may change."""
+    return (rel.field, rel.base if rel.field is None else None, tuple(sorted(map(str, rel.cases))))
 
 
 def _rival(rules: list[PriceRule], key: tuple, first: Any, other: Any) -> list[PriceRule]:

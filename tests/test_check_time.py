@@ -192,3 +192,26 @@ def test_two_relative_rules_for_one_case_are_reported_unless_one_replaces_the_ot
         (in_tmp / "u.json").write_text(json.dumps(usage), encoding="utf-8")
         refused = run_cli("eval", "--rules", folder, "u.json")
         assert refused.code == 2 and "the ruleset is ambiguous" in refused.err
+
+
+def test_a_later_version_of_a_relative_rule_may_change_its_base_and_is_no_rival(in_tmp):
+    # Batch at half of on-demand in 2025, at a quarter of priority from 2026: eval takes the later
+    # `from` on its days, so check must not call the pair ambiguous.
+    (in_tmp / "rules").mkdir()
+    head = HEAD.replace("on_demand | batch = on_demand", "on_demand | batch | priority = on_demand")
+    (in_tmp / "rules" / "main.rules").write_text(head + """\
+prices text in any
+| model | mode      | input_tokens per 1000 |
+|-------|-----------|-----------------------|
+| a     | on_demand | 0.004                 |
+| a     | priority  | 0.008                 |
+relative text mode = batch at 0.5 of on_demand from 2025-01-01
+relative text mode = batch at 0.25 of priority from 2026-01-01
+""", encoding="utf-8")
+    assert [f.code for f in check("rules").findings] == []
+    usage = {"usage": [{"kind": "text", "model": "a", "region": "r1", "mode": "batch", "input_tokens": 1000, "at": day}
+                       for day in ("2025-03-01", "2026-03-01")]}
+    (in_tmp / "u.json").write_text(json.dumps(usage), encoding="utf-8")
+    priced = run_cli("eval", "--rules", "rules", "u.json", "--format", "json")
+    assert priced.code == 0, priced.err
+    assert [item["subtotal"] for item in json.loads(priced.out)["items"]] == ["0.002", "0.002"]
