@@ -78,8 +78,11 @@ def init(target: Path) -> list[str]:
 
     bill = ruleset.evaluate(read_document(texts[f"{USAGE}/monthly.yaml"], f"{USAGE}/monthly.yaml"))
     contents = {**{name: text.encode("utf-8") for name, text in _ordered(texts).items()}, bill_name: bill_bytes(bill)}
-    made = [folder for folder in folders if not folder.exists()]
+    # The folders init makes, outermost first: the target's missing parents too, then the layout's.
+    missing = [folder for folder in (target, *target.parents) if not folder.exists()]
+    made = [*reversed(missing), *(folder for folder in folders if not folder.exists() and folder not in missing)]
     written: list[str] = []
+    path = target
     try:
         for name, data in contents.items():
             path = target / name
@@ -94,7 +97,7 @@ def init(target: Path) -> list[str]:
                 folder.rmdir()
             except OSError:
                 pass
-        raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=str(error.filename or target))]) from None
+        raise UsageError([Problem(f"cannot write: {error.strerror or error}", source=str(error.filename or path))]) from None
     return written
 
 

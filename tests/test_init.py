@@ -124,9 +124,21 @@ def test_a_write_that_fails_midway_takes_back_what_was_written(in_tmp, monkeypat
         real(path, data)
 
     monkeypatch.setattr(scaffold, "write_atomically", disk_fills)
-    run = run_cli("init", "repo")
+    run = run_cli("init", "work/repo")  # `work` does not exist either: init makes it
     assert (run.code, run.out) == (2, "")
     assert f"{calls[-1]}: cannot write: No space left on device" in run.err
-    assert not (in_tmp / "repo").exists()  # its files and the folders it made, gone: init can be run again
+    assert list(in_tmp.iterdir()) == []  # its files and every folder it made, gone: init can be run again
     monkeypatch.setattr(scaffold, "write_atomically", real)
-    assert run_cli("init", "repo").code == 0
+    assert run_cli("init", "work/repo").code == 0
+
+
+def test_a_failed_write_names_the_file_it_was_writing(in_tmp, monkeypatch):
+    from bedrock_rules import scaffold
+
+    def no_room(path, data):
+        raise OSError(27, "File too large")  # as write() raises it: no file name of its own
+
+    monkeypatch.setattr(scaffold, "write_atomically", no_room)
+    run = run_cli("init", "repo")
+    assert run.code == 2
+    assert "repo/.github/workflows/prices.yml: cannot write: File too large" in run.err
