@@ -225,9 +225,3 @@ def test_standard_input_named_twice_is_refused_not_read_empty(in_tmp):
     run = run_cli("eval", "-", "-", stdin='{"usage": []}')
     assert (run.code, run.out) == (2, "")
     assert run.err.endswith("- (standard input) is given more than once; it can be read once\n")
-
-
-def test_strict_applies_to_invocation_logs_only(in_tmp):
-    run = run_cli("eval", str(ROOT / "examples" / "monthly.yaml"), "--strict")
-    assert (run.code, run.out) == (2, "")
-    assert run.err.endswith("--strict applies to --input invocation-log only: a usage document is always refused whole\n")

@@ -140,8 +140,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return _run_logs(rules, args, out)
     if args.engine != "default":
         raise UsageError([Problem("--engine applies to --input invocation-log only")])
-    if args.strict:  # a usage document is refused whole whenever one of its items is
-        raise UsageError([Problem("--strict applies to --input invocation-log only: a usage document is always refused whole")])
     if args.group_by:
         fields = rules.item_fields
         unknown = [key for key in args.group_by if key not in fields]
