@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from . import limits, parsecache
 from . import model as m
 from .compiler import compile_files
 from .errors import Diagnostic, RuleFileError
+from .files import write_atomically
 from .lookalike import format_characters, lines_of, lookalikes_across
 from .overlays import compile_layers, list_placement
 from .prebuilt import parsed_files
@@ -289,19 +289,9 @@ def read_rule_text(path: str) -> str:
 
 
 def write_rule_text(path: str, text: str) -> None:
-    """Rewrite a rule file (`fmt`), with the line ends the text has: written beside it and put
-    in its place whole, with its mode, so a full disk or a stop midway leaves the file as it was."""
-    target = Path(os.path.realpath(path))  # a link's file is rewritten, the link stays
-    mode = stat.S_IMODE(target.stat().st_mode)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fmt")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8"))
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Rewrite a rule file (`fmt`), with the line ends the text has, whole (`write_atomically`):
+    a full disk or a stop midway leaves the file as it was. A link's file is rewritten, the link stays."""
+    write_atomically(Path(os.path.realpath(path)), text.encode("utf-8"))
 
 
 def rule_paths(root: Path) -> list[Path]:

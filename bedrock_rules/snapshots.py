@@ -9,12 +9,10 @@ Charges are matched by item position and the rule's stable id, as `diff` does.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
 import stat
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -27,6 +25,7 @@ from . import limits
 from .bill import Bill, decimal_text, dump
 from .display import clip, visible
 from .errors import Problem, UsageError
+from .files import write_atomically as write_atomically  # where the tools that write bills find it
 from .semantics import EXACT
 from .usage import items_of, read_document
 
@@ -95,32 +94,6 @@ def outside(folder: Path, path: Path) -> Problem | None:
     if not stat.S_ISREG(mode):
         return Problem("not a regular file; only files are read and written", source=str(path), code="BU001")
     return None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` as `path`: a new file in the same folder, then renamed over the old entry.
-
-    The rename replaces the folder's entry itself, so a link (or a hard link) there is
-    replaced, never written through, and a reader sees the old bytes or the new, never part.
-    """
-    try:
-        mode = path.lstat().st_mode & 0o777 if path.is_file() and not path.is_symlink() else None
-    except OSError:
-        mode = None
-    if mode is None:
-        umask = os.umask(0)  # read the umask: the new file gets the mode open() would give it
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            os.fchmod(file.fileno(), mode)
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def read_usage(path: Path) -> Any:

@@ -23,7 +23,7 @@ PACKAGE = "bedrock_rules"
 # Bottom to top. A module may import the modules listed before it, never one after it.
 # Within a stage the order is the data's too (errors quote spans of the model, …).
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("values", ("display", "model", "errors", "limits", "resources", "bill")),
+    ("values", ("display", "model", "errors", "limits", "resources", "files", "bill")),
     ("language", ("fields", "semantics", "program")),
     ("rule text", ("prebuilt", "parsecache", "lookalike", "parser", "compiler", "overlays", "formatter")),
     ("pricing", ("usage", "periods", "reads", "interpreter", "totals", "focus", "billstream")),
